@@ -1,0 +1,300 @@
+//! An in-memory multimodal data set with per-sample presence masks.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MlaError, Result};
+
+/// What one modality's input looks like for one sample.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InputKind {
+    /// A vector of `dim` real features.
+    Features { dim: usize },
+    /// An image (or spectrogram) of `channels x height x width` values.
+    Image {
+        channels: usize,
+        height: usize,
+        width: usize,
+    },
+    /// `len` token ids in `0..vocab` (id 0 is padding).
+    Tokens { len: usize, vocab: usize },
+}
+
+impl InputKind {
+    /// Number of stored values per sample.
+    pub fn item_len(&self) -> usize {
+        match *self {
+            InputKind::Features { dim } => dim,
+            InputKind::Image {
+                channels,
+                height,
+                width,
+            } => channels * height * width,
+            InputKind::Tokens { len, .. } => len,
+        }
+    }
+}
+
+/// One modality of a data set: `n` samples of one [`InputKind`], and which are present.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModalityData {
+    /// Human-readable name ("audio", "image", ...).
+    pub name: String,
+    /// Shape of one sample.
+    pub kind: InputKind,
+    /// `n * kind.item_len()` values, sample-major. Token ids are stored as exact integers.
+    pub values: Vec<f32>,
+    /// `present[i]` is false when sample `i` lacks this modality; its values are ignored.
+    pub present: Vec<bool>,
+}
+
+impl ModalityData {
+    /// The values of sample `i`.
+    pub fn item(&self, i: usize) -> &[f32] {
+        let len = self.kind.item_len();
+        &self.values[i * len..(i + 1) * len]
+    }
+}
+
+/// A labelled data set of `M >= 2` modalities.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// One entry per modality, all of the same length.
+    pub modalities: Vec<ModalityData>,
+    /// Class index of each sample.
+    pub labels: Vec<usize>,
+    /// Number of classes `C`.
+    pub num_classes: usize,
+}
+
+impl Dataset {
+    /// Builds and checks a data set.
+    pub fn new(
+        modalities: Vec<ModalityData>,
+        labels: Vec<usize>,
+        num_classes: usize,
+    ) -> Result<Self> {
+        let data = Self {
+            modalities,
+            labels,
+            num_classes,
+        };
+        data.validate()?;
+        Ok(data)
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Number of modalities `M`.
+    pub fn num_modalities(&self) -> usize {
+        self.modalities.len()
+    }
+
+    /// The input kind of every modality, in order.
+    pub fn kinds(&self) -> Vec<InputKind> {
+        self.modalities.iter().map(|m| m.kind.clone()).collect()
+    }
+
+    /// Modality names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.modalities.iter().map(|m| m.name.clone()).collect()
+    }
+
+    /// Checks sizes, labels, token ids, finiteness and that every sample has a modality.
+    pub fn validate(&self) -> Result<()> {
+        let n = self.labels.len();
+        if self.modalities.len() < 2 {
+            return Err(MlaError::Data(format!(
+                "MLA needs at least 2 modalities, got {}",
+                self.modalities.len()
+            )));
+        }
+        if self.num_classes < 2 {
+            return Err(MlaError::Data(format!(
+                "need at least 2 classes, got {}",
+                self.num_classes
+            )));
+        }
+        if let Some((i, &y)) = self
+            .labels
+            .iter()
+            .enumerate()
+            .find(|(_, y)| **y >= self.num_classes)
+        {
+            return Err(MlaError::Data(format!(
+                "sample {i}: label {y} is out of range for {} classes",
+                self.num_classes
+            )));
+        }
+        for m in &self.modalities {
+            let len = m.kind.item_len();
+            if len == 0 {
+                return Err(MlaError::Data(format!(
+                    "modality `{}`: zero-sized input",
+                    m.name
+                )));
+            }
+            if m.values.len() != n * len || m.present.len() != n {
+                return Err(MlaError::Data(format!(
+                    "modality `{}`: expected {n} samples of {len} values, got {} values and {} presence flags",
+                    m.name,
+                    m.values.len(),
+                    m.present.len()
+                )));
+            }
+            for i in (0..n).filter(|&i| m.present[i]) {
+                let item = m.item(i);
+                if let Some(j) = item.iter().position(|v| !v.is_finite()) {
+                    return Err(MlaError::Data(format!(
+                        "modality `{}`, sample {i}, value {j}: not a finite number ({})",
+                        m.name, item[j]
+                    )));
+                }
+                if let InputKind::Tokens { vocab, .. } = m.kind
+                    && let Some(j) = item
+                        .iter()
+                        .position(|&t| t < 0.0 || t.fract() != 0.0 || t as usize >= vocab)
+                {
+                    return Err(MlaError::Data(format!(
+                        "modality `{}`, sample {i}, token {j}: id {} is not in 0..{vocab}",
+                        m.name, item[j]
+                    )));
+                }
+            }
+        }
+        if let Some(i) = (0..n).find(|&i| self.modalities.iter().all(|m| !m.present[i])) {
+            return Err(MlaError::Data(format!(
+                "sample {i} has no modality present"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The samples at `indices`, in that order.
+    pub fn subset(&self, indices: &[usize]) -> Dataset {
+        let modalities = self
+            .modalities
+            .iter()
+            .map(|m| ModalityData {
+                name: m.name.clone(),
+                kind: m.kind.clone(),
+                values: indices
+                    .iter()
+                    .flat_map(|&i| m.item(i).iter().copied())
+                    .collect(),
+                present: indices.iter().map(|&i| m.present[i]).collect(),
+            })
+            .collect();
+        Dataset {
+            modalities,
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            num_classes: self.num_classes,
+        }
+    }
+
+    /// Samples per class.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.num_classes];
+        for &y in &self.labels {
+            counts[y] += 1;
+        }
+        counts
+    }
+}
+
+/// Train, validation and test parts of one data set. The best epoch is chosen on
+/// `valid`; `test` is evaluated once at the end.
+#[derive(Clone, Debug)]
+pub struct Splits {
+    pub train: Dataset,
+    pub valid: Dataset,
+    pub test: Dataset,
+}
+
+impl Splits {
+    /// Checks that the parts agree on modalities and classes and are not empty.
+    pub fn validate(&self) -> Result<()> {
+        for (name, part) in [
+            ("train", &self.train),
+            ("valid", &self.valid),
+            ("test", &self.test),
+        ] {
+            part.validate()?;
+            if part.is_empty() {
+                return Err(MlaError::Data(format!("the {name} split is empty")));
+            }
+            if part.kinds() != self.train.kinds() || part.num_classes != self.train.num_classes {
+                return Err(MlaError::Data(format!(
+                    "the {name} split's modalities or classes differ from the train split's"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_modal(values_a: Vec<f32>, present_b: Vec<bool>, labels: Vec<usize>) -> Result<Dataset> {
+        let n = labels.len();
+        Dataset::new(
+            vec![
+                ModalityData {
+                    name: "a".into(),
+                    kind: InputKind::Features { dim: 2 },
+                    values: values_a,
+                    present: vec![true; n],
+                },
+                ModalityData {
+                    name: "b".into(),
+                    kind: InputKind::Tokens { len: 1, vocab: 3 },
+                    values: (0..n).map(|i| (i % 3) as f32).collect(),
+                    present: present_b,
+                },
+            ],
+            labels,
+            2,
+        )
+    }
+
+    #[test]
+    fn rejects_bad_shapes_labels_and_values() {
+        assert!(two_modal(vec![0.0; 4], vec![true; 2], vec![0, 1]).is_ok());
+        let e = two_modal(vec![0.0; 3], vec![true; 2], vec![0, 1])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("modality `a`"), "{e}");
+        let e = two_modal(vec![0.0; 4], vec![true; 2], vec![0, 2])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sample 1") && e.contains("label 2"), "{e}");
+        let e = two_modal(vec![0.0, f32::NAN, 0.0, 0.0], vec![true; 2], vec![0, 1])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sample 0, value 1"), "{e}");
+    }
+
+    #[test]
+    fn subset_keeps_order_and_masks() {
+        let d = two_modal(
+            vec![0., 1., 2., 3., 4., 5.],
+            vec![true, false, true],
+            vec![0, 1, 0],
+        )
+        .unwrap();
+        let s = d.subset(&[2, 1]);
+        assert_eq!(s.labels, vec![0, 1]);
+        assert_eq!(s.modalities[0].values, vec![4., 5., 2., 3.]);
+        assert_eq!(s.modalities[1].present, vec![true, false]);
+    }
+}

@@ -1,0 +1,36 @@
+//! # mla
+//!
+//! MLA — *Multimodal Representation Learning by Alternating Unimodal Adaptation*
+//! (Zhang et al., CVPR 2024) — on Burn, for native and browser (WebGPU) front ends.
+//!
+//! - [`data`]: modalities, masks, splits, the built-in synthetic data.
+//! - [`model`]: per-modality encoders and one shared linear head.
+//! - [`projection`]: the RLS projection of head gradient modification (HGM).
+//! - [`fusion`]: test-time entropy fusion.
+//! - [`train`]: the alternating trainer (MLA), the joint baseline, the driven loop.
+//! - [`eval`]: unimodal and fused accuracy.
+//! - [`io`]: model files as bytes.
+
+pub mod config;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod eval;
+pub mod fusion;
+pub mod io;
+pub mod model;
+pub mod projection;
+pub mod rng;
+pub mod train;
+
+pub use config::{
+    HgmConfig, Method, OptimizerConfig, OptimizerKind, ProjectWith, RunConfig, TrainConfig,
+};
+pub use device::Backend;
+pub use error::{MlaError, Result};
+pub use eval::EvalReport;
+pub use fusion::Fusion;
+pub use train::{EpochMetrics, Trainer};
+
+/// Re-exported so that front ends use the same Burn as the core.
+pub use burn;

@@ -1,0 +1,31 @@
+//! Models: one encoder per modality, one linear head shared by all of them.
+//!
+//! `f_m = g ∘ h_m`: encoder `h_m` maps modality `m` to an `s`-dimensional feature and
+//! the head `g` maps features to `C` logits.
+
+mod cnn;
+mod encoder;
+mod mlp;
+mod multimodal;
+mod text;
+
+pub use cnn::{CnnEncoder, CnnEncoderConfig};
+pub use encoder::{Encoder, EncoderConfig};
+pub use mlp::{MlpEncoder, MlpEncoderConfig};
+pub use multimodal::{HeadLayout, ModelConfig, ModelSpec, MultimodalModel};
+pub use text::{TextEncoder, TextEncoderConfig};
+
+use std::sync::Mutex;
+
+use burn::tensor::Device;
+
+/// Runs `init` with the backend's RNG seeded by `seed`.
+///
+/// Burn's RNG may be global to the backend, so initialisations are serialised: two
+/// models built at once from different threads still get their own seeds.
+pub(crate) fn seeded<T>(device: &Device, seed: u64, init: impl FnOnce() -> T) -> T {
+    static INIT: Mutex<()> = Mutex::new(());
+    let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    init()
+}

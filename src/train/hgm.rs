@@ -1,0 +1,80 @@
+//! Applying head gradient modification (Eq. 3-5) to the shared head's gradients.
+
+use burn::nn::Linear;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor};
+
+use crate::config::{HgmConfig, ProjectWith};
+use crate::projection::Projection;
+
+/// Keeps the projection matrix of one shared head and projects its gradients.
+#[derive(Clone, Debug)]
+pub struct HeadGradientModifier {
+    projection: Projection,
+    project_with: ProjectWith,
+    project_bias: bool,
+    steps: usize,
+}
+
+impl HeadGradientModifier {
+    /// For a head reading `feature_dim` features; `P` lives on the plain `device`.
+    pub fn new(config: &HgmConfig, feature_dim: usize, device: &Device) -> Self {
+        let dim = feature_dim + usize::from(config.project_bias);
+        Self {
+            projection: Projection::new(dim, config.alpha as f32, device),
+            project_with: config.project_with,
+            project_bias: config.project_bias,
+            steps: 0,
+        }
+    }
+
+    /// The projection (for inspection and tests).
+    pub fn projection(&self) -> &Projection {
+        &self.projection
+    }
+
+    /// One step: update `P` with the batch-mean feature `h_mean` (`[s]`, no autodiff)
+    /// and replace the head's weight gradient `[s, C]` by `P · ∇W` (and the bias
+    /// gradient too when configured). The first step uses the plain gradient (Eq. 3).
+    pub fn apply(&mut self, grads: &mut GradientsParams, head: &Linear, h_mean: Tensor<1>) {
+        let h = if self.project_bias {
+            let one = Tensor::<1>::ones([1], &h_mean.device());
+            Tensor::cat(vec![h_mean, one], 0)
+        } else {
+            h_mean
+        };
+        let first = self.steps == 0;
+        self.steps += 1;
+        match self.project_with {
+            ProjectWith::Updated => {
+                self.projection.update(h);
+                if !first {
+                    self.project(grads, head);
+                }
+            }
+            ProjectWith::Previous => {
+                if !first {
+                    self.project(grads, head);
+                }
+                self.projection.update(h);
+            }
+        }
+    }
+
+    fn project(&self, grads: &mut GradientsParams, head: &Linear) {
+        let Some(gw) = grads.remove::<2>(head.weight.id) else {
+            return;
+        };
+        let bias = head.bias.as_ref().filter(|_| self.project_bias);
+        match bias.and_then(|b| grads.remove::<1>(b.id).map(|gb| (b.id, gb))) {
+            Some((bias_id, gb)) => {
+                let [s, c] = gw.dims();
+                let joint = Tensor::cat(vec![gw, gb.reshape([1, c])], 0); // [s + 1, C]
+                let projected = self.projection.project(joint);
+                grads.register(head.weight.id, projected.clone().narrow(0, 0, s));
+                grads.register(bias_id, projected.narrow(0, s, 1).reshape([c]));
+            }
+            None => grads.register(head.weight.id, self.projection.project(gw)),
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The interface every training method implements.
+
+use burn::optim::ModuleOptimizer;
+use burn::tensor::{Device, Tensor};
+
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::model::{HeadLayout, MultimodalModel};
+
+/// The samples of one training batch.
+pub struct TrainBatch<'a> {
+    /// The training split.
+    pub data: &'a Dataset,
+    /// Indices into `data` of this batch's samples.
+    pub indices: &'a [usize],
+    /// The autodiff device the model lives on.
+    pub device: &'a Device,
+}
+
+/// A training method: how one batch updates the model.
+pub trait Strategy {
+    /// The head this method trains.
+    fn head_layout(&self) -> HeadLayout;
+
+    /// Names of the losses [`Strategy::train_batch`] reports, in order.
+    fn loss_names(&self, modalities: &[String]) -> Vec<String>;
+
+    /// Trains on one batch and returns the updated model and, per loss name, the
+    /// batch's mean loss (`[1]`, still on the device) or `None` when that loss had no
+    /// sample in the batch.
+    fn train_batch(
+        &mut self,
+        model: MultimodalModel,
+        batch: &TrainBatch<'_>,
+        optimizer: &mut ModuleOptimizer,
+        lr: f64,
+    ) -> Result<(MultimodalModel, Vec<Option<Tensor<1>>>)>;
+}

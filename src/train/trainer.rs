@@ -1,0 +1,287 @@
+//! The training loop as a value the caller drives: `step` until the epoch ends, then
+//! `end_epoch`. The browser yields between steps; the command line just loops.
+
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::{Alternating, Joint, Strategy, TrainBatch, build_optimizer};
+use crate::config::{Method, TrainConfig};
+use crate::data::Splits;
+use crate::error::{MlaError, Result};
+use crate::eval::{EvalReport, evaluate};
+use crate::model::{ModelConfig, ModelSpec, MultimodalModel};
+use crate::rng::Rng;
+
+/// What one epoch did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Loss names (one per modality for MLA, `joint` for Concat).
+    pub loss_names: Vec<String>,
+    /// Mean training loss per name over the epoch's batches.
+    pub train_loss: Vec<f64>,
+    /// Validation accuracies after the epoch.
+    pub valid: EvalReport,
+    /// Whether this epoch is the best so far on validation (fused accuracy).
+    pub best: bool,
+}
+
+struct Best {
+    epoch: usize,
+    fused: f64,
+    model: MultimodalModel,
+}
+
+/// Trains one model on one data set.
+pub struct Trainer {
+    config: TrainConfig,
+    spec: ModelSpec,
+    splits: Splits,
+    device: Device,
+    autodiff: Device,
+    model: MultimodalModel,
+    optimizer: ModuleOptimizer,
+    strategy: Box<dyn Strategy>,
+    rng: Rng,
+    epoch: usize,
+    order: Vec<usize>,
+    cursor: usize,
+    loss_sums: Vec<Option<Tensor<1>>>,
+    loss_counts: Vec<usize>,
+    best: Option<Best>,
+    history: Vec<EpochMetrics>,
+}
+
+impl Trainer {
+    /// Validates the configuration against the data and builds the model on `device`
+    /// (a plain device: autodiff is added here).
+    pub fn new(
+        model: &ModelConfig,
+        config: &TrainConfig,
+        splits: Splits,
+        device: &Device,
+    ) -> Result<Self> {
+        config.validate()?;
+        splits.validate()?;
+        let kinds = splits.train.kinds();
+        let m = kinds.len();
+        let order = config.order(m)?;
+        let strategy: Box<dyn Strategy> = match config.method {
+            Method::Mla => Box::new(Alternating::new(
+                order,
+                &config.hgm,
+                model.feature_dim,
+                device,
+            )),
+            Method::Joint => Box::new(Joint::new(device)),
+        };
+        let spec = ModelSpec {
+            modalities: splits.train.names(),
+            encoders: model.resolve(&kinds)?,
+            inputs: kinds,
+            feature_dim: model.feature_dim,
+            num_classes: splits.train.num_classes,
+            head: strategy.head_layout(),
+        };
+        let autodiff = device.clone().autodiff();
+        let net = spec.init(config.seed, &autodiff)?;
+        let losses = strategy.loss_names(&spec.modalities).len();
+        let mut trainer = Self {
+            optimizer: build_optimizer(&config.optimizer),
+            config: config.clone(),
+            spec,
+            splits,
+            device: device.clone(),
+            autodiff,
+            model: net,
+            strategy,
+            rng: Rng::derive(config.seed, 7),
+            epoch: 0,
+            order: Vec::new(),
+            cursor: 0,
+            loss_sums: vec![None; losses],
+            loss_counts: vec![0; losses],
+            best: None,
+            history: Vec::new(),
+        };
+        trainer.shuffle();
+        Ok(trainer)
+    }
+
+    fn shuffle(&mut self) {
+        self.order = (0..self.splits.train.len()).collect();
+        self.rng.shuffle(&mut self.order);
+        self.cursor = 0;
+    }
+
+    /// The architecture (saved with the weights).
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// The training configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The data.
+    pub fn splits(&self) -> &Splits {
+        &self.splits
+    }
+
+    /// The plain device evaluation runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Epochs completed so far.
+    pub fn epochs_done(&self) -> usize {
+        self.epoch
+    }
+
+    /// Whether all configured epochs are done.
+    pub fn is_finished(&self) -> bool {
+        self.epoch >= self.config.epochs
+    }
+
+    /// Batches per epoch.
+    pub fn steps_per_epoch(&self) -> usize {
+        self.splits.train.len().div_ceil(self.config.batch_size)
+    }
+
+    /// Batches done in the current epoch.
+    pub fn steps_done(&self) -> usize {
+        self.cursor.div_ceil(self.config.batch_size)
+    }
+
+    /// The model being trained (autodiff device).
+    pub fn model(&self) -> &MultimodalModel {
+        &self.model
+    }
+
+    /// Metrics of every finished epoch.
+    pub fn history(&self) -> &[EpochMetrics] {
+        &self.history
+    }
+
+    /// Trains on the next batch. Returns `true` when the epoch has no batch left (call
+    /// [`Trainer::end_epoch`] then).
+    pub fn step(&mut self) -> Result<bool> {
+        if self.is_finished() {
+            return Err(MlaError::config(
+                "train.epochs",
+                "training is already finished",
+            ));
+        }
+        let n = self.order.len();
+        if self.cursor < n {
+            let end = (self.cursor + self.config.batch_size).min(n);
+            let indices = self.order[self.cursor..end].to_vec();
+            self.cursor = end;
+            let batch = TrainBatch {
+                data: &self.splits.train,
+                indices: &indices,
+                device: &self.autodiff,
+            };
+            let lr = self.config.optimizer.lr_at(self.epoch);
+            let model = self.model.clone();
+            let (model, losses) =
+                self.strategy
+                    .train_batch(model, &batch, &mut self.optimizer, lr)?;
+            self.model = model;
+            for (k, loss) in losses.into_iter().enumerate() {
+                if let Some(loss) = loss {
+                    self.loss_counts[k] += 1;
+                    self.loss_sums[k] = Some(match self.loss_sums[k].take() {
+                        Some(sum) => sum + loss,
+                        None => loss,
+                    });
+                }
+            }
+        }
+        Ok(self.cursor >= n)
+    }
+
+    /// Finishes the epoch: mean losses, validation, best-epoch bookkeeping, reshuffle.
+    /// Runs the rest of the epoch's batches first if some are left.
+    pub async fn end_epoch(&mut self) -> Result<EpochMetrics> {
+        while !self.step()? {}
+        let lr = self.config.optimizer.lr_at(self.epoch);
+        let mut train_loss = Vec::with_capacity(self.loss_sums.len());
+        for (sum, count) in self.loss_sums.iter_mut().zip(self.loss_counts.iter_mut()) {
+            let mean = match sum.take() {
+                Some(sum) => read_scalar(sum).await? / (*count).max(1) as f64,
+                None => f64::NAN,
+            };
+            *count = 0;
+            train_loss.push(mean);
+        }
+        let valid_model = self.model.valid();
+        let valid = evaluate(
+            &valid_model,
+            self.config.fusion,
+            &self.splits.valid,
+            self.config.batch_size,
+            &self.device,
+        )
+        .await?;
+        self.epoch += 1;
+        let best = self.best.as_ref().is_none_or(|b| valid.fused > b.fused);
+        if best {
+            self.best = Some(Best {
+                epoch: self.epoch,
+                fused: valid.fused,
+                model: valid_model,
+            });
+        }
+        let metrics = EpochMetrics {
+            epoch: self.epoch,
+            lr,
+            loss_names: self.strategy.loss_names(&self.spec.modalities),
+            train_loss,
+            valid,
+            best,
+        };
+        self.history.push(metrics.clone());
+        self.shuffle();
+        Ok(metrics)
+    }
+
+    /// The model of the best validation epoch (no autodiff), and that epoch; before
+    /// any epoch ends, the current model.
+    pub fn best_model(&self) -> (MultimodalModel, usize) {
+        match &self.best {
+            Some(b) => (b.model.clone(), b.epoch),
+            None => (self.model.valid(), 0),
+        }
+    }
+
+    /// Evaluates the best model on the test split (once, at the end of training).
+    pub async fn test(&self) -> Result<EvalReport> {
+        let (model, _) = self.best_model();
+        evaluate(
+            &model,
+            self.config.fusion,
+            &self.splits.test,
+            self.config.batch_size,
+            &self.device,
+        )
+        .await
+    }
+}
+
+async fn read_scalar(t: Tensor<1>) -> Result<f64> {
+    let data = t
+        .into_data_async()
+        .await
+        .map_err(|e| MlaError::Read(e.to_string()))?;
+    let v: Vec<f32> = data
+        .try_into_vec()
+        .map_err(|e| MlaError::Read(format!("{e:?}")))?;
+    Ok(v.first().copied().unwrap_or(f32::NAN) as f64)
+}

@@ -1,0 +1,105 @@
+//! Helpers shared by the integration tests: host reads and f64 references.
+#![allow(dead_code)]
+
+use mla::burn::tensor::{Device, Tensor, TensorData};
+use mla::rng::Rng;
+
+pub fn cpu() -> Device {
+    Device::flex()
+}
+
+/// Reads any float tensor to the host.
+pub fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_into_vec::<f32>().unwrap()
+}
+
+pub fn tensor2(values: &[f64], rows: usize, cols: usize, device: &Device) -> Tensor<2> {
+    let v: Vec<f32> = values.iter().map(|&x| x as f32).collect();
+    Tensor::from_data(TensorData::new(v, [rows, cols]), device)
+}
+
+pub fn tensor1(values: &[f64], device: &Device) -> Tensor<1> {
+    let v: Vec<f32> = values.iter().map(|&x| x as f32).collect();
+    Tensor::from_data(TensorData::new(v, [values.len()]), device)
+}
+
+pub fn normals(rng: &mut Rng, n: usize, scale: f64) -> Vec<f64> {
+    (0..n).map(|_| rng.normal() * scale).collect()
+}
+
+/// Row-major `d x d` matrix product `a · b`.
+pub fn matmul(a: &[f64], b: &[f64], n: usize, k: usize, m: usize) -> Vec<f64> {
+    let mut out = vec![0.0; n * m];
+    for i in 0..n {
+        for j in 0..m {
+            out[i * m + j] = (0..k).map(|l| a[i * k + l] * b[l * m + j]).sum();
+        }
+    }
+    out
+}
+
+/// Eq. 5 in f64 with plain loops: `P ← P − (P h)(P h)ᵀ / (α + hᵀ P h)`, written from
+/// the paper's form `P − q hᵀ P` with `q = P h / (α + hᵀ P h)`.
+pub fn rls_update(p: &mut [f64], h: &[f64], alpha: f64) {
+    let d = h.len();
+    let ph: Vec<f64> = (0..d)
+        .map(|i| (0..d).map(|j| p[i * d + j] * h[j]).sum())
+        .collect();
+    let hp: Vec<f64> = (0..d)
+        .map(|j| (0..d).map(|i| h[i] * p[i * d + j]).sum())
+        .collect();
+    let denom = alpha + (0..d).map(|i| h[i] * ph[i]).sum::<f64>();
+    let q: Vec<f64> = ph.iter().map(|x| x / denom).collect();
+    for i in 0..d {
+        for j in 0..d {
+            p[i * d + j] -= q[i] * hp[j];
+        }
+    }
+}
+
+pub fn identity(d: usize) -> Vec<f64> {
+    (0..d * d)
+        .map(|k| if k / d == k % d { 1.0 } else { 0.0 })
+        .collect()
+}
+
+/// Eigenvalues of a symmetric matrix by cyclic Jacobi rotations (f64).
+pub fn symmetric_eigenvalues(a: &[f64], d: usize) -> Vec<f64> {
+    let mut a = a.to_vec();
+    for _sweep in 0..100 {
+        let off: f64 = (0..d)
+            .flat_map(|i| (0..d).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * d + j].powi(2))
+            .sum();
+        let scale: f64 = a.iter().map(|x| x * x).sum::<f64>().max(1e-300);
+        if off <= 1e-30 * scale {
+            break;
+        }
+        for p in 0..d {
+            for q in p + 1..d {
+                let apq = a[p * d + q];
+                if apq.abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (a[q * d + q] - a[p * d + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..d {
+                    let akp = a[k * d + p];
+                    let akq = a[k * d + q];
+                    a[k * d + p] = c * akp - s * akq;
+                    a[k * d + q] = s * akp + c * akq;
+                }
+                for k in 0..d {
+                    let apk = a[p * d + k];
+                    let aqk = a[q * d + k];
+                    a[p * d + k] = c * apk - s * aqk;
+                    a[q * d + k] = s * apk + c * aqk;
+                }
+            }
+        }
+    }
+    (0..d).map(|i| a[i * d + i]).collect()
+}
