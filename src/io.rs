@@ -60,7 +60,7 @@ pub fn load_model(bytes: &[u8], device: &Device) -> Result<(ModelHeader, Multimo
         .map_err(|e| MlaError::Model(format!("weights: {e}")))?;
     let model = header
         .spec
-        .init(0, device)?
+        .build(device)?
         .try_load_record(record)
         .map_err(|e| MlaError::Model(format!("weights do not fit the architecture: {e}")))?;
     Ok((header, model))

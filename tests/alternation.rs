@@ -57,7 +57,7 @@ fn modality_step_leaves_other_encoders_bit_identical() {
         num_classes: 4,
         head: HeadLayout::Shared,
     };
-    let mut model = spec.init(0, &ad).unwrap();
+    let mut model = spec.init(0, &device).unwrap().train();
     // Momentum and weight decay on: a drifting optimizer would change untouched encoders.
     let opt = OptimizerConfig {
         lr: 0.05,

@@ -5,12 +5,12 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mla::io::{ModelHeader, load_model, save_model};
-use mla::{Backend, Fusion, Method, RunConfig, Trainer};
+use mla::{Backend, Fusion, Method, OptimizerKind, RunConfig, Trainer};
 use serde_json::json;
 
 use crate::report::{epoch_line, table};
 use crate::run_dir::{self, CONFIG, METRICS, MODEL, TEST};
-use crate::{EvalArgs, FusionArg, MethodArg, TrainArgs};
+use crate::{EvalArgs, FusionArg, MethodArg, OptimizerArg, TrainArgs};
 
 /// The run configuration the flags ask for, on top of the defaults.
 fn run_config(args: &TrainArgs) -> RunConfig {
@@ -27,6 +27,13 @@ fn run_config(args: &TrainArgs) -> RunConfig {
     }
     if let Some(b) = args.batch_size {
         train.batch_size = b;
+    }
+    if let Some(o) = args.optimizer {
+        train.optimizer.kind = match o {
+            OptimizerArg::Sgd => OptimizerKind::Sgd,
+            OptimizerArg::Adam => OptimizerKind::Adam,
+            OptimizerArg::Adamw => OptimizerKind::Adamw,
+        };
     }
     if let Some(lr) = args.lr {
         train.optimizer.lr = lr;

@@ -34,6 +34,17 @@ enum MethodArg {
     Joint,
 }
 
+/// Optimizer.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum OptimizerArg {
+    /// SGD with momentum 0.9 and weight decay 1e-4 (the paper's).
+    Sgd,
+    /// Adam.
+    Adam,
+    /// AdamW.
+    Adamw,
+}
+
 /// Test-time fusion.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum FusionArg {
@@ -65,11 +76,14 @@ struct TrainArgs {
     /// Batch size.
     #[arg(long)]
     batch_size: Option<usize>,
+    /// Optimizer [default: sgd].
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerArg>,
     /// Initial learning rate.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// HGM's alpha (> 0).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     alpha: Option<f64>,
     /// Turn head gradient modification off.
     #[arg(long)]

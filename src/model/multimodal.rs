@@ -89,7 +89,24 @@ pub struct ModelSpec {
 
 impl ModelSpec {
     /// Builds the model with weights drawn from `seed`.
+    ///
+    /// Weights are drawn on the CPU and then moved to `device`, so the same seed gives
+    /// the same initial model on every backend.
     pub fn init(&self, seed: u64, device: &Device) -> Result<MultimodalModel> {
+        let cpu = Device::flex();
+        let (model, record) = seeded(&cpu, seed, || {
+            let model = self.build(&cpu)?;
+            // Taking the record draws every (lazily initialised) parameter now, while
+            // the seeded RNG is ours.
+            let record = model.clone().into_record();
+            Ok::<_, MlaError>((model, record))
+        })?;
+        Ok(model.load_record(record).to_device(device))
+    }
+
+    /// Builds the architecture on `device` with parameters that are still to be
+    /// initialised or loaded (see [`crate::io::load_model`]).
+    pub fn build(&self, device: &Device) -> Result<MultimodalModel> {
         if self.encoders.len() != self.inputs.len() || self.modalities.len() != self.inputs.len() {
             return Err(MlaError::Model(
                 "modalities, inputs and encoders differ in number".into(),
@@ -99,18 +116,16 @@ impl ModelSpec {
             HeadLayout::Shared => self.feature_dim,
             HeadLayout::Concat => self.feature_dim * self.inputs.len(),
         };
-        seeded(device, seed, || {
-            let encoders = self
-                .encoders
-                .iter()
-                .zip(&self.inputs)
-                .map(|(e, k)| e.init(k, self.feature_dim, device))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(MultimodalModel {
-                encoders,
-                head: LinearConfig::new(head_in, self.num_classes).init(device),
-                layout: self.head,
-            })
+        let encoders = self
+            .encoders
+            .iter()
+            .zip(&self.inputs)
+            .map(|(e, k)| e.init(k, self.feature_dim, device))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(MultimodalModel {
+            encoders,
+            head: LinearConfig::new(head_in, self.num_classes).init(device),
+            layout: self.head,
         })
     }
 }

@@ -89,7 +89,8 @@ impl Trainer {
             head: strategy.head_layout(),
         };
         let autodiff = device.clone().autodiff();
-        let net = spec.init(config.seed, &autodiff)?;
+        // Built plain (identical on every backend), then given autodiff for training.
+        let net = spec.init(config.seed, device)?.train();
         let losses = strategy.loss_names(&spec.modalities).len();
         let mut trainer = Self {
             optimizer: build_optimizer(&config.optimizer),
