@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::SyntheticConfig;
+use crate::data::{ImageTextConfig, SyntheticConfig};
 use crate::error::{MlaError, Result};
 use crate::fusion::Fusion;
 use crate::model::ModelConfig;
@@ -203,28 +203,55 @@ impl TrainConfig {
     }
 }
 
+/// Where a run's data comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum DataConfig {
+    /// The built-in synthetic generator.
+    Synthetic(SyntheticConfig),
+    /// An image + text manifest (CSV or JSONL) and the files it names.
+    Manifest(ManifestSource),
+}
+
+/// A manifest on disk and how to build the data set from it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestSource {
+    /// Path of the manifest; image paths in it are relative to its folder.
+    pub path: String,
+    /// Image size, tokens, vocabulary, split.
+    #[serde(default)]
+    pub options: ImageTextConfig,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig::Synthetic(SyntheticConfig::default())
+    }
+}
+
 /// A whole run: data, architecture and training. Saved, resolved, with every run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunConfig {
-    pub data: SyntheticConfig,
+    pub data: DataConfig,
     pub model: ModelConfig,
     pub train: TrainConfig,
 }
 
 impl RunConfig {
-    /// Checks every part.
+    /// Checks every part that can be checked before the data is loaded.
     pub fn validate(&self) -> Result<()> {
-        self.data.validate()?;
         self.train.validate()?;
-        let kinds: Vec<_> = self
-            .data
-            .modalities
-            .iter()
-            .map(|m| m.input_kind())
-            .collect();
-        self.model.resolve(&kinds)?;
-        self.train.order(kinds.len())?;
+        match &self.data {
+            DataConfig::Synthetic(data) => {
+                data.validate()?;
+                let kinds: Vec<_> = data.modalities.iter().map(|m| m.input_kind()).collect();
+                self.model.resolve(&kinds)?;
+                self.train.order(kinds.len())?;
+            }
+            DataConfig::Manifest(m) => m.options.validate()?,
+        }
         Ok(())
     }
 }

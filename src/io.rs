@@ -9,6 +9,7 @@ use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device};
 use serde::{Deserialize, Serialize};
 
+use crate::data::Preprocess;
 use crate::error::{MlaError, Result};
 use crate::fusion::Fusion;
 use crate::model::{ModelSpec, MultimodalModel};
@@ -23,6 +24,10 @@ pub struct ModelHeader {
     pub spec: ModelSpec,
     /// How unimodal predictions are fused.
     pub fusion: Fusion,
+    /// Class names and how raw inputs are preprocessed; absent for models trained on
+    /// already-numeric data (the built-in synthetic data).
+    #[serde(default)]
+    pub preprocess: Option<Preprocess>,
     /// Version of the crate that wrote the file.
     pub written_by: String,
 }

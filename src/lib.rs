@@ -19,6 +19,7 @@ pub mod eval;
 pub mod fusion;
 pub mod io;
 pub mod model;
+pub mod predict;
 pub mod projection;
 pub mod rng;
 pub mod train;

@@ -1,5 +1,7 @@
 //! The same run on another backend gives the same numbers as on the CPU.
 
+mod common;
+
 #[cfg(feature = "wgpu")]
 #[test]
 fn wgpu_training_matches_cpu() {
@@ -18,10 +20,10 @@ fn wgpu_training_matches_cpu() {
     let mut config = RunConfig::default();
     config.train.epochs = 2;
     config.train.optimizer.lr = 0.01;
-    config.data.train = 384;
-    config.data.valid = 200;
+    common::synth(&mut config).train = 384;
+    common::synth(&mut config).valid = 200;
     let run = |device| {
-        let splits = config.data.generate().unwrap();
+        let splits = common::splits_of(&config);
         let mut trainer = Trainer::new(&config.model, &config.train, splits, &device).unwrap();
         while !trainer.is_finished() {
             pollster::block_on(trainer.end_epoch()).unwrap();

@@ -4,14 +4,14 @@
 mod common;
 
 use common::*;
-use mla::config::{Method, RunConfig};
+use mla::config::{DataConfig, Method, RunConfig};
 use mla::data::{SyntheticConfig, SyntheticKind, SyntheticModality};
 use mla::eval::evaluate;
 use mla::io::{ModelHeader, load_model, save_model};
 use mla::{EvalReport, Trainer};
 
 fn train(config: &RunConfig) -> (Trainer, EvalReport) {
-    let splits = config.data.generate().unwrap();
+    let splits = splits_of(config);
     let mut trainer = Trainer::new(&config.model, &config.train, splits, &cpu()).unwrap();
     while !trainer.is_finished() {
         let m = pollster::block_on(trainer.end_epoch()).unwrap();
@@ -53,12 +53,13 @@ fn mla_beats_joint_on_the_weak_modality_and_fusion_helps() {
 fn saved_model_reproduces_test_numbers_and_rejects_garbage() {
     let mut config = RunConfig::default();
     config.train.epochs = 2;
-    config.data.train = 256;
+    synth(&mut config).train = 256;
     let (trainer, test) = train(&config);
     let (model, _) = trainer.best_model();
     let header = ModelHeader {
         spec: trainer.spec().clone(),
         fusion: config.train.fusion,
+        preprocess: None,
         written_by: "test".into(),
     };
     let bytes = save_model(&header, &model).unwrap();
@@ -97,7 +98,7 @@ fn saved_model_reproduces_test_numbers_and_rejects_garbage() {
 fn same_seed_same_run() {
     let mut config = RunConfig::default();
     config.train.epochs = 2;
-    config.data.train = 256;
+    synth(&mut config).train = 256;
     let (a, ta) = train(&config);
     let (b, tb) = train(&config);
     assert_eq!(a.history(), b.history());
@@ -136,7 +137,7 @@ fn image_and_text_encoders_learn_with_missing_modalities() {
         seed: 1,
     };
     let mut config = RunConfig {
-        data,
+        data: DataConfig::Synthetic(data),
         ..Default::default()
     };
     config.model.feature_dim = 32;

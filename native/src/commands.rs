@@ -4,18 +4,36 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mla::config::{DataConfig, ManifestSource};
+use mla::data::ImageTextConfig;
 use mla::io::{ModelHeader, load_model, save_model};
+use mla::predict::{RawInput, predict_sample};
 use mla::{Backend, Fusion, Method, OptimizerKind, RunConfig, Trainer};
 use serde_json::json;
 
+use crate::data::{file_reader, load, read_manifest};
 use crate::report::{epoch_line, table};
 use crate::run_dir::{self, CONFIG, METRICS, MODEL, TEST};
-use crate::{EvalArgs, FusionArg, MethodArg, OptimizerArg, TrainArgs};
+use crate::{EvalArgs, FusionArg, MethodArg, OptimizerArg, PredictArgs, TrainArgs};
 
 /// The run configuration the flags ask for, on top of the defaults.
 fn run_config(args: &TrainArgs) -> RunConfig {
     let mut config = RunConfig::default();
-    config.data.seed = args.data_seed;
+    match (&args.manifest, &mut config.data) {
+        (Some(path), _) => {
+            config.data = DataConfig::Manifest(ManifestSource {
+                path: path.display().to_string(),
+                options: ImageTextConfig {
+                    seed: args.data_seed,
+                    ..Default::default()
+                },
+            });
+            // Raw images and text: a smaller feature size than the synthetic default.
+            config.model.feature_dim = 64;
+        }
+        (None, DataConfig::Synthetic(s)) => s.seed = args.data_seed,
+        (None, DataConfig::Manifest(_)) => {}
+    }
     let train = &mut config.train;
     train.method = match args.method {
         MethodArg::Mla => Method::Mla,
@@ -59,7 +77,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     config.validate()?;
     let backend: Backend = args.device.parse()?;
     let device = backend.device()?;
-    let splits = config.data.generate()?;
+    let (splits, preprocess) = load(&config.data)?;
     let mut trainer = Trainer::new(&config.model, &config.train, splits, &device)?;
 
     let dir = args.out.clone().unwrap_or_else(run_dir::default_dir);
@@ -117,6 +135,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let header = ModelHeader {
         spec: trainer.spec().clone(),
         fusion: config.train.fusion,
+        preprocess,
         written_by: format!("mla {}", env!("CARGO_PKG_VERSION")),
     };
     run_dir::write_atomic(&dir, MODEL, &save_model(&header, &model)?)?;
@@ -149,7 +168,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let device = backend.device()?;
     let (header, model) = load_model(&run_dir::read(dir, MODEL)?, &device)
         .with_context(|| format!("loading {}", dir.join(MODEL).display()))?;
-    let splits = config.data.generate()?;
+    let (splits, _) = load(&config.data)?;
     if splits.test.names() != header.spec.modalities {
         bail!(
             "the model's modalities {:?} do not match the data's {:?}",
@@ -176,6 +195,64 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         } else {
             bail!("differs from the saved test result {saved:?}");
         }
+    }
+    Ok(())
+}
+
+pub fn predict(args: PredictArgs) -> Result<()> {
+    let backend: Backend = args.device.parse()?;
+    let device = backend.device()?;
+    let dir = &args.model;
+    let (header, model) = load_model(&run_dir::read(dir, MODEL)?, &device)
+        .with_context(|| format!("loading {}", dir.join(MODEL).display()))?;
+    let manifest = read_manifest(&args.input)?;
+    let mut read = file_reader(&args.input);
+    let mut out = String::new();
+    for row in &manifest.rows {
+        let at = |e: &dyn std::fmt::Display| format!("{} line {}: {e}", manifest.name, row.line);
+        let inputs: Vec<Option<RawInput>> = header
+            .spec
+            .modalities
+            .iter()
+            .map(|name| match name.as_str() {
+                "image" => row
+                    .image
+                    .as_ref()
+                    .map(|p| {
+                        read(p)
+                            .map(RawInput::Image)
+                            .map_err(|e| anyhow::anyhow!(at(&e)))
+                    })
+                    .transpose(),
+                "text" => Ok(row.text.clone().map(RawInput::Text)),
+                other => bail!("the model's modality `{other}` cannot be read from a manifest"),
+            })
+            .collect::<Result<_>>()?;
+        let p = pollster::block_on(predict_sample(&model, &header, &inputs, &device))
+            .map_err(|e| anyhow::anyhow!(at(&e)))?;
+        let line = json!({
+            "line": row.line,
+            "image": row.image,
+            "text": row.text,
+            "label": row.label,
+            "predicted": p.class_name(),
+            "prediction": p,
+        });
+        out += &format!("{line}\n");
+    }
+    match &args.output {
+        Some(path) => {
+            let parent = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let name = path
+                .file_name()
+                .context("--output needs a file name")?
+                .to_string_lossy();
+            run_dir::write_atomic(parent, &name, out.as_bytes())?;
+        }
+        None => print!("{out}"),
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `mla-native`: train and evaluate MLA from the command line.
 
 mod commands;
+mod data;
 mod report;
 mod run_dir;
 
@@ -23,6 +24,8 @@ enum Command {
     Train(TrainArgs),
     /// Re-evaluate a saved run on its test split.
     Eval(EvalArgs),
+    /// Predict every sample of a manifest with a saved model.
+    Predict(PredictArgs),
 }
 
 /// Training method.
@@ -67,9 +70,13 @@ struct TrainArgs {
     /// Seed of weight initialisation and batch order.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Seed of the built-in data.
+    /// Seed of the built-in data, or of a manifest's train/valid/test split.
     #[arg(long, default_value_t = 0)]
     data_seed: u64,
+    /// Train on an image + text manifest (CSV or JSONL with columns image, text,
+    /// label; image paths relative to the manifest) instead of the built-in data.
+    #[arg(long)]
+    manifest: Option<PathBuf>,
     /// Number of epochs.
     #[arg(long)]
     epochs: Option<usize>,
@@ -109,11 +116,28 @@ struct EvalArgs {
     device: String,
 }
 
+#[derive(clap::Args, Debug)]
+struct PredictArgs {
+    /// A run directory written by `mla-native train --manifest`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Manifest of the samples to predict (the label column may hold anything).
+    #[arg(long)]
+    input: PathBuf,
+    /// Write the predictions here (JSON lines) instead of standard output.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Device: cpu, or wgpu / cuda when compiled in.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => commands::train(args),
         Command::Eval(args) => commands::eval(args),
+        Command::Predict(args) => commands::predict(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,8 +5,15 @@
 
 mod batch;
 mod dataset;
+pub mod image;
+pub mod image_text;
+pub mod manifest;
+pub mod shapes;
 pub mod synthetic;
+pub mod text;
 
 pub use batch::{Batch, EncoderInput, labels};
 pub use dataset::{Dataset, InputKind, ModalityData, Splits};
+pub use image_text::{ImageTextConfig, ImageTextData, Preprocess, Preprocessor, from_manifest};
+pub use manifest::{Manifest, ManifestRow};
 pub use synthetic::{SyntheticConfig, SyntheticKind, SyntheticModality};

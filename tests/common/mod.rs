@@ -103,3 +103,19 @@ pub fn symmetric_eigenvalues(a: &[f64], d: usize) -> Vec<f64> {
     }
     (0..d).map(|i| a[i * d + i]).collect()
 }
+
+/// The synthetic data settings of a run configuration.
+pub fn synth(config: &mut mla::RunConfig) -> &mut mla::data::SyntheticConfig {
+    match &mut config.data {
+        mla::config::DataConfig::Synthetic(s) => s,
+        other => panic!("not synthetic data: {other:?}"),
+    }
+}
+
+/// Generates the synthetic splits of a run configuration.
+pub fn splits_of(config: &mla::RunConfig) -> mla::data::Splits {
+    match &config.data {
+        mla::config::DataConfig::Synthetic(s) => s.generate().unwrap(),
+        other => panic!("not synthetic data: {other:?}"),
+    }
+}

@@ -1,0 +1,176 @@
+//! The `mla-native` binary end to end: bad input, train, eval, manifest, predict.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mla-native"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mla-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn bad_values_fail_cleanly_without_panicking() {
+    for (args, needle) in [
+        (vec!["train", "--alpha", "0"], "train.hgm.alpha"),
+        (vec!["train", "--alpha", "-1"], "train.hgm.alpha"),
+        (vec!["train", "--epochs", "0"], "train.epochs"),
+        (vec!["train", "--device", "tpu"], "unknown device `tpu`"),
+        (vec!["train", "--lr", "nan"], "train.optimizer.lr"),
+        (
+            vec!["eval", "--model", "/nonexistent/run"],
+            "/nonexistent/run/config.json",
+        ),
+        (
+            vec!["train", "--manifest", "/nonexistent/m.csv"],
+            "/nonexistent/m.csv",
+        ),
+    ] {
+        let o = run(&args);
+        let out = text(&o);
+        assert!(!o.status.success(), "{args:?} should fail");
+        assert!(out.contains(needle), "{args:?}: {out}");
+        assert!(!out.contains("panicked"), "{args:?} panicked: {out}");
+    }
+}
+
+#[test]
+fn train_then_eval_reproduces_the_test_numbers() {
+    let dir = scratch("train");
+    let out = dir.join("run");
+    let o = run(&[
+        "train",
+        "--epochs",
+        "3",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("fused"));
+    for f in ["model.mla", "config.json", "metrics.jsonl", "test.json"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 4, "3 epochs and the test line");
+    let o = run(&["eval", "--model", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("matches the saved test result exactly"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+fn write_shapes(dir: &Path, n: usize) -> PathBuf {
+    let (manifest, files) = mla::data::shapes::shapes(n, 16, 5).unwrap();
+    let mut csv = String::from("image,text,label\n");
+    for row in &manifest.rows {
+        let quote =
+            |s: &Option<String>| s.as_deref().map(|t| format!("\"{t}\"")).unwrap_or_default();
+        csv += &format!(
+            "{},{},{}\n",
+            row.image.clone().unwrap_or_default(),
+            quote(&row.text),
+            row.label
+        );
+    }
+    for (path, bytes) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    let path = dir.join("shapes.csv");
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+#[test]
+fn manifest_train_eval_and_predict() {
+    let dir = scratch("manifest");
+    let manifest = write_shapes(&dir, 120);
+    let out = dir.join("run");
+    let o = run(&[
+        "train",
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--lr",
+        "0.01",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["eval", "--model", out.to_str().unwrap()]);
+    assert!(
+        o.status.success() && text(&o).contains("matches"),
+        "{}",
+        text(&o)
+    );
+    let preds = dir.join("preds.jsonl");
+    let o = run(&[
+        "predict",
+        "--model",
+        out.to_str().unwrap(),
+        "--input",
+        manifest.to_str().unwrap(),
+        "--output",
+        preds.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&preds)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 120);
+    for l in &lines {
+        let p = &l["prediction"];
+        let total: f64 = p["probabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .sum();
+        assert!((total - 1.0).abs() < 1e-4);
+        let w: f64 = p["modalities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["weight"].as_f64().unwrap())
+            .sum();
+        assert!((w - 1.0).abs() < 1e-4);
+    }
+    // A manifest row naming a missing file is an error naming file and line.
+    std::fs::write(dir.join("bad.csv"), "image,text,label\nnope.png,hi,x\n").unwrap();
+    let o = run(&[
+        "predict",
+        "--model",
+        out.to_str().unwrap(),
+        "--input",
+        dir.join("bad.csv").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("bad.csv line 2") && text(&o).contains("nope.png"),
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -1,0 +1,242 @@
+//! An image + text data set from a manifest and its files, split into train,
+//! validation and test, with the preprocessing that predictions need later.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::dataset::{Dataset, InputKind, ModalityData, Splits};
+use super::image::preprocess as preprocess_image;
+use super::manifest::Manifest;
+use super::text::Tokenizer;
+use crate::error::{MlaError, Result};
+use crate::rng::Rng;
+
+/// How raw inputs become model inputs, one entry per modality (saved with the model).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Preprocessor {
+    /// Image bytes, resized to `size x size` RGB.
+    Image { size: usize },
+    /// Text, tokenised.
+    Text(Tokenizer),
+}
+
+/// Class names and per-modality preprocessing of a model trained on raw data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preprocess {
+    /// Class names; class `i` is `classes[i]`.
+    pub classes: Vec<String>,
+    /// One per modality, in model order.
+    pub modalities: Vec<Preprocessor>,
+}
+
+/// Settings for building an image + text data set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImageTextConfig {
+    /// Side of the square images fed to the model.
+    pub image_size: usize,
+    /// Tokens per caption.
+    pub max_tokens: usize,
+    /// Vocabulary size (most frequent training words).
+    pub max_vocab: usize,
+    /// Share of each class held out for validation.
+    pub valid_fraction: f64,
+    /// Share of each class held out for testing.
+    pub test_fraction: f64,
+    /// Seed of the split.
+    pub seed: u64,
+}
+
+impl Default for ImageTextConfig {
+    fn default() -> Self {
+        Self {
+            image_size: 32,
+            max_tokens: 16,
+            max_vocab: 2000,
+            valid_fraction: 0.15,
+            test_fraction: 0.15,
+            seed: 0,
+        }
+    }
+}
+
+impl ImageTextConfig {
+    /// Checks every field; errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |f: &str, r: &str| Err(MlaError::config(format!("data.{f}"), r));
+        if !(4..=256).contains(&self.image_size) {
+            return bad("image_size", "must be in 4..=256");
+        }
+        if self.max_tokens == 0 || self.max_vocab == 0 {
+            return bad("max_tokens/max_vocab", "must be at least 1");
+        }
+        let (v, t) = (self.valid_fraction, self.test_fraction);
+        if !(v > 0.0 && t > 0.0 && v + t < 0.9) {
+            return bad(
+                "valid_fraction/test_fraction",
+                "need both > 0 and together < 0.9",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// An image + text data set ready to train on.
+#[derive(Clone, Debug)]
+pub struct ImageTextData {
+    pub splits: Splits,
+    pub preprocess: Preprocess,
+}
+
+/// Builds the data set of `manifest`. `read(path)` returns the bytes of an image path
+/// as written in the manifest, or a message saying why it cannot.
+pub fn from_manifest(
+    manifest: &Manifest,
+    mut read: impl FnMut(&str) -> std::result::Result<Vec<u8>, String>,
+    config: &ImageTextConfig,
+) -> Result<ImageTextData> {
+    config.validate()?;
+    let name = &manifest.name;
+    let classes: Vec<String> = manifest
+        .rows
+        .iter()
+        .map(|r| r.label.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if classes.len() < 2 {
+        return Err(MlaError::Data(format!(
+            "{name}: every sample has the label `{}`; training needs at least 2 classes",
+            classes.first().map(String::as_str).unwrap_or("")
+        )));
+    }
+    if manifest.rows.iter().all(|r| r.image.is_none())
+        || manifest.rows.iter().all(|r| r.text.is_none())
+    {
+        return Err(MlaError::Data(format!(
+            "{name}: MLA needs both modalities; some samples must have an image and some a text"
+        )));
+    }
+    let labels: Vec<usize> = manifest
+        .rows
+        .iter()
+        .map(|r| {
+            classes
+                .binary_search(&r.label)
+                .expect("label is in classes")
+        })
+        .collect();
+
+    let size = config.image_size;
+    let plane = 3 * size * size;
+    let mut pixels = Vec::with_capacity(manifest.rows.len() * plane);
+    for row in &manifest.rows {
+        match &row.image {
+            Some(path) => {
+                let bytes = read(path).map_err(|why| {
+                    MlaError::Data(format!("{name} line {}: image `{path}`: {why}", row.line))
+                })?;
+                let values = preprocess_image(path, &bytes, size)
+                    .map_err(|e| MlaError::Data(format!("{name} line {}: {e}", row.line)))?;
+                pixels.extend(values);
+            }
+            None => pixels.extend(std::iter::repeat_n(0.0, plane)),
+        }
+    }
+
+    let (train, valid, test) = stratified_split(&labels, classes.len(), config)?;
+    let tokenizer = Tokenizer::fit(
+        train
+            .iter()
+            .filter_map(|&i| manifest.rows[i].text.as_deref()),
+        config.max_vocab,
+        config.max_tokens,
+    );
+    let encoder = tokenizer.encoder();
+    let tokens: Vec<f32> = manifest
+        .rows
+        .iter()
+        .flat_map(|r| encoder.encode(r.text.as_deref().unwrap_or("")))
+        .collect();
+    let all = Dataset::new(
+        vec![
+            ModalityData {
+                name: "image".into(),
+                kind: InputKind::Image {
+                    channels: 3,
+                    height: size,
+                    width: size,
+                },
+                values: pixels,
+                present: manifest.rows.iter().map(|r| r.image.is_some()).collect(),
+            },
+            ModalityData {
+                name: "text".into(),
+                kind: InputKind::Tokens {
+                    len: tokenizer.max_len,
+                    vocab: tokenizer.vocab_size(),
+                },
+                values: tokens,
+                present: manifest.rows.iter().map(|r| r.text.is_some()).collect(),
+            },
+        ],
+        labels,
+        classes.len(),
+    )?;
+    let splits = Splits {
+        train: all.subset(&train),
+        valid: all.subset(&valid),
+        test: all.subset(&test),
+    };
+    splits.validate()?;
+    Ok(ImageTextData {
+        splits,
+        preprocess: Preprocess {
+            classes,
+            modalities: vec![Preprocessor::Image { size }, Preprocessor::Text(tokenizer)],
+        },
+    })
+}
+
+/// Per class: shuffle, then the first shares go to test and validation. Every split
+/// gets at least one sample.
+fn stratified_split(
+    labels: &[usize],
+    classes: usize,
+    config: &ImageTextConfig,
+) -> Result<(Vec<usize>, Vec<usize>, Vec<usize>)> {
+    if labels.len() < 3 {
+        return Err(MlaError::Data(format!(
+            "{} samples are too few to split into train, validation and test",
+            labels.len()
+        )));
+    }
+    let mut rng = Rng::derive(config.seed, 11);
+    let (mut train, mut valid, mut test) = (Vec::new(), Vec::new(), Vec::new());
+    for c in 0..classes {
+        let mut idx: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == c).collect();
+        rng.shuffle(&mut idx);
+        let n = idx.len() as f64;
+        let n_test = (n * config.test_fraction).round() as usize;
+        let n_valid = (n * config.valid_fraction).round() as usize;
+        test.extend(idx.drain(..n_test.min(idx.len())));
+        valid.extend(idx.drain(..n_valid.min(idx.len())));
+        train.extend(idx);
+    }
+    for part in [&mut valid, &mut test] {
+        if part.is_empty() {
+            let moved = train.pop().expect("at least 3 samples");
+            part.push(moved);
+        }
+    }
+    if train.is_empty() {
+        train.push(valid.pop().expect("checked"));
+    }
+    for part in [&mut train, &mut valid, &mut test] {
+        part.sort_unstable();
+    }
+    Ok((train, valid, test))
+}

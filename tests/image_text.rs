@@ -1,0 +1,140 @@
+//! Image + text data from a manifest and files: building, training, predicting one
+//! sample from raw inputs, and the errors a user meets.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::*;
+use mla::Trainer;
+use mla::config::{Method, RunConfig};
+use mla::data::{ImageTextConfig, Manifest, from_manifest, shapes::shapes};
+use mla::io::{ModelHeader, load_model, save_model};
+use mla::predict::{RawInput, predict_sample};
+
+fn reader(files: &HashMap<String, Vec<u8>>) -> impl FnMut(&str) -> Result<Vec<u8>, String> + '_ {
+    |p: &str| {
+        files
+            .get(p)
+            .cloned()
+            .ok_or_else(|| "not among the uploaded files".to_string())
+    }
+}
+
+#[test]
+fn shapes_sample_trains_and_predicts_from_raw_inputs() {
+    let (manifest, files) = shapes(480, 16, 0).unwrap();
+    let options = ImageTextConfig {
+        image_size: 16,
+        ..Default::default()
+    };
+    let data = from_manifest(&manifest, reader(&files), &options).unwrap();
+    let counts = data.splits.train.class_counts();
+    assert_eq!(counts.len(), 6);
+    assert!(counts.iter().all(|&c| c >= 50), "{counts:?}");
+    let mut config = RunConfig::default();
+    config.model.feature_dim = 32;
+    config.train.epochs = 12;
+    config.train.batch_size = 32;
+    config.train.optimizer.lr = 0.02;
+    config.train.method = Method::Mla;
+    let mut trainer =
+        Trainer::new(&config.model, &config.train, data.splits.clone(), &cpu()).unwrap();
+    while !trainer.is_finished() {
+        pollster::block_on(trainer.end_epoch()).unwrap();
+    }
+    let test = pollster::block_on(trainer.test()).unwrap();
+    println!("{test:?}");
+    // Text cannot separate red from blue circles: it tops out near 5/6.
+    assert!(
+        test.unimodal[1] > 0.6 && test.unimodal[1] < 0.9,
+        "text {}",
+        test.unimodal[1]
+    );
+    assert!(test.unimodal[0] > 0.5, "image {}", test.unimodal[0]);
+    assert!(
+        test.fused > test.unimodal[1],
+        "fusion should resolve the circles: {test:?}"
+    );
+
+    // Save with preprocessing, reload, predict a raw sample.
+    let (model, _) = trainer.best_model();
+    let header = ModelHeader {
+        spec: trainer.spec().clone(),
+        fusion: config.train.fusion,
+        preprocess: Some(data.preprocess.clone()),
+        written_by: "test".into(),
+    };
+    let (header, model) = load_model(&save_model(&header, &model).unwrap(), &cpu()).unwrap();
+    let row = manifest
+        .rows
+        .iter()
+        .find(|r| r.image.is_some() && r.text.is_some())
+        .unwrap();
+    let inputs = vec![
+        Some(RawInput::Image(files[row.image.as_ref().unwrap()].clone())),
+        Some(RawInput::Text(row.text.clone().unwrap())),
+    ];
+    let p = pollster::block_on(predict_sample(&model, &header, &inputs, &cpu())).unwrap();
+    assert_eq!(p.classes.len(), 6);
+    let total: f32 = p.probabilities.iter().sum();
+    assert!((total - 1.0).abs() < 1e-4);
+    let weights: f32 = p.modalities.iter().map(|m| m.weight).sum();
+    assert!(
+        (weights - 1.0).abs() < 1e-5,
+        "fusion weights sum to {weights}"
+    );
+    for m in &p.modalities {
+        assert!((m.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    }
+    // Text only: the image gets no weight and no probabilities.
+    let text_only = vec![None, Some(RawInput::Text("a blue square".into()))];
+    let p = pollster::block_on(predict_sample(&model, &header, &text_only, &cpu())).unwrap();
+    assert!(!p.modalities[0].present && p.modalities[0].weight == 0.0);
+    assert!((p.modalities[1].weight - 1.0).abs() < 1e-6);
+    assert_eq!(p.class_name(), "blue square");
+    // Wrong input kinds and no input at all are errors, not panics.
+    let swapped = vec![Some(RawInput::Text("x".into())), None];
+    assert!(pollster::block_on(predict_sample(&model, &header, &swapped, &cpu())).is_err());
+    assert!(pollster::block_on(predict_sample(&model, &header, &[None, None], &cpu())).is_err());
+    let broken = vec![Some(RawInput::Image(b"GIF89a...".to_vec())), None];
+    let e = pollster::block_on(predict_sample(&model, &header, &broken, &cpu())).unwrap_err();
+    assert!(e.to_string().contains("not a readable"), "{e}");
+}
+
+#[test]
+fn bad_uploads_are_clear_errors() {
+    let (_, files) = shapes(12, 8, 1).unwrap();
+    let png = files.values().next().unwrap().clone();
+    let mut files = HashMap::new();
+    files.insert("a.png".to_string(), png);
+    files.insert("b.png".to_string(), b"not an image".to_vec());
+    let options = ImageTextConfig::default();
+    let build = |csv: &str| {
+        let m = Manifest::parse("up.csv", csv.as_bytes())?;
+        from_manifest(&m, reader(&files), &options).map(|_| ())
+    };
+    let e = build("image,text,label\na.png,x,p\nmissing.png,y,q\na.png,z,q\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("up.csv line 3") && e.contains("missing.png") && e.contains("not among"),
+        "{e}"
+    );
+    let e = build("image,text,label\na.png,x,p\nb.png,y,q\na.png,z,q\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 3") && e.contains("b.png") && e.contains("not a readable"),
+        "{e}"
+    );
+    let e = build("image,text,label\na.png,x,p\na.png,y,p\na.png,z,p\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("at least 2 classes"), "{e}");
+    let e = build("image,text,label\na.png,,p\na.png,,q\na.png,,q\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("both modalities"), "{e}");
+    assert!(build("image,text,label\na.png,x,p\na.png,y,q\na.png,z,q\n").is_ok());
+}
