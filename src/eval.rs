@@ -82,6 +82,17 @@ pub fn predict(model: &MultimodalModel, fusion: Fusion, batch: &Batch) -> Result
     })
 }
 
+/// Reads a float tensor back to the host with an asynchronous read (the only kind
+/// the browser allows).
+pub async fn read_floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
+    tensor
+        .into_data_async()
+        .await
+        .map_err(|e| MlaError::Read(e.to_string()))?
+        .try_into_vec()
+        .map_err(|e| MlaError::Read(format!("{e:?}")))
+}
+
 /// Evaluates `model` (no autodiff) on `data` in batches of `batch_size`.
 ///
 /// Counts stay on the device until one asynchronous read at the end, so this works in
@@ -110,12 +121,7 @@ pub async fn evaluate(
         let hits_fused = hits_fused.equal(labels).float().sum();
         correct = correct + Tensor::cat(vec![hits_uni.sum_dim(1).reshape([m]), hits_fused], 0);
     }
-    let counts: Vec<f32> = correct
-        .into_data_async()
-        .await
-        .map_err(|e| MlaError::Read(e.to_string()))?
-        .try_into_vec()
-        .map_err(|e| MlaError::Read(format!("{e:?}")))?;
+    let counts = read_floats(correct).await?;
     let unimodal = (0..m)
         .map(|k| {
             let n = data.modalities[k].present.iter().filter(|p| **p).count();

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Batch, Dataset, ModalityData, Preprocessor, image};
 use crate::error::{MlaError, Result};
-use crate::eval::predict;
+use crate::eval::{predict, read_floats};
 use crate::io::ModelHeader;
 use crate::model::MultimodalModel;
 
@@ -119,12 +119,7 @@ pub async fn predict_sample(
     let entropy = crate::fusion::entropy(out.unimodal).reshape([m]);
     let fused = softmax(out.fused, 1).reshape([c]);
     let all = Tensor::cat(vec![probs, entropy, out.weights.reshape([m]), fused], 0);
-    let values: Vec<f32> = all
-        .into_data_async()
-        .await
-        .map_err(|e| MlaError::Read(e.to_string()))?
-        .try_into_vec()
-        .map_err(|e| MlaError::Read(format!("{e:?}")))?;
+    let values = read_floats(all).await?;
     let classes = header
         .preprocess
         .as_ref()

@@ -49,14 +49,11 @@ fn modality_step_leaves_other_encoders_bit_identical() {
     .generate()
     .unwrap()
     .train;
-    let spec = ModelSpec {
-        modalities: data.names(),
-        inputs: data.kinds(),
-        encoders: ModelConfig::default().resolve(&data.kinds()).unwrap(),
+    let config = ModelConfig {
         feature_dim: 16,
-        num_classes: 4,
-        head: HeadLayout::Shared,
+        ..Default::default()
     };
+    let spec = ModelSpec::for_data(&data, &config, HeadLayout::Shared).unwrap();
     let mut model = spec.init(0, &device).unwrap().train();
     // Momentum and weight decay on: a drifting optimizer would change untouched encoders.
     let opt = OptimizerConfig {

@@ -130,14 +130,11 @@ fn hgm_keeps_head_output_on_earlier_modality() {
     .generate()
     .unwrap()
     .train;
-    let spec = ModelSpec {
-        modalities: data.names(),
-        inputs: data.kinds(),
-        encoders: ModelConfig::default().resolve(&data.kinds()).unwrap(),
+    let config = ModelConfig {
         feature_dim: 32,
-        num_classes: data.num_classes,
-        head: HeadLayout::Shared,
+        ..Default::default()
     };
+    let spec = ModelSpec::for_data(&data, &config, HeadLayout::Shared).unwrap();
     let mut model = spec.init(1, &device).unwrap().train();
     // No weight decay: SGD adds its L2 term after the projection (as PyTorch's does in
     // the paper's code), shrinking W in every direction; this test isolates HGM.
@@ -179,32 +176,24 @@ fn hgm_keeps_head_output_on_earlier_modality() {
         indices: batches[7],
         device: &ad,
     };
-    let mut with_hgm = mla;
-    let after_hgm = with_hgm
-        .modality_step(
-            model.clone(),
-            1,
-            &b_batch,
-            &mut build_optimizer(&opt_config),
-            opt_config.lr,
-        )
-        .unwrap()
-        .0;
+    let b_step = |strategy: &mut Alternating| {
+        strategy
+            .modality_step(
+                model.clone(),
+                1,
+                &b_batch,
+                &mut build_optimizer(&opt_config),
+                opt_config.lr,
+            )
+            .unwrap()
+            .0
+    };
+    let after_hgm = b_step(&mut mla);
     let hgm_off = HgmConfig {
         enabled: false,
         ..Default::default()
     };
-    let mut plain = Alternating::new(vec![0, 1], &hgm_off, 32, &device);
-    let after_plain = plain
-        .modality_step(
-            model.clone(),
-            1,
-            &b_batch,
-            &mut build_optimizer(&opt_config),
-            opt_config.lr,
-        )
-        .unwrap()
-        .0;
+    let after_plain = b_step(&mut Alternating::new(vec![0, 1], &hgm_off, 32, &device));
 
     let moved = |after: &MultimodalModel| -> f64 {
         head_output_on(after, &h_a)

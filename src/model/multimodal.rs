@@ -6,7 +6,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{Encoder, EncoderConfig, seeded};
-use crate::data::{Batch, EncoderInput, InputKind};
+use crate::data::{Batch, Dataset, EncoderInput, InputKind};
 use crate::error::{MlaError, Result};
 
 /// How the head reads the encoders' features.
@@ -88,6 +88,19 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
+    /// The architecture `config` gives for the modalities and classes of `data`.
+    pub fn for_data(data: &Dataset, config: &ModelConfig, head: HeadLayout) -> Result<Self> {
+        let inputs = data.kinds();
+        Ok(ModelSpec {
+            modalities: data.names(),
+            encoders: config.resolve(&inputs)?,
+            inputs,
+            feature_dim: config.feature_dim,
+            num_classes: data.num_classes,
+            head,
+        })
+    }
+
     /// Builds the model with weights drawn from `seed`.
     ///
     /// Weights are drawn on the CPU and then moved to `device`, so the same seed gives

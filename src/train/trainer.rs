@@ -10,7 +10,7 @@ use super::{Alternating, Joint, Strategy, TrainBatch, build_optimizer};
 use crate::config::{Method, TrainConfig};
 use crate::data::Splits;
 use crate::error::{MlaError, Result};
-use crate::eval::{EvalReport, evaluate};
+use crate::eval::{EvalReport, evaluate, read_floats};
 use crate::model::{ModelConfig, ModelSpec, MultimodalModel};
 use crate::rng::Rng;
 
@@ -68,9 +68,7 @@ impl Trainer {
     ) -> Result<Self> {
         config.validate()?;
         splits.validate()?;
-        let kinds = splits.train.kinds();
-        let m = kinds.len();
-        let order = config.order(m)?;
+        let order = config.order(splits.train.num_modalities())?;
         let strategy: Box<dyn Strategy> = match config.method {
             Method::Mla => Box::new(Alternating::new(
                 order,
@@ -80,14 +78,7 @@ impl Trainer {
             )),
             Method::Joint => Box::new(Joint::new(device)),
         };
-        let spec = ModelSpec {
-            modalities: splits.train.names(),
-            encoders: model.resolve(&kinds)?,
-            inputs: kinds,
-            feature_dim: model.feature_dim,
-            num_classes: splits.train.num_classes,
-            head: strategy.head_layout(),
-        };
+        let spec = ModelSpec::for_data(&splits.train, model, strategy.head_layout())?;
         let autodiff = device.clone().autodiff();
         // Built plain (identical on every backend), then given autodiff for training.
         let net = spec.init(config.seed, device)?.train();
@@ -216,7 +207,7 @@ impl Trainer {
         let mut train_loss = Vec::with_capacity(self.loss_sums.len());
         for (sum, count) in self.loss_sums.iter_mut().zip(self.loss_counts.iter_mut()) {
             let mean = match sum.take() {
-                Some(sum) => read_scalar(sum).await? / (*count).max(1) as f64,
+                Some(sum) => read_floats(sum).await?[0] as f64 / (*count).max(1) as f64,
                 None => f64::NAN,
             };
             *count = 0;
@@ -274,15 +265,4 @@ impl Trainer {
         )
         .await
     }
-}
-
-async fn read_scalar(t: Tensor<1>) -> Result<f64> {
-    let data = t
-        .into_data_async()
-        .await
-        .map_err(|e| MlaError::Read(e.to_string()))?;
-    let v: Vec<f32> = data
-        .try_into_vec()
-        .map_err(|e| MlaError::Read(format!("{e:?}")))?;
-    Ok(v.first().copied().unwrap_or(f32::NAN) as f64)
 }
