@@ -5,7 +5,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mla::config::{DataConfig, ManifestSource};
-use mla::data::ImageTextConfig;
+use mla::data::{ImageTextConfig, Preprocessor};
 use mla::io::{ModelHeader, load_model, save_model};
 use mla::predict::{RawInput, predict_sample};
 use mla::{Backend, Fusion, Method, OptimizerKind, RunConfig, Trainer};
@@ -205,27 +205,31 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     let dir = &args.model;
     let (header, model) = load_model(&run_dir::read(dir, MODEL)?, &device)
         .with_context(|| format!("loading {}", dir.join(MODEL).display()))?;
+    let prep = header.preprocess.clone().with_context(|| {
+        format!(
+            "{} was trained on the built-in data, not on a manifest: it has no preprocessing for images or text",
+            dir.display()
+        )
+    })?;
     let manifest = read_manifest(&args.input)?;
     let mut read = file_reader(&args.input);
     let mut out = String::new();
     for row in &manifest.rows {
         let at = |e: &dyn std::fmt::Display| format!("{} line {}: {e}", manifest.name, row.line);
-        let inputs: Vec<Option<RawInput>> = header
-            .spec
+        let inputs: Vec<Option<RawInput>> = prep
             .modalities
             .iter()
-            .map(|name| match name.as_str() {
-                "image" => row
+            .map(|p| match p {
+                Preprocessor::Image { .. } => row
                     .image
                     .as_ref()
-                    .map(|p| {
-                        read(p)
+                    .map(|path| {
+                        read(path)
                             .map(RawInput::Image)
                             .map_err(|e| anyhow::anyhow!(at(&e)))
                     })
                     .transpose(),
-                "text" => Ok(row.text.clone().map(RawInput::Text)),
-                other => bail!("the model's modality `{other}` cannot be read from a manifest"),
+                Preprocessor::Text(_) => Ok(row.text.clone().map(RawInput::Text)),
             })
             .collect::<Result<_>>()?;
         let p = pollster::block_on(predict_sample(&model, &header, &inputs, &device))

@@ -73,6 +73,21 @@ fn train_then_eval_reproduces_the_test_numbers() {
     let o = run(&["eval", "--model", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("matches the saved test result exactly"));
+    // A model of the built-in data cannot read images or text.
+    let manifest = dir.join("m.csv");
+    std::fs::write(&manifest, "image,text,label\n,hello,x\n").unwrap();
+    let o = run(&[
+        "predict",
+        "--model",
+        out.to_str().unwrap(),
+        "--input",
+        manifest.to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("no preprocessing"),
+        "{}",
+        text(&o)
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 
