@@ -1,4 +1,4 @@
-//! The `train` and `eval` commands.
+//! The `train`, `eval` and `predict` commands.
 
 use std::time::Instant;
 
@@ -21,6 +21,8 @@ fn run_config(args: &TrainArgs) -> RunConfig {
     let mut config = RunConfig::default();
     match (&args.manifest, &mut config.data) {
         (Some(path), _) => {
+            // Absolute, so that `eval` finds the data from any working directory.
+            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
             config.data = DataConfig::Manifest(ManifestSource {
                 path: path.display().to_string(),
                 options: ImageTextConfig {
