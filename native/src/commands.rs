@@ -102,6 +102,22 @@ pub fn train(args: TrainArgs) -> Result<()> {
         config.train.epochs,
         dir.display()
     );
+    // Samples per class and split, so a skewed or tiny class shows before training.
+    let names: Vec<String> = match &preprocess {
+        Some(p) => p.classes.clone(),
+        None => (0..s.train.num_classes).map(|c| c.to_string()).collect(),
+    };
+    let counts = [
+        s.train.class_counts(),
+        s.valid.class_counts(),
+        s.test.class_counts(),
+    ];
+    for (c, name) in names.iter().enumerate() {
+        eprintln!(
+            "  class {name:<16} train {:>5}  valid {:>5}  test {:>5}",
+            counts[0][c], counts[1][c], counts[2][c]
+        );
+    }
 
     let mut metrics_log = String::new();
     let epochs = config.train.epochs;
