@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Tensor, activation::softmax};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Batch, Dataset, ModalityData, Preprocessor, image};
+use crate::data::{Batch, Dataset, ModalityData, Preprocess, Preprocessor, image};
 use crate::error::{MlaError, Result};
 use crate::eval::{predict, read_floats};
 use crate::io::ModelHeader;
@@ -53,13 +53,17 @@ impl SamplePrediction {
     }
 }
 
+fn preprocess_of(header: &ModelHeader) -> Result<&Preprocess> {
+    header
+        .preprocess
+        .as_ref()
+        .ok_or_else(|| MlaError::Model("this model has no preprocessing for raw inputs".into()))
+}
+
 /// Preprocesses raw inputs (one `Option` per modality, `None` = missing) into a
 /// one-sample data set, as the model's header says.
 pub fn sample_dataset(header: &ModelHeader, inputs: &[Option<RawInput>]) -> Result<Dataset> {
-    let prep = header
-        .preprocess
-        .as_ref()
-        .ok_or_else(|| MlaError::Model("this model has no preprocessing for raw inputs".into()))?;
+    let prep = preprocess_of(header)?;
     let spec = &header.spec;
     if inputs.len() != spec.modalities.len() {
         return Err(MlaError::Data(format!(
@@ -120,11 +124,7 @@ pub async fn predict_sample(
     let fused = softmax(out.fused, 1).reshape([c]);
     let all = Tensor::cat(vec![probs, entropy, out.weights.reshape([m]), fused], 0);
     let values = read_floats(all).await?;
-    let classes = header
-        .preprocess
-        .as_ref()
-        .map(|p| p.classes.clone())
-        .unwrap_or_else(|| (0..c).map(|i| i.to_string()).collect());
+    let classes = preprocess_of(header)?.classes.clone();
     let modalities = (0..m)
         .map(|k| {
             let present = data.modalities[k].present[0];
