@@ -85,6 +85,38 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// Starts the backend without blocking: what a browser page must call for WebGPU
+    /// before the first tensor. Later calls return the same device.
+    pub async fn init_async(self) -> Result<Device> {
+        match self {
+            #[cfg(feature = "webgpu")]
+            Backend::Webgpu => webgpu_device().await,
+            _ => self.device(),
+        }
+    }
+}
+
+#[cfg(feature = "webgpu")]
+async fn webgpu_device() -> Result<Device> {
+    use burn::tensor::wgpu::WgpuBackend;
+    use std::sync::OnceLock;
+    // The browser gives one device per page; every later caller shares it.
+    static WEBGPU: OnceLock<Device> = OnceLock::new();
+    if let Some(device) = WEBGPU.get() {
+        return Ok(device.clone());
+    }
+    let device = Device::wgpu_options()
+        .graphics_api(WgpuBackend::WebGpu)
+        .init_async()
+        .await
+        .map_err(|e| MlaError::DeviceInit {
+            name: "webgpu".into(),
+            reason: e.to_string(),
+        })?;
+    Ok(WEBGPU.get_or_init(|| device).clone())
+}
+
 #[cfg(feature = "wgpu")]
 fn wgpu_device() -> Result<Device> {
     use std::sync::OnceLock;

@@ -4,13 +4,14 @@
 //! Layout: `b"MLA1"`, a little-endian `u32` length, that many bytes of JSON header
 //! ([`ModelHeader`]), then the weights as a Burn record (burnpack).
 
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::store::ModuleRecord;
-use burn::tensor::{Bytes, Device};
+use burn::tensor::{Bytes, Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Preprocess;
 use crate::error::{MlaError, Result};
+use crate::eval::read_floats;
 use crate::fusion::Fusion;
 use crate::model::{ModelSpec, MultimodalModel};
 
@@ -32,11 +33,26 @@ pub struct ModelHeader {
     pub written_by: String,
 }
 
+impl ModelHeader {
+    /// A header written by this version of the crate.
+    pub fn new(spec: ModelSpec, fusion: Fusion, preprocess: Option<Preprocess>) -> Self {
+        Self {
+            spec,
+            fusion,
+            preprocess,
+            written_by: format!("mla {}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
 /// Encodes `model` (any device) with its header into one buffer.
-pub fn save_model(header: &ModelHeader, model: &MultimodalModel) -> Result<Vec<u8>> {
+///
+/// The weights come to the host with one asynchronous read first: Burn's record
+/// writer reads tensors synchronously, which a browser's GPU cannot do.
+pub async fn save_model(header: &ModelHeader, model: &MultimodalModel) -> Result<Vec<u8>> {
     let json = serde_json::to_vec(header)?;
-    let weights = model
-        .clone()
+    let weights = to_host(model)
+        .await?
         .into_record()
         .into_bytes()
         .map_err(|e| MlaError::Model(e.to_string()))?;
@@ -69,4 +85,58 @@ pub fn load_model(bytes: &[u8], device: &Device) -> Result<(ModelHeader, Multimo
         .try_load_record(record)
         .map_err(|e| MlaError::Model(format!("weights do not fit the architecture: {e}")))?;
     Ok((header, model))
+}
+
+/// Collects every float parameter, flattened, in traversal order.
+struct Flatten(Vec<Tensor<1>>);
+
+impl ModuleVisitor for Flatten {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let value = param.val();
+        let n = value.shape().num_elements();
+        self.0.push(value.reshape([n]));
+    }
+}
+
+/// Replaces every float parameter, in the same traversal order, by host values.
+struct Fill<'a> {
+    values: &'a [f32],
+    offset: usize,
+    device: Device,
+}
+
+impl ModuleMapper for Fill<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.map(|value| {
+            let shape = value.shape();
+            let n = shape.num_elements();
+            let data = TensorData::new(self.values[self.offset..self.offset + n].to_vec(), shape);
+            self.offset += n;
+            Tensor::from_data(data, &self.device)
+        })
+    }
+}
+
+/// A copy of `model` on the CPU, read from its device with one asynchronous read.
+pub async fn to_host(model: &MultimodalModel) -> Result<MultimodalModel> {
+    let mut flat = Flatten(Vec::new());
+    model.visit(&mut flat);
+    let values = match flat.0.len() {
+        0 => Vec::new(),
+        _ => read_floats(Tensor::cat(flat.0, 0)).await?,
+    };
+    let mut fill = Fill {
+        values: &values,
+        offset: 0,
+        device: Device::flex(),
+    };
+    let host = model.clone().map(&mut fill);
+    if fill.offset != values.len() {
+        return Err(MlaError::Model(format!(
+            "copying weights to the host used {} of {} values",
+            fill.offset,
+            values.len()
+        )));
+    }
+    Ok(host)
 }

@@ -2,21 +2,26 @@
 
 mod common;
 
+/// The wgpu device, or `None` (skip) where there is no adapter. CI installs a software
+/// Vulkan adapter and sets MLA_REQUIRE_WGPU=1, so there a test cannot pass by skipping.
+#[cfg(feature = "wgpu")]
+fn wgpu() -> Option<mla::burn::tensor::Device> {
+    match mla::Backend::Wgpu.device() {
+        Ok(device) => Some(device),
+        Err(e) if std::env::var_os("MLA_REQUIRE_WGPU").is_none() => {
+            eprintln!("skipping: {e} (set MLA_REQUIRE_WGPU=1 to make this an error)");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
 #[cfg(feature = "wgpu")]
 #[test]
 fn wgpu_training_matches_cpu() {
-    use mla::{Backend, RunConfig, Trainer};
+    use mla::{RunConfig, Trainer};
 
-    let wgpu = match Backend::Wgpu.device() {
-        Ok(device) => device,
-        // CI installs a software Vulkan adapter and sets MLA_REQUIRE_WGPU=1, so there this
-        // cannot pass by skipping.
-        Err(e) if std::env::var_os("MLA_REQUIRE_WGPU").is_none() => {
-            eprintln!("skipping: {e} (set MLA_REQUIRE_WGPU=1 to make this an error)");
-            return;
-        }
-        Err(e) => panic!("{e}"),
-    };
+    let Some(wgpu) = wgpu() else { return };
     let mut config = RunConfig::default();
     config.train.epochs = 2;
     config.train.optimizer.lr = 0.01;
@@ -52,5 +57,34 @@ fn wgpu_training_matches_cpu() {
         "cpu {:?}\nwgpu {:?}",
         cpu.last().unwrap().train_loss,
         gpu.last().unwrap().train_loss
+    );
+}
+
+/// Saving reads the weights back asynchronously (what a browser GPU needs): a model
+/// on wgpu comes back to the host, and through a model file, with the same weights as
+/// the same model on the CPU.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_model_comes_back_to_the_host_unchanged() {
+    use mla::RunConfig;
+    use mla::io::{ModelHeader, load_model, save_model, to_host};
+    use mla::model::HeadLayout;
+
+    let Some(wgpu) = wgpu() else { return };
+    let config = RunConfig::default();
+    let splits = common::splits_of(&config);
+    let spec =
+        mla::model::ModelSpec::for_data(&splits.train, &config.model, HeadLayout::Shared).unwrap();
+    let header = ModelHeader::new(spec.clone(), config.train.fusion, None);
+    let cpu = common::params(&spec.init(3, &common::cpu()).unwrap());
+    let on_gpu = spec.init(3, &wgpu).unwrap();
+    let host = pollster::block_on(to_host(&on_gpu)).unwrap();
+    assert!(!cpu.is_empty() && common::params(&host) == cpu);
+    let bytes = pollster::block_on(save_model(&header, &on_gpu)).unwrap();
+    let (_, back) = load_model(&bytes, &wgpu).unwrap();
+    let back = pollster::block_on(to_host(&back)).unwrap();
+    assert!(
+        common::params(&back) == cpu,
+        "weights changed through a model file"
     );
 }

@@ -62,7 +62,7 @@ fn saved_model_reproduces_test_numbers_and_rejects_garbage() {
         preprocess: None,
         written_by: "test".into(),
     };
-    let bytes = save_model(&header, &model).unwrap();
+    let bytes = pollster::block_on(save_model(&header, &model)).unwrap();
     let (loaded_header, loaded) = load_model(&bytes, &cpu()).unwrap();
     assert_eq!(loaded_header, header);
     let again = pollster::block_on(evaluate(
@@ -85,7 +85,7 @@ fn saved_model_reproduces_test_numbers_and_rejects_garbage() {
     assert!(load_model(cut, &cpu()).is_err());
     let mut other = header.clone();
     other.spec.feature_dim = 7;
-    let wrong = save_model(&other, &model).unwrap();
+    let wrong = pollster::block_on(save_model(&other, &model)).unwrap();
     assert!(
         load_model(&wrong, &cpu())
             .unwrap_err()

@@ -65,7 +65,11 @@ fn shapes_sample_trains_and_predicts_from_raw_inputs() {
         preprocess: Some(data.preprocess.clone()),
         written_by: "test".into(),
     };
-    let (header, model) = load_model(&save_model(&header, &model).unwrap(), &cpu()).unwrap();
+    let (header, model) = load_model(
+        &pollster::block_on(save_model(&header, &model)).unwrap(),
+        &cpu(),
+    )
+    .unwrap();
     let row = manifest
         .rows
         .iter()
@@ -137,4 +141,40 @@ fn bad_uploads_are_clear_errors() {
         .to_string();
     assert!(e.contains("both modalities"), "{e}");
     assert!(build("image,text,label\na.png,x,p\na.png,y,q\na.png,z,q\n").is_ok());
+}
+
+/// A folder upload as the browser gives it (paths under the picked folder) builds the
+/// same data set as the manifest read with its files directly.
+#[test]
+fn uploaded_folder_builds_the_same_data_as_the_manifest() {
+    use mla::data::{FileSet, Upload};
+
+    let sample = Upload::sample(60, 2).unwrap();
+    let mut files: FileSet = sample
+        .files
+        .clone()
+        .into_iter()
+        .map(|(p, b)| (format!("picked/{p}"), b))
+        .collect();
+    files.insert("picked/shapes.csv", sample.manifest.to_csv().into_bytes());
+    let upload = Upload::new(files).unwrap();
+    assert_eq!(upload.manifest_path, "picked/shapes.csv");
+    let options = ImageTextConfig {
+        image_size: 8,
+        ..Default::default()
+    };
+    let a = sample.build(&options).unwrap();
+    let b = upload.build(&options).unwrap();
+    assert_eq!(a.preprocess, b.preprocess);
+    for (x, y) in [
+        (&a.splits.train, &b.splits.train),
+        (&a.splits.valid, &b.splits.valid),
+        (&a.splits.test, &b.splits.test),
+    ] {
+        assert_eq!(x.labels, y.labels);
+        for (mx, my) in x.modalities.iter().zip(&y.modalities) {
+            assert_eq!(mx.values, my.values);
+            assert_eq!(mx.present, my.present);
+        }
+    }
 }

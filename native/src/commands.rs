@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mla::config::{DataConfig, ManifestSource};
 use mla::data::{ImageTextConfig, Preprocessor};
 use mla::io::{ModelHeader, load_model, save_model};
+use mla::model::ModelConfig;
 use mla::predict::{RawInput, predict_sample};
 use mla::{Backend, Fusion, Method, OptimizerKind, RunConfig, Trainer};
 use serde_json::json;
@@ -14,7 +15,7 @@ use serde_json::json;
 use crate::data::{file_reader, load, read_manifest};
 use crate::report::{epoch_line, table};
 use crate::run_dir::{self, CONFIG, METRICS, MODEL, TEST};
-use crate::{EvalArgs, FusionArg, MethodArg, OptimizerArg, PredictArgs, TrainArgs};
+use crate::{EvalArgs, FusionArg, MethodArg, OptimizerArg, PredictArgs, SampleArgs, TrainArgs};
 
 /// The run configuration the flags ask for, on top of the defaults.
 fn run_config(args: &TrainArgs) -> RunConfig {
@@ -27,11 +28,13 @@ fn run_config(args: &TrainArgs) -> RunConfig {
                 path: path.display().to_string(),
                 options: ImageTextConfig {
                     seed: args.data_seed,
+                    image_size: args
+                        .image_size
+                        .unwrap_or(ImageTextConfig::default().image_size),
                     ..Default::default()
                 },
             });
-            // Raw images and text: a smaller feature size than the synthetic default.
-            config.model.feature_dim = 64;
+            config.model = ModelConfig::image_text();
         }
         (None, DataConfig::Synthetic(s)) => s.seed = args.data_seed,
         (None, DataConfig::Manifest(_)) => {}
@@ -150,13 +153,12 @@ pub fn train(args: TrainArgs) -> Result<()> {
     }
 
     let (model, best_epoch) = trainer.best_model();
-    let header = ModelHeader {
-        spec: trainer.spec().clone(),
-        fusion: config.train.fusion,
-        preprocess,
-        written_by: format!("mla {}", env!("CARGO_PKG_VERSION")),
-    };
-    run_dir::write_atomic(&dir, MODEL, &save_model(&header, &model)?)?;
+    let header = ModelHeader::new(trainer.spec().clone(), config.train.fusion, preprocess);
+    run_dir::write_atomic(
+        &dir,
+        MODEL,
+        &pollster::block_on(save_model(&header, &model))?,
+    )?;
     let test = pollster::block_on(trainer.test())?;
     metrics_log += &format!("{}\n", json!({ "test": test, "best_epoch": best_epoch }));
     run_dir::write_atomic(&dir, METRICS, metrics_log.as_bytes())?;
@@ -221,8 +223,15 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     let backend: Backend = args.device.parse()?;
     let device = backend.device()?;
     let dir = &args.model;
-    let (header, model) = load_model(&run_dir::read(dir, MODEL)?, &device)
-        .with_context(|| format!("loading {}", dir.join(MODEL).display()))?;
+    // A run directory, or a model file on its own.
+    let file = if dir.is_file() {
+        dir.clone()
+    } else {
+        dir.join(MODEL)
+    };
+    let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    let (header, model) =
+        load_model(&bytes, &device).with_context(|| format!("loading {}", file.display()))?;
     let prep = header.preprocess.clone().with_context(|| {
         format!(
             "{} was trained on the built-in data, not on a manifest: it has no preprocessing for images or text",
@@ -276,5 +285,31 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         }
         None => print!("{out}"),
     }
+    Ok(())
+}
+
+pub fn sample(args: SampleArgs) -> Result<()> {
+    if args.samples < 12 {
+        bail!("--samples must be at least 12 (two per class)");
+    }
+    let (manifest, files) = mla::data::shapes::shapes(
+        args.samples,
+        mla::data::upload::SAMPLE_IMAGE_SIDE,
+        args.seed,
+    )?;
+    let out = &args.out;
+    std::fs::create_dir_all(out.join("images"))
+        .with_context(|| format!("creating {}", out.join("images").display()))?;
+    for (path, bytes) in &files {
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        run_dir::write_atomic(&out.join(dir), name, bytes)?;
+    }
+    run_dir::write_atomic(out, &manifest.name, manifest.to_csv().as_bytes())?;
+    println!(
+        "wrote {} samples ({} images) to {}",
+        manifest.rows.len(),
+        files.len(),
+        out.join(&manifest.name).display()
+    );
     Ok(())
 }

@@ -26,6 +26,22 @@ enum Command {
     Eval(EvalArgs),
     /// Predict every sample of a manifest with a saved model.
     Predict(PredictArgs),
+    /// Write the built-in image + text sample (coloured shapes) as a manifest and PNG
+    /// files: an example of what `train --manifest` and the browser page take.
+    Sample(SampleArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SampleArgs {
+    /// Folder to write `shapes.csv` and `images/` into (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Number of samples.
+    #[arg(long, default_value_t = 480)]
+    samples: usize,
+    /// Seed of the drawing.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 /// Training method.
@@ -77,6 +93,9 @@ struct TrainArgs {
     /// label; image paths relative to the manifest) instead of the built-in data.
     #[arg(long)]
     manifest: Option<PathBuf>,
+    /// With --manifest: side of the square images fed to the model (default 32).
+    #[arg(long, requires = "manifest")]
+    image_size: Option<usize>,
     /// Number of epochs.
     #[arg(long)]
     epochs: Option<usize>,
@@ -118,7 +137,8 @@ struct EvalArgs {
 
 #[derive(clap::Args, Debug)]
 struct PredictArgs {
-    /// A run directory written by `mla-native train --manifest`.
+    /// A run directory written by `mla-native train --manifest`, or a model file
+    /// (such as one exported from the browser page).
     #[arg(long)]
     model: PathBuf,
     /// Manifest of the samples to predict (the label column may hold anything).
@@ -138,6 +158,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train(args),
         Command::Eval(args) => commands::eval(args),
         Command::Predict(args) => commands::predict(args),
+        Command::Sample(args) => commands::sample(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

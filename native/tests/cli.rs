@@ -91,26 +91,21 @@ fn train_then_eval_reproduces_the_test_numbers() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// The built-in sample written by `mla-native sample`: the manifest's path.
 fn write_shapes(dir: &Path, n: usize) -> PathBuf {
-    let (manifest, files) = mla::data::shapes::shapes(n, 16, 5).unwrap();
-    let mut csv = String::from("image,text,label\n");
-    for row in &manifest.rows {
-        let quote =
-            |s: &Option<String>| s.as_deref().map(|t| format!("\"{t}\"")).unwrap_or_default();
-        csv += &format!(
-            "{},{},{}\n",
-            row.image.clone().unwrap_or_default(),
-            quote(&row.text),
-            row.label
-        );
-    }
-    for (path, bytes) in files {
-        let p = dir.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, bytes).unwrap();
-    }
+    let o = run(&[
+        "sample",
+        "--out",
+        dir.to_str().unwrap(),
+        "--samples",
+        &n.to_string(),
+        "--seed",
+        "5",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
     let path = dir.join("shapes.csv");
-    std::fs::write(&path, csv).unwrap();
+    let rows = std::fs::read_to_string(&path).unwrap().lines().count();
+    assert_eq!(rows, n + 1, "header and one row per sample");
     path
 }
 
@@ -155,6 +150,19 @@ fn manifest_train_eval_and_predict() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 120);
+    // A model file on its own (as the browser page exports it) predicts the same.
+    let again = run(&[
+        "predict",
+        "--model",
+        out.join("model.mla").to_str().unwrap(),
+        "--input",
+        manifest.to_str().unwrap(),
+    ]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        std::fs::read_to_string(&preds).unwrap()
+    );
     for l in &lines {
         let p = &l["prediction"];
         let total: f64 = p["probabilities"]

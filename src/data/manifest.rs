@@ -60,6 +60,30 @@ impl Manifest {
     }
 }
 
+impl Manifest {
+    /// The manifest as CSV (header `image,text,label`; missing cells empty), quoted
+    /// where needed so that [`Manifest::parse`] reads back the same rows.
+    pub fn to_csv(&self) -> String {
+        fn cell(s: &str) -> String {
+            if s.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_string()
+            }
+        }
+        let mut out = String::from("image,text,label\n");
+        for r in &self.rows {
+            out += &format!(
+                "{},{},{}\n",
+                cell(r.image.as_deref().unwrap_or("")),
+                cell(r.text.as_deref().unwrap_or("")),
+                cell(&r.label)
+            );
+        }
+        out
+    }
+}
+
 fn nonempty(s: &str) -> Option<String> {
     let s = s.trim();
     (!s.is_empty()).then(|| s.to_string())
@@ -229,6 +253,24 @@ mod tests {
         assert_eq!(m.rows[1].image, None);
         assert_eq!(m.rows[2].text, None);
         assert_eq!(m.rows[2].line, 4);
+    }
+
+    #[test]
+    fn csv_written_reads_back_the_same_rows() {
+        let m = Manifest::parse(
+            "m.csv",
+            b"image,text,label\na.png,\"a, \"\"b\"\"\nc\",x\n,t,\"y,z\"\nb.png,,x\n",
+        )
+        .unwrap();
+        let again = Manifest::parse("m.csv", m.to_csv().as_bytes()).unwrap();
+        let strip = |m: &Manifest| {
+            m.rows
+                .iter()
+                .map(|r| (r.image.clone(), r.text.clone(), r.label.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&again), strip(&m));
+        assert_eq!(m.rows[0].text.as_deref(), Some("a, \"b\"\nc"));
     }
 
     #[test]

@@ -11,9 +11,11 @@ pub mod manifest;
 pub mod shapes;
 pub mod synthetic;
 pub mod text;
+pub mod upload;
 
 pub use batch::{Batch, EncoderInput, labels};
 pub use dataset::{Dataset, InputKind, ModalityData, Splits};
 pub use image_text::{ImageTextConfig, ImageTextData, Preprocess, Preprocessor, from_manifest};
 pub use manifest::{Manifest, ManifestRow};
 pub use synthetic::{SyntheticConfig, SyntheticKind, SyntheticModality};
+pub use upload::{FileSet, MAX_UPLOAD_BYTES, Upload, check_upload_size};

@@ -46,6 +46,15 @@ impl Default for ModelConfig {
 }
 
 impl ModelConfig {
+    /// The default for raw images and captions: smaller features than the synthetic
+    /// data's, so a page or a laptop trains it in seconds per epoch.
+    pub fn image_text() -> Self {
+        Self {
+            feature_dim: 64,
+            encoders: Vec::new(),
+        }
+    }
+
     /// The encoder configuration of each modality, filling in defaults.
     pub fn resolve(&self, kinds: &[InputKind]) -> Result<Vec<EncoderConfig>> {
         if self.feature_dim == 0 {

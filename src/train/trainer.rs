@@ -199,6 +199,18 @@ impl Trainer {
         Ok(self.cursor >= n)
     }
 
+    /// Waits until the device has finished the steps taken so far (one tiny read).
+    ///
+    /// A GPU runs behind the caller; a page that awaits this after each step keeps the
+    /// queue of pending work, and the memory it holds, to one step, and its progress
+    /// shows steps done rather than steps queued.
+    pub async fn sync(&self) -> Result<()> {
+        if let Some(sum) = self.loss_sums.iter().flatten().last() {
+            read_floats(sum.clone()).await?;
+        }
+        Ok(())
+    }
+
     /// Finishes the epoch: mean losses, validation, best-epoch bookkeeping, reshuffle.
     /// Runs the rest of the epoch's batches first if some are left.
     pub async fn end_epoch(&mut self) -> Result<EpochMetrics> {

@@ -119,3 +119,19 @@ pub fn splits_of(config: &mla::RunConfig) -> mla::data::Splits {
         other => panic!("not synthetic data: {other:?}"),
     }
 }
+
+/// Every float parameter of a CPU model, flattened in traversal order.
+pub fn params(model: &mla::model::MultimodalModel) -> Vec<f32> {
+    use mla::burn::module::{Module, ModuleVisitor, Param};
+    use mla::burn::tensor::Tensor;
+    struct Collect(Vec<f32>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0
+                .extend(param.val().into_data().try_to_vec::<f32>().unwrap());
+        }
+    }
+    let mut c = Collect(Vec::new());
+    model.visit(&mut c);
+    c.0
+}

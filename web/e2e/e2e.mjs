@@ -1,0 +1,266 @@
+// End-to-end test of the browser trainer in headless Chromium (Debian's, never a
+// downloaded one), against `dist/` served on 127.0.0.1, with `mla-native` for the
+// cross-front-end model checks.
+//
+//   node web/e2e/e2e.mjs            (after `trunk build --release` and building mla-native)
+//
+// Environment: MLA_DIST (default <repo>/dist), MLA_NATIVE (default
+// $CARGO_TARGET_DIR/release/mla-native), MLA_E2E_OUT (screenshots and timings; default
+// <repo>/target/e2e), MLA_BACKEND (webgpu or cpu: adds ?backend=cpu), CHROMIUM.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { launch, serve } from './harness.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const dist = process.env.MLA_DIST ?? path.join(root, 'dist');
+const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
+const native = process.env.MLA_NATIVE ?? path.join(targetDir, 'release', 'mla-native');
+const out = process.env.MLA_E2E_OUT ?? path.join(root, 'target', 'e2e');
+const query = process.env.MLA_BACKEND === 'cpu' ? '?backend=cpu' : '';
+fs.mkdirSync(out, { recursive: true });
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mla-e2e-'));
+
+let failures = 0;
+const t0 = Date.now();
+function log(msg) {
+  console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
+}
+function check(ok, what) {
+  if (ok) log(`ok   ${what}`);
+  else {
+    failures++;
+    log(`FAIL ${what}`);
+  }
+}
+function run(args) {
+  return execFileSync(native, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+// Fixture: the native sample writer makes a small folder of images + manifest.
+const fixture = path.join(work, 'fixture');
+run(['sample', '--out', fixture, '--samples', '60', '--seed', '5']);
+const manifest = path.join(fixture, 'shapes.csv');
+// One CSV line (quotes and doubled quotes; the sample has no newlines in cells).
+function csvLine(line) {
+  const cells = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quoted && c === '"' && line[i + 1] === '"') { cell += '"'; i++; }
+    else if (c === '"') quoted = !quoted;
+    else if (c === ',' && !quoted) { cells.push(cell); cell = ''; }
+    else cell += c;
+  }
+  cells.push(cell);
+  return cells;
+}
+const rows = fs.readFileSync(manifest, 'utf8').trim().split('\n').slice(1).map((l) => {
+  const [image, text, label] = csvLine(l);
+  return { image, text, label };
+});
+// Natively trained model A and its predictions on the fixture.
+const runA = path.join(work, 'runA');
+run(['train', '--manifest', manifest, '--epochs', '3', '--batch-size', '16', '--lr', '0.02', '--out', runA, '--quiet']);
+const native_predictions = (model) => {
+  const file = path.join(work, `pred-${path.basename(model)}.jsonl`);
+  run(['predict', '--model', model, '--input', manifest, '--output', file]);
+  return fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l).prediction);
+};
+const predA = native_predictions(runA);
+log(`fixture: ${rows.length} samples; native model A trained`);
+
+const server = await serve(dist);
+const { context, page, errors } = await launch(path.join(work, 'profile'));
+const url = `${server.url}/${query}`;
+log(`opening ${url}`);
+const started = Date.now();
+await page.goto(url);
+const backend = page.getByTestId('backend');
+await page.waitForFunction(() => {
+  const b = document.querySelector('[data-testid=backend]');
+  return b && b.dataset.readyMs !== undefined;
+}, null, { timeout: 120_000 });
+const backendName = (await backend.textContent()).trim();
+const readyMs = Number(await backend.getAttribute('data-ready-ms'));
+log(`backend: ${backendName}, ready ${readyMs} ms after navigation start (${Date.now() - started} ms wall)`);
+check(['WebGPU', 'CPU (wasm)'].includes(backendName), `the page names its backend (${backendName})`);
+if (backendName !== 'WebGPU') {
+  const notice = (await page.getByTestId('backend-notice').count()) ? await page.getByTestId('backend-notice').textContent() : '';
+  check(notice.includes('CPU'), `the CPU fallback is explained: ${notice}`);
+}
+
+async function setField(name, value) {
+  const input = page.locator(`input[name=${name}]`);
+  await input.fill(String(value));
+  await input.dispatchEvent('change');
+}
+async function train(epochs, timeout) {
+  await setField('epochs', epochs);
+  await page.getByTestId('start').click();
+  await page.waitForFunction(
+    (n) => document.querySelector('[data-testid=status]')?.textContent.startsWith(`finished ${n} epochs`),
+    epochs,
+    { timeout },
+  );
+}
+const points = () => page.locator('[data-testid=accuracy-chart] circle.point').count();
+const status = () => page.getByTestId('status').textContent();
+
+// 1. The built-in sample trains a few epochs; the chart gains points as it goes.
+await page.getByTestId('use-sample').click();
+await page.getByTestId('split-counts').waitFor();
+const counts = await page.getByTestId('split-counts').locator('tbody tr').count();
+check(counts === 6, `split counts shown for 6 classes (${counts} rows)`);
+await setField('epochs', 3);
+await page.getByTestId('start').click();
+await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.textContent.startsWith('epoch 2/'), null, { timeout: 600_000 });
+const after1 = await points();
+await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.textContent.startsWith('finished 3 epochs'), null, { timeout: 600_000 });
+const after3 = await points();
+check(after1 >= 3 && after3 === 3 * 3, `accuracy chart gains points: ${after1} after epoch 1, ${after3} after 3`);
+const lossPoints = await page.locator('[data-testid=loss-chart] circle.point').count();
+check(lossPoints === 2 * 3, `loss chart has a point per modality and epoch (${lossPoints})`);
+const trainStatus = await status();
+const stepSeconds = Number((trainStatus.match(/([\d.]+) s per step/) ?? [])[1]);
+log(`built-in sample, 3 epochs: ${trainStatus}`);
+const fused = await page.getByTestId('test-fused').textContent();
+check(/%$/.test(fused), `results table shows fused test accuracy (${fused})`);
+
+// 2. A prediction shows per-modality probabilities and weights summing to 1.
+let runs = 0;
+async function predict() {
+  runs++;
+  await page.getByTestId('predict').click();
+  await page.waitForFunction(
+    (n) => Number(document.querySelector('[data-testid=prediction]')?.dataset.run) === n
+      || document.querySelector('[data-testid=predict-error]'),
+    runs,
+    { timeout: 120_000 },
+  );
+  if (await page.getByTestId('predict-error').count()) {
+    throw new Error(`prediction failed: ${await page.getByTestId('predict-error').textContent()}`);
+  }
+  return JSON.parse(await page.getByTestId('prediction-json').textContent());
+}
+await page.getByTestId('try-sample').click();
+const p = await predict();
+const wsum = p.modalities.reduce((s, m) => s + m.weight, 0);
+const probsOk = p.modalities.filter((m) => m.present).every((m) => Math.abs(m.probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-4);
+check(Math.abs(wsum - 1) < 1e-5 && probsOk, `fusion weights sum to 1 (${wsum.toFixed(6)}) and each modality's probabilities too`);
+const bars = await page.getByTestId('probs-fused').locator('.bar').count();
+check(bars === 6, `fused probability bars for every class (${bars})`);
+await page.screenshot({ path: path.join(out, 'trained.png'), fullPage: true });
+log(`screenshot ${path.join(out, 'trained.png')}`);
+
+// 3. Bad uploads show an error, and the page still works.
+const bad = path.join(work, 'bad');
+fs.mkdirSync(bad);
+const png = path.join(fixture, 'images', fs.readdirSync(path.join(fixture, 'images'))[0]);
+fs.copyFileSync(png, path.join(bad, 'a.png'));
+fs.writeFileSync(path.join(bad, 'fake.png'), 'not an image');
+const cases = [
+  ['unknown column', 'image,caption,label\na.png,x,y\n', 'unknown column `caption`'],
+  ['missing file', 'image,text,label\na.png,x,p\nnope.png,y,q\na.png,z,q\n', 'nope.png'],
+  ['not an image', 'image,text,label\na.png,x,p\nfake.png,y,q\na.png,z,q\n', 'fake.png'],
+  ['one class', 'image,text,label\na.png,x,p\na.png,y,p\na.png,z,p\n', 'at least 2 classes'],
+  ['empty', 'image,text,label\n', 'no samples'],
+];
+for (const [what, csv, expect] of cases) {
+  const m = path.join(bad, 'manifest.csv');
+  fs.writeFileSync(m, csv);
+  await page.getByTestId('pick-files').setInputFiles([m, path.join(bad, 'a.png'), path.join(bad, 'fake.png')]);
+  const e = page.getByTestId('data-error');
+  await e.waitFor({ timeout: 30_000 });
+  await page.waitForFunction((x) => document.querySelector('[data-testid=data-error]')?.textContent.includes(x), expect, { timeout: 30_000 }).catch(() => {});
+  const text = await e.textContent();
+  check(text.includes(expect), `${what}: the page says "${text}"`);
+}
+await page.getByTestId('use-sample').click();
+await page.getByTestId('data-error').waitFor({ state: 'detached', timeout: 30_000 }).catch(() => {});
+check((await page.getByTestId('data-error').count()) === 0 && (await page.getByTestId('split-counts').count()) === 1,
+  'after the errors the built-in sample loads again');
+
+// A drop of files (as dragging them from a file manager) loads them too.
+const dropFiles = [manifest, ...rows.filter((r) => r.image).map((r) => path.join(fixture, r.image))]
+  .map((f) => ({ name: path.basename(f), b64: fs.readFileSync(f).toString('base64') }));
+const transfer = await page.evaluateHandle((files) => {
+  const dt = new DataTransfer();
+  for (const f of files) {
+    const bytes = Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0));
+    dt.items.add(new File([bytes], f.name));
+  }
+  return dt;
+}, dropFiles);
+await page.getByTestId('dropzone').dispatchEvent('drop', { dataTransfer: transfer });
+await page.waitForFunction((n) => document.querySelector('[data-testid=data-name]')?.textContent.includes(`shapes.csv (${n} files)`), dropFiles.length, { timeout: 60_000 });
+check(true, `dropped files load (${dropFiles.length} files; image paths matched by name)`);
+
+// 4. Uploading a fixture folder trains; the page's model predicts what mla-native predicts.
+await page.getByTestId('pick-folder').setInputFiles(fixture);
+await page.waitForFunction(() => document.querySelector('[data-testid=data-name]')?.textContent.includes('fixture/shapes.csv'), null, { timeout: 60_000 });
+check(true, 'fixture folder uploaded (paths under the picked folder)');
+await setField('batch_size', 16);
+await train(2, 600_000);
+check((await points()) === 3 * 2, 'the uploaded data trains 2 epochs');
+
+async function predictRow(r) {
+  if (r.image) await page.getByTestId('predict-image').setInputFiles(path.join(fixture, r.image));
+  else await page.getByRole('button', { name: 'No image' }).click();
+  await page.getByTestId('predict-text').fill(r.text ?? '');
+  return predict();
+}
+function compare(a, b) {
+  let worst = 0;
+  const diff = (x, y) => x.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - y[i])); });
+  diff(a.probabilities, b.probabilities);
+  a.modalities.forEach((m, i) => {
+    diff(m.probabilities, b.modalities[i].probabilities);
+    diff([m.weight, m.entropy], [b.modalities[i].weight, b.modalities[i].entropy]);
+  });
+  return { worst, same: a.class === b.class && a.probabilities.length === b.probabilities.length };
+}
+// Rows with both modalities and, if the fixture has them, one without image and one without text.
+const picks = [0, 1, 2, rows.findIndex((r) => !r.image), rows.findIndex((r) => !r.text)].filter((i) => i >= 0);
+const pagePredB = [];
+for (const i of picks) pagePredB.push(await predictRow(rows[i]));
+const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export').click()]);
+const modelB = path.join(work, 'modelB.mla');
+await download.saveAs(modelB);
+const predB = native_predictions(modelB);
+let worstB = 0;
+let sameB = true;
+picks.forEach((i, k) => { const c = compare(pagePredB[k], predB[i]); worstB = Math.max(worstB, c.worst); sameB &&= c.same; });
+check(sameB && worstB <= 1e-4, `page-trained model: mla-native predicts the same classes, max |dp| = ${worstB.toExponential(2)} over ${picks.length} samples`);
+
+// 5. The natively trained model imports and predicts what mla-native predicts.
+await page.getByTestId('import').setInputFiles(path.join(runA, 'model.mla'));
+await page.waitForFunction(() => document.querySelector('[data-testid=model-info]')?.textContent.includes('imported'), null, { timeout: 60_000 });
+let worstA = 0;
+let sameA = true;
+for (const i of picks) {
+  const c = compare(await predictRow(rows[i]), predA[i]);
+  worstA = Math.max(worstA, c.worst);
+  sameA &&= c.same;
+}
+check(sameA && worstA <= 1e-4, `natively trained model in the page: same classes, max |dp| = ${worstA.toExponential(2)} over ${picks.length} samples`);
+const corrupt = path.join(work, 'corrupt.mla');
+fs.writeFileSync(corrupt, 'MLA1 this is not a model');
+await page.getByTestId('import').setInputFiles(corrupt);
+await page.getByTestId('model-error').waitFor({ timeout: 30_000 });
+check((await page.getByTestId('model-error').textContent()).includes('corrupt.mla'), 'a corrupt model file is an error naming it');
+
+const panics = errors.filter((e) => /panicked|RuntimeError|unreachable/.test(e));
+check(panics.length === 0, `no panics or runtime errors in the page (${panics.join(' | ')})`);
+const timings = { backend: backendName, ready_ms: readyMs, step_seconds_builtin: stepSeconds, status: trainStatus };
+fs.writeFileSync(path.join(out, `timings-${backendName === 'WebGPU' ? 'webgpu' : 'cpu'}.json`), JSON.stringify(timings, null, 2));
+log(JSON.stringify(timings));
+
+await context.close();
+server.close();
+fs.rmSync(work, { recursive: true, force: true });
+log(failures === 0 ? 'all end-to-end checks passed' : `${failures} end-to-end checks failed`);
+process.exit(failures === 0 ? 0 : 1);

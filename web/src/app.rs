@@ -1,0 +1,139 @@
+//! The page: header with the backend, then data, training, prediction and model panels.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use mla::{EpochMetrics, EvalReport};
+
+use crate::data_panel::{DataPanel, DataSummary};
+use crate::model_panel::{ModelInfo, ModelPanel};
+use crate::predict_panel::PredictPanel;
+use crate::settings::Settings;
+use crate::train_panel::TrainPanel;
+use crate::{backend, browser, session};
+
+/// Where training stands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunState {
+    Idle,
+    /// Preprocessing the data and building the model.
+    Preparing,
+    Training {
+        epoch: usize,
+        epochs: usize,
+        step: usize,
+        steps: usize,
+    },
+    /// Training ended (all epochs, or stopped); the test split has been evaluated.
+    Finished {
+        epochs: usize,
+        stopped: bool,
+    },
+}
+
+impl RunState {
+    pub fn is_running(&self) -> bool {
+        matches!(self, RunState::Preparing | RunState::Training { .. })
+    }
+}
+
+/// The backend as the page shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackendInfo {
+    pub name: String,
+    pub fallback: Option<String>,
+    /// Milliseconds from page start until the backend was ready (first interaction).
+    pub ready_ms: f64,
+}
+
+/// The page's shared reactive state (all handles are `Copy`).
+#[derive(Clone, Copy)]
+pub struct Ui {
+    pub backend: RwSignal<Option<BackendInfo>>,
+    pub data: RwSignal<Option<DataSummary>>,
+    pub data_error: RwSignal<Option<String>>,
+    pub data_busy: RwSignal<Option<String>>,
+    pub settings: RwSignal<Settings>,
+    pub run: RwSignal<RunState>,
+    pub stop: RwSignal<bool>,
+    pub history: RwSignal<Vec<EpochMetrics>>,
+    /// Seconds per training step, measured over the last epoch.
+    pub step_seconds: RwSignal<Option<f64>>,
+    pub test: RwSignal<Option<EvalReport>>,
+    pub train_error: RwSignal<Option<String>>,
+    pub model: RwSignal<Option<ModelInfo>>,
+}
+
+impl Ui {
+    fn new() -> Self {
+        Self {
+            backend: RwSignal::new(None),
+            data: RwSignal::new(None),
+            data_error: RwSignal::new(None),
+            data_busy: RwSignal::new(None),
+            settings: RwSignal::new(Settings::default()),
+            run: RwSignal::new(RunState::Idle),
+            stop: RwSignal::new(false),
+            history: RwSignal::new(Vec::new()),
+            step_seconds: RwSignal::new(None),
+            test: RwSignal::new(None),
+            train_error: RwSignal::new(None),
+            model: RwSignal::new(None),
+        }
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let ui = Ui::new();
+    provide_context(ui);
+    spawn_local(async move {
+        let b = backend::start().await;
+        let info = BackendInfo {
+            name: match b.backend {
+                mla::Backend::Webgpu => "WebGPU".into(),
+                _ => "CPU (wasm)".into(),
+            },
+            fallback: b.fallback.clone(),
+            ready_ms: browser::now_ms(),
+        };
+        session::set_backend(b);
+        ui.backend.set(Some(info));
+    });
+    let badge = move || match ui.backend.get() {
+        None => view! { <span class="badge" data-testid="backend">"starting…"</span> }.into_any(),
+        Some(b) => view! {
+            <span class="badge" data-testid="backend" data-ready-ms=format!("{:.0}", b.ready_ms)>
+                {b.name.clone()}
+            </span>
+            {b.fallback.map(|why| view! {
+                <p class="notice" data-testid="backend-notice">
+                    "Running on the CPU backend compiled to WebAssembly: " {why}
+                    ". Training works, only slower for large models."
+                </p>
+            })}
+        }
+        .into_any(),
+    };
+    view! {
+        <header>
+            <h1>"MLA in the browser"</h1>
+            <p class="lede">
+                "Multimodal Learning with Alternating Unimodal Adaptation (CVPR 2024): each "
+                "modality trains its own encoder in turn through one shared head, and head "
+                "gradient modification keeps one modality's steps from undoing another's. "
+                "Everything runs in this page."
+            </p>
+            <div class="backend">"Backend: " {badge}</div>
+        </header>
+        <main>
+            <DataPanel />
+            <TrainPanel />
+            <PredictPanel />
+            <ModelPanel />
+        </main>
+        <footer>
+            "mla " {env!("CARGO_PKG_VERSION")} " · the same model files load in "
+            <code>"mla-native"</code>
+        </footer>
+    }
+}

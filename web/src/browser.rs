@@ -1,0 +1,150 @@
+//! Small bridges to browser APIs: reading files, downloads, yielding, the clock.
+
+use js_sys::{Array, Promise, Uint8Array};
+use mla::data::{FileSet, check_upload_size};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    Blob, BlobPropertyBag, DataTransfer, File, FileList, FileSystemDirectoryEntry, FileSystemEntry,
+    FileSystemFileEntry, HtmlAnchorElement, Url,
+};
+
+/// A message from a JavaScript error value.
+pub fn js_error(e: JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// Milliseconds since the page started.
+pub fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+/// Gives the event loop a turn (a zero-delay timeout), so the page repaints and
+/// handles clicks between training steps.
+pub async fn yield_now() {
+    let promise = Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+/// The bytes of one file.
+pub async fn read_file(file: &File) -> Result<Vec<u8>, String> {
+    let buffer = JsFuture::from(file.array_buffer())
+        .await
+        .map_err(|e| format!("{}: {}", file.name(), js_error(e)))?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+/// A file with its path inside what was picked or dropped.
+pub type PathFile = (String, File);
+
+/// A file's path inside what was picked: the folder-relative path for a folder pick,
+/// else its name.
+fn relative_path(file: &File) -> String {
+    let rel = js_sys::Reflect::get(file, &JsValue::from_str("webkitRelativePath"))
+        .ok()
+        .and_then(|v| v.as_string())
+        .unwrap_or_default();
+    if rel.is_empty() { file.name() } else { rel }
+}
+
+/// The files of a file input, with their paths.
+pub fn picked_files(list: &FileList) -> Vec<PathFile> {
+    (0..list.length())
+        .filter_map(|i| list.get(i))
+        .map(|f| (relative_path(&f), f))
+        .collect()
+}
+
+/// The entries of a drop; they must be taken while the drop event runs.
+pub fn dropped_entries(transfer: &DataTransfer) -> Vec<FileSystemEntry> {
+    let items = transfer.items();
+    (0..items.length())
+        .filter_map(|i| items.get(i))
+        .filter_map(|item| item.webkit_get_as_entry().ok().flatten())
+        .collect()
+}
+
+/// Every file under dropped entries, folders walked recursively.
+pub async fn walk_entries(entries: Vec<FileSystemEntry>) -> Result<Vec<PathFile>, String> {
+    let mut files = Vec::new();
+    let mut stack = entries;
+    while let Some(entry) = stack.pop() {
+        let path = entry.full_path().trim_start_matches('/').to_string();
+        if entry.is_file() {
+            let entry: FileSystemFileEntry = entry.unchecked_into();
+            let file =
+                Promise::new(&mut |ok, err| entry.file_with_callback_and_callback(&ok, &err));
+            let file = JsFuture::from(file)
+                .await
+                .map_err(|e| format!("{path}: {}", js_error(e)))?;
+            files.push((path, file.unchecked_into()));
+        } else if entry.is_directory() {
+            let reader = entry
+                .unchecked_into::<FileSystemDirectoryEntry>()
+                .create_reader();
+            // `readEntries` hands out a folder in batches until one comes back empty.
+            loop {
+                let batch = Promise::new(&mut |ok, err| {
+                    if let Err(e) = reader.read_entries_with_callback_and_callback(&ok, &err) {
+                        let _ = err.call1(&JsValue::NULL, &e);
+                    }
+                });
+                let batch: Array = JsFuture::from(batch)
+                    .await
+                    .map_err(|e| format!("{path}: {}", js_error(e)))?
+                    .unchecked_into();
+                if batch.length() == 0 {
+                    break;
+                }
+                stack.extend(batch.iter().map(JsCast::unchecked_into::<FileSystemEntry>));
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Reads picked or dropped files into a [`FileSet`], checking the size limit first.
+pub async fn read_upload(files: &[PathFile]) -> Result<FileSet, String> {
+    check_upload_size(files.iter().map(|(p, f)| (p.as_str(), f.size() as u64)))
+        .map_err(|e| e.to_string())?;
+    let mut set = FileSet::new();
+    for (path, file) in files {
+        set.insert(path, read_file(file).await?);
+    }
+    Ok(set)
+}
+
+/// An object URL for bytes (revoke with [`Url::revoke_object_url`] when done).
+pub fn object_url(bytes: &[u8], mime: &str) -> Result<String, String> {
+    let parts = Array::of1(&Uint8Array::from(bytes));
+    let options = BlobPropertyBag::new();
+    options.set_type(mime);
+    let blob = Blob::new_with_u8_array_sequence_and_options(&parts, &options).map_err(js_error)?;
+    Url::create_object_url_with_blob(&blob).map_err(js_error)
+}
+
+/// Offers bytes as a download named `name`.
+pub fn download(bytes: &[u8], name: &str) -> Result<(), String> {
+    let url = object_url(bytes, "application/octet-stream")?;
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let a: HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(js_error)?
+        .dyn_into()
+        .map_err(|_| "not an anchor".to_string())?;
+    a.set_href(&url);
+    a.set_download(name);
+    a.click();
+    Url::revoke_object_url(&url).map_err(js_error)
+}

@@ -1,0 +1,222 @@
+//! Predicting one sample from an image and/or a caption: each modality's
+//! probabilities, entropy and fusion weight, and the fused class.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use mla::predict::{RawInput, SamplePrediction, predict_sample};
+use web_sys::{DragEvent, HtmlInputElement, Url};
+
+use crate::app::Ui;
+use crate::{browser, session};
+
+/// The image chosen for prediction: bytes and a preview URL.
+#[derive(Clone, Debug, PartialEq)]
+struct Picked {
+    name: String,
+    bytes: Vec<u8>,
+    url: String,
+}
+
+fn pick_image(image: RwSignal<Option<Picked>>, name: String, bytes: Vec<u8>) {
+    let url = browser::object_url(&bytes, "image/*").unwrap_or_default();
+    if let Some(old) = image.get_untracked() {
+        let _ = Url::revoke_object_url(&old.url);
+    }
+    image.set(Some(Picked { name, bytes, url }));
+}
+
+async fn run(image: Option<Vec<u8>>, text: String) -> Result<SamplePrediction, String> {
+    let m = session::model().ok_or("no model yet: train one above or import one below")?;
+    let inputs = m
+        .header
+        .spec
+        .modalities
+        .iter()
+        .map(|name| match name.as_str() {
+            "image" => image.clone().map(RawInput::Image),
+            "text" => (!text.trim().is_empty()).then(|| RawInput::Text(text.clone())),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    predict_sample(&m.model, &m.header, &inputs, &session::device())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn bars(classes: &[String], probs: &[f32], testid: String) -> impl IntoView + use<> {
+    let best = probs
+        .iter()
+        .enumerate()
+        .fold(0, |b, (i, p)| if *p > probs[b] { i } else { b });
+    let rows = classes
+        .iter()
+        .zip(probs)
+        .enumerate()
+        .map(|(i, (c, p))| {
+            view! {
+                <div class="bar" class:top=i == best>
+                    <span class="bar-label">{c.clone()}</span>
+                    <span class="bar-track"><span class="bar-fill" style:width=format!("{:.1}%", 100.0 * p)></span></span>
+                    <span class="bar-value">{format!("{:.1}%", 100.0 * p)}</span>
+                </div>
+            }
+        })
+        .collect_view();
+    view! { <div class="bars" data-testid=testid>{rows}</div> }
+}
+
+/// The result of the `run`-th prediction (the count lets a test wait for a new one).
+fn show(run: u32, ms: f64, p: SamplePrediction) -> impl IntoView {
+    let json = serde_json::to_string(&p).unwrap_or_default();
+    let modalities = p
+        .modalities
+        .iter()
+        .map(|m| {
+            let body = if m.present {
+                bars(&p.classes, &m.probabilities, format!("probs-{}", m.name)).into_any()
+            } else {
+                view! { <p class="hint">"missing: no weight in the fusion"</p> }.into_any()
+            };
+            view! {
+                <div class="modality" data-testid=format!("modality-{}", m.name)>
+                    <h4>
+                        {m.name.clone()} " · λ = "
+                        <span data-testid=format!("weight-{}", m.name)>{format!("{:.3}", m.weight)}</span>
+                        {m.present.then(|| format!(" · entropy {:.3}", m.entropy))}
+                    </h4>
+                    {body}
+                </div>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="prediction" data-testid="prediction" data-run=run.to_string()>
+            <p class="fused-class">
+                "Fused prediction: " <strong data-testid="fused-class">{p.class_name().to_string()}</strong>
+                <span class="hint" data-testid="predict-ms">{format!(" ({ms:.0} ms)")}</span>
+            </p>
+            {bars(&p.classes, &p.probabilities, "probs-fused".into())}
+            <div class="modalities">{modalities}</div>
+            <script type="application/json" data-testid="prediction-json">{json}</script>
+        </div>
+    }
+}
+
+#[component]
+pub fn PredictPanel() -> impl IntoView {
+    let ui = expect_context::<Ui>();
+    let image = RwSignal::new(None::<Picked>);
+    let text = RwSignal::new(String::new());
+    let truth = RwSignal::new(None::<String>);
+    let result = RwSignal::new(None::<(u32, f64, SamplePrediction)>);
+    let runs = RwSignal::new(0u32);
+    let error = RwSignal::new(None::<String>);
+    let has_model = move || ui.model.with(|m| m.is_some());
+
+    let load_image = move |file: web_sys::File| {
+        spawn_local(async move {
+            match browser::read_file(&file).await {
+                Ok(bytes) => {
+                    pick_image(image, file.name(), bytes);
+                    truth.set(None);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let on_pick = move |ev: leptos::ev::Event| {
+        let input: HtmlInputElement = event_target(&ev);
+        if let Some(f) = input.files().and_then(|l| l.get(0)) {
+            load_image(f);
+        }
+        input.set_value("");
+    };
+    let on_drop = move |ev: DragEvent| {
+        ev.prevent_default();
+        if let Some(f) = ev
+            .data_transfer()
+            .and_then(|d| d.files())
+            .and_then(|l| l.get(0))
+        {
+            load_image(f);
+        }
+    };
+    let try_sample = move |_| {
+        // A random row of the loaded data, exactly as its files are.
+        let pick = session::with_data(|d| {
+            let d = d?;
+            let n = d.manifest.rows.len();
+            let i = (js_sys::Math::random() * n as f64) as usize % n.max(1);
+            let row = d.manifest.rows.get(i)?;
+            let img = row
+                .image
+                .as_ref()
+                .and_then(|p| d.read(p).ok().map(|b| (p.clone(), b.to_vec())));
+            Some((img, row.text.clone().unwrap_or_default(), row.label.clone()))
+        });
+        match pick {
+            Some((img, caption, label)) => {
+                match img {
+                    Some((name, bytes)) => pick_image(image, name, bytes),
+                    None => image.set(None),
+                }
+                text.set(caption);
+                truth.set(Some(label));
+            }
+            None => error.set(Some("load data first to take a sample from it".into())),
+        }
+    };
+    let predict = move |_| {
+        let bytes = image.get_untracked().map(|p| p.bytes);
+        let caption = text.get_untracked();
+        spawn_local(async move {
+            let started = browser::now_ms();
+            match run(bytes, caption).await {
+                Ok(p) => {
+                    runs.update(|n| *n += 1);
+                    let ms = browser::now_ms() - started;
+                    result.set(Some((runs.get_untracked(), ms, p)));
+                    error.set(None);
+                }
+                Err(e) => {
+                    result.set(None);
+                    error.set(Some(e));
+                }
+            }
+        });
+    };
+    view! {
+        <section class="panel" id="predict">
+            <h2>"3. Predict"</h2>
+            <div class="predict-inputs">
+                <div class="dropzone small" data-testid="image-drop"
+                    on:dragover=move |ev: DragEvent| ev.prevent_default() on:drop=on_drop>
+                    {move || match image.get() {
+                        Some(p) => view! { <img src=p.url alt=p.name.clone() title=p.name /> }.into_any(),
+                        None => view! { <span>"drop an image"</span> }.into_any(),
+                    }}
+                    <label class="button">
+                        "Choose image"
+                        <input type="file" data-testid="predict-image" accept="image/png,image/jpeg,image/webp" on:change=on_pick />
+                    </label>
+                    <button on:click=move |_| image.set(None)>"No image"</button>
+                </div>
+                <label class="field wide">
+                    <span>"caption (may be empty)"</span>
+                    <input type="text" data-testid="predict-text" placeholder="a small red square"
+                        prop:value=move || text.get()
+                        on:input=move |ev| text.set(event_target_value(&ev)) />
+                </label>
+            </div>
+            <div class="buttons">
+                <button data-testid="try-sample" disabled=move || ui.data.with(|d| d.is_none()) on:click=try_sample>
+                    "Take a sample from the data"
+                </button>
+                <button data-testid="predict" disabled=move || !has_model() on:click=predict>"Predict"</button>
+            </div>
+            {move || truth.get().map(|t| view! { <p class="hint">"true label: " <strong>{t}</strong></p> })}
+            {move || error.get().map(|e| view! { <p class="error" data-testid="predict-error">{e}</p> })}
+            {move || result.get().map(|(n, ms, p)| show(n, ms, p))}
+        </section>
+    }
+}
