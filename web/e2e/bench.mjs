@@ -61,7 +61,8 @@ const r = spawnSync(native, ['train', '--manifest', path.join(sample, 'shapes.cs
   { encoding: 'utf8' });
 if (r.status !== 0) throw new Error(`mla-native train failed: ${r.stderr}`);
 const train = Number(r.stderr.match(/(\d+) train \//)[1]);
-const seconds = [...r.stdout.matchAll(/ ([\d.]+)s(?:  \*best)?$/gm)].map((m) => Number(m[1]));
+const seconds = fs.readFileSync(path.join(work, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n')
+  .map((l) => JSON.parse(l).seconds).filter((s) => s !== undefined);
 const steps = Math.ceil(train / 32);
 results.native_cpu = { seconds_per_step_last_epoch: seconds.at(-1) / steps, epoch_seconds: seconds };
 console.log('native', JSON.stringify(results.native_cpu));

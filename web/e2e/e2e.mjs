@@ -146,8 +146,17 @@ async function predict() {
   }
   return JSON.parse(await page.getByTestId('prediction-json').textContent());
 }
+async function predictRow(r) {
+  if (r.image) await page.getByTestId('predict-image').setInputFiles(path.join(fixture, r.image));
+  else await page.getByRole('button', { name: 'No image' }).click();
+  await page.getByTestId('predict-text').fill(r.text ?? '');
+  return predict();
+}
 await page.getByTestId('try-sample').click();
-const p = await predict();
+check((await page.getByText('true label').count()) === 1, 'taking a sample from the data fills the inputs');
+await predict();
+// For the screenshot and the checks: a sample with both an image and a caption.
+const p = await predictRow(rows.find((r) => r.image && r.text));
 const wsum = p.modalities.reduce((s, m) => s + m.weight, 0);
 const probsOk = p.modalities.filter((m) => m.present).every((m) => Math.abs(m.probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-4);
 check(Math.abs(wsum - 1) < 1e-5 && probsOk, `fusion weights sum to 1 (${wsum.toFixed(6)}) and each modality's probabilities too`);
@@ -207,12 +216,6 @@ await setField('batch_size', 16);
 await train(2, 600_000);
 check((await points()) === 3 * 2, 'the uploaded data trains 2 epochs');
 
-async function predictRow(r) {
-  if (r.image) await page.getByTestId('predict-image').setInputFiles(path.join(fixture, r.image));
-  else await page.getByRole('button', { name: 'No image' }).click();
-  await page.getByTestId('predict-text').fill(r.text ?? '');
-  return predict();
-}
 function compare(a, b) {
   let worst = 0;
   const diff = (x, y) => x.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - y[i])); });
