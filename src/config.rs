@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{ImageTextConfig, SyntheticConfig};
+use crate::data::{AvDigitsConfig, ImageTextConfig, MfeatConfig, SyntheticConfig};
 use crate::error::{MlaError, Result};
 use crate::fusion::Fusion;
 use crate::model::ModelConfig;
@@ -211,6 +211,31 @@ pub enum DataConfig {
     Synthetic(SyntheticConfig),
     /// An image + text manifest (CSV or JSONL) and the files it names.
     Manifest(ManifestSource),
+    /// The UCI multiple-features CSVs (`mfeat-<view>.csv`) in a folder.
+    Mfeat(MfeatSource),
+    /// Free Spoken Digit recordings paired with MNIST images.
+    AvDigits(AvDigitsSource),
+}
+
+/// A folder of `mfeat-<view>.csv` files.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfeatSource {
+    pub dir: String,
+    #[serde(default)]
+    pub options: MfeatConfig,
+}
+
+/// FSDD's `recordings/` folder and a folder with MNIST's IDX files.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvDigitsSource {
+    /// Folder of `{digit}_{speaker}_{take}.wav` files.
+    pub fsdd: String,
+    /// Folder with `*-images-idx3-ubyte[.gz]` and `*-labels-idx1-ubyte[.gz]`.
+    pub mnist: String,
+    #[serde(default)]
+    pub options: AvDigitsConfig,
 }
 
 /// A manifest on disk and how to build the data set from it.
@@ -251,6 +276,11 @@ impl RunConfig {
                 self.train.order(kinds.len())?;
             }
             DataConfig::Manifest(m) => m.options.validate()?,
+            DataConfig::Mfeat(m) => m.options.validate()?,
+            DataConfig::AvDigits(a) => {
+                crate::data::split::check_fractions(a.options.valid_fraction, 0.1)?;
+                crate::data::fbank::Fbank::new(&a.options.fbank, 8000)?;
+            }
         }
         Ok(())
     }

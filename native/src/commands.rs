@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mla::config::{DataConfig, ManifestSource};
-use mla::data::{ImageTextConfig, Preprocessor};
+use mla::config::DataConfig;
+use mla::data::Preprocessor;
 use mla::io::{ModelHeader, load_model, save_model};
 use mla::model::ModelConfig;
 use mla::predict::{RawInput, predict_sample};
@@ -18,26 +18,24 @@ use crate::run_dir::{self, CONFIG, METRICS, MODEL, TEST};
 use crate::{EvalArgs, FusionArg, MethodArg, OptimizerArg, PredictArgs, SampleArgs, TrainArgs};
 
 /// The run configuration the flags ask for, on top of the defaults.
-fn run_config(args: &TrainArgs) -> RunConfig {
-    let mut config = RunConfig::default();
-    match (&args.manifest, &mut config.data) {
-        (Some(path), _) => {
-            // Absolute, so that `eval` finds the data from any working directory.
-            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-            config.data = DataConfig::Manifest(ManifestSource {
-                path: path.display().to_string(),
-                options: ImageTextConfig {
-                    seed: args.data_seed,
-                    image_size: args
-                        .image_size
-                        .unwrap_or(ImageTextConfig::default().image_size),
-                    ..Default::default()
-                },
-            });
+fn run_config(args: &TrainArgs) -> Result<RunConfig> {
+    let data = match &args.manifest {
+        Some(path) => crate::spec::parse(&format!("manifest:{}", path.display()), args.data_seed)?,
+        None => crate::spec::parse(&args.data, args.data_seed)?,
+    };
+    let mut config = RunConfig {
+        data,
+        ..RunConfig::default()
+    };
+    match &mut config.data {
+        DataConfig::Manifest(m) => {
+            if let Some(size) = args.image_size {
+                m.options.image_size = size;
+            }
             config.model = ModelConfig::image_text();
         }
-        (None, DataConfig::Synthetic(s)) => s.seed = args.data_seed,
-        (None, DataConfig::Manifest(_)) => {}
+        _ if args.image_size.is_some() => bail!("--image-size applies to manifests only"),
+        _ => {}
     }
     let train = &mut config.train;
     train.method = match args.method {
@@ -74,11 +72,11 @@ fn run_config(args: &TrainArgs) -> RunConfig {
             FusionArg::BatchEntropy => Fusion::BatchEntropy,
         };
     }
-    config
+    Ok(config)
 }
 
 pub fn train(args: TrainArgs) -> Result<()> {
-    let config = run_config(&args);
+    let config = run_config(&args)?;
     config.validate()?;
     let backend: Backend = args.device.parse()?;
     let device = backend.device()?;

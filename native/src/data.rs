@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use mla::config::DataConfig;
-use mla::data::{Manifest, Preprocess, Splits, from_manifest};
+use anyhow::{Context, Result, bail};
+use mla::config::{AvDigitsSource, DataConfig};
+use mla::data::{Manifest, Preprocess, Splits, av_digits, from_manifest, mfeat};
 
 /// Reads and parses a manifest file.
 pub fn read_manifest(path: &Path) -> Result<Manifest> {
@@ -32,5 +32,64 @@ pub fn load(config: &DataConfig) -> Result<(Splits, Option<Preprocess>)> {
             let data = from_manifest(&manifest, file_reader(path), &m.options)?;
             Ok((data.splits, Some(data.preprocess)))
         }
+        DataConfig::Mfeat(m) => {
+            let dir = Path::new(&m.dir);
+            let read = |name: &str| {
+                let path = dir.join(name);
+                std::fs::read(&path).map_err(|e| format!("cannot read {} ({e})", path.display()))
+            };
+            Ok((mfeat(read, &m.options)?, None))
+        }
+        DataConfig::AvDigits(a) => Ok((load_av_digits(a)?, None)),
     }
+}
+
+/// The first file in `dir` whose name ends with one of `suffixes`.
+fn find(dir: &Path, suffixes: &[&str]) -> Result<std::path::PathBuf> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .find(|p| {
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            suffixes.iter().any(|s| n.ends_with(s))
+        })
+        .with_context(|| format!("no `*{}` file in {}", suffixes[0], dir.display()))
+}
+
+fn load_av_digits(a: &AvDigitsSource) -> Result<Splits> {
+    let fsdd = Path::new(&a.fsdd);
+    let mut wavs: Vec<_> = std::fs::read_dir(fsdd)
+        .with_context(|| format!("reading folder {}", fsdd.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
+        .collect();
+    wavs.sort();
+    if wavs.is_empty() {
+        bail!("no .wav files in {}", fsdd.display());
+    }
+    let recordings = wavs
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            let name = p.file_name().expect("a file").to_string_lossy().to_string();
+            Ok((name, bytes))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mnist = Path::new(&a.mnist);
+    let images = find(mnist, &["images-idx3-ubyte.gz", "images-idx3-ubyte"])?;
+    let labels = find(mnist, &["labels-idx1-ubyte.gz", "labels-idx1-ubyte"])?;
+    let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    Ok(av_digits(
+        &recordings,
+        &read(&images)?,
+        &read(&labels)?,
+        &a.options,
+    )?)
 }

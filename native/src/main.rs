@@ -4,6 +4,7 @@ mod commands;
 mod data;
 mod report;
 mod run_dir;
+mod spec;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -89,12 +90,16 @@ struct TrainArgs {
     /// Seed of the built-in data, or of a manifest's train/valid/test split.
     #[arg(long, default_value_t = 0)]
     data_seed: u64,
+    /// Data source: builtin | manifest:PATH | mfeat:DIR[,views=fou+fac+...] |
+    /// av-digits:fsdd=DIR,mnist=DIR[,split=official|speaker:NAME][,mel-bins=N][,frames=N]
+    #[arg(long, default_value = "builtin", conflicts_with = "manifest")]
+    data: String,
     /// Train on an image + text manifest (CSV or JSONL with columns image, text,
-    /// label; image paths relative to the manifest) instead of the built-in data.
+    /// label; image paths relative to the manifest); same as --data manifest:PATH.
     #[arg(long)]
     manifest: Option<PathBuf>,
-    /// With --manifest: side of the square images fed to the model (default 32).
-    #[arg(long, requires = "manifest")]
+    /// With a manifest: side of the square images fed to the model (default 32).
+    #[arg(long)]
     image_size: Option<usize>,
     /// Number of epochs.
     #[arg(long)]

@@ -42,6 +42,16 @@ fn bad_values_fail_cleanly_without_panicking() {
             vec!["train", "--manifest", "/nonexistent/m.csv"],
             "/nonexistent/m.csv",
         ),
+        (vec!["train", "--data", "nope"], "unknown source `nope`"),
+        (
+            vec!["train", "--data", "mfeat:/nonexistent"],
+            "/nonexistent/mfeat-fou.csv",
+        ),
+        (
+            vec!["train", "--data", "av-digits:fsdd=/nonexistent,mnist=/x"],
+            "/nonexistent",
+        ),
+        (vec!["train", "--image-size", "8"], "manifests only"),
     ] {
         let o = run(&args);
         let out = text(&o);

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::dataset::{Dataset, InputKind, ModalityData, Splits};
 use super::image::preprocess as preprocess_image;
 use super::manifest::Manifest;
+use super::split::{check_fractions, stratified_split};
 use super::text::Tokenizer;
 use crate::error::{MlaError, Result};
-use crate::rng::Rng;
 
 /// How raw inputs become model inputs, one entry per modality (saved with the model).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -73,14 +73,7 @@ impl ImageTextConfig {
         if self.max_tokens == 0 || self.max_vocab == 0 {
             return bad("max_tokens/max_vocab", "must be at least 1");
         }
-        let (v, t) = (self.valid_fraction, self.test_fraction);
-        if !(v > 0.0 && t > 0.0 && v + t < 0.9) {
-            return bad(
-                "valid_fraction/test_fraction",
-                "need both > 0 and together < 0.9",
-            );
-        }
-        Ok(())
+        check_fractions(self.valid_fraction, self.test_fraction)
     }
 }
 
@@ -147,7 +140,13 @@ pub fn from_manifest(
         }
     }
 
-    let (train, valid, test) = stratified_split(&labels, classes.len(), config)?;
+    let (train, valid, test) = stratified_split(
+        &labels,
+        classes.len(),
+        config.valid_fraction,
+        config.test_fraction,
+        config.seed,
+    )?;
     let tokenizer = Tokenizer::fit(
         train
             .iter()
@@ -199,44 +198,4 @@ pub fn from_manifest(
             modalities: vec![Preprocessor::Image { size }, Preprocessor::Text(tokenizer)],
         },
     })
-}
-
-/// Per class: shuffle, then the first shares go to test and validation. Every split
-/// gets at least one sample.
-fn stratified_split(
-    labels: &[usize],
-    classes: usize,
-    config: &ImageTextConfig,
-) -> Result<(Vec<usize>, Vec<usize>, Vec<usize>)> {
-    if labels.len() < 3 {
-        return Err(MlaError::Data(format!(
-            "{} samples are too few to split into train, validation and test",
-            labels.len()
-        )));
-    }
-    let mut rng = Rng::derive(config.seed, 11);
-    let (mut train, mut valid, mut test) = (Vec::new(), Vec::new(), Vec::new());
-    for c in 0..classes {
-        let mut idx: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == c).collect();
-        rng.shuffle(&mut idx);
-        let n = idx.len() as f64;
-        let n_test = (n * config.test_fraction).round() as usize;
-        let n_valid = (n * config.valid_fraction).round() as usize;
-        test.extend(idx.drain(..n_test.min(idx.len())));
-        valid.extend(idx.drain(..n_valid.min(idx.len())));
-        train.extend(idx);
-    }
-    for part in [&mut valid, &mut test] {
-        if part.is_empty() {
-            let moved = train.pop().expect("at least 3 samples");
-            part.push(moved);
-        }
-    }
-    if train.is_empty() {
-        train.push(valid.pop().expect("checked"));
-    }
-    for part in [&mut train, &mut valid, &mut test] {
-        part.sort_unstable();
-    }
-    Ok((train, valid, test))
 }

@@ -3,19 +3,27 @@
 //! Data enters the core as in-memory values (no file system here), so the same code
 //! serves the browser and the command line.
 
+pub mod av_digits;
 mod batch;
 mod dataset;
+pub mod fbank;
+pub mod idx;
 pub mod image;
 pub mod image_text;
 pub mod manifest;
+pub mod mfeat;
 pub mod shapes;
+pub mod split;
 pub mod synthetic;
 pub mod text;
 pub mod upload;
+pub mod wav;
 
+pub use av_digits::{AvDigitsConfig, AvSplit, av_digits};
 pub use batch::{Batch, EncoderInput, labels};
 pub use dataset::{Dataset, InputKind, ModalityData, Splits};
 pub use image_text::{ImageTextConfig, ImageTextData, Preprocess, Preprocessor, from_manifest};
 pub use manifest::{Manifest, ManifestRow};
+pub use mfeat::{MfeatConfig, mfeat};
 pub use synthetic::{SyntheticConfig, SyntheticKind, SyntheticModality};
 pub use upload::{FileSet, MAX_UPLOAD_BYTES, Upload, check_upload_size};

@@ -116,6 +116,18 @@ await page.getByTestId('split-counts').waitFor();
 const counts = await page.getByTestId('split-counts').locator('tbody tr').count();
 check(counts === 6, `split counts shown for 6 classes (${counts} rows)`);
 await setField('epochs', 3);
+// Responsiveness: how late a 50 ms timer fires at worst while training (main thread
+// blocked). Animation frames are no measure here: with SwiftShader the GPU process that
+// paints is the one computing.
+await page.evaluate(() => {
+  window.__lag = 0;
+  let last = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    window.__lag = Math.max(window.__lag, now - last - 50);
+    last = now;
+  }, 50);
+});
 await page.getByTestId('start').click();
 await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.textContent.startsWith('epoch 2/'), null, { timeout: 600_000 });
 const after1 = await points();
@@ -124,6 +136,8 @@ const after3 = await points();
 check(after1 >= 3 && after3 === 3 * 3, `accuracy chart gains points: ${after1} after epoch 1, ${after3} after 3`);
 const lossPoints = await page.locator('[data-testid=loss-chart] circle.point').count();
 check(lossPoints === 2 * 3, `loss chart has a point per modality and epoch (${lossPoints})`);
+const longestBlockMs = Math.round(await page.evaluate(() => window.__lag));
+check(longestBlockMs < 1000, `the page stays responsive while it trains (longest main-thread block ${longestBlockMs} ms)`);
 const trainStatus = await status();
 const stepSeconds = Number((trainStatus.match(/([\d.]+) s per step/) ?? [])[1]);
 log(`built-in sample, 3 epochs: ${trainStatus}`);
@@ -256,9 +270,17 @@ await page.getByTestId('import').setInputFiles(corrupt);
 await page.getByTestId('model-error').waitFor({ timeout: 30_000 });
 check((await page.getByTestId('model-error').textContent()).includes('corrupt.mla'), 'a corrupt model file is an error naming it');
 
+// Stop ends a long run after the current step and says so.
+await setField('epochs', 50);
+await page.getByTestId('start').click();
+await page.waitForFunction(() => /^epoch 1\/50, batch [1-9]/.test(document.querySelector('[data-testid=status]')?.textContent), null, { timeout: 120_000 });
+await page.getByTestId('stop').click();
+await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.textContent.startsWith('stopped after'), null, { timeout: 120_000 });
+check(await page.getByTestId('start').isEnabled(), `Stop ends training: "${await status()}", Start is enabled again`);
+
 const panics = errors.filter((e) => /panicked|RuntimeError|unreachable/.test(e));
 check(panics.length === 0, `no panics or runtime errors in the page (${panics.join(' | ')})`);
-const timings = { backend: backendName, ready_ms: readyMs, step_seconds_builtin: stepSeconds, status: trainStatus };
+const timings = { backend: backendName, ready_ms: readyMs, step_seconds_builtin: stepSeconds, longest_block_ms: longestBlockMs, status: trainStatus };
 fs.writeFileSync(path.join(out, `timings-${backendName === 'WebGPU' ? 'webgpu' : 'cpu'}.json`), JSON.stringify(timings, null, 2));
 log(JSON.stringify(timings));
 

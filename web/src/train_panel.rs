@@ -178,11 +178,11 @@ pub fn TrainPanel() -> impl IntoView {
             ),
             RunState::Finished { epochs, stopped } => (
                 1.0,
-                if stopped {
-                    format!("stopped after {epochs} epochs")
-                } else {
-                    format!("finished {epochs} epochs")
-                },
+                format!(
+                    "{} {epochs} epoch{}",
+                    if stopped { "stopped after" } else { "finished" },
+                    if epochs == 1 { "" } else { "s" }
+                ),
             ),
         };
         let speed = ui

@@ -14,7 +14,14 @@ mod session;
 mod settings;
 mod train_panel;
 
-fn main() {
+/// Entry point, run once when the module loads.
+///
+/// The page is a library (`cdylib`), not a binary: wasm-ld wraps every export of a
+/// binary ("command") in a call to the static constructors, and Burn's kernel
+/// registry (`inventory`) has hundreds of them, which cost about a second per
+/// training step in the browser.
+#[wasm_bindgen::prelude::wasm_bindgen(start)]
+pub fn start() {
     console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(app::App);
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""MLA vs the joint baseline on the built-in data: 3 seeds, mean +- std.
+"""MLA vs the joint baseline, 3 seeds, mean +- std, on the built-in data or any
+`--data` source given after `--`.
 
 Runs `mla-native train` for each method and seed, reads each run's test.json and
 metrics.jsonl, and prints the Markdown table that BENCHMARKS.md holds.
 
     cargo build --release -p mla-native
-    python3 bench/builtin.py [--bin PATH] [--seeds 0 1 2] [--device cpu] [-- extra train flags]
+    python3 bench/compare.py [--bin PATH] [--seeds 0 1 2] [--device cpu] [-- extra train flags]
 """
 import argparse
 import json

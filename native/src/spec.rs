@@ -1,0 +1,146 @@
+//! `--data` source specs: `builtin`, `manifest:PATH`, `mfeat:DIR[,views=fou+fac]`,
+//! `av-digits:fsdd=DIR,mnist=DIR[,split=official|speaker:NAME][,mel-bins=N][,frames=N]`.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use mla::config::{AvDigitsSource, DataConfig, ManifestSource, MfeatSource};
+use mla::data::{AvDigitsConfig, MfeatConfig, SyntheticConfig};
+
+/// Absolute, so that `eval` finds the data from any working directory.
+fn absolute(path: &str) -> String {
+    std::fs::canonicalize(Path::new(path))
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| path.to_string())
+}
+
+/// `key=value` options after the source's first `:`; a bare first item is `dir`.
+fn options(spec: &str, rest: &str) -> Result<Vec<(String, String)>> {
+    rest.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .enumerate()
+        .map(|(i, part)| match part.split_once('=') {
+            Some((k, v)) => Ok((k.trim().to_string(), v.trim().to_string())),
+            None if i == 0 => Ok(("dir".to_string(), part.trim().to_string())),
+            None => bail!("--data {spec}: `{part}` is not key=value"),
+        })
+        .collect()
+}
+
+/// Parses a `--data` spec; `seed` seeds the data (split, pairing, generation).
+pub fn parse(spec: &str, seed: u64) -> Result<DataConfig> {
+    let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
+    let opts = options(spec, rest)?;
+    let unknown = |k: &str, allowed: &str| -> anyhow::Error {
+        anyhow::anyhow!("--data {spec}: unknown option `{k}` for {kind} (allowed: {allowed})")
+    };
+    match kind {
+        "builtin" => {
+            if let Some((k, _)) = opts.first() {
+                return Err(unknown(k, "none"));
+            }
+            Ok(DataConfig::Synthetic(SyntheticConfig {
+                seed,
+                ..Default::default()
+            }))
+        }
+        "manifest" => {
+            let path = rest.trim();
+            if path.is_empty() {
+                bail!("--data manifest:PATH needs the manifest's path");
+            }
+            Ok(DataConfig::Manifest(ManifestSource {
+                path: absolute(path),
+                options: mla::data::ImageTextConfig {
+                    seed,
+                    ..Default::default()
+                },
+            }))
+        }
+        "mfeat" => {
+            let mut dir = None;
+            let mut options = MfeatConfig {
+                seed,
+                ..Default::default()
+            };
+            for (k, v) in opts {
+                match k.as_str() {
+                    "dir" => dir = Some(absolute(&v)),
+                    "views" => options.views = v.split('+').map(str::to_string).collect(),
+                    _ => return Err(unknown(&k, "dir, views")),
+                }
+            }
+            let dir = dir.context("--data mfeat:DIR needs the folder of mfeat-*.csv files")?;
+            Ok(DataConfig::Mfeat(MfeatSource { dir, options }))
+        }
+        "av-digits" => {
+            let (mut fsdd, mut mnist) = (None, None);
+            let mut options = AvDigitsConfig {
+                seed,
+                ..Default::default()
+            };
+            for (k, v) in opts {
+                let number = || {
+                    v.parse::<usize>()
+                        .with_context(|| format!("--data {spec}: `{k}={v}` is not a number"))
+                };
+                match k.as_str() {
+                    "fsdd" => fsdd = Some(absolute(&v)),
+                    "mnist" => mnist = Some(absolute(&v)),
+                    "split" => options.split = v.parse()?,
+                    "mel-bins" => options.fbank.mel_bins = number()?,
+                    "frames" => options.fbank.frames = number()?,
+                    _ => return Err(unknown(&k, "fsdd, mnist, split, mel-bins, frames")),
+                }
+            }
+            Ok(DataConfig::AvDigits(AvDigitsSource {
+                fsdd: fsdd.context("--data av-digits: needs fsdd=DIR (FSDD's recordings/)")?,
+                mnist: mnist.context("--data av-digits: needs mnist=DIR (MNIST's IDX files)")?,
+                options,
+            }))
+        }
+        _ => bail!("--data {spec}: unknown source `{kind}` (builtin, manifest, mfeat, av-digits)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_and_errors_name_the_problem() {
+        match parse("mfeat:/x,views=fou+kar", 3).unwrap() {
+            DataConfig::Mfeat(m) => {
+                assert_eq!(m.dir, "/x");
+                assert_eq!(m.options.views, vec!["fou", "kar"]);
+                assert_eq!(m.options.seed, 3);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(
+            "av-digits:fsdd=/a,mnist=/b,split=speaker:theo,mel-bins=40",
+            0,
+        )
+        .unwrap()
+        {
+            DataConfig::AvDigits(a) => {
+                assert_eq!(a.options.split.to_string(), "speaker:theo");
+                assert_eq!(a.options.fbank.mel_bins, 40);
+            }
+            other => panic!("{other:?}"),
+        }
+        for (spec, needle) in [
+            ("nope", "unknown source `nope`"),
+            ("mfeat:/x,colour=red", "unknown option `colour`"),
+            ("av-digits:fsdd=/a", "needs mnist=DIR"),
+            (
+                "av-digits:fsdd=/a,mnist=/b,frames=x",
+                "`frames=x` is not a number",
+            ),
+            ("av-digits:fsdd=/a,mnist=/b,split=bob", "official"),
+        ] {
+            let e = format!("{:#}", parse(spec, 0).unwrap_err());
+            assert!(e.contains(needle), "{spec}: {e}");
+        }
+    }
+}

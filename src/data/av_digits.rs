@@ -1,0 +1,364 @@
+//! AV-digits (audio + image, like AV-MNIST): every Free Spoken Digit recording
+//! (`{digit}_{speaker}_{take}.wav`) paired with an MNIST image of the same digit.
+//!
+//! Pairing is seeded; images for training and validation pairs come from the first
+//! half of the MNIST file and images for test pairs from the second half, so no image
+//! is seen in both. Audio becomes log-mel filterbanks (Kaldi-style), an image-like
+//! `[1, frames, bins]` input; images are `[1, 28, 28]` in `[-1, 1]`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::dataset::{Dataset, InputKind, ModalityData, Splits};
+use super::fbank::{Fbank, FbankConfig};
+use super::idx::parse_idx;
+use super::split::stratified_split;
+use super::wav::decode_wav;
+use crate::error::{MlaError, Result};
+use crate::rng::Rng;
+
+/// Which recordings are for testing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AvSplit {
+    /// FSDD's own split: takes 0-4 of every speaker and digit.
+    Official,
+    /// Every recording of one speaker (unseen voice at test time).
+    Speaker(String),
+}
+
+impl fmt::Display for AvSplit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AvSplit::Official => f.write_str("official"),
+            AvSplit::Speaker(s) => write!(f, "speaker:{s}"),
+        }
+    }
+}
+
+impl FromStr for AvSplit {
+    type Err = MlaError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().split_once(':') {
+            None if s.trim() == "official" => Ok(AvSplit::Official),
+            Some(("speaker", name)) if !name.trim().is_empty() => {
+                Ok(AvSplit::Speaker(name.trim().to_string()))
+            }
+            _ => Err(MlaError::config(
+                "data.split",
+                format!("`{s}`: expected `official` or `speaker:<name>`"),
+            )),
+        }
+    }
+}
+
+impl Serialize for AvSplit {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for AvSplit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// How AV-digits is built.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AvDigitsConfig {
+    pub split: AvSplit,
+    /// Audio features. FSDD is 8 kHz: 64 filters (128 would leave many empty).
+    pub fbank: FbankConfig,
+    /// Share of each digit's training recordings held out for validation.
+    pub valid_fraction: f64,
+    /// Seed of the pairing and of the validation split.
+    pub seed: u64,
+}
+
+impl Default for AvDigitsConfig {
+    fn default() -> Self {
+        Self {
+            split: AvSplit::Official,
+            fbank: FbankConfig {
+                mel_bins: 64,
+                // 1 s at a 10 ms shift; FSDD clips are 0.2-2.3 s.
+                frames: 100,
+                ..FbankConfig::default()
+            },
+            valid_fraction: 0.1,
+            seed: 0,
+        }
+    }
+}
+
+/// One recording's name, parsed.
+#[derive(Debug)]
+struct Recording {
+    digit: usize,
+    speaker: String,
+    take: usize,
+}
+
+fn parse_name(name: &str) -> Result<Recording> {
+    let bad = || {
+        MlaError::Data(format!(
+            "{name}: expected a name `{{digit}}_{{speaker}}_{{take}}.wav`"
+        ))
+    };
+    let stem = name.strip_suffix(".wav").ok_or_else(bad)?;
+    let mut parts = stem.split('_');
+    let (Some(d), Some(speaker), Some(t), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let digit: usize = d.parse().ok().filter(|d| *d < 10).ok_or_else(bad)?;
+    let take: usize = t.parse().map_err(|_| bad())?;
+    Ok(Recording {
+        digit,
+        speaker: speaker.to_string(),
+        take,
+    })
+}
+
+/// MNIST images of one digit from one half of the file, handed out in a seeded order
+/// (reshuffled when used up).
+struct Pool {
+    indices: Vec<usize>,
+    next: usize,
+}
+
+impl Pool {
+    fn take(&mut self, rng: &mut Rng) -> usize {
+        if self.next == self.indices.len() {
+            rng.shuffle(&mut self.indices);
+            self.next = 0;
+        }
+        self.next += 1;
+        self.indices[self.next - 1]
+    }
+}
+
+/// Builds AV-digits from the recordings (`(file name, bytes)`) and MNIST's image and
+/// label IDX files (plain or gzipped).
+pub fn av_digits(
+    recordings: &[(String, Vec<u8>)],
+    mnist_images: &[u8],
+    mnist_labels: &[u8],
+    config: &AvDigitsConfig,
+) -> Result<Splits> {
+    super::split::check_fractions(config.valid_fraction, 0.1)?;
+    let images = parse_idx("MNIST images", mnist_images)?;
+    let labels = parse_idx("MNIST labels", mnist_labels)?;
+    let (n, side) = match images.dims.as_slice() {
+        [n, h, w] if h == w => (*n, *h),
+        d => {
+            return Err(MlaError::Data(format!(
+                "MNIST images: dimensions {d:?}, expected [n, 28, 28]"
+            )));
+        }
+    };
+    if labels.dims != [n] || labels.values.iter().any(|&l| l > 9) {
+        return Err(MlaError::Data(format!(
+            "MNIST labels: {:?} do not match {n} images of digits 0-9",
+            labels.dims
+        )));
+    }
+    if recordings.is_empty() {
+        return Err(MlaError::Data("no recordings (`*.wav`)".into()));
+    }
+    let mut parsed = Vec::with_capacity(recordings.len());
+    for (name, _) in recordings {
+        parsed.push(parse_name(name)?);
+    }
+    let is_test: Vec<bool> = match &config.split {
+        AvSplit::Official => parsed.iter().map(|r| r.take < 5).collect(),
+        AvSplit::Speaker(s) => {
+            if !parsed.iter().any(|r| &r.speaker == s) {
+                let mut known: Vec<&str> = parsed.iter().map(|r| r.speaker.as_str()).collect();
+                known.sort_unstable();
+                known.dedup();
+                return Err(MlaError::config(
+                    "data.split",
+                    format!(
+                        "no recordings of speaker `{s}` (speakers: {})",
+                        known.join(", ")
+                    ),
+                ));
+            }
+            parsed.iter().map(|r| &r.speaker == s).collect()
+        }
+    };
+
+    // Audio: decode, filterbank, all with one rate.
+    let mut fbank: Option<(u32, Fbank)> = None;
+    let mut audio = Vec::new();
+    for (name, bytes) in recordings {
+        let wav = decode_wav(name, bytes)?;
+        let bank = match &fbank {
+            Some((rate, bank)) if *rate == wav.sample_rate => bank,
+            Some((rate, _)) => {
+                return Err(MlaError::Data(format!(
+                    "{name}: {} Hz, the other recordings are {rate} Hz",
+                    wav.sample_rate
+                )));
+            }
+            None => {
+                let bank = Fbank::new(&config.fbank, wav.sample_rate)?;
+                &fbank.insert((wav.sample_rate, bank)).1
+            }
+        };
+        if bank.num_frames(wav.samples.len()) == 0 {
+            return Err(MlaError::Data(format!(
+                "{name}: {} samples are shorter than one frame",
+                wav.samples.len()
+            )));
+        }
+        audio.extend(bank.compute(&wav.samples));
+    }
+    let (_, bank) = fbank.expect("at least one recording");
+    let bins = bank.bins();
+    let frames = audio.len() / (recordings.len() * bins);
+    if config.fbank.frames == 0 && audio.len() != recordings.len() * frames * bins {
+        return Err(MlaError::config(
+            "data.fbank.frames",
+            "recordings differ in length: set a frame count to pad or cut them to",
+        ));
+    }
+
+    // Images: the first half of MNIST for train/validation pairs, the second for test.
+    let mut rng = Rng::derive(config.seed, 31);
+    let mut pools: Vec<[Pool; 2]> = (0..10)
+        .map(|d| {
+            [0..n / 2, n / 2..n].map(|range| {
+                let mut indices: Vec<usize> =
+                    range.filter(|&i| labels.values[i] as usize == d).collect();
+                rng.shuffle(&mut indices);
+                Pool { indices, next: 0 }
+            })
+        })
+        .collect();
+    let plane = side * side;
+    let mut pixels = Vec::with_capacity(recordings.len() * plane);
+    for (r, &test) in parsed.iter().zip(&is_test) {
+        let pool = &mut pools[r.digit][usize::from(test)];
+        if pool.indices.is_empty() {
+            return Err(MlaError::Data(format!(
+                "MNIST has no image of digit {} in the {} half",
+                r.digit,
+                if test { "second" } else { "first" }
+            )));
+        }
+        let i = pool.take(&mut rng);
+        pixels.extend(
+            images.values[i * plane..(i + 1) * plane]
+                .iter()
+                .map(|&p| p as f32 / 127.5 - 1.0),
+        );
+    }
+
+    let digits: Vec<usize> = parsed.iter().map(|r| r.digit).collect();
+    let train_all: Vec<usize> = (0..parsed.len()).filter(|&i| !is_test[i]).collect();
+    let test: Vec<usize> = (0..parsed.len()).filter(|&i| is_test[i]).collect();
+    if train_all.is_empty() || test.is_empty() {
+        return Err(MlaError::Data(format!(
+            "split `{}` leaves {} training and {} test recordings",
+            config.split,
+            train_all.len(),
+            test.len()
+        )));
+    }
+    // Validation from the training recordings, per digit.
+    let sub_labels: Vec<usize> = train_all.iter().map(|&i| digits[i]).collect();
+    let (tr, va, te) = stratified_split(
+        &sub_labels,
+        10,
+        config.valid_fraction / 2.0,
+        config.valid_fraction / 2.0,
+        config.seed,
+    )?;
+    let mut valid: Vec<usize> = va.iter().chain(&te).map(|&k| train_all[k]).collect();
+    valid.sort_unstable();
+    let train: Vec<usize> = tr.iter().map(|&k| train_all[k]).collect();
+
+    // Standardise the filterbanks with the training recordings' mean and deviation.
+    let item = frames * bins;
+    let values = train.iter().flat_map(|&i| &audio[i * item..(i + 1) * item]);
+    let count = (train.len() * item).max(1) as f64;
+    let mean = values.clone().map(|&v| v as f64).sum::<f64>() / count;
+    let std = (values.map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / count)
+        .sqrt()
+        .max(1e-8);
+    for v in &mut audio {
+        *v = ((*v as f64 - mean) / std) as f32;
+    }
+
+    let all = Dataset::new(
+        vec![
+            ModalityData {
+                name: "audio".into(),
+                kind: InputKind::Image {
+                    channels: 1,
+                    height: frames,
+                    width: bins,
+                },
+                values: audio,
+                present: vec![true; parsed.len()],
+            },
+            ModalityData {
+                name: "image".into(),
+                kind: InputKind::Image {
+                    channels: 1,
+                    height: side,
+                    width: side,
+                },
+                values: pixels,
+                present: vec![true; parsed.len()],
+            },
+        ],
+        digits,
+        10,
+    )?;
+    let splits = Splits {
+        train: all.subset(&train),
+        valid: all.subset(&valid),
+        test: all.subset(&test),
+    };
+    splits.validate()?;
+    Ok(splits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_names_round_trip() {
+        for s in ["official", "speaker:theo"] {
+            assert_eq!(s.parse::<AvSplit>().unwrap().to_string(), s);
+        }
+        let e = "speaker:".parse::<AvSplit>().unwrap_err().to_string();
+        assert!(e.contains("data.split"), "{e}");
+    }
+
+    #[test]
+    fn recording_names_are_checked() {
+        let r = parse_name("7_theo_12.wav").unwrap();
+        assert_eq!((r.digit, r.speaker.as_str(), r.take), (7, "theo", 12));
+        for bad in [
+            "7_theo.wav",
+            "x_theo_1.wav",
+            "7_theo_1.mp3",
+            "12_theo_1.wav",
+        ] {
+            let e = parse_name(bad).unwrap_err().to_string();
+            assert!(e.contains(bad), "{e}");
+        }
+    }
+}
