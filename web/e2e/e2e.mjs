@@ -286,7 +286,7 @@ check((await page.getByTestId('model-error').textContent()).includes('corrupt.ml
 // Stop ends a long run after the current step and says so.
 await setField('epochs', 50);
 await page.getByTestId('start').click();
-await page.waitForFunction(() => /^epoch 1\/50, batch [1-9]/.test(document.querySelector('[data-testid=status]')?.textContent), null, { timeout: 120_000 });
+// Right away: on the CPU backend 50 epochs of the fixture take only seconds.
 await page.getByTestId('stop').click();
 await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.textContent.startsWith('stopped after'), null, { timeout: 120_000 });
 check(await page.getByTestId('start').isEnabled(), `Stop ends training: "${await status()}", Start is enabled again`);
