@@ -1,7 +1,13 @@
+// Where the page spends its time while training: a CPU profile (Chrome DevTools
+// protocol) of steps 3-7 of the built-in sample, printed as self and inclusive time per
+// function. Function names need a build without `strip` (stripped builds show indices):
+//
+//   CARGO_PROFILE_WASM_RELEASE_STRIP=false trunk build --release --dist /tmp/dist-prof
+//   node web/e2e/profile.mjs /tmp/dist-prof
 import { launch, serve } from './harness.mjs';
 import fs from 'node:fs';
 const server = await serve(process.argv[2]);
-const { context, page } = await launch('/tmp/prof-' + Date.now());
+const { context, page } = await launch(fs.mkdtempSync('/tmp/mla-profile-'));
 await page.goto(server.url + '/');
 await page.waitForFunction(() => document.querySelector('[data-testid=backend]')?.dataset.readyMs !== undefined);
 await page.getByTestId('use-sample').click();
