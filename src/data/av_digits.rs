@@ -325,13 +325,7 @@ pub fn av_digits(
         digits,
         10,
     )?;
-    let splits = Splits {
-        train: all.subset(&train),
-        valid: all.subset(&valid),
-        test: all.subset(&test),
-    };
-    splits.validate()?;
-    Ok(splits)
+    all.split(&train, &valid, &test)
 }
 
 #[cfg(test)]

@@ -178,6 +178,17 @@ impl Dataset {
         Ok(())
     }
 
+    /// The train, validation and test splits of the given sample indices, checked.
+    pub fn split(&self, train: &[usize], valid: &[usize], test: &[usize]) -> Result<Splits> {
+        let splits = Splits {
+            train: self.subset(train),
+            valid: self.subset(valid),
+            test: self.subset(test),
+        };
+        splits.validate()?;
+        Ok(splits)
+    }
+
     /// The samples at `indices`, in that order.
     pub fn subset(&self, indices: &[usize]) -> Dataset {
         let modalities = self

@@ -185,12 +185,7 @@ pub fn from_manifest(
         labels,
         classes.len(),
     )?;
-    let splits = Splits {
-        train: all.subset(&train),
-        valid: all.subset(&valid),
-        test: all.subset(&test),
-    };
-    splits.validate()?;
+    let splits = all.split(&train, &valid, &test)?;
     Ok(ImageTextData {
         splits,
         preprocess: Preprocess {

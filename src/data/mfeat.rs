@@ -208,13 +208,7 @@ pub fn mfeat(
         })
         .collect();
     let all = Dataset::new(modalities, labels, 10)?;
-    let splits = Splits {
-        train: all.subset(&train),
-        valid: all.subset(&valid),
-        test: all.subset(&test),
-    };
-    splits.validate()?;
-    Ok(splits)
+    all.split(&train, &valid, &test)
 }
 
 #[cfg(test)]
