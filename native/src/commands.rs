@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::data::{file_reader, load, read_manifest};
 use crate::report::{epoch_line, table};
-use crate::run_dir::{self, CONFIG, METRICS, MODEL, TEST};
+use crate::run_dir::{self, CONFIG, METRICS, MODEL, PLOT, TEST};
 use crate::{EvalArgs, FusionArg, MethodArg, OptimizerArg, PredictArgs, SampleArgs, TrainArgs};
 
 /// The run configuration the flags ask for, on top of the defaults.
@@ -146,8 +146,9 @@ pub fn train(args: TrainArgs) -> Result<()> {
         let mut line = serde_json::to_value(&m)?;
         line["seconds"] = json!(seconds);
         metrics_log += &format!("{line}\n");
-        // Rewritten whole each epoch so the file on disk is always complete.
+        // Rewritten whole each epoch so the files on disk are always complete.
         run_dir::write_atomic(&dir, METRICS, metrics_log.as_bytes())?;
+        run_dir::write_atomic(&dir, PLOT, crate::plot::svg(trainer.history()).as_bytes())?;
     }
 
     let (model, best_epoch) = trainer.best_model();

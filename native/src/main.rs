@@ -2,6 +2,7 @@
 
 mod commands;
 mod data;
+mod plot;
 mod report;
 mod run_dir;
 mod spec;

@@ -15,6 +15,8 @@ pub const CONFIG: &str = "config.json";
 pub const METRICS: &str = "metrics.jsonl";
 /// The final test report.
 pub const TEST: &str = "test.json";
+/// Loss and validation accuracy per epoch, as an SVG plot.
+pub const PLOT: &str = "plot.svg";
 
 /// `runs/<UTC timestamp>`, made unique if it exists.
 pub fn default_dir() -> PathBuf {

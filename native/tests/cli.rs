@@ -75,8 +75,33 @@ fn train_then_eval_reproduces_the_test_numbers() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("fused"));
-    for f in ["model.mla", "config.json", "metrics.jsonl", "test.json"] {
+    for f in [
+        "model.mla",
+        "config.json",
+        "metrics.jsonl",
+        "test.json",
+        "plot.svg",
+    ] {
         assert!(out.join(f).is_file(), "{f} missing");
+    }
+    // The plot has a line per loss (2 modalities) and per accuracy (2 + fused), each
+    // with a point per epoch.
+    let plot = std::fs::read_to_string(out.join("plot.svg")).unwrap();
+    assert!(plot.starts_with("<svg"), "{plot}");
+    let lines: Vec<&str> = plot
+        .lines()
+        .filter(|l| l.starts_with("<polyline"))
+        .collect();
+    assert_eq!(lines.len(), 5, "{plot}");
+    for l in lines {
+        let points = l
+            .split("points=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert_eq!(points.split(' ').count(), 3, "{l}");
     }
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 4, "3 epochs and the test line");
