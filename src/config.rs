@@ -277,10 +277,7 @@ impl RunConfig {
             }
             DataConfig::Manifest(m) => m.options.validate()?,
             DataConfig::Mfeat(m) => m.options.validate()?,
-            DataConfig::AvDigits(a) => {
-                crate::data::split::check_fractions(a.options.valid_fraction, 0.1)?;
-                crate::data::fbank::Fbank::new(&a.options.fbank, 8000)?;
-            }
+            DataConfig::AvDigits(a) => a.options.validate()?,
         }
         Ok(())
     }

@@ -60,6 +60,23 @@ fn preprocess_of(header: &ModelHeader) -> Result<&Preprocess> {
         .ok_or_else(|| MlaError::Model("this model has no preprocessing for raw inputs".into()))
 }
 
+/// Puts an image and a caption (either may be missing) where the model's modalities
+/// take them, by each modality's preprocessor: what `predict_sample` expects.
+pub fn image_text_inputs(
+    header: &ModelHeader,
+    image: Option<Vec<u8>>,
+    text: Option<String>,
+) -> Result<Vec<Option<RawInput>>> {
+    Ok(preprocess_of(header)?
+        .modalities
+        .iter()
+        .map(|p| match p {
+            Preprocessor::Image { .. } => image.clone().map(RawInput::Image),
+            Preprocessor::Text(_) => text.clone().map(RawInput::Text),
+        })
+        .collect())
+}
+
 /// Preprocesses raw inputs (one `Option` per modality, `None` = missing) into a
 /// one-sample data set, as the model's header says.
 pub fn sample_dataset(header: &ModelHeader, inputs: &[Option<RawInput>]) -> Result<Dataset> {

@@ -5,10 +5,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mla::config::DataConfig;
-use mla::data::Preprocessor;
 use mla::io::{ModelHeader, load_model, save_model};
 use mla::model::ModelConfig;
-use mla::predict::{RawInput, predict_sample};
+use mla::predict::{image_text_inputs, predict_sample};
 use mla::{Backend, Fusion, Method, OptimizerKind, RunConfig, Trainer};
 use serde_json::json;
 
@@ -231,33 +230,23 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
     let (header, model) =
         load_model(&bytes, &device).with_context(|| format!("loading {}", file.display()))?;
-    let prep = header.preprocess.clone().with_context(|| {
-        format!(
+    if header.preprocess.is_none() {
+        bail!(
             "{} was trained on the built-in data, not on a manifest: it has no preprocessing for images or text",
             dir.display()
-        )
-    })?;
+        );
+    }
     let manifest = read_manifest(&args.input)?;
     let mut read = file_reader(&args.input);
     let mut out = String::new();
     for row in &manifest.rows {
         let at = |e: &dyn std::fmt::Display| format!("{} line {}: {e}", manifest.name, row.line);
-        let inputs: Vec<Option<RawInput>> = prep
-            .modalities
-            .iter()
-            .map(|p| match p {
-                Preprocessor::Image { .. } => row
-                    .image
-                    .as_ref()
-                    .map(|path| {
-                        read(path)
-                            .map(RawInput::Image)
-                            .map_err(|e| anyhow::anyhow!(at(&e)))
-                    })
-                    .transpose(),
-                Preprocessor::Text(_) => Ok(row.text.clone().map(RawInput::Text)),
-            })
-            .collect::<Result<_>>()?;
+        let image = row
+            .image
+            .as_ref()
+            .map(|path| read(path).map_err(|e| anyhow::anyhow!(at(&e))))
+            .transpose()?;
+        let inputs = image_text_inputs(&header, image, row.text.clone())?;
         let p = pollster::block_on(predict_sample(&model, &header, &inputs, &device))
             .map_err(|e| anyhow::anyhow!(at(&e)))?;
         let line = json!({

@@ -97,6 +97,19 @@ impl Default for AvDigitsConfig {
     }
 }
 
+impl AvDigitsConfig {
+    /// Checks what can be checked before the recordings are read; errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.valid_fraction > 0.0 && self.valid_fraction < 0.8) {
+            return Err(MlaError::config(
+                "data.valid_fraction",
+                "must be in (0, 0.8)",
+            ));
+        }
+        self.fbank.validate()
+    }
+}
+
 /// One recording's name, parsed.
 #[derive(Debug)]
 struct Recording {
@@ -153,7 +166,7 @@ pub fn av_digits(
     mnist_labels: &[u8],
     config: &AvDigitsConfig,
 ) -> Result<Splits> {
-    super::split::check_fractions(config.valid_fraction, 0.1)?;
+    config.validate()?;
     let images = parse_idx("MNIST images", mnist_images)?;
     let labels = parse_idx("MNIST labels", mnist_labels)?;
     let (n, side) = match images.dims.as_slice() {

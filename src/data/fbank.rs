@@ -43,6 +43,22 @@ impl Default for FbankConfig {
     }
 }
 
+impl FbankConfig {
+    /// The checks that do not depend on the sample rate ([`Fbank::new`] does the rest).
+    pub fn validate(&self) -> Result<()> {
+        if self.mel_bins < 1 {
+            return Err(MlaError::config("fbank.mel_bins", "must be at least 1"));
+        }
+        if !(self.frame_length_ms > 0.0 && self.frame_shift_ms > 0.0) {
+            return Err(MlaError::config(
+                "fbank.frame_length_ms/frame_shift_ms",
+                "must be > 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A filterbank for one sample rate: the mel filters and the FFT plan.
 #[derive(Clone, Debug)]
 pub struct Fbank {
@@ -62,6 +78,7 @@ fn mel(f: f64) -> f64 {
 impl Fbank {
     /// Builds the filters for `sample_rate`; errors name the field at fault.
     pub fn new(config: &FbankConfig, sample_rate: u32) -> Result<Self> {
+        config.validate()?;
         let rate = sample_rate as f64;
         let window_size = (rate * config.frame_length_ms / 1000.0) as usize;
         let shift = (rate * config.frame_shift_ms / 1000.0) as usize;
@@ -70,9 +87,6 @@ impl Fbank {
                 "fbank.frame_length_ms/frame_shift_ms",
                 format!("give frames of at least 2 samples at {sample_rate} Hz"),
             ));
-        }
-        if config.mel_bins < 1 {
-            return Err(MlaError::config("fbank.mel_bins", "must be at least 1"));
         }
         let padded = window_size.next_power_of_two();
         let nyquist = rate / 2.0;

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use mla::predict::{RawInput, SamplePrediction, predict_sample};
+use mla::predict::{SamplePrediction, image_text_inputs, predict_sample};
 use web_sys::{DragEvent, HtmlInputElement, Url};
 
 use crate::app::Ui;
@@ -27,17 +27,8 @@ fn pick_image(image: RwSignal<Option<Picked>>, name: String, bytes: Vec<u8>) {
 
 async fn run(image: Option<Vec<u8>>, text: String) -> Result<SamplePrediction, String> {
     let m = session::model().ok_or("no model yet: train one above or import one below")?;
-    let inputs = m
-        .header
-        .spec
-        .modalities
-        .iter()
-        .map(|name| match name.as_str() {
-            "image" => image.clone().map(RawInput::Image),
-            "text" => (!text.trim().is_empty()).then(|| RawInput::Text(text.clone())),
-            _ => None,
-        })
-        .collect::<Vec<_>>();
+    let text = (!text.trim().is_empty()).then_some(text);
+    let inputs = image_text_inputs(&m.header, image, text).map_err(|e| e.to_string())?;
     predict_sample(&m.model, &m.header, &inputs, &session::device())
         .await
         .map_err(|e| e.to_string())

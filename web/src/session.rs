@@ -46,11 +46,6 @@ pub fn set_data(d: Upload) {
     SESSION.with_borrow_mut(|s| s.data = Some(d));
 }
 
-/// The loaded data (cloned: building a data set must not hold the borrow).
-pub fn data() -> Option<Upload> {
-    SESSION.with_borrow(|s| s.data.clone())
-}
-
 /// Runs `f` on the loaded data without copying it.
 pub fn with_data<T>(f: impl FnOnce(Option<&Upload>) -> T) -> T {
     SESSION.with_borrow(|s| f(s.data.as_ref()))

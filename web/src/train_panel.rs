@@ -19,10 +19,12 @@ async fn train(ui: Ui) -> Result<(), String> {
     let settings = ui.settings.get_untracked();
     let config = settings.train_config().map_err(|e| e.to_string())?;
     let data_config = settings.data_config().map_err(|e| e.to_string())?;
-    let upload = session::data().ok_or("load data first (the built-in sample or an upload)")?;
     // Let the "preparing" state paint before the (synchronous) preprocessing.
     browser::yield_now().await;
-    let data = upload.build(&data_config).map_err(|e| e.to_string())?;
+    // Built in place: the upload's files are not copied.
+    let data = session::with_data(|d| d.map(|u| u.build(&data_config)))
+        .ok_or("load data first (the built-in sample or an upload)")?
+        .map_err(|e| e.to_string())?;
     let device = session::device();
     let mut trainer = Trainer::new(&ModelConfig::image_text(), &config, data.splits, &device)
         .map_err(|e| e.to_string())?;
