@@ -142,15 +142,12 @@ const lossPoints = await page.locator('[data-testid=loss-chart] circle.point').c
 check(lossPoints === 2 * 3, `loss chart has a point per modality and epoch (${lossPoints})`);
 const longestBlockMs = Math.round(await page.evaluate(() => window.__lag));
 const ticks = await page.evaluate(() => window.__ticks);
-// The loop yields after every step, so other tasks get at least one turn per step (33).
-check(ticks >= 33, `the page yields to the event loop between steps (${ticks} turns of a zero-delay timer)`);
-if (backendName !== 'WebGPU') {
-  check(longestBlockMs < 1000, `the page stays responsive while it trains (longest main-thread block ${longestBlockMs} ms)`);
-} else {
-  // Measured, not asserted: Burn's WebGPU dispatch runs on the main thread (about a
-  // step's time per step under SwiftShader, several seconds on the first step).
-  log(`longest main-thread block while training on WebGPU: ${longestBlockMs} ms`);
-}
+// At least a turn per training step (33): the page's event loop never waits on training.
+check(ticks >= 33, `the page's event loop keeps turning while it trains (${ticks} turns of a zero-delay timer)`);
+// Training runs in the engine's worker: the page's thread only renders its progress.
+// Seen: 48 ms on WebGPU, 130-200 ms on the CPU backend, where the worker, the GPU
+// process and this harness share 2 cores (before the worker: ~1 s a step on WebGPU).
+check(longestBlockMs < 400, `the page stays responsive while it trains on ${backendName} (longest main-thread block ${longestBlockMs} ms)`);
 const trainStatus = await status();
 const stepSeconds = Number((trainStatus.match(/([\d.]+) s per step/) ?? [])[1]);
 log(`built-in sample, 3 epochs: ${trainStatus}`);
@@ -180,7 +177,8 @@ async function predictRow(r) {
   return predict();
 }
 await page.getByTestId('try-sample').click();
-check((await page.getByText('true label').count()) === 1, 'taking a sample from the data fills the inputs');
+const sampled = await page.getByText('true label').waitFor({ timeout: 10_000 }).then(() => true, () => false);
+check(sampled, 'taking a sample from the data fills the inputs');
 await predict();
 // For the screenshot and the checks: a sample with both an image and a caption.
 const p = await predictRow(rows.find((r) => r.image && r.text));
@@ -283,16 +281,22 @@ await page.getByTestId('import').setInputFiles(corrupt);
 await page.getByTestId('model-error').waitFor({ timeout: 30_000 });
 check((await page.getByTestId('model-error').textContent()).includes('corrupt.mla'), 'a corrupt model file is an error naming it');
 
-// Stop ends a long run after the current step and says so.
+// Stop ends a long run after the current step and says so: clicked during epoch 2 of
+// the built-in sample (12 steps an epoch), it must not let epoch 3 finish.
+await page.getByTestId('use-sample').click();
+await page.waitForFunction(() => document.querySelector('[data-testid=data-name]')?.textContent.startsWith('built-in'), null, { timeout: 30_000 });
 await setField('epochs', 50);
 await page.getByTestId('start').click();
-// Right away: on the CPU backend 50 epochs of the fixture take only seconds.
+await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.textContent.startsWith('epoch 2/'), null, { timeout: 120_000, polling: 10 });
 await page.getByTestId('stop').click();
 await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.textContent.startsWith('stopped after'), null, { timeout: 120_000 });
+const stoppedAfter = Number((await status()).match(/stopped after (\d+)/)[1]);
+check(stoppedAfter <= 2, `Stop during epoch 2 ends training promptly (stopped after ${stoppedAfter} epochs)`);
 check(await page.getByTestId('start').isEnabled(), `Stop ends training: "${await status()}", Start is enabled again`);
 
 const panics = errors.filter((e) => /panicked|RuntimeError|unreachable/.test(e));
-check(panics.length === 0, `no panics or runtime errors in the page (${panics.join(' | ')})`);
+check(panics.length === 0, `no panics or runtime errors in the page or its engine (${panics.join(' | ')})`);
+check((await page.getByTestId('engine-error').count()) === 0, 'the engine is still running');
 const timings = { backend: backendName, ready_ms: readyMs, step_seconds_builtin: stepSeconds, longest_block_ms: longestBlockMs, status: trainStatus };
 fs.writeFileSync(path.join(out, `timings-${backendName === 'WebGPU' ? 'webgpu' : 'cpu'}.json`), JSON.stringify(timings, null, 2));
 log(JSON.stringify(timings));

@@ -56,5 +56,9 @@ export async function launch(profile) {
   const errors = [];
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   page.on('pageerror', (e) => errors.push(String(e)));
+  // The engine (training, prediction) runs in a worker: its errors count too.
+  page.on('worker', (w) => {
+    w.on('console', (m) => { if (m.type() === 'error') errors.push(`worker: ${m.text()}`); });
+  });
   return { context, page, errors };
 }

@@ -1,15 +1,15 @@
 //! The page: header with the backend, then data, training, prediction and model panels.
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use mla::{EpochMetrics, EvalReport};
 
-use crate::data_panel::{DataPanel, DataSummary};
-use crate::model_panel::{ModelInfo, ModelPanel};
+use crate::data_panel::DataPanel;
+use crate::model_panel::ModelPanel;
 use crate::predict_panel::PredictPanel;
+use crate::protocol::{DataSummary, ModelInfo, Reply, Request};
 use crate::settings::Settings;
 use crate::train_panel::TrainPanel;
-use crate::{backend, browser, session};
+use crate::{browser, client};
 
 /// Where training stands.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,13 +54,14 @@ pub struct Ui {
     pub data_busy: RwSignal<Option<String>>,
     pub settings: RwSignal<Settings>,
     pub run: RwSignal<RunState>,
-    pub stop: RwSignal<bool>,
     pub history: RwSignal<Vec<EpochMetrics>>,
     /// Seconds per training step, measured over the last epoch.
     pub step_seconds: RwSignal<Option<f64>>,
     pub test: RwSignal<Option<EvalReport>>,
     pub train_error: RwSignal<Option<String>>,
     pub model: RwSignal<Option<ModelInfo>>,
+    /// The engine (the worker that computes) failed; nothing more will run.
+    pub engine_error: RwSignal<Option<String>>,
 }
 
 impl Ui {
@@ -72,12 +73,12 @@ impl Ui {
             data_busy: RwSignal::new(None),
             settings: RwSignal::new(Settings::default()),
             run: RwSignal::new(RunState::Idle),
-            stop: RwSignal::new(false),
             history: RwSignal::new(Vec::new()),
             step_seconds: RwSignal::new(None),
             test: RwSignal::new(None),
             train_error: RwSignal::new(None),
             model: RwSignal::new(None),
+            engine_error: RwSignal::new(None),
         }
     }
 }
@@ -86,19 +87,35 @@ impl Ui {
 pub fn App() -> impl IntoView {
     let ui = Ui::new();
     provide_context(ui);
-    spawn_local(async move {
-        let b = backend::start().await;
-        let info = BackendInfo {
-            name: match b.backend {
-                mla::Backend::Webgpu => "WebGPU".into(),
-                _ => "CPU (wasm)".into(),
-            },
-            fallback: b.fallback.clone(),
-            ready_ms: browser::now_ms(),
-        };
-        session::set_backend(b);
-        ui.backend.set(Some(info));
+    let started = client::spawn(move |reply, _| {
+        if let Reply::Crashed(e) | Reply::Error(e) = reply {
+            ui.engine_error.set(Some(e));
+            if ui.run.with_untracked(RunState::is_running) {
+                ui.run.set(RunState::Idle);
+            }
+        }
     });
+    match started {
+        Ok(()) => client::send(
+            Request::Start {
+                cpu: browser::wants_cpu(),
+            },
+            Vec::new(),
+            None,
+            move |reply, _| match reply {
+                Reply::Ready { name, fallback } => ui.backend.set(Some(BackendInfo {
+                    name,
+                    fallback,
+                    ready_ms: browser::now_ms(),
+                })),
+                Reply::Error(e) => ui.engine_error.set(Some(e)),
+                _ => {}
+            },
+        ),
+        Err(e) => ui
+            .engine_error
+            .set(Some(format!("could not start the engine's worker: {e}"))),
+    }
     let badge = move || match ui.backend.get() {
         None => view! { <span class="badge" data-testid="backend">"starting…"</span> }.into_any(),
         Some(b) => view! {
@@ -124,6 +141,11 @@ pub fn App() -> impl IntoView {
                 "Everything runs in this page."
             </p>
             <div class="backend">"Backend: " {badge}</div>
+            {move || ui.engine_error.get().map(|e| view! {
+                <p class="error" data-testid="engine-error">
+                    "The engine stopped: " {e} ". Reload the page to start again."
+                </p>
+            })}
         </header>
         <main>
             <DataPanel />

@@ -2,7 +2,7 @@
 
 use js_sys::{Array, Promise, Uint8Array};
 use mla::data::{FileSet, check_upload_size};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     Blob, BlobPropertyBag, DataTransfer, File, FileList, FileSystemDirectoryEntry, FileSystemEntry,
@@ -17,22 +17,41 @@ pub fn js_error(e: JsValue) -> String {
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
-/// Milliseconds since the page started.
+fn global(name: &str) -> JsValue {
+    js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str(name)).unwrap_or_default()
+}
+
+/// Milliseconds since the page (or the worker) started.
 pub fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
+    global("performance")
+        .dyn_into::<web_sys::Performance>()
         .map_or(0.0, |p| p.now())
 }
 
-/// Gives the event loop a turn (a zero-delay timeout), so the page repaints and
-/// handles clicks between training steps.
+/// Gives the event loop a turn, so that messages (a stop) get in between training
+/// steps. A zero-delay timer: a message to itself (`MessageChannel`) is quicker but
+/// was seen to starve the worker's messages from the page in Chromium.
 pub async fn yield_now() {
     let promise = Promise::new(&mut |resolve, _| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+        let set_timeout = global("setTimeout").dyn_into::<js_sys::Function>();
+        let queued =
+            set_timeout.and_then(|f| f.call2(&JsValue::UNDEFINED, &resolve, &JsValue::from(0)));
+        if queued.is_err() {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
         }
     });
     let _ = JsFuture::from(promise).await;
+}
+
+/// `?backend=cpu` in the page's address.
+pub fn wants_cpu() -> bool {
+    let search = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default();
+    search
+        .trim_start_matches('?')
+        .split('&')
+        .any(|kv| kv.eq_ignore_ascii_case("backend=cpu"))
 }
 
 /// The bytes of one file.

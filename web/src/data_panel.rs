@@ -2,95 +2,59 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use mla::data::{ImageTextData, MAX_UPLOAD_BYTES, Upload};
+use mla::data::MAX_UPLOAD_BYTES;
 use web_sys::{DragEvent, HtmlInputElement};
 
 use crate::app::Ui;
 use crate::browser::{self, PathFile};
-use crate::session;
+use crate::client;
+use crate::protocol::{Reply, Request};
 
 /// Samples in the built-in sample.
 const SAMPLE_SIZE: usize = 480;
 
-/// What the page shows about loaded data.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DataSummary {
-    pub name: String,
-    pub samples: usize,
-    pub classes: Vec<String>,
-    /// Per split (train, validation, test): samples per class.
-    pub counts: [Vec<usize>; 3],
-    /// Samples without an image, without a text.
-    pub missing: [usize; 2],
-}
-
-fn summarize(name: &str, data: &ImageTextData) -> DataSummary {
-    let s = &data.splits;
-    let all = [&s.train, &s.valid, &s.test];
-    let missing = |m: usize| {
-        all.iter()
-            .map(|d| d.modalities[m].present.iter().filter(|p| !**p).count())
-            .sum()
+/// Asks the engine to load data; it builds the data set at once, so every file is
+/// checked now, not at training time.
+fn request(ui: Ui, make: impl FnOnce(mla::data::ImageTextConfig) -> Request, files: Vec<PathFile>) {
+    let config = match ui.settings.with_untracked(|s| s.data_config()) {
+        Ok(c) => c,
+        Err(e) => return ui.data_error.set(Some(e.to_string())),
     };
-    DataSummary {
-        name: name.to_string(),
-        samples: all.iter().map(|d| d.len()).sum(),
-        classes: data.preprocess.classes.clone(),
-        counts: [
-            s.train.class_counts(),
-            s.valid.class_counts(),
-            s.test.class_counts(),
-        ],
-        missing: [missing(0), missing(1)],
-    }
-}
-
-/// Builds the data set once (to check every file now, not at training time) and
-/// keeps the upload for training and predictions.
-fn accept(ui: Ui, name: &str, upload: Upload) {
-    let built = ui
-        .settings
-        .with_untracked(|s| s.data_config())
-        .and_then(|c| upload.build(&c));
-    match built {
-        Ok(data) => {
-            ui.data.set(Some(summarize(name, &data)));
-            ui.data_error.set(None);
-            session::set_data(upload);
+    ui.data_busy.set(Some("checking the data…".into()));
+    client::send(make(config), files, None, move |reply, _| {
+        match reply {
+            Reply::Busy(m) => return ui.data_busy.set(Some(m)),
+            Reply::Data(summary) => {
+                ui.data.set(Some(summary));
+                ui.data_error.set(None);
+            }
+            Reply::Error(e) => ui.data_error.set(Some(e)),
+            _ => {}
         }
-        Err(e) => ui.data_error.set(Some(e.to_string())),
-    }
+        ui.data_busy.set(None);
+    });
 }
 
 fn load_sample(ui: Ui) {
-    match Upload::sample(SAMPLE_SIZE, 0) {
-        Ok(u) => accept(ui, "built-in sample: coloured shapes with captions", u),
-        Err(e) => ui.data_error.set(Some(e.to_string())),
-    }
+    request(
+        ui,
+        |data| Request::LoadSample {
+            samples: SAMPLE_SIZE,
+            data,
+        },
+        Vec::new(),
+    );
 }
 
-/// Reads and checks files (picked, or found under dropped entries).
+/// Hands picked or dropped files to the engine, which reads and checks them.
 async fn load(ui: Ui, files: impl Future<Output = Result<Vec<PathFile>, String>>) {
-    ui.data_busy.set(Some("reading files…".into()));
-    let result = match files.await {
-        Ok(files) => {
-            ui.data_busy
-                .set(Some(format!("reading {} files…", files.len())));
-            browser::read_upload(&files).await
+    ui.data_busy.set(Some("finding files…".into()));
+    match files.await {
+        Ok(files) => request(ui, |data| Request::LoadFiles { data }, files),
+        Err(e) => {
+            ui.data_busy.set(None);
+            ui.data_error.set(Some(e));
         }
-        Err(e) => Err(e),
-    };
-    let result = result.and_then(|set| {
-        let n = set.len();
-        Upload::new(set).map(|u| (n, u)).map_err(|e| e.to_string())
-    });
-    ui.data_busy.set(None);
-    match result {
-        Ok((n, upload)) => {
-            let name = format!("{} ({n} files)", upload.manifest_path);
-            accept(ui, &name, upload);
-        }
-        Err(e) => ui.data_error.set(Some(e)),
     }
 }
 

@@ -1,16 +1,19 @@
 //! The browser trainer: upload image + text data (or use the built-in sample), train
 //! MLA on WebGPU (or the CPU compiled to wasm), watch it learn, predict, export.
 //!
-//! Everything ML lives in the `mla` crate; this crate renders and drives it.
+//! Everything ML lives in the `mla` crate; this crate renders and drives it. The same
+//! module runs twice: on the page's thread it renders (`app` and the panels), in a
+//! Web Worker it computes (`engine`); they talk through `client` and `protocol`.
 
 mod app;
-mod backend;
 mod browser;
 mod chart;
+mod client;
 mod data_panel;
+mod engine;
 mod model_panel;
 mod predict_panel;
-mod session;
+mod protocol;
 mod settings;
 mod train_panel;
 
@@ -22,6 +25,10 @@ mod train_panel;
 /// training step in the browser.
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
+    // In the engine's worker there is no page: `engine::engine_main` takes over there.
+    if web_sys::window().is_none() {
+        return;
+    }
     console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(app::App);
 }

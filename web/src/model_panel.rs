@@ -3,62 +3,42 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use mla::io::{ModelHeader, load_model, save_model};
 use web_sys::HtmlInputElement;
 
 use crate::app::Ui;
-use crate::browser;
-use crate::session::{self, ReadyModel};
+use crate::protocol::{Reply, Request};
+use crate::{browser, client};
 
-/// What the page shows about its model.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ModelInfo {
-    pub origin: String,
-    pub modalities: Vec<String>,
-    pub classes: Vec<String>,
-    pub written_by: String,
+fn export(error: RwSignal<Option<String>>) {
+    client::send(Request::Export, Vec::new(), None, move |reply, bytes| {
+        let result = match (reply, bytes) {
+            (Reply::Exported, Some(bytes)) => browser::download(&bytes, "model.mla"),
+            (Reply::Error(e), _) => Err(e),
+            _ => Err("the engine sent no model file".into()),
+        };
+        error.set(result.err());
+    });
 }
 
-impl ModelInfo {
-    pub fn of(header: &ModelHeader, origin: String) -> Self {
-        Self {
-            origin,
-            modalities: header.spec.modalities.clone(),
-            classes: header
-                .preprocess
-                .as_ref()
-                .map(|p| p.classes.clone())
-                .unwrap_or_default(),
-            written_by: header.written_by.clone(),
-        }
-    }
-}
-
-async fn export() -> Result<(), String> {
-    let m = session::model().ok_or("no model yet: train one or import one")?;
-    let bytes = save_model(&m.header, &m.model)
-        .await
-        .map_err(|e| e.to_string())?;
-    browser::download(&bytes, "model.mla")
-}
-
-async fn import(ui: Ui, file: web_sys::File) -> Result<(), String> {
-    let bytes = browser::read_file(&file).await?;
+async fn import(ui: Ui, error: RwSignal<Option<String>>, file: web_sys::File) {
+    let bytes = match browser::read_file(&file).await {
+        Ok(b) => b,
+        Err(e) => return error.set(Some(e)),
+    };
     let name = file.name();
-    let (header, model) =
-        load_model(&bytes, &session::device()).map_err(|e| format!("{name}: {e}"))?;
-    if header.preprocess.is_none() {
-        return Err(format!(
-            "{name}: this model was trained on numeric features (the native built-in data); \
-             the page predicts from images and text, so it needs a model trained on a manifest"
-        ));
-    }
-    ui.model.set(Some(ModelInfo::of(
-        &header,
-        format!("imported from {name}"),
-    )));
-    session::set_model(ReadyModel { header, model });
-    Ok(())
+    client::send(
+        Request::Import { name },
+        Vec::new(),
+        Some(bytes),
+        move |reply, _| match reply {
+            Reply::Model(info) => {
+                ui.model.set(Some(info));
+                error.set(None);
+            }
+            Reply::Error(e) => error.set(Some(e)),
+            _ => {}
+        },
+    );
 }
 
 #[component]
@@ -67,20 +47,14 @@ pub fn ModelPanel() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let has_model = move || ui.model.with(|m| m.is_some());
     let running = move || ui.run.with(|r| r.is_running());
-    let on_export = move |_| {
-        spawn_local(async move {
-            error.set(export().await.err());
-        })
-    };
+    let on_export = move |_| export(error);
     let on_import = move |ev: leptos::ev::Event| {
         let input: HtmlInputElement = event_target(&ev);
         let Some(file) = input.files().and_then(|l| l.get(0)) else {
             return;
         };
         input.set_value("");
-        spawn_local(async move {
-            error.set(import(ui, file).await.err());
-        });
+        spawn_local(import(ui, error, file));
     };
     let info = move || {
         ui.model.get().map(|m| {

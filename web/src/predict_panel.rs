@@ -3,11 +3,12 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use mla::predict::{SamplePrediction, image_text_inputs, predict_sample};
+use mla::predict::SamplePrediction;
 use web_sys::{DragEvent, HtmlInputElement, Url};
 
 use crate::app::Ui;
-use crate::{browser, session};
+use crate::protocol::{Reply, Request};
+use crate::{browser, client};
 
 /// The image chosen for prediction: bytes and a preview URL.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,15 +24,6 @@ fn pick_image(image: RwSignal<Option<Picked>>, name: String, bytes: Vec<u8>) {
         let _ = Url::revoke_object_url(&old.url);
     }
     image.set(Some(Picked { name, bytes, url }));
-}
-
-async fn run(image: Option<Vec<u8>>, text: String) -> Result<SamplePrediction, String> {
-    let m = session::model().ok_or("no model yet: train one above or import one below")?;
-    let text = (!text.trim().is_empty()).then_some(text);
-    let inputs = image_text_inputs(&m.header, image, text).map_err(|e| e.to_string())?;
-    predict_sample(&m.model, &m.header, &inputs, &session::device())
-        .await
-        .map_err(|e| e.to_string())
 }
 
 fn bars(classes: &[String], probs: &[f32], testid: String) -> impl IntoView + use<> {
@@ -134,47 +126,52 @@ pub fn PredictPanel() -> impl IntoView {
     };
     let try_sample = move |_| {
         // A random row of the loaded data, exactly as its files are.
-        let pick = session::with_data(|d| {
-            let d = d?;
-            let n = d.manifest.rows.len();
-            let i = (js_sys::Math::random() * n as f64) as usize % n.max(1);
-            let row = d.manifest.rows.get(i)?;
-            let img = row
-                .image
-                .as_ref()
-                .and_then(|p| d.read(p).ok().map(|b| (p.clone(), b.to_vec())));
-            Some((img, row.text.clone().unwrap_or_default(), row.label.clone()))
-        });
-        match pick {
-            Some((img, caption, label)) => {
-                match img {
-                    Some((name, bytes)) => pick_image(image, name, bytes),
-                    None => image.set(None),
+        client::send(
+            Request::TakeSample,
+            Vec::new(),
+            None,
+            move |reply, bytes| match reply {
+                Reply::Sample {
+                    image: name,
+                    text: caption,
+                    label,
+                } => {
+                    match (name, bytes) {
+                        (Some(name), Some(bytes)) => pick_image(image, name, bytes),
+                        _ => image.set(None),
+                    }
+                    text.set(caption);
+                    truth.set(Some(label));
+                    error.set(None);
                 }
-                text.set(caption);
-                truth.set(Some(label));
-            }
-            None => error.set(Some("load data first to take a sample from it".into())),
-        }
+                Reply::Error(e) => error.set(Some(e)),
+                _ => {}
+            },
+        );
     };
     let predict = move |_| {
         let bytes = image.get_untracked().map(|p| p.bytes);
         let caption = text.get_untracked();
-        spawn_local(async move {
-            let started = browser::now_ms();
-            match run(bytes, caption).await {
-                Ok(p) => {
+        let caption = (!caption.trim().is_empty()).then_some(caption);
+        let started = browser::now_ms();
+        client::send(
+            Request::Predict { text: caption },
+            Vec::new(),
+            bytes,
+            move |reply, _| match reply {
+                Reply::Prediction(p) => {
                     runs.update(|n| *n += 1);
                     let ms = browser::now_ms() - started;
                     result.set(Some((runs.get_untracked(), ms, p)));
                     error.set(None);
                 }
-                Err(e) => {
+                Reply::Error(e) => {
                     result.set(None);
                     error.set(Some(e));
                 }
-            }
-        });
+                _ => {}
+            },
+        );
     };
     view! {
         <section class="panel" id="predict">

@@ -1,99 +1,72 @@
 //! Training in the page: start/stop, progress, live charts, the final table.
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
-use mla::io::ModelHeader;
-use mla::model::ModelConfig;
-use mla::{EvalReport, Trainer};
+use mla::EvalReport;
 
 use crate::app::{RunState, Ui};
-use crate::browser;
 use crate::chart::{LineChart, PALETTE, Series};
-use crate::model_panel::ModelInfo;
-use crate::session::{self, ReadyModel};
+use crate::client;
+use crate::protocol::{Reply, Request};
 use crate::settings::SettingsForm;
 
-/// Trains on the loaded data until done or stopped, yielding to the page after every
-/// step, then tests the best epoch's model and makes it the page's model.
-async fn train(ui: Ui) -> Result<(), String> {
-    let settings = ui.settings.get_untracked();
-    let config = settings.train_config().map_err(|e| e.to_string())?;
-    let data_config = settings.data_config().map_err(|e| e.to_string())?;
-    // Let the "preparing" state paint before the (synchronous) preprocessing.
-    browser::yield_now().await;
-    // Built in place: the upload's files are not copied.
-    let data = session::with_data(|d| d.map(|u| u.build(&data_config)))
-        .ok_or("load data first (the built-in sample or an upload)")?
-        .map_err(|e| e.to_string())?;
-    let device = session::device();
-    let mut trainer = Trainer::new(&ModelConfig::image_text(), &config, data.splits, &device)
-        .map_err(|e| e.to_string())?;
-    let steps = trainer.steps_per_epoch();
-    let mut stopped = false;
-    while !trainer.is_finished() {
-        if ui.stop.get_untracked() {
-            stopped = true;
-            break;
-        }
-        let started = browser::now_ms();
-        let mut step = 0;
-        loop {
-            ui.run.set(RunState::Training {
-                epoch: trainer.epochs_done() + 1,
-                epochs: config.epochs,
-                step,
-                steps,
-            });
-            browser::yield_now().await;
-            if ui.stop.get_untracked() {
-                break;
-            }
-            step += 1;
-            let last = trainer.step().map_err(|e| e.to_string())?;
-            trainer.sync().await.map_err(|e| e.to_string())?;
-            if last {
-                break;
-            }
-        }
-        if ui.stop.get_untracked() {
-            stopped = true;
-            break;
-        }
-        // The epoch's reads wait for the device, so this time includes the GPU's work.
-        let metrics = trainer.end_epoch().await.map_err(|e| e.to_string())?;
-        ui.step_seconds
-            .set(Some((browser::now_ms() - started) / 1000.0 / steps as f64));
-        ui.history.update(|h| h.push(metrics));
-    }
-    let epochs = trainer.epochs_done();
-    if epochs > 0 {
-        let test = trainer.test().await.map_err(|e| e.to_string())?;
-        let (model, best_epoch) = trainer.best_model();
-        let header = ModelHeader::new(trainer.spec().clone(), config.fusion, Some(data.preprocess));
-        ui.model.set(Some(ModelInfo::of(
-            &header,
-            format!("trained here (best validation epoch {best_epoch} of {epochs})"),
-        )));
-        session::set_model(ReadyModel { header, model });
-        ui.test.set(Some(test));
-    }
-    ui.run.set(RunState::Finished { epochs, stopped });
-    Ok(())
-}
-
+/// Asks the engine to train on the loaded data and follows it: progress, a chart point
+/// per epoch, then the test table and the new model.
 fn start(ui: Ui) {
-    ui.stop.set(false);
+    let settings = ui.settings.get_untracked();
+    let configs = settings
+        .train_config()
+        .and_then(|t| Ok((t, settings.data_config()?)));
+    let (train, data) = match configs {
+        Ok(c) => c,
+        Err(e) => return ui.train_error.set(Some(e.to_string())),
+    };
     ui.history.set(Vec::new());
     ui.test.set(None);
     ui.train_error.set(None);
     ui.step_seconds.set(None);
     ui.run.set(RunState::Preparing);
-    spawn_local(async move {
-        if let Err(e) = train(ui).await {
-            ui.train_error.set(Some(e));
-            ui.run.set(RunState::Idle);
-        }
-    });
+    client::send(
+        Request::Train { train, data },
+        Vec::new(),
+        None,
+        move |reply, _| match reply {
+            Reply::Step {
+                epoch,
+                epochs,
+                step,
+                steps,
+            } => ui.run.set(RunState::Training {
+                epoch,
+                epochs,
+                step,
+                steps,
+            }),
+            Reply::Epoch {
+                metrics,
+                step_seconds,
+            } => {
+                ui.step_seconds.set(Some(step_seconds));
+                ui.history.update(|h| h.push(metrics));
+            }
+            Reply::Finished {
+                epochs,
+                stopped,
+                test,
+                model,
+            } => {
+                if model.is_some() {
+                    ui.model.set(model);
+                }
+                ui.test.set(test);
+                ui.run.set(RunState::Finished { epochs, stopped });
+            }
+            Reply::Error(e) => {
+                ui.train_error.set(Some(e));
+                ui.run.set(RunState::Idle);
+            }
+            _ => {}
+        },
+    );
 }
 
 fn pct(x: f64) -> String {
@@ -205,7 +178,7 @@ pub fn TrainPanel() -> impl IntoView {
                 <button data-testid="start" disabled=move || !can_start() on:click=move |_| start(ui)>
                     "Start training"
                 </button>
-                <button data-testid="stop" disabled=move || !running.get() on:click=move |_| ui.stop.set(true)>
+                <button data-testid="stop" disabled=move || !running.get() on:click=move |_| client::notify(Request::Stop)>
                     "Stop"
                 </button>
             </div>
