@@ -217,6 +217,18 @@ pub enum DataConfig {
     AvDigits(AvDigitsSource),
 }
 
+impl DataConfig {
+    /// The seed of the data's generation or split.
+    pub fn seed_mut(&mut self) -> &mut u64 {
+        match self {
+            DataConfig::Synthetic(s) => &mut s.seed,
+            DataConfig::Manifest(m) => &mut m.options.seed,
+            DataConfig::Mfeat(m) => &mut m.options.seed,
+            DataConfig::AvDigits(a) => &mut a.options.seed,
+        }
+    }
+}
+
 /// A folder of `mfeat-<view>.csv` files.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -30,6 +30,10 @@ pub enum MlaError {
     #[error("model file: {0}")]
     Model(String),
 
+    /// A training checkpoint could not be written, read, or does not fit the run.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+
     /// Reading a tensor back from the device failed.
     #[error("reading a tensor from the device failed: {0}")]
     Read(String),

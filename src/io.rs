@@ -51,11 +51,7 @@ impl ModelHeader {
 /// writer reads tensors synchronously, which a browser's GPU cannot do.
 pub async fn save_model(header: &ModelHeader, model: &MultimodalModel) -> Result<Vec<u8>> {
     let json = serde_json::to_vec(header)?;
-    let weights = to_host(model)
-        .await?
-        .into_record()
-        .into_bytes()
-        .map_err(|e| MlaError::Model(e.to_string()))?;
+    let weights = weights_to_bytes(model).await?;
     let mut out = Vec::with_capacity(8 + json.len() + weights.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(json.len() as u32).to_le_bytes());
@@ -77,14 +73,33 @@ pub fn load_model(bytes: &[u8], device: &Device) -> Result<(ModelHeader, Multimo
         .ok_or_else(|| MlaError::Model(format!("header of {len} bytes is cut short")))?;
     let header: ModelHeader =
         serde_json::from_slice(json).map_err(|e| MlaError::Model(format!("header: {e}")))?;
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes[8 + len..].to_vec()))
-        .map_err(|e| MlaError::Model(format!("weights: {e}")))?;
-    let model = header
-        .spec
-        .build(device)?
-        .try_load_record(record)
-        .map_err(|e| MlaError::Model(format!("weights do not fit the architecture: {e}")))?;
+    let model = weights_from_bytes(&header.spec, &bytes[8 + len..], device)?;
     Ok((header, model))
+}
+
+/// The weights of `model` (any device) as a Burn record (burnpack), which keeps each
+/// parameter's id: an optimizer's saved state is keyed by them.
+pub async fn weights_to_bytes(model: &MultimodalModel) -> Result<Vec<u8>> {
+    Ok(to_host(model)
+        .await?
+        .into_record()
+        .into_bytes()
+        .map_err(|e| MlaError::Model(e.to_string()))?
+        .to_vec())
+}
+
+/// A model of architecture `spec` on `device` holding the weights (and parameter ids)
+/// of [`weights_to_bytes`].
+pub fn weights_from_bytes(
+    spec: &ModelSpec,
+    bytes: &[u8],
+    device: &Device,
+) -> Result<MultimodalModel> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| MlaError::Model(format!("weights: {e}")))?;
+    spec.build(device)?
+        .try_load_record(record)
+        .map_err(|e| MlaError::Model(format!("weights do not fit the architecture: {e}")))
 }
 
 /// Collects every float parameter, flattened, in traversal order.

@@ -14,6 +14,8 @@
 
 use burn::tensor::{Device, Tensor};
 
+use crate::error::{MlaError, Result};
+
 /// The RLS projection matrix `P ∈ R^{d×d}` (`d = s`, or `s + 1` when the bias is
 /// projected along with the weight as the weight of a constant input 1).
 #[derive(Clone, Debug)]
@@ -39,6 +41,19 @@ impl Projection {
     /// The current `P`: `[d, d]`.
     pub fn matrix(&self) -> &Tensor<2> {
         &self.p
+    }
+
+    /// Replaces `P` (a checkpoint's); it must be `[d, d]` like the current one.
+    pub fn set_matrix(&mut self, p: Tensor<2>) -> Result<()> {
+        let d = self.dim();
+        if p.dims() != [d, d] {
+            return Err(MlaError::Checkpoint(format!(
+                "HGM's P is {:?}, the head needs [{d}, {d}]",
+                p.dims()
+            )));
+        }
+        self.p = p;
+        Ok(())
     }
 
     /// The RLS update (Eq. 5) with the batch-mean feature `h̄`: `[d]`.

@@ -4,7 +4,8 @@
 //! they are identical on every backend, platform and thread layout.
 
 /// SplitMix64: tiny, fast, and good enough for data generation and shuffling.
-#[derive(Clone, Debug)]
+/// Serialisable, so a checkpoint continues the same stream.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rng {
     state: u64,
 }

@@ -1,47 +1,76 @@
 //! The `train`, `eval` and `predict` commands.
 
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mla::config::DataConfig;
+use mla::data::manifest::{ManifestRow, csv_cell};
 use mla::io::{ModelHeader, load_model, save_model};
 use mla::model::ModelConfig;
-use mla::predict::{image_text_inputs, predict_sample};
+use mla::predict::{SamplePrediction, image_text_inputs, predict_sample};
 use mla::{Backend, Fusion, Method, OptimizerKind, RunConfig, Trainer};
 use serde_json::json;
 
 use crate::data::{file_reader, load, read_manifest};
 use crate::report::{epoch_line, table};
-use crate::run_dir::{self, CONFIG, METRICS, MODEL, PLOT, TEST};
-use crate::{EvalArgs, FusionArg, MethodArg, OptimizerArg, PredictArgs, SampleArgs, TrainArgs};
+use crate::run_dir::{self, CHECKPOINT, CONFIG, CONFIG_TOML, METRICS, MODEL, PLOT, TEST};
+use crate::{
+    EvalArgs, FusionArg, MethodArg, OptimizerArg, PredictArgs, PredictFormat, SampleArgs, TrainArgs,
+};
 
-/// The run configuration the flags ask for, on top of the defaults.
+/// A run configuration file: TOML, or JSON when it ends in `.json`.
+fn read_config(path: &Path) -> Result<RunConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let parsed = if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text).map_err(anyhow::Error::from)
+    } else {
+        toml::from_str(&text).map_err(anyhow::Error::from)
+    };
+    parsed.with_context(|| format!("parsing {}", path.display()))
+}
+
+/// The run configuration the flags ask for, on top of `--config` or the defaults.
 fn run_config(args: &TrainArgs) -> Result<RunConfig> {
-    let data = match &args.manifest {
-        Some(path) => crate::spec::parse(&format!("manifest:{}", path.display()), args.data_seed)?,
-        None => crate::spec::parse(&args.data, args.data_seed)?,
+    let mut config = match &args.config {
+        Some(path) => read_config(path)?,
+        None => RunConfig::default(),
     };
-    let mut config = RunConfig {
-        data,
-        ..RunConfig::default()
+    let seed = args.data_seed.unwrap_or(0);
+    let spec = match (&args.manifest, &args.data) {
+        (Some(path), _) => Some(format!("manifest:{}", path.display())),
+        (None, Some(spec)) => Some(spec.clone()),
+        (None, None) => None,
     };
+    if let Some(spec) = spec {
+        config.data = crate::spec::parse(&spec, seed)?;
+        if matches!(config.data, DataConfig::Manifest(_)) {
+            config.model = ModelConfig::image_text();
+        }
+    } else if let Some(s) = args.data_seed {
+        *config.data.seed_mut() = s;
+    }
     match &mut config.data {
         DataConfig::Manifest(m) => {
             if let Some(size) = args.image_size {
                 m.options.image_size = size;
             }
-            config.model = ModelConfig::image_text();
         }
         _ if args.image_size.is_some() => bail!("--image-size applies to manifests only"),
         _ => {}
     }
     let train = &mut config.train;
-    train.method = match args.method {
-        MethodArg::Mla => Method::Mla,
-        MethodArg::Joint => Method::Joint,
-    };
-    train.seed = args.seed;
+    if let Some(m) = args.method {
+        train.method = match m {
+            MethodArg::Mla => Method::Mla,
+            MethodArg::Joint => Method::Joint,
+        };
+    }
+    if let Some(s) = args.seed {
+        train.seed = s;
+    }
     if let Some(e) = args.epochs {
         train.epochs = e;
     }
@@ -74,21 +103,82 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
     Ok(config)
 }
 
+/// The saved configuration and checkpoint of an interrupted run.
+fn resumed(args: &TrainArgs, dir: &Path) -> Result<(RunConfig, Vec<u8>)> {
+    if run_dir::read(dir, TEST).is_ok() && args.epochs.is_none() {
+        bail!(
+            "{} is a finished run (it has {TEST}); give --epochs to train it longer",
+            dir.display()
+        );
+    }
+    let mut config: RunConfig = serde_json::from_slice(&run_dir::read(dir, CONFIG)?)
+        .with_context(|| format!("parsing {}", dir.join(CONFIG).display()))?;
+    if let Some(e) = args.epochs {
+        config.train.epochs = e;
+    }
+    let checkpoint = run_dir::read(dir, CHECKPOINT).with_context(|| {
+        format!(
+            "{} has no checkpoint: the run ended before its first epoch did; start it again",
+            dir.display()
+        )
+    })?;
+    Ok((config, checkpoint))
+}
+
+/// The metrics lines of the epochs in `history`, keeping the seconds a previous
+/// process measured for them (a resumed run's file may hold an epoch more than its
+/// checkpoint when the process died between the two writes).
+fn metrics_lines(history: &[mla::EpochMetrics], previous: &str) -> Result<String> {
+    let old: Vec<serde_json::Value> = previous
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let mut out = String::new();
+    for (i, m) in history.iter().enumerate() {
+        let mut line = serde_json::to_value(m)?;
+        if let Some(s) = old.get(i).and_then(|o| o.get("seconds")) {
+            line["seconds"] = s.clone();
+        }
+        out += &format!("{line}\n");
+    }
+    Ok(out)
+}
+
 pub fn train(args: TrainArgs) -> Result<()> {
-    let config = run_config(&args)?;
-    config.validate()?;
     let backend: Backend = args.device.parse()?;
+    let (config, checkpoint, dir) = match &args.resume {
+        Some(dir) => {
+            let (config, checkpoint) = resumed(&args, dir)?;
+            (config, Some(checkpoint), dir.clone())
+        }
+        None => {
+            let dir = args.out.clone().unwrap_or_else(run_dir::default_dir);
+            (run_config(&args)?, None, dir)
+        }
+    };
+    config.validate()?;
     let device = backend.device()?;
     let (splits, preprocess) = load(&config.data)?;
-    let mut trainer = Trainer::new(&config.model, &config.train, splits, &device)?;
+    let mut trainer = match &checkpoint {
+        Some(bytes) => Trainer::resume(&config.model, &config.train, splits, &device, bytes)
+            .with_context(|| format!("resuming from {}", dir.join(CHECKPOINT).display()))?,
+        None => Trainer::new(&config.model, &config.train, splits, &device)?,
+    };
 
-    let dir = args.out.clone().unwrap_or_else(run_dir::default_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     run_dir::write_atomic(
         &dir,
         CONFIG,
         serde_json::to_string_pretty(&config)?.as_bytes(),
     )?;
+    run_dir::write_atomic(&dir, CONFIG_TOML, toml::to_string(&config)?.as_bytes())?;
+    if checkpoint.is_some() {
+        eprintln!(
+            "mla-native: resuming {} after epoch {}",
+            dir.display(),
+            trainer.epochs_done()
+        );
+    }
     let s = trainer.splits();
     eprintln!(
         "mla-native: {} on {backend}, {} modalities ({}), {} classes, {} train / {} valid / {} test, {} epochs -> {}",
@@ -119,7 +209,8 @@ pub fn train(args: TrainArgs) -> Result<()> {
         );
     }
 
-    let mut metrics_log = String::new();
+    let previous = run_dir::read(&dir, METRICS).unwrap_or_default();
+    let mut metrics_log = metrics_lines(trainer.history(), &String::from_utf8_lossy(&previous))?;
     let epochs = config.train.epochs;
     while !trainer.is_finished() {
         let started = Instant::now();
@@ -145,8 +236,11 @@ pub fn train(args: TrainArgs) -> Result<()> {
         let mut line = serde_json::to_value(&m)?;
         line["seconds"] = json!(seconds);
         metrics_log += &format!("{line}\n");
-        // Rewritten whole each epoch so the files on disk are always complete.
+        // Rewritten whole each epoch so the files on disk are always complete; the
+        // checkpoint last, so a run resumed from it never lacks an epoch's metrics.
         run_dir::write_atomic(&dir, METRICS, metrics_log.as_bytes())?;
+        let checkpoint = pollster::block_on(trainer.checkpoint())?;
+        run_dir::write_atomic(&dir, CHECKPOINT, &checkpoint)?;
         run_dir::write_atomic(&dir, PLOT, crate::plot::svg(trainer.history()).as_bytes())?;
     }
 
@@ -238,6 +332,13 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     }
     let manifest = read_manifest(&args.input)?;
     let mut read = file_reader(&args.input);
+    let csv = match args.format {
+        Some(f) => f == PredictFormat::Csv,
+        None => args
+            .output
+            .as_ref()
+            .is_some_and(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))),
+    };
     let mut out = String::new();
     for row in &manifest.rows {
         let at = |e: &dyn std::fmt::Display| format!("{} line {}: {e}", manifest.name, row.line);
@@ -249,15 +350,22 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         let inputs = image_text_inputs(&header, image, row.text.clone())?;
         let p = pollster::block_on(predict_sample(&model, &header, &inputs, &device))
             .map_err(|e| anyhow::anyhow!(at(&e)))?;
-        let line = json!({
-            "line": row.line,
-            "image": row.image,
-            "text": row.text,
-            "label": row.label,
-            "predicted": p.class_name(),
-            "prediction": p,
-        });
-        out += &format!("{line}\n");
+        if csv {
+            if out.is_empty() {
+                out = csv_header(&p);
+            }
+            out += &csv_row(row, &p);
+        } else {
+            let line = json!({
+                "line": row.line,
+                "image": row.image,
+                "text": row.text,
+                "label": row.label,
+                "predicted": p.class_name(),
+                "prediction": p,
+            });
+            out += &format!("{line}\n");
+        }
     }
     match &args.output {
         Some(path) => {
@@ -274,6 +382,50 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         None => print!("{out}"),
     }
     Ok(())
+}
+
+/// Columns of `predict`'s CSV: the sample, the fused class and probabilities, then
+/// per modality whether it was present, its entropy, its weight and its probabilities.
+fn csv_header(p: &SamplePrediction) -> String {
+    let mut cols: Vec<String> = ["line", "image", "text", "label", "predicted"]
+        .map(String::from)
+        .into();
+    cols.extend(p.classes.iter().map(|c| format!("p_{c}")));
+    for m in &p.modalities {
+        let n = &m.name;
+        cols.extend([
+            format!("{n}_present"),
+            format!("{n}_entropy"),
+            format!("{n}_lambda"),
+        ]);
+        cols.extend(p.classes.iter().map(|c| format!("{n}_p_{c}")));
+    }
+    let cols: Vec<String> = cols.iter().map(|c| csv_cell(c)).collect();
+    cols.join(",") + "\n"
+}
+
+fn csv_row(row: &ManifestRow, p: &SamplePrediction) -> String {
+    let mut cells = vec![
+        row.line.to_string(),
+        csv_cell(row.image.as_deref().unwrap_or("")),
+        csv_cell(row.text.as_deref().unwrap_or("")),
+        csv_cell(&row.label),
+        csv_cell(p.class_name()),
+    ];
+    cells.extend(p.probabilities.iter().map(f32::to_string));
+    for m in &p.modalities {
+        cells.extend([
+            m.present.to_string(),
+            m.entropy.to_string(),
+            m.weight.to_string(),
+        ]);
+        if m.present {
+            cells.extend(m.probabilities.iter().map(f32::to_string));
+        } else {
+            cells.extend(p.classes.iter().map(|_| String::new()));
+        }
+    }
+    cells.join(",") + "\n"
 }
 
 pub fn sample(args: SampleArgs) -> Result<()> {

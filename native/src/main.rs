@@ -66,6 +66,15 @@ enum OptimizerArg {
     Adamw,
 }
 
+/// How `predict` writes its results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PredictFormat {
+    /// One JSON object per sample.
+    Jsonl,
+    /// One row per sample; a header names the columns.
+    Csv,
+}
+
 /// Test-time fusion.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum FusionArg {
@@ -79,22 +88,33 @@ enum FusionArg {
 
 #[derive(clap::Args, Debug)]
 struct TrainArgs {
-    /// Method to train.
-    #[arg(long, value_enum, default_value = "mla")]
-    method: MethodArg,
+    /// A run configuration (TOML or JSON, as the `config.toml` / `config.json` every
+    /// run saves); flags given as well override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue the interrupted run in this directory from its last finished epoch
+    /// (with its saved configuration; --epochs may raise the epoch count).
+    #[arg(long, conflicts_with_all = ["config", "method", "seed", "data_seed", "data",
+        "manifest", "image_size", "batch_size", "optimizer", "lr", "alpha", "no_hgm",
+        "fusion", "out"])]
+    resume: Option<PathBuf>,
+    /// Method to train [default: mla].
+    #[arg(long, value_enum)]
+    method: Option<MethodArg>,
     /// Device: cpu, or wgpu / cuda when compiled in.
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Seed of weight initialisation and batch order.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Seed of the built-in data, or of a manifest's train/valid/test split.
-    #[arg(long, default_value_t = 0)]
-    data_seed: u64,
+    /// Seed of weight initialisation and batch order [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Seed of the built-in data, or of a data set's train/valid/test split [default: 0].
+    #[arg(long)]
+    data_seed: Option<u64>,
     /// Data source: builtin | manifest:PATH | mfeat:DIR[,views=fou+fac+...] |
     /// av-digits:fsdd=DIR,mnist=DIR[,split=official|speaker:NAME][,mel-bins=N][,frames=N]
-    #[arg(long, default_value = "builtin", conflicts_with = "manifest")]
-    data: String,
+    /// [default: builtin]
+    #[arg(long, conflicts_with = "manifest")]
+    data: Option<String>,
     /// Train on an image + text manifest (CSV or JSONL with columns image, text,
     /// label; image paths relative to the manifest); same as --data manifest:PATH.
     #[arg(long)]
@@ -150,9 +170,13 @@ struct PredictArgs {
     /// Manifest of the samples to predict (the label column may hold anything).
     #[arg(long)]
     input: PathBuf,
-    /// Write the predictions here (JSON lines) instead of standard output.
+    /// Write the predictions here instead of standard output.
     #[arg(long)]
     output: Option<PathBuf>,
+    /// jsonl (one JSON object per sample) or csv [default: csv when --output ends in
+    /// .csv, else jsonl].
+    #[arg(long, value_enum)]
+    format: Option<PredictFormat>,
     /// Device: cpu, or wgpu / cuda when compiled in.
     #[arg(long, default_value = "cpu")]
     device: String,

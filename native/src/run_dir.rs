@@ -11,6 +11,10 @@ use anyhow::{Context, Result};
 pub const MODEL: &str = "model.mla";
 /// The full resolved run configuration.
 pub const CONFIG: &str = "config.json";
+/// The same, as TOML: `train --config` takes it back.
+pub const CONFIG_TOML: &str = "config.toml";
+/// Everything needed to continue after the last finished epoch (`train --resume`).
+pub const CHECKPOINT: &str = "checkpoint.mlac";
 /// One JSON object per epoch, then one for the test result.
 pub const METRICS: &str = "metrics.jsonl";
 /// The final test report.

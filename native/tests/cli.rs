@@ -215,6 +215,39 @@ fn manifest_train_eval_and_predict() {
             .sum();
         assert!((w - 1.0).abs() < 1e-4);
     }
+    // The same as CSV: a header, a row per sample with the JSON's numbers.
+    let csv_out = dir.join("preds.csv");
+    let o = run(&[
+        "predict",
+        "--model",
+        out.to_str().unwrap(),
+        "--input",
+        manifest.to_str().unwrap(),
+        "--output",
+        csv_out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let csv = std::fs::read_to_string(&csv_out).unwrap();
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    let header = &rows[0];
+    assert_eq!(rows.len(), 121, "a header and 120 rows");
+    assert_eq!(header[..5], ["line", "image", "text", "label", "predicted"]);
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("{name} in {header:?}"))
+    };
+    for (row, json) in rows[1..].iter().zip(&lines) {
+        // Captions hold no commas here, so a plain split finds the cells.
+        assert_eq!(row.len(), header.len());
+        assert_eq!(row[col("predicted")], json["predicted"].as_str().unwrap());
+        for m in json["prediction"]["modalities"].as_array().unwrap() {
+            let name = m["name"].as_str().unwrap();
+            let lambda: f64 = row[col(&format!("{name}_lambda"))].parse().unwrap();
+            assert!((lambda - m["weight"].as_f64().unwrap()).abs() < 1e-6);
+        }
+    }
     // A manifest row naming a missing file is an error naming file and line.
     std::fs::write(dir.join("bad.csv"), "image,text,label\nnope.png,hi,x\n").unwrap();
     let o = run(&[
@@ -227,6 +260,156 @@ fn manifest_train_eval_and_predict() {
     assert!(!o.status.success());
     assert!(
         text(&o).contains("bad.csv line 2") && text(&o).contains("nope.png"),
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Metrics lines without the wall-clock seconds (the only thing a rerun may change).
+fn epochs_without_seconds(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("seconds");
+            }
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn a_killed_run_resumes_and_ends_like_an_uninterrupted_one() {
+    let dir = scratch("resume");
+    let (whole, killed) = (dir.join("whole"), dir.join("killed"));
+    let common = ["train", "--epochs", "30", "--quiet", "--seed", "3", "--out"];
+    let o = run(&[&common[..], &[whole.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Killed (SIGKILL) once it has checkpointed 3 epochs: mid-epoch, or at worst
+    // between two of an epoch's writes, which resuming must cope with too.
+    let mut child = bin()
+        .args([&common[..], &[killed.to_str().unwrap()]].concat())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let lines = std::fs::read_to_string(killed.join("metrics.jsonl"))
+            .map(|m| m.lines().count())
+            .unwrap_or(0);
+        if lines >= 3 && killed.join("checkpoint.mlac").is_file() {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the run never got to epoch 3"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!killed.join("test.json").exists(), "killed before the end");
+
+    let o = run(&["train", "--resume", killed.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("resuming"), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(killed.join("test.json")).unwrap(),
+        std::fs::read_to_string(whole.join("test.json")).unwrap(),
+        "same test numbers"
+    );
+    assert_eq!(
+        epochs_without_seconds(&killed),
+        epochs_without_seconds(&whole),
+        "same losses and accuracies every epoch, and the same best epoch"
+    );
+
+    // A finished run is not resumed by accident; a flag that changes the run is refused.
+    let o = run(&["train", "--resume", killed.to_str().unwrap()]);
+    assert!(
+        !o.status.success() && text(&o).contains("finished run"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&["train", "--resume", killed.to_str().unwrap(), "--lr", "0.5"]);
+    assert!(
+        !o.status.success() && text(&o).contains("--lr"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&["train", "--resume", dir.join("nothing").to_str().unwrap()]);
+    assert!(
+        !o.status.success() && text(&o).contains("config.json"),
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_config_file_sets_the_run_and_flags_override_it() {
+    let dir = scratch("config");
+    let first = dir.join("first");
+    let o = run(&[
+        "train",
+        "--epochs",
+        "2",
+        "--lr",
+        "0.05",
+        "--no-hgm",
+        "--quiet",
+        "--out",
+        first.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The saved TOML runs the same thing again.
+    let again = dir.join("again");
+    let toml = first.join("config.toml");
+    let o = run(&[
+        "train",
+        "--config",
+        toml.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let config = |d: &Path| std::fs::read_to_string(d.join("config.json")).unwrap();
+    assert_eq!(config(&again), config(&first));
+    assert_eq!(
+        std::fs::read_to_string(again.join("test.json")).unwrap(),
+        std::fs::read_to_string(first.join("test.json")).unwrap()
+    );
+    // A flag overrides the file; a hand-written file needs only what differs.
+    let hand = dir.join("run.toml");
+    std::fs::write(&hand, "[train]\nepochs = 1\nbatch_size = 16\n").unwrap();
+    let third = dir.join("third");
+    let o = run(&[
+        "train",
+        "--config",
+        hand.to_str().unwrap(),
+        "--batch-size",
+        "8",
+        "--quiet",
+        "--out",
+        third.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let saved: serde_json::Value = serde_json::from_str(&config(&third)).unwrap();
+    assert_eq!(
+        (&saved["train"]["epochs"], &saved["train"]["batch_size"]),
+        (&serde_json::json!(1), &serde_json::json!(8))
+    );
+    // A misspelt key is named with its line.
+    std::fs::write(&hand, "[train]\nepochz = 1\n").unwrap();
+    let o = run(&["train", "--config", hand.to_str().unwrap()]);
+    assert!(
+        !o.status.success() && text(&o).contains("epochz") && text(&o).contains("line 2"),
         "{}",
         text(&o)
     );

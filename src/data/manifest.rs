@@ -64,13 +64,7 @@ impl Manifest {
     /// The manifest as CSV (header `image,text,label`; missing cells empty), quoted
     /// where needed so that [`Manifest::parse`] reads back the same rows.
     pub fn to_csv(&self) -> String {
-        fn cell(s: &str) -> String {
-            if s.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", s.replace('"', "\"\""))
-            } else {
-                s.to_string()
-            }
-        }
+        let cell = csv_cell;
         let mut out = String::from("image,text,label\n");
         for r in &self.rows {
             out += &format!(
@@ -235,6 +229,15 @@ fn parse_csv(name: &str, text: &str) -> Result<Vec<ManifestRow>> {
             row_from(name, line, get(image), get(text_col), get(Some(label)))
         })
         .collect()
+}
+
+/// One CSV cell: quoted when it holds a comma, a quote or a line break.
+pub fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 #[cfg(test)]

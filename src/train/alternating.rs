@@ -5,10 +5,10 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 
 use super::hgm::HeadGradientModifier;
-use super::strategy::{Strategy, TrainBatch};
+use super::strategy::{Strategy, StrategyState, TrainBatch};
 use crate::config::HgmConfig;
 use crate::data::{EncoderInput, labels};
-use crate::error::Result;
+use crate::error::{MlaError, Result};
 use crate::model::{HeadLayout, MultimodalModel};
 
 /// Each batch, each modality in turn takes its own forward, backward and optimizer
@@ -97,5 +97,25 @@ impl Strategy for Alternating {
             losses[m] = loss;
         }
         Ok((model, losses))
+    }
+
+    fn state(&self) -> StrategyState {
+        match &self.hgm {
+            Some(h) => StrategyState {
+                matrices: vec![h.projection().matrix().clone()],
+                counters: vec![h.steps()],
+            },
+            None => StrategyState::default(),
+        }
+    }
+
+    fn restore(&mut self, state: StrategyState) -> Result<()> {
+        match (&mut self.hgm, &state.matrices[..], &state.counters[..]) {
+            (Some(h), [p], [steps]) => h.restore(p.clone(), *steps),
+            (None, [], []) => Ok(()),
+            _ => Err(MlaError::Checkpoint(
+                "its HGM state does not match this run's HGM setting".into(),
+            )),
+        }
     }
 }

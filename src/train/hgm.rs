@@ -33,6 +33,18 @@ impl HeadGradientModifier {
         &self.projection
     }
 
+    /// Steps taken so far (the first projects nothing).
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// Continues from a checkpoint's `P` and step count.
+    pub fn restore(&mut self, p: Tensor<2>, steps: usize) -> crate::error::Result<()> {
+        self.projection.set_matrix(p)?;
+        self.steps = steps;
+        Ok(())
+    }
+
     /// One step: update `P` with the batch-mean feature `h_mean` (`[s]`, no autodiff)
     /// and replace the head's weight gradient `[s, C]` by `P · ∇W` (and the bias
     /// gradient too when configured). The first step uses the plain gradient (Eq. 3).

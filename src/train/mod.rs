@@ -2,6 +2,7 @@
 //! front ends drive step by step.
 
 mod alternating;
+mod checkpoint;
 mod hgm;
 mod joint;
 mod optimizer;
@@ -12,5 +13,5 @@ pub use alternating::Alternating;
 pub use hgm::HeadGradientModifier;
 pub use joint::Joint;
 pub use optimizer::build_optimizer;
-pub use strategy::{Strategy, TrainBatch};
+pub use strategy::{Strategy, StrategyState, TrainBatch};
 pub use trainer::{EpochMetrics, Trainer};

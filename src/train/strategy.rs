@@ -17,6 +17,15 @@ pub struct TrainBatch<'a> {
     pub device: &'a Device,
 }
 
+/// What a method carries from batch to batch besides the model and the optimizer
+/// (HGM's `P` and step count), for checkpoints.
+#[derive(Clone, Debug, Default)]
+pub struct StrategyState {
+    /// Plain-device matrices.
+    pub matrices: Vec<Tensor<2>>,
+    pub counters: Vec<usize>,
+}
+
 /// A training method: how one batch updates the model.
 pub trait Strategy {
     /// The head this method trains.
@@ -35,4 +44,20 @@ pub trait Strategy {
         optimizer: &mut ModuleOptimizer,
         lr: f64,
     ) -> Result<(MultimodalModel, Vec<Option<Tensor<1>>>)>;
+
+    /// The state a checkpoint must keep; none by default.
+    fn state(&self) -> StrategyState {
+        StrategyState::default()
+    }
+
+    /// Continues from [`Strategy::state`]'s result.
+    fn restore(&mut self, state: StrategyState) -> Result<()> {
+        if state.matrices.is_empty() && state.counters.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::error::MlaError::Checkpoint(
+                "it holds method state this method does not have".into(),
+            ))
+        }
+    }
 }

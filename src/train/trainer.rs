@@ -3,14 +3,16 @@
 
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Bytes, Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::{Alternating, Joint, Strategy, TrainBatch, build_optimizer};
+use super::checkpoint::{Parts, Saved, decode, encode};
+use super::{Alternating, Joint, Strategy, StrategyState, TrainBatch, build_optimizer};
 use crate::config::{Method, TrainConfig};
 use crate::data::Splits;
 use crate::error::{MlaError, Result};
 use crate::eval::{EvalReport, evaluate, read_floats};
+use crate::io::{weights_from_bytes, weights_to_bytes};
 use crate::model::{ModelConfig, ModelSpec, MultimodalModel};
 use crate::rng::Rng;
 
@@ -276,5 +278,121 @@ impl Trainer {
             &self.device,
         )
         .await
+    }
+
+    /// Everything needed to go on after the last finished epoch as if training had
+    /// never stopped ([`Trainer::resume`] reads it). Only between epochs, and not in
+    /// a browser: Burn reads the optimizer's state synchronously.
+    pub async fn checkpoint(&self) -> Result<Vec<u8>> {
+        if self.cursor != 0 {
+            return Err(MlaError::Checkpoint(
+                "checkpoints are taken between epochs, not in the middle of one".into(),
+            ));
+        }
+        let model = weights_to_bytes(&self.model).await?;
+        let best = match &self.best {
+            Some(b) => weights_to_bytes(&b.model).await?,
+            None => Vec::new(),
+        };
+        let optimizer = self
+            .optimizer
+            .into_bytes()
+            .map_err(|e| MlaError::Checkpoint(format!("optimizer: {e}")))?
+            .to_vec();
+        let state = self.strategy.state();
+        let mut matrices = Vec::with_capacity(state.matrices.len());
+        for m in state.matrices {
+            let [rows, cols] = m.dims();
+            matrices.push((rows, cols, read_floats(m).await?));
+        }
+        let saved = Saved {
+            config: self.config.clone(),
+            spec: self.spec.clone(),
+            epoch: self.epoch,
+            rng: self.rng.clone(),
+            order: self.order.clone(),
+            history: self.history.clone(),
+            best: self.best.as_ref().map(|b| (b.epoch, b.fused)),
+            matrices,
+            counters: state.counters,
+        };
+        encode(&Parts {
+            saved,
+            model,
+            best,
+            optimizer,
+        })
+    }
+
+    /// A trainer continuing from [`Trainer::checkpoint`]'s bytes. The run must be the
+    /// same: its training configuration (only `epochs` may differ, to train longer),
+    /// architecture and training split.
+    pub fn resume(
+        model: &ModelConfig,
+        config: &TrainConfig,
+        splits: Splits,
+        device: &Device,
+        checkpoint: &[u8],
+    ) -> Result<Self> {
+        let Parts {
+            saved,
+            model: weights,
+            best,
+            optimizer,
+        } = decode(checkpoint)?;
+        let mut trainer = Self::new(model, config, splits, device)?;
+        let differs = |what: &str| {
+            MlaError::Checkpoint(format!("it was written by a run with another {what}"))
+        };
+        let same_config = TrainConfig {
+            epochs: config.epochs,
+            ..saved.config.clone()
+        };
+        if same_config != *config {
+            return Err(differs("training configuration"));
+        }
+        if saved.spec != trainer.spec {
+            return Err(differs("architecture or data"));
+        }
+        let mut order = saved.order.clone();
+        order.sort_unstable();
+        if order != (0..trainer.splits.train.len()).collect::<Vec<_>>() {
+            return Err(differs("training split"));
+        }
+        if saved.epoch > config.epochs {
+            return Err(MlaError::Checkpoint(format!(
+                "it has {} epochs done, more than the {} asked for",
+                saved.epoch, config.epochs
+            )));
+        }
+        trainer.model = weights_from_bytes(&trainer.spec, &weights, device)?.train();
+        trainer.best = match saved.best {
+            Some((epoch, fused)) => Some(Best {
+                epoch,
+                fused,
+                model: weights_from_bytes(&trainer.spec, &best, device)?,
+            }),
+            None => None,
+        };
+        trainer.optimizer = build_optimizer(&config.optimizer)
+            .from_bytes(Bytes::from_bytes_vec(optimizer))
+            .map_err(|e| MlaError::Checkpoint(format!("optimizer: {e}")))?;
+        let matrices = saved
+            .matrices
+            .into_iter()
+            .map(|(rows, cols, values)| {
+                Tensor::from_data(TensorData::new(values, [rows, cols]), device)
+            })
+            .collect();
+        trainer.strategy.restore(StrategyState {
+            matrices,
+            counters: saved.counters,
+        })?;
+        trainer.rng = saved.rng;
+        trainer.order = saved.order;
+        trainer.cursor = 0;
+        trainer.epoch = saved.epoch;
+        trainer.history = saved.history;
+        Ok(trainer)
     }
 }
