@@ -145,7 +145,9 @@ pub async fn to_host(model: &MultimodalModel) -> Result<MultimodalModel> {
         offset: 0,
         device: Device::flex(),
     };
-    let host = model.clone().map(&mut fill);
+    // `valid()`, not `clone()`: a clone shares batch norm's running statistics with
+    // `model`, and mapping it would move the training model's statistics to the host.
+    let host = model.valid().map(&mut fill);
     if fill.offset != values.len() {
         return Err(MlaError::Model(format!(
             "copying weights to the host used {} of {} values",

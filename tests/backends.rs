@@ -88,3 +88,59 @@ fn wgpu_model_comes_back_to_the_host_unchanged() {
         "weights changed through a model file"
     );
 }
+
+/// A ResNet-18 (batch norm) trained on wgpu with a checkpoint after every epoch — each
+/// one copies the weights and running statistics to the host — trains as on the CPU.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_resnet_with_checkpoints_matches_cpu() {
+    use mla::data::{InputKind, SyntheticKind};
+    use mla::model::{EncoderConfig, Resnet18Config};
+    use mla::{RunConfig, Trainer};
+
+    let Some(wgpu) = wgpu() else { return };
+    let mut config = RunConfig::default();
+    config.train.epochs = 3;
+    config.train.optimizer.lr = 0.01;
+    config.model.feature_dim = 16;
+    let data = common::synth(&mut config);
+    data.train = 128;
+    data.valid = 64;
+    data.modalities[0].kind = SyntheticKind::Image { size: 12 };
+    let image = InputKind::Image {
+        channels: 1,
+        height: 12,
+        width: 12,
+    };
+    let weak = common::splits_of(&config).train.kinds()[1].clone();
+    config.model.encoders = vec![
+        EncoderConfig::Resnet18(Resnet18Config {
+            width: 4,
+            frames: 1,
+        }),
+        EncoderConfig::default_for(&weak),
+    ];
+    assert_eq!(common::splits_of(&config).train.kinds()[0], image);
+    let run = |device, checkpoints: bool| {
+        let splits = common::splits_of(&config);
+        let mut trainer = Trainer::new(&config.model, &config.train, splits, &device).unwrap();
+        while !trainer.is_finished() {
+            pollster::block_on(trainer.end_epoch()).unwrap();
+            if checkpoints {
+                pollster::block_on(trainer.checkpoint()).unwrap();
+            }
+        }
+        trainer.history().to_vec()
+    };
+    let cpu = run(mla::burn::tensor::Device::flex(), false);
+    let gpu = run(wgpu, true);
+    for (c, g) in cpu.iter().zip(&gpu) {
+        for (a, b) in c.train_loss.iter().zip(&g.train_loss) {
+            assert!(
+                (a - b).abs() < 1e-3,
+                "epoch {}: loss {a} on cpu, {b} on wgpu",
+                c.epoch
+            );
+        }
+    }
+}

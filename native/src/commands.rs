@@ -46,7 +46,8 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
     };
     if let Some(spec) = spec {
         config.data = crate::spec::parse(&spec, seed)?;
-        if matches!(config.data, DataConfig::Manifest(_)) {
+        // The image + text default architecture, unless a config file sets one.
+        if matches!(config.data, DataConfig::Manifest(_)) && args.config.is_none() {
             config.model = ModelConfig::image_text();
         }
     } else if let Some(s) = args.data_seed {

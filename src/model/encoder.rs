@@ -5,7 +5,8 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CnnEncoder, CnnEncoderConfig, MlpEncoder, MlpEncoderConfig, TextEncoder, TextEncoderConfig,
+    CnnEncoder, CnnEncoderConfig, MlpEncoder, MlpEncoderConfig, Resnet18, Resnet18Config,
+    TextEncoder, TextEncoderConfig,
 };
 use crate::data::{EncoderInput, InputKind};
 use crate::error::{MlaError, Result};
@@ -20,6 +21,8 @@ pub enum EncoderConfig {
     Cnn(CnnEncoderConfig),
     /// [`TextEncoder`] over token ids.
     Text(TextEncoderConfig),
+    /// [`Resnet18`] over an image, a spectrogram, or video frames stacked on channels.
+    Resnet18(Resnet18Config),
 }
 
 impl EncoderConfig {
@@ -38,6 +41,7 @@ impl EncoderConfig {
             EncoderConfig::Mlp(_) => "mlp",
             EncoderConfig::Cnn(_) => "cnn",
             EncoderConfig::Text(_) => "text",
+            EncoderConfig::Resnet18(_) => "resnet18",
         }
     }
 
@@ -67,6 +71,19 @@ impl EncoderConfig {
                     ));
                 }
             }
+            (EncoderConfig::Resnet18(c), InputKind::Image { channels, .. }) => {
+                if c.width == 0 || c.frames == 0 || channels % c.frames != 0 {
+                    return Err(MlaError::config(
+                        field,
+                        format!(
+                            "resnet18 needs width >= 1 and frames >= 1 dividing the input's \
+                             {channels} channels (frames stacked on the channel axis); got \
+                             width {} and frames {}",
+                            c.width, c.frames
+                        ),
+                    ));
+                }
+            }
             (EncoderConfig::Text(c), InputKind::Tokens { .. }) => {
                 if c.embed_dim == 0 {
                     return Err(MlaError::config(field, "text needs embed_dim >= 1"));
@@ -90,17 +107,24 @@ impl EncoderConfig {
             (EncoderConfig::Text(c), InputKind::Tokens { vocab, .. }) => {
                 Encoder::Text(c.init(*vocab, d_out, device))
             }
+            (EncoderConfig::Resnet18(c), InputKind::Image { channels, .. }) => {
+                Encoder::Resnet18(c.init(*channels, d_out, device))
+            }
             _ => unreachable!("checked above"),
         })
     }
 }
 
 /// One modality's encoder `h_m`.
+// A model holds one per modality and moves them rarely: the ResNet variant's size
+// costs nothing worth a box (which Burn's module derive would have to see through).
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Encoder {
     Mlp(MlpEncoder),
     Cnn(CnnEncoder),
     Text(TextEncoder),
+    Resnet18(Resnet18),
 }
 
 impl Encoder {
@@ -110,6 +134,7 @@ impl Encoder {
             (Encoder::Mlp(e), EncoderInput::Features(x)) => Ok(e.forward(x.clone())),
             (Encoder::Cnn(e), EncoderInput::Image(x)) => Ok(e.forward(x.clone())),
             (Encoder::Text(e), EncoderInput::Tokens(x)) => Ok(e.forward(x.clone())),
+            (Encoder::Resnet18(e), EncoderInput::Image(x)) => Ok(e.forward(x.clone())),
             _ => Err(MlaError::Data(
                 "an input does not match its modality's encoder (model and data disagree)".into(),
             )),

@@ -7,12 +7,14 @@ mod cnn;
 mod encoder;
 mod mlp;
 mod multimodal;
+mod resnet;
 mod text;
 
 pub use cnn::{CnnEncoder, CnnEncoderConfig};
 pub use encoder::{Encoder, EncoderConfig};
 pub use mlp::{MlpEncoder, MlpEncoderConfig};
 pub use multimodal::{HeadLayout, ModelConfig, ModelSpec, MultimodalModel};
+pub use resnet::{BasicBlock, Resnet18, Resnet18Config};
 pub use text::{TextEncoder, TextEncoderConfig};
 
 use std::sync::Mutex;
