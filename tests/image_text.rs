@@ -178,3 +178,37 @@ fn uploaded_folder_builds_the_same_data_as_the_manifest() {
         }
     }
 }
+
+#[test]
+fn every_bad_row_is_reported_at_once_or_skipped_and_counted() {
+    let (manifest, files) = shapes(60, 8, 2).unwrap();
+    let mut files = files.into_iter().collect::<HashMap<_, _>>();
+    // Two rows break: one image is garbage, one is missing.
+    let with_image: Vec<_> = manifest.rows.iter().filter(|r| r.image.is_some()).collect();
+    let (broken, gone) = (with_image[3], with_image[7]);
+    files.insert(broken.image.clone().unwrap(), b"garbage".to_vec());
+    files.remove(gone.image.as_ref().unwrap());
+    let options = ImageTextConfig {
+        image_size: 8,
+        ..Default::default()
+    };
+    let e = from_manifest(&manifest, reader(&files), &options)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains(": 2 bad samples"), "{e}");
+    for row in [broken, gone] {
+        assert!(e.contains(&format!("line {}", row.line)), "{e}");
+    }
+    let skipping = ImageTextConfig {
+        skip_bad: true,
+        ..options
+    };
+    let data = from_manifest(&manifest, reader(&files), &skipping).unwrap();
+    assert_eq!(data.skipped.len(), 2, "{:?}", data.skipped);
+    let s = &data.splits;
+    assert_eq!(
+        s.train.len() + s.valid.len() + s.test.len(),
+        manifest.rows.len() - 2
+    );
+}

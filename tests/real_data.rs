@@ -51,7 +51,7 @@ fn load_av(split: AvSplit) -> Option<mla::data::Splits> {
         split,
         ..Default::default()
     };
-    Some(av_digits(&recordings, &images, &labels, &config).unwrap())
+    Some(av_digits(&recordings, &images, &labels, &config).unwrap().0)
 }
 
 #[test]
@@ -94,4 +94,43 @@ fn av_digits_official_and_speaker_splits() {
         return;
     };
     assert_eq!(s.test.len(), 500, "all of one speaker");
+}
+
+#[test]
+fn a_corrupt_recording_is_named_or_skipped() {
+    let Some(data) = shared() else { return };
+    // Digits 0 and 1 of every speaker, one file replaced by garbage.
+    let mut recordings: Vec<(String, Vec<u8>)> = std::fs::read_dir(data.join("fsdd/recordings"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("0_") || n.starts_with("1_"))
+        .map(|n| {
+            let bytes = std::fs::read(data.join("fsdd/recordings").join(&n)).unwrap();
+            (n, bytes)
+        })
+        .collect();
+    recordings.sort();
+    let corrupt = recordings[7].0.clone();
+    recordings[7].1 = b"RIFF....not a wav".to_vec();
+    let mnist = data.join("mnist");
+    let images = std::fs::read(mnist.join("t10k-images-idx3-ubyte.gz")).unwrap();
+    let labels = std::fs::read(mnist.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    let config = AvDigitsConfig::default();
+    let e = av_digits(&recordings, &images, &labels, &config)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains(&corrupt), "{e}");
+    let skip = AvDigitsConfig {
+        skip_bad: true,
+        ..config
+    };
+    let (splits, skipped) = av_digits(&recordings, &images, &labels, &skip).unwrap();
+    assert!(
+        skipped.len() == 1 && skipped[0].contains(&corrupt),
+        "{skipped:?}"
+    );
+    let total = splits.train.len() + splits.valid.len() + splits.test.len();
+    assert_eq!(total, recordings.len() - 1);
 }

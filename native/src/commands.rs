@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::data::{file_reader, load, read_manifest};
 use crate::report::{epoch_line, table};
-use crate::run_dir::{self, CHECKPOINT, CONFIG, CONFIG_TOML, METRICS, MODEL, PLOT, TEST};
+use crate::run_dir::{self, CHECKPOINT, CONFIG, CONFIG_TOML, METRICS, MODEL, PLOT, SKIPPED, TEST};
 use crate::{
     EvalArgs, FusionArg, MethodArg, OptimizerArg, PredictArgs, PredictFormat, SampleArgs, TrainArgs,
 };
@@ -58,9 +58,14 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
             if let Some(size) = args.image_size {
                 m.options.image_size = size;
             }
+            m.options.skip_bad |= args.skip_bad;
         }
-        _ if args.image_size.is_some() => bail!("--image-size applies to manifests only"),
+        DataConfig::AvDigits(a) => a.options.skip_bad |= args.skip_bad,
+        _ if args.skip_bad => bail!("--skip-bad applies to manifest and av-digits data"),
         _ => {}
+    }
+    if args.image_size.is_some() && !matches!(config.data, DataConfig::Manifest(_)) {
+        bail!("--image-size applies to manifests only");
     }
     let train = &mut config.train;
     if let Some(m) = args.method {
@@ -159,7 +164,8 @@ pub fn train(args: TrainArgs) -> Result<()> {
     };
     config.validate()?;
     let device = backend.device()?;
-    let (splits, preprocess) = load(&config.data)?;
+    let data = load(&config.data)?;
+    let (splits, preprocess) = (data.splits, data.preprocess);
     let mut trainer = match &checkpoint {
         Some(bytes) => Trainer::resume(&config.model, &config.train, splits, &device, bytes)
             .with_context(|| format!("resuming from {}", dir.join(CHECKPOINT).display()))?,
@@ -173,6 +179,15 @@ pub fn train(args: TrainArgs) -> Result<()> {
         serde_json::to_string_pretty(&config)?.as_bytes(),
     )?;
     run_dir::write_atomic(&dir, CONFIG_TOML, toml::to_string(&config)?.as_bytes())?;
+    if !data.skipped.is_empty() {
+        let list = data.skipped.join("\n") + "\n";
+        run_dir::write_atomic(&dir, SKIPPED, list.as_bytes())?;
+        eprintln!(
+            "mla-native: skipped {} bad samples (--skip-bad), listed in {}",
+            data.skipped.len(),
+            dir.join(SKIPPED).display()
+        );
+    }
     if checkpoint.is_some() {
         eprintln!(
             "mla-native: resuming {} after epoch {}",
@@ -281,7 +296,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let device = backend.device()?;
     let (header, model) = load_model(&run_dir::read(dir, MODEL)?, &device)
         .with_context(|| format!("loading {}", dir.join(MODEL).display()))?;
-    let (splits, _) = load(&config.data)?;
+    let splits = load(&config.data)?.splits;
     if splits.test.names() != header.spec.modalities {
         bail!(
             "the model's modalities {:?} do not match the data's {:?}",

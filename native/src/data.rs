@@ -22,26 +22,42 @@ pub fn file_reader(manifest: &Path) -> impl FnMut(&str) -> Result<Vec<u8>, Strin
     }
 }
 
-/// The splits of a run and, for raw data, its preprocessing.
-pub fn load(config: &DataConfig) -> Result<(Splits, Option<Preprocess>)> {
-    match config {
-        DataConfig::Synthetic(s) => Ok((s.generate()?, None)),
+/// A run's data: the splits, the preprocessing of raw data, and what was wrong with
+/// each sample left out (`--skip-bad`).
+pub struct Loaded {
+    pub splits: Splits,
+    pub preprocess: Option<Preprocess>,
+    pub skipped: Vec<String>,
+}
+
+/// Loads and checks a run's data.
+pub fn load(config: &DataConfig) -> Result<Loaded> {
+    let (splits, preprocess, skipped) = match config {
         DataConfig::Manifest(m) => {
             let path = Path::new(&m.path);
             let manifest = read_manifest(path)?;
             let data = from_manifest(&manifest, file_reader(path), &m.options)?;
-            Ok((data.splits, Some(data.preprocess)))
+            (data.splits, Some(data.preprocess), data.skipped)
         }
+        DataConfig::AvDigits(a) => {
+            let (splits, skipped) = load_av_digits(a)?;
+            (splits, None, skipped)
+        }
+        DataConfig::Synthetic(s) => (s.generate()?, None, Vec::new()),
         DataConfig::Mfeat(m) => {
             let dir = Path::new(&m.dir);
             let read = |name: &str| {
                 let path = dir.join(name);
                 std::fs::read(&path).map_err(|e| format!("cannot read {} ({e})", path.display()))
             };
-            Ok((mfeat(read, &m.options)?, None))
+            (mfeat(read, &m.options)?, None, Vec::new())
         }
-        DataConfig::AvDigits(a) => Ok((load_av_digits(a)?, None)),
-    }
+    };
+    Ok(Loaded {
+        splits,
+        preprocess,
+        skipped,
+    })
 }
 
 /// The first file in `dir` whose name ends with one of `suffixes`.
@@ -63,7 +79,7 @@ fn find(dir: &Path, suffixes: &[&str]) -> Result<std::path::PathBuf> {
         .with_context(|| format!("no `*{}` file in {}", suffixes[0], dir.display()))
 }
 
-fn load_av_digits(a: &AvDigitsSource) -> Result<Splits> {
+fn load_av_digits(a: &AvDigitsSource) -> Result<(Splits, Vec<String>)> {
     let fsdd = Path::new(&a.fsdd);
     let mut wavs: Vec<_> = std::fs::read_dir(fsdd)
         .with_context(|| format!("reading folder {}", fsdd.display()))?

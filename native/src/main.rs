@@ -95,7 +95,7 @@ struct TrainArgs {
     /// Continue the interrupted run in this directory from its last finished epoch
     /// (with its saved configuration; --epochs may raise the epoch count).
     #[arg(long, conflicts_with_all = ["config", "method", "seed", "data_seed", "data",
-        "manifest", "image_size", "batch_size", "optimizer", "lr", "alpha", "no_hgm",
+        "manifest", "image_size", "skip_bad", "batch_size", "optimizer", "lr", "alpha", "no_hgm",
         "fusion", "out"])]
     resume: Option<PathBuf>,
     /// Method to train [default: mla].
@@ -122,6 +122,10 @@ struct TrainArgs {
     /// With a manifest: side of the square images fed to the model (default 32).
     #[arg(long)]
     image_size: Option<usize>,
+    /// Leave out samples whose files cannot be read or decoded, and list them in the
+    /// run's skipped.txt, instead of stopping (manifest and av-digits data).
+    #[arg(long)]
+    skip_bad: bool,
     /// Number of epochs.
     #[arg(long)]
     epochs: Option<usize>,

@@ -13,6 +13,8 @@ pub const MODEL: &str = "model.mla";
 pub const CONFIG: &str = "config.json";
 /// The same, as TOML: `train --config` takes it back.
 pub const CONFIG_TOML: &str = "config.toml";
+/// What was wrong with each sample `--skip-bad` left out.
+pub const SKIPPED: &str = "skipped.txt";
 /// Everything needed to continue after the last finished epoch (`train --resume`).
 pub const CHECKPOINT: &str = "checkpoint.mlac";
 /// One JSON object per epoch, then one for the test result.

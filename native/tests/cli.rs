@@ -415,3 +415,56 @@ fn a_config_file_sets_the_run_and_flags_override_it() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn skip_bad_leaves_out_broken_rows_and_lists_them() {
+    let dir = scratch("skip");
+    let manifest = write_shapes(&dir, 60);
+    let text_of = std::fs::read_to_string(&manifest).unwrap();
+    // Break the first image the manifest names.
+    let first = text_of
+        .lines()
+        .skip(1)
+        .find_map(|l| l.split(',').next().filter(|p| !p.is_empty()))
+        .unwrap()
+        .to_string();
+    std::fs::write(manifest.parent().unwrap().join(&first), b"not a png").unwrap();
+    let out = dir.join("run");
+    let args = |skip: bool| {
+        let mut a = vec![
+            "train".to_string(),
+            "--manifest".into(),
+            manifest.display().to_string(),
+            "--epochs".into(),
+            "1".into(),
+            "--quiet".into(),
+            "--out".into(),
+            out.display().to_string(),
+        ];
+        if skip {
+            a.push("--skip-bad".into());
+        }
+        a
+    };
+    let o = bin().args(args(false)).output().unwrap();
+    assert!(
+        !o.status.success() && text(&o).contains(&first),
+        "{}",
+        text(&o)
+    );
+    let o = bin().args(args(true)).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("skipped 1 bad samples"), "{}", text(&o));
+    let listed = std::fs::read_to_string(out.join("skipped.txt")).unwrap();
+    assert!(
+        listed.contains(&first) && listed.contains("line"),
+        "{listed}"
+    );
+    let o = run(&["train", "--skip-bad", "--epochs", "1"]);
+    assert!(
+        !o.status.success() && text(&o).contains("--skip-bad applies"),
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::bad::triage;
 use super::dataset::{Dataset, InputKind, ModalityData, Splits};
 use super::fbank::{Fbank, FbankConfig};
 use super::idx::parse_idx;
@@ -79,6 +80,9 @@ pub struct AvDigitsConfig {
     pub valid_fraction: f64,
     /// Seed of the pairing and of the validation split.
     pub seed: u64,
+    /// Leave out recordings that cannot be decoded (returned with [`av_digits`]'s
+    /// splits) instead of failing.
+    pub skip_bad: bool,
 }
 
 impl Default for AvDigitsConfig {
@@ -93,6 +97,7 @@ impl Default for AvDigitsConfig {
             },
             valid_fraction: 0.1,
             seed: 0,
+            skip_bad: false,
         }
     }
 }
@@ -159,8 +164,46 @@ impl Pool {
 }
 
 /// Builds AV-digits from the recordings (`(file name, bytes)`) and MNIST's image and
-/// label IDX files (plain or gzipped).
+/// label IDX files (plain or gzipped). Also returns what was wrong with each recording
+/// left out (`skip_bad`).
 pub fn av_digits(
+    recordings: &[(String, Vec<u8>)],
+    mnist_images: &[u8],
+    mnist_labels: &[u8],
+    config: &AvDigitsConfig,
+) -> Result<(Splits, Vec<String>)> {
+    // Every recording checked first, so that all bad ones are reported at once (or
+    // left out and returned).
+    let mut problems = Vec::new();
+    let mut rate = None;
+    let mut good = Vec::with_capacity(recordings.len());
+    for (name, bytes) in recordings {
+        let checked = parse_name(name)
+            .and_then(|_| decode_wav(name, bytes))
+            .map_err(|e| e.to_string())
+            .and_then(|wav| match rate {
+                Some(r) if r != wav.sample_rate => Err(format!(
+                    "{name}: {} Hz, the other recordings are {r} Hz",
+                    wav.sample_rate
+                )),
+                _ => {
+                    rate = Some(wav.sample_rate);
+                    Ok(())
+                }
+            });
+        match checked {
+            Ok(()) => good.push((name.clone(), bytes.clone())),
+            Err(p) => problems.push(p.trim_start_matches("data: ").to_string()),
+        }
+    }
+    let skipped = triage("recordings", problems, config.skip_bad)?;
+    Ok((
+        av_digits_of(&good, mnist_images, mnist_labels, config)?,
+        skipped,
+    ))
+}
+
+fn av_digits_of(
     recordings: &[(String, Vec<u8>)],
     mnist_images: &[u8],
     mnist_labels: &[u8],

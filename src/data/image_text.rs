@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::bad::triage;
 use super::dataset::{Dataset, InputKind, ModalityData, Splits};
 use super::image::preprocess as preprocess_image;
 use super::manifest::Manifest;
@@ -48,6 +49,9 @@ pub struct ImageTextConfig {
     pub test_fraction: f64,
     /// Seed of the split.
     pub seed: u64,
+    /// Leave out samples whose image cannot be read or decoded (counted in
+    /// [`ImageTextData::skipped`]) instead of failing.
+    pub skip_bad: bool,
 }
 
 impl Default for ImageTextConfig {
@@ -59,6 +63,7 @@ impl Default for ImageTextConfig {
             valid_fraction: 0.15,
             test_fraction: 0.15,
             seed: 0,
+            skip_bad: false,
         }
     }
 }
@@ -82,6 +87,8 @@ impl ImageTextConfig {
 pub struct ImageTextData {
     pub splits: Splits,
     pub preprocess: Preprocess,
+    /// What was wrong with each sample left out (`skip_bad`), naming file and line.
+    pub skipped: Vec<String>,
 }
 
 /// Builds the data set of `manifest`. `read(path)` returns the bytes of an image path
@@ -93,28 +100,61 @@ pub fn from_manifest(
 ) -> Result<ImageTextData> {
     config.validate()?;
     let name = &manifest.name;
-    let classes: Vec<String> = manifest
+    // Every image read and decoded before anything else, so that all bad rows are
+    // reported at once (or left out).
+    let size = config.image_size;
+    let mut problems = Vec::new();
+    let mut images = Vec::with_capacity(manifest.rows.len());
+    for row in &manifest.rows {
+        let Some(path) = &row.image else {
+            images.push(Some(None));
+            continue;
+        };
+        let decoded = read(path)
+            .map_err(|why| format!("{name} line {}: image `{path}`: {why}", row.line))
+            .and_then(|bytes| {
+                preprocess_image(path, &bytes, size)
+                    .map_err(|e| format!("{name} line {}: {e}", row.line))
+            });
+        match decoded {
+            Ok(values) => images.push(Some(Some(values))),
+            Err(problem) => {
+                problems.push(problem);
+                images.push(None);
+            }
+        }
+    }
+    let skipped = triage(name, problems, config.skip_bad)?;
+    let (rows, images): (Vec<_>, Vec<_>) = manifest
         .rows
+        .iter()
+        .zip(images)
+        .filter_map(|(row, image)| image.map(|i| (row, i)))
+        .unzip();
+    let classes: Vec<String> = rows
         .iter()
         .map(|r| r.label.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    if rows.is_empty() {
+        return Err(MlaError::Data(format!(
+            "{name}: no sample is left after skipping {} bad ones",
+            skipped.len()
+        )));
+    }
     if classes.len() < 2 {
         return Err(MlaError::Data(format!(
             "{name}: every sample has the label `{}`; training needs at least 2 classes",
             classes.first().map(String::as_str).unwrap_or("")
         )));
     }
-    if manifest.rows.iter().all(|r| r.image.is_none())
-        || manifest.rows.iter().all(|r| r.text.is_none())
-    {
+    if rows.iter().all(|r| r.image.is_none()) || rows.iter().all(|r| r.text.is_none()) {
         return Err(MlaError::Data(format!(
             "{name}: MLA needs both modalities; some samples must have an image and some a text"
         )));
     }
-    let labels: Vec<usize> = manifest
-        .rows
+    let labels: Vec<usize> = rows
         .iter()
         .map(|r| {
             classes
@@ -123,19 +163,11 @@ pub fn from_manifest(
         })
         .collect();
 
-    let size = config.image_size;
     let plane = 3 * size * size;
-    let mut pixels = Vec::with_capacity(manifest.rows.len() * plane);
-    for row in &manifest.rows {
-        match &row.image {
-            Some(path) => {
-                let bytes = read(path).map_err(|why| {
-                    MlaError::Data(format!("{name} line {}: image `{path}`: {why}", row.line))
-                })?;
-                let values = preprocess_image(path, &bytes, size)
-                    .map_err(|e| MlaError::Data(format!("{name} line {}: {e}", row.line)))?;
-                pixels.extend(values);
-            }
+    let mut pixels = Vec::with_capacity(rows.len() * plane);
+    for image in &images {
+        match image {
+            Some(values) => pixels.extend_from_slice(values),
             None => pixels.extend(std::iter::repeat_n(0.0, plane)),
         }
     }
@@ -148,15 +180,12 @@ pub fn from_manifest(
         config.seed,
     )?;
     let tokenizer = Tokenizer::fit(
-        train
-            .iter()
-            .filter_map(|&i| manifest.rows[i].text.as_deref()),
+        train.iter().filter_map(|&i| rows[i].text.as_deref()),
         config.max_vocab,
         config.max_tokens,
     );
     let encoder = tokenizer.encoder();
-    let tokens: Vec<f32> = manifest
-        .rows
+    let tokens: Vec<f32> = rows
         .iter()
         .flat_map(|r| encoder.encode(r.text.as_deref().unwrap_or("")))
         .collect();
@@ -170,7 +199,7 @@ pub fn from_manifest(
                     width: size,
                 },
                 values: pixels,
-                present: manifest.rows.iter().map(|r| r.image.is_some()).collect(),
+                present: rows.iter().map(|r| r.image.is_some()).collect(),
             },
             ModalityData {
                 name: "text".into(),
@@ -179,7 +208,7 @@ pub fn from_manifest(
                     vocab: tokenizer.vocab_size(),
                 },
                 values: tokens,
-                present: manifest.rows.iter().map(|r| r.text.is_some()).collect(),
+                present: rows.iter().map(|r| r.text.is_some()).collect(),
             },
         ],
         labels,
@@ -192,5 +221,6 @@ pub fn from_manifest(
             classes,
             modalities: vec![Preprocessor::Image { size }, Preprocessor::Text(tokenizer)],
         },
+        skipped,
     })
 }

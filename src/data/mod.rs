@@ -4,6 +4,7 @@
 //! serves the browser and the command line.
 
 pub mod av_digits;
+mod bad;
 mod batch;
 mod dataset;
 pub mod fbank;
@@ -20,6 +21,7 @@ pub mod upload;
 pub mod wav;
 
 pub use av_digits::{AvDigitsConfig, AvSplit, av_digits};
+pub use bad::triage;
 pub use batch::{Batch, EncoderInput, labels};
 pub use dataset::{Dataset, InputKind, ModalityData, Splits};
 pub use image_text::{ImageTextConfig, ImageTextData, Preprocess, Preprocessor, from_manifest};
