@@ -215,6 +215,8 @@ pub enum DataConfig {
     Mfeat(MfeatSource),
     /// Free Spoken Digit recordings paired with MNIST images.
     AvDigits(AvDigitsSource),
+    /// CREMA-D in the layout of the paper's released code.
+    CremaD(CremaDSource),
 }
 
 impl DataConfig {
@@ -225,6 +227,7 @@ impl DataConfig {
             DataConfig::Manifest(m) => &mut m.options.seed,
             DataConfig::Mfeat(m) => &mut m.options.seed,
             DataConfig::AvDigits(a) => &mut a.options.seed,
+            DataConfig::CremaD(c) => &mut c.options.seed,
         }
     }
 }
@@ -248,6 +251,15 @@ pub struct AvDigitsSource {
     pub mnist: String,
     #[serde(default)]
     pub options: AvDigitsConfig,
+}
+
+/// The root folder of CREMA-D prepared as the paper's released code expects.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CremaDSource {
+    pub dir: String,
+    #[serde(default)]
+    pub options: crate::data::CremaDConfig,
 }
 
 /// A manifest on disk and how to build the data set from it.
@@ -290,6 +302,7 @@ impl RunConfig {
             DataConfig::Manifest(m) => m.options.validate()?,
             DataConfig::Mfeat(m) => m.options.validate()?,
             DataConfig::AvDigits(a) => a.options.validate()?,
+            DataConfig::CremaD(c) => c.options.validate()?,
         }
         Ok(())
     }

@@ -61,7 +61,8 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
             m.options.skip_bad |= args.skip_bad;
         }
         DataConfig::AvDigits(a) => a.options.skip_bad |= args.skip_bad,
-        _ if args.skip_bad => bail!("--skip-bad applies to manifest and av-digits data"),
+        DataConfig::CremaD(c) => c.options.skip_bad |= args.skip_bad,
+        _ if args.skip_bad => bail!("--skip-bad applies to manifest, av-digits and crema-d data"),
         _ => {}
     }
     if args.image_size.is_some() && !matches!(config.data, DataConfig::Manifest(_)) {

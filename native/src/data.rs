@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use mla::config::{AvDigitsSource, DataConfig};
-use mla::data::{Manifest, Preprocess, Splits, av_digits, from_manifest, mfeat};
+use mla::data::{Manifest, Preprocess, Splits, av_digits, crema_d, from_manifest, mfeat};
 
 /// Reads and parses a manifest file.
 pub fn read_manifest(path: &Path) -> Result<Manifest> {
@@ -42,6 +42,26 @@ pub fn load(config: &DataConfig) -> Result<Loaded> {
         DataConfig::AvDigits(a) => {
             let (splits, skipped) = load_av_digits(a)?;
             (splits, None, skipped)
+        }
+        DataConfig::CremaD(c) => {
+            let root = Path::new(&c.dir);
+            let read = |rel: &str| {
+                let path = root.join(rel);
+                std::fs::read(&path).map_err(|e| format!("cannot read {} ({e})", path.display()))
+            };
+            let list = |rel: &str| {
+                let path = root.join(rel);
+                std::fs::read_dir(&path)
+                    .map_err(|e| format!("cannot list {} ({e})", path.display()))
+                    .map(|entries| {
+                        entries
+                            .filter_map(|e| e.ok())
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .collect()
+                    })
+            };
+            let data = crema_d(read, list, &c.options)?;
+            (data.splits, None, data.skipped)
         }
         DataConfig::Synthetic(s) => (s.generate()?, None, Vec::new()),
         DataConfig::Mfeat(m) => {

@@ -1,11 +1,12 @@
 //! `--data` source specs: `builtin`, `manifest:PATH`, `mfeat:DIR[,views=fou+fac]`,
-//! `av-digits:fsdd=DIR,mnist=DIR[,split=official|speaker:NAME][,mel-bins=N][,frames=N]`.
+//! `av-digits:fsdd=DIR,mnist=DIR[,split=official|speaker:NAME][,mel-bins=N][,frames=N]`,
+//! `crema-d:DIR[,frames=N][,image-size=N][,audio-frames=N]`.
 
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use mla::config::{AvDigitsSource, DataConfig, ManifestSource, MfeatSource};
-use mla::data::{AvDigitsConfig, MfeatConfig, SyntheticConfig};
+use mla::config::{AvDigitsSource, CremaDSource, DataConfig, ManifestSource, MfeatSource};
+use mla::data::{AvDigitsConfig, CremaDConfig, MfeatConfig, SyntheticConfig};
 
 /// Absolute, so that `eval` finds the data from any working directory.
 fn absolute(path: &str) -> String {
@@ -99,7 +100,31 @@ pub fn parse(spec: &str, seed: u64) -> Result<DataConfig> {
                 options,
             }))
         }
-        _ => bail!("--data {spec}: unknown source `{kind}` (builtin, manifest, mfeat, av-digits)"),
+        "crema-d" => {
+            let mut dir = None;
+            let mut options = CremaDConfig {
+                seed,
+                ..Default::default()
+            };
+            for (k, v) in opts {
+                let number = || {
+                    v.parse::<usize>()
+                        .with_context(|| format!("--data {spec}: `{k}={v}` is not a number"))
+                };
+                match k.as_str() {
+                    "dir" => dir = Some(absolute(&v)),
+                    "frames" => options.frames = number()?,
+                    "image-size" => options.image_size = number()?,
+                    "audio-frames" => options.audio_frames = number()?,
+                    _ => return Err(unknown(&k, "dir, frames, image-size, audio-frames")),
+                }
+            }
+            let dir = dir.context("--data crema-d:DIR needs the data set's root folder")?;
+            Ok(DataConfig::CremaD(CremaDSource { dir, options }))
+        }
+        _ => bail!(
+            "--data {spec}: unknown source `{kind}` (builtin, manifest, mfeat, av-digits, crema-d)"
+        ),
     }
 }
 
@@ -129,8 +154,21 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        match parse("crema-d:/c,frames=3,image-size=64,audio-frames=512", 2).unwrap() {
+            DataConfig::CremaD(c) => {
+                assert_eq!(c.dir, "/c");
+                let o = &c.options;
+                assert_eq!(
+                    (o.frames, o.image_size, o.audio_frames, o.seed),
+                    (3, 64, 512, 2)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
         for (spec, needle) in [
             ("nope", "unknown source `nope`"),
+            ("crema-d:", "needs the data set's root"),
+            ("crema-d:/c,fps=1", "unknown option `fps`"),
             ("mfeat:/x,colour=red", "unknown option `colour`"),
             ("av-digits:fsdd=/a", "needs mnist=DIR"),
             (

@@ -15,7 +15,7 @@ use super::bad::triage;
 use super::dataset::{Dataset, InputKind, ModalityData, Splits};
 use super::fbank::{Fbank, FbankConfig};
 use super::idx::parse_idx;
-use super::split::stratified_split;
+use super::split::hold_out;
 use super::wav::decode_wav;
 use crate::error::{MlaError, Result};
 use crate::rng::Rng;
@@ -332,15 +332,8 @@ fn av_digits_of(
     }
     // Validation from the training recordings, per digit.
     let sub_labels: Vec<usize> = train_all.iter().map(|&i| digits[i]).collect();
-    let (tr, va, te) = stratified_split(
-        &sub_labels,
-        10,
-        config.valid_fraction / 2.0,
-        config.valid_fraction / 2.0,
-        config.seed,
-    )?;
-    let mut valid: Vec<usize> = va.iter().chain(&te).map(|&k| train_all[k]).collect();
-    valid.sort_unstable();
+    let (tr, va) = hold_out(&sub_labels, 10, config.valid_fraction, config.seed)?;
+    let valid: Vec<usize> = va.iter().map(|&k| train_all[k]).collect();
     let train: Vec<usize> = tr.iter().map(|&k| train_all[k]).collect();
 
     // Standardise the filterbanks with the training recordings' mean and deviation.

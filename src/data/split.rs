@@ -57,6 +57,22 @@ pub fn stratified_split(
     Ok((train, valid, test))
 }
 
+/// For data sets that come with a test list: per class, a seeded `fraction` of the
+/// training samples (`labels` of them, in order) held out for validation. Returns the
+/// positions (into `labels`) of the training and of the validation samples, sorted.
+pub fn hold_out(
+    labels: &[usize],
+    classes: usize,
+    fraction: f64,
+    seed: u64,
+) -> Result<(Vec<usize>, Vec<usize>)> {
+    // `stratified_split` holds out two shares; together they are the validation split.
+    let (train, a, b) = stratified_split(labels, classes, fraction / 2.0, fraction / 2.0, seed)?;
+    let mut valid: Vec<usize> = a.into_iter().chain(b).collect();
+    valid.sort_unstable();
+    Ok((train, valid))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

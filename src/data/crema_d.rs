@@ -1,0 +1,299 @@
+//! CREMA-D in the layout of the paper's released code: per-clip log-mel filterbanks as
+//! `.npy`, per-clip folders of video frames, and split lists of `<clip>.flv <LABEL>`.
+//!
+//! ```text
+//! ROOT/train.txt, ROOT/test.txt    lines `1001_DFA_ANG_XX.flv ANG`
+//! ROOT/fbank/<clip>.npy             [frames, bins] (1024 x 128 in the paper)
+//! ROOT/visual/<clip>/*.jpg          the clip's frames, in name order
+//! ```
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::bad::triage;
+use super::dataset::{Dataset, InputKind, ModalityData, Splits};
+use super::image::preprocess as preprocess_image;
+use super::npy::parse_npy;
+use super::split::hold_out;
+use crate::error::{MlaError, Result};
+
+/// Where the parts are under the root, and what the model gets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CremaDConfig {
+    /// Folder of `<clip>.npy` filterbanks.
+    pub audio_dir: String,
+    /// Folder of `<clip>/` frame folders.
+    pub visual_dir: String,
+    pub train_list: String,
+    pub test_list: String,
+    /// Filterbank frames per clip: shorter clips are padded with zeros, longer cut.
+    pub audio_frames: usize,
+    /// Video frames per clip, spread evenly over its frame folder (the paper: 3).
+    pub frames: usize,
+    /// Side of the square frames fed to the model (the paper: 224).
+    pub image_size: usize,
+    /// Share of each class of the training list held out for validation.
+    pub valid_fraction: f64,
+    /// Seed of the validation split.
+    pub seed: u64,
+    /// Leave out clips whose files are missing or unreadable instead of failing.
+    pub skip_bad: bool,
+}
+
+impl Default for CremaDConfig {
+    fn default() -> Self {
+        Self {
+            audio_dir: "fbank".into(),
+            visual_dir: "visual".into(),
+            train_list: "train.txt".into(),
+            test_list: "test.txt".into(),
+            audio_frames: 1024,
+            frames: 3,
+            image_size: 112,
+            valid_fraction: 0.1,
+            seed: 0,
+            skip_bad: false,
+        }
+    }
+}
+
+impl CremaDConfig {
+    /// Checks every field; errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |f: &str, r: &str| Err(MlaError::config(format!("data.options.{f}"), r));
+        if self.audio_frames == 0 || self.frames == 0 {
+            return bad("audio_frames/frames", "must be at least 1");
+        }
+        if !(4..=512).contains(&self.image_size) {
+            return bad("image_size", "must be in 4..=512");
+        }
+        if !(self.valid_fraction > 0.0 && self.valid_fraction < 0.8) {
+            return bad("valid_fraction", "must be in (0, 0.8)");
+        }
+        Ok(())
+    }
+}
+
+/// CREMA-D ready to train on.
+#[derive(Clone, Debug)]
+pub struct CremaD {
+    /// Modalities `audio` (`[1, audio_frames, bins]`) and `visual` (`frames` RGB
+    /// frames stacked on channels: `[3 * frames, size, size]`).
+    pub splits: Splits,
+    /// Class names (the training list's labels, sorted).
+    pub classes: Vec<String>,
+    /// What was wrong with each clip left out (`skip_bad`).
+    pub skipped: Vec<String>,
+}
+
+/// One line of a split list.
+struct Entry {
+    clip: String,
+    label: String,
+    /// `list line N`, for messages.
+    at: String,
+}
+
+fn parse_list(name: &str, text: &str) -> Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let at = format!("{name} line {}", i + 1);
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        match parts[..] {
+            [] => {}
+            [file, label] => entries.push(Entry {
+                clip: file
+                    .rsplit_once('.')
+                    .map_or(file, |(stem, _)| stem)
+                    .to_string(),
+                label: label.to_string(),
+                at,
+            }),
+            _ => {
+                return Err(MlaError::Data(format!(
+                    "{at}: expected `<clip>.flv <LABEL>`, found `{line}`"
+                )));
+            }
+        }
+    }
+    if entries.is_empty() {
+        return Err(MlaError::Data(format!("{name}: no clips listed")));
+    }
+    Ok(entries)
+}
+
+/// Indices of `count` frames spread evenly over `n` (repeating when `n < count`).
+fn spread(n: usize, count: usize) -> Vec<usize> {
+    (0..count).map(|k| (k * n + n / 2) / count).collect()
+}
+
+/// Builds CREMA-D. `read(path)` returns a file's bytes and `list(dir)` the file names
+/// in a folder, both relative to the data set's root, or why they cannot.
+pub fn crema_d(
+    mut read: impl FnMut(&str) -> std::result::Result<Vec<u8>, String>,
+    mut list: impl FnMut(&str) -> std::result::Result<Vec<String>, String>,
+    config: &CremaDConfig,
+) -> Result<CremaD> {
+    config.validate()?;
+    let text = |read: &mut dyn FnMut(&str) -> std::result::Result<Vec<u8>, String>, p: &str| {
+        read(p)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map_err(|why| MlaError::Data(format!("{p}: {why}")))
+    };
+    let train_list = parse_list(&config.train_list, &text(&mut read, &config.train_list)?)?;
+    let test_list = parse_list(&config.test_list, &text(&mut read, &config.test_list)?)?;
+    let classes: Vec<String> = train_list
+        .iter()
+        .map(|e| e.label.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if classes.len() < 2 {
+        return Err(MlaError::Data(format!(
+            "{}: every clip has the label `{}`; training needs at least 2 classes",
+            config.train_list, classes[0]
+        )));
+    }
+
+    // Every clip read and checked first, so all problems are reported at once.
+    let size = config.image_size;
+    let mut bins = None;
+    let mut problems = Vec::new();
+    let mut clips = Vec::new();
+    for (is_test, e) in train_list
+        .iter()
+        .map(|e| (false, e))
+        .chain(test_list.iter().map(|e| (true, e)))
+    {
+        let checked = (|| -> std::result::Result<_, String> {
+            let label = classes
+                .binary_search(&e.label)
+                .map_err(|_| format!("label `{}` is not in {}", e.label, config.train_list))?;
+            let path = format!("{}/{}.npy", config.audio_dir, e.clip);
+            let array = read(&path)
+                .map_err(|why| format!("{path}: {why}"))
+                .and_then(|b| parse_npy(&path, &b).map_err(|e| e.to_string()))?;
+            let &[frames, b] = &array.shape[..] else {
+                return Err(format!(
+                    "{path}: shape {:?}, expected [frames, bins]",
+                    array.shape
+                ));
+            };
+            match bins {
+                Some(expected) if expected != b => {
+                    return Err(format!("{path}: {b} bins, the other clips have {expected}"));
+                }
+                _ => bins = Some(b),
+            }
+            let mut audio = array.values;
+            audio.resize(config.audio_frames.max(frames) * b, 0.0);
+            audio.truncate(config.audio_frames * b);
+
+            let dir = format!("{}/{}", config.visual_dir, e.clip);
+            let mut names: Vec<String> = list(&dir)
+                .map_err(|why| format!("{dir}: {why}"))?
+                .into_iter()
+                .filter(|n| {
+                    let n = n.to_ascii_lowercase();
+                    [".jpg", ".jpeg", ".png", ".webp"]
+                        .iter()
+                        .any(|x| n.ends_with(x))
+                })
+                .collect();
+            names.sort();
+            if names.is_empty() {
+                return Err(format!("{dir}: no frames (.jpg, .png or .webp)"));
+            }
+            let mut visual = Vec::with_capacity(config.frames * 3 * size * size);
+            for k in spread(names.len(), config.frames) {
+                let path = format!("{dir}/{}", names[k]);
+                let bytes = read(&path).map_err(|why| format!("{path}: {why}"))?;
+                let pixels = preprocess_image(&path, &bytes, size).map_err(|e| e.to_string())?;
+                visual.extend(pixels);
+            }
+            Ok((label, audio, visual))
+        })();
+        match checked {
+            Ok((label, audio, visual)) => clips.push((is_test, label, audio, visual)),
+            Err(why) => problems.push(format!("{}: {}", e.at, why.trim_start_matches("data: "))),
+        }
+    }
+    let skipped = triage("CREMA-D", problems, config.skip_bad)?;
+    let bins = bins.ok_or_else(|| MlaError::Data("no clip could be read".into()))?;
+
+    let labels: Vec<usize> = clips.iter().map(|c| c.1).collect();
+    let train_all: Vec<usize> = (0..clips.len()).filter(|&i| !clips[i].0).collect();
+    let test: Vec<usize> = (0..clips.len()).filter(|&i| clips[i].0).collect();
+    if test.is_empty() {
+        return Err(MlaError::Data(format!(
+            "{}: no clip is left",
+            config.test_list
+        )));
+    }
+    let sub: Vec<usize> = train_all.iter().map(|&i| labels[i]).collect();
+    let (tr, va) = hold_out(&sub, classes.len(), config.valid_fraction, config.seed)?;
+    let train: Vec<usize> = tr.iter().map(|&k| train_all[k]).collect();
+    let valid: Vec<usize> = va.iter().map(|&k| train_all[k]).collect();
+    let n = clips.len();
+    let (audio, visual): (Vec<Vec<f32>>, Vec<Vec<f32>>) =
+        clips.into_iter().map(|(_, _, a, v)| (a, v)).unzip();
+    let all = Dataset::new(
+        vec![
+            ModalityData {
+                name: "audio".into(),
+                kind: InputKind::Image {
+                    channels: 1,
+                    height: config.audio_frames,
+                    width: bins,
+                },
+                values: audio.concat(),
+                present: vec![true; n],
+            },
+            ModalityData {
+                name: "visual".into(),
+                kind: InputKind::Image {
+                    channels: 3 * config.frames,
+                    height: size,
+                    width: size,
+                },
+                values: visual.concat(),
+                present: vec![true; n],
+            },
+        ],
+        labels,
+        classes.len(),
+    )?;
+    Ok(CremaD {
+        splits: all.split(&train, &valid, &test)?,
+        classes,
+        skipped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_spread_evenly() {
+        assert_eq!(spread(9, 3), vec![1, 4, 7]);
+        assert_eq!(spread(1, 3), vec![0, 0, 0]);
+        assert_eq!(spread(2, 3), vec![0, 1, 1]);
+    }
+
+    #[test]
+    fn list_lines_name_their_line() {
+        let e = parse_list("train.txt", "a.flv ANG\nb.flv\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("train.txt line 2"), "{e}");
+        let ok = parse_list("t", "1001_DFA_ANG_XX.flv ANG\n\n").unwrap();
+        assert_eq!(
+            (ok[0].clip.as_str(), ok[0].label.as_str()),
+            ("1001_DFA_ANG_XX", "ANG")
+        );
+    }
+}

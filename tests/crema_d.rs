@@ -1,0 +1,181 @@
+//! The CREMA-D loader on a small fixture written here in the layout of the paper's
+//! released code: split lists, per-clip `.npy` filterbanks, per-clip frame folders.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use mla::data::{CremaDConfig, crema_d};
+use mla::model::{EncoderConfig, Resnet18Config};
+use mla::{RunConfig, Trainer};
+
+/// `np.save` of a little-endian float32 `[rows, cols]` array, written byte by byte.
+fn npy(rows: usize, cols: usize, value: impl Fn(usize, usize) -> f32) -> Vec<u8> {
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for r in 0..rows {
+        for c in 0..cols {
+            out.extend_from_slice(&value(r, c).to_le_bytes());
+        }
+    }
+    out
+}
+
+fn png(colour: [u8; 3]) -> Vec<u8> {
+    let img = image::RgbImage::from_pixel(20, 20, image::Rgb(colour));
+    mla::data::image::encode_png(&img).unwrap()
+}
+
+const LABELS: [&str; 3] = ["ANG", "HAP", "NEU"];
+
+/// 8 training and 3 test clips per class; audio and frames both carry the class.
+/// Clip lengths vary (30..50 filterbank frames, 2..5 video frames).
+fn fixture(name: &str) -> PathBuf {
+    let root = std::env::temp_dir().join(format!("mla-crema-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("fbank")).unwrap();
+    let (mut train, mut test) = (String::new(), String::new());
+    for (c, label) in LABELS.iter().enumerate() {
+        for k in 0..11 {
+            let clip = format!("10{c}{k:02}_IEO_{label}_HI");
+            let line = format!("{clip}.flv {label}\n");
+            if k < 8 {
+                train += &line
+            } else {
+                test += &line
+            }
+            let frames = 30 + 2 * k;
+            let bytes = npy(frames, 16, |r, b| {
+                (c as f32) + 0.1 * ((r + b + k) % 5) as f32
+            });
+            std::fs::write(root.join(format!("fbank/{clip}.npy")), bytes).unwrap();
+            let dir = root.join(format!("visual/{clip}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            for f in 0..(2 + k % 4) {
+                let mut colour = [40, 40, 40];
+                colour[c] = 200 + (f as u8) * 10;
+                std::fs::write(dir.join(format!("{f:05}.png")), png(colour)).unwrap();
+            }
+        }
+    }
+    std::fs::write(root.join("train.txt"), train).unwrap();
+    std::fs::write(root.join("test.txt"), test).unwrap();
+    root
+}
+
+fn load(root: &Path, config: &CremaDConfig) -> mla::Result<mla::data::CremaD> {
+    let read = |rel: &str| std::fs::read(root.join(rel)).map_err(|e| e.to_string());
+    let list = |rel: &str| {
+        std::fs::read_dir(root.join(rel))
+            .map_err(|e| e.to_string())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+    };
+    crema_d(read, list, config)
+}
+
+fn small() -> CremaDConfig {
+    CremaDConfig {
+        audio_frames: 40,
+        frames: 2,
+        image_size: 16,
+        valid_fraction: 0.25,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn loads_the_released_layout_and_trains() {
+    let root = fixture("ok");
+    let data = load(&root, &small()).unwrap();
+    assert_eq!(data.classes, LABELS.map(String::from).to_vec());
+    let s = &data.splits;
+    assert_eq!(s.test.len(), 9, "the test list");
+    assert_eq!(s.train.len() + s.valid.len(), 24, "the training list");
+    assert_eq!(
+        s.valid.class_counts(),
+        vec![2, 2, 2],
+        "a quarter of each class"
+    );
+    let kinds = s.train.kinds();
+    assert_eq!(
+        kinds,
+        vec![
+            mla::data::InputKind::Image {
+                channels: 1,
+                height: 40,
+                width: 16
+            },
+            mla::data::InputKind::Image {
+                channels: 6,
+                height: 16,
+                width: 16
+            },
+        ]
+    );
+    // Padded with zeros past a clip's end, cut at 40 frames: of the training list's
+    // clips, k = 0..4 (30..38 frames) end in zero rows, k = 5..7 (40..44) do not.
+    let item = 40 * 16;
+    let zero_tail = [&s.train, &s.valid]
+        .iter()
+        .flat_map(|d| d.modalities[0].values.chunks(item))
+        .filter(|clip| clip[39 * 16..].iter().all(|&v| v == 0.0))
+        .count();
+    assert_eq!(zero_tail, 15);
+
+    // ResNet-18 over the two stacked frames, a small CNN over the filterbank.
+    let mut config = RunConfig::default();
+    config.model.feature_dim = 16;
+    config.model.encoders = vec![
+        EncoderConfig::default_for(&kinds[0]),
+        EncoderConfig::Resnet18(Resnet18Config {
+            width: 4,
+            frames: 2,
+        }),
+    ];
+    config.train.epochs = 15;
+    config.train.batch_size = 6;
+    config.train.optimizer.lr = 0.05;
+    let mut t = Trainer::new(&config.model, &config.train, data.splits, &common::cpu()).unwrap();
+    while !t.is_finished() {
+        pollster::block_on(t.end_epoch()).unwrap();
+    }
+    let test = pollster::block_on(t.test()).unwrap();
+    assert!(test.fused > 0.5, "{test:?} (chance 1/3)");
+    std::fs::remove_dir_all(root).ok();
+}
+
+#[test]
+fn missing_files_are_listed_with_their_list_line_or_skipped() {
+    let root = fixture("bad");
+    let clip = |c: usize, k: usize| format!("10{c}{k:02}_IEO_{}_HI", LABELS[c]);
+    std::fs::remove_file(root.join(format!("fbank/{}.npy", clip(1, 2)))).unwrap();
+    std::fs::remove_dir_all(root.join(format!("visual/{}", clip(2, 9)))).unwrap();
+    let e = load(&root, &small()).err().unwrap().to_string();
+    assert!(e.contains("2 bad samples"), "{e}");
+    // Lists hold classes in order: clip (1, 2) is train.txt line 8 + 3, clip (2, 9)
+    // test.txt line 3 + 3 + 2.
+    assert!(e.contains("train.txt line 11") && e.contains(".npy"), "{e}");
+    assert!(
+        e.contains("test.txt line 8") && e.contains("visual/"),
+        "{e}"
+    );
+    let skip = CremaDConfig {
+        skip_bad: true,
+        ..small()
+    };
+    let data = load(&root, &skip).unwrap();
+    assert_eq!(data.skipped.len(), 2);
+    assert_eq!(data.splits.test.len(), 8);
+    std::fs::remove_dir_all(root).ok();
+}
