@@ -9,23 +9,12 @@ use mla::data::{CremaDConfig, crema_d};
 use mla::model::{EncoderConfig, Resnet18Config};
 use mla::{RunConfig, Trainer};
 
-/// `np.save` of a little-endian float32 `[rows, cols]` array, written byte by byte.
+/// A `[rows, cols]` float32 `.npy` file.
 fn npy(rows: usize, cols: usize, value: impl Fn(usize, usize) -> f32) -> Vec<u8> {
-    let mut header =
-        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    for r in 0..rows {
-        for c in 0..cols {
-            out.extend_from_slice(&value(r, c).to_le_bytes());
-        }
-    }
-    out
+    let values: Vec<f32> = (0..rows * cols)
+        .map(|i| value(i / cols, i % cols))
+        .collect();
+    mla::data::encode_npy(&[rows, cols], &values)
 }
 
 fn png(colour: [u8; 3]) -> Vec<u8> {

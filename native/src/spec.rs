@@ -28,6 +28,12 @@ fn options(spec: &str, rest: &str) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// An option's value as a count, or an error naming the spec and the option.
+fn number(spec: &str, k: &str, v: &str) -> Result<usize> {
+    v.parse::<usize>()
+        .with_context(|| format!("--data {spec}: `{k}={v}` is not a number"))
+}
+
 /// Parses a `--data` spec; `seed` seeds the data (split, pairing, generation).
 pub fn parse(spec: &str, seed: u64) -> Result<DataConfig> {
     let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
@@ -81,10 +87,7 @@ pub fn parse(spec: &str, seed: u64) -> Result<DataConfig> {
                 ..Default::default()
             };
             for (k, v) in opts {
-                let number = || {
-                    v.parse::<usize>()
-                        .with_context(|| format!("--data {spec}: `{k}={v}` is not a number"))
-                };
+                let number = || number(spec, &k, &v);
                 match k.as_str() {
                     "fsdd" => fsdd = Some(absolute(&v)),
                     "mnist" => mnist = Some(absolute(&v)),
@@ -107,10 +110,7 @@ pub fn parse(spec: &str, seed: u64) -> Result<DataConfig> {
                 ..Default::default()
             };
             for (k, v) in opts {
-                let number = || {
-                    v.parse::<usize>()
-                        .with_context(|| format!("--data {spec}: `{k}={v}` is not a number"))
-                };
+                let number = || number(spec, &k, &v);
                 match k.as_str() {
                     "dir" => dir = Some(absolute(&v)),
                     "frames" => options.frames = number()?,

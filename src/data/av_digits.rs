@@ -331,10 +331,7 @@ fn av_digits_of(
         )));
     }
     // Validation from the training recordings, per digit.
-    let sub_labels: Vec<usize> = train_all.iter().map(|&i| digits[i]).collect();
-    let (tr, va) = hold_out(&sub_labels, 10, config.valid_fraction, config.seed)?;
-    let valid: Vec<usize> = va.iter().map(|&k| train_all[k]).collect();
-    let train: Vec<usize> = tr.iter().map(|&k| train_all[k]).collect();
+    let (train, valid) = hold_out(&train_all, &digits, 10, config.valid_fraction, config.seed)?;
 
     // Standardise the filterbanks with the training recordings' mean and deviation.
     let item = frames * bins;

@@ -232,10 +232,13 @@ pub fn crema_d(
             config.test_list
         )));
     }
-    let sub: Vec<usize> = train_all.iter().map(|&i| labels[i]).collect();
-    let (tr, va) = hold_out(&sub, classes.len(), config.valid_fraction, config.seed)?;
-    let train: Vec<usize> = tr.iter().map(|&k| train_all[k]).collect();
-    let valid: Vec<usize> = va.iter().map(|&k| train_all[k]).collect();
+    let (train, valid) = hold_out(
+        &train_all,
+        &labels,
+        classes.len(),
+        config.valid_fraction,
+        config.seed,
+    )?;
     let n = clips.len();
     let (audio, visual): (Vec<Vec<f32>>, Vec<Vec<f32>>) =
         clips.into_iter().map(|(_, _, a, v)| (a, v)).unzip();

@@ -30,6 +30,6 @@ pub use dataset::{Dataset, InputKind, ModalityData, Splits};
 pub use image_text::{ImageTextConfig, ImageTextData, Preprocess, Preprocessor, from_manifest};
 pub use manifest::{Manifest, ManifestRow};
 pub use mfeat::{MfeatConfig, mfeat};
-pub use npy::{NpyArray, parse_npy};
+pub use npy::{NpyArray, encode_npy, parse_npy};
 pub use synthetic::{SyntheticConfig, SyntheticKind, SyntheticModality};
 pub use upload::{FileSet, MAX_UPLOAD_BYTES, Upload, check_upload_size};

@@ -91,6 +91,26 @@ pub fn parse_npy(name: &str, bytes: &[u8]) -> Result<NpyArray> {
     Ok(NpyArray { shape, values })
 }
 
+/// A little-endian float32 C-order `.npy` file (format 1.0) of `values` in `shape`,
+/// its header padded as numpy pads it.
+pub fn encode_npy(shape: &[usize], values: &[f32]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let shape = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,7 +137,13 @@ mod tests {
             .iter()
             .flat_map(|v| v.to_le_bytes())
             .collect();
-        let a = parse_npy("a.npy", &numpy_file("<f4", "(2, 2)", &data)).unwrap();
+        let file = numpy_file("<f4", "(2, 2)", &data);
+        assert_eq!(
+            encode_npy(&[2, 2], &[1.5, -2.0, 0.0, 4.0]),
+            file,
+            "numpy's bytes"
+        );
+        let a = parse_npy("a.npy", &file).unwrap();
         assert_eq!((a.shape, a.values), (vec![2, 2], vec![1.5, -2.0, 0.0, 4.0]));
         let data: Vec<u8> = [7i64, -1, 3].iter().flat_map(|v| v.to_le_bytes()).collect();
         let b = parse_npy("b.npy", &numpy_file("<i8", "(3,)", &data)).unwrap();

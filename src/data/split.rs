@@ -58,19 +58,21 @@ pub fn stratified_split(
 }
 
 /// For data sets that come with a test list: per class, a seeded `fraction` of the
-/// training samples (`labels` of them, in order) held out for validation. Returns the
-/// positions (into `labels`) of the training and of the validation samples, sorted.
+/// training samples `pool` (sorted indices into `labels`) held out for validation.
+/// Returns the training and the validation samples, sorted.
 pub fn hold_out(
+    pool: &[usize],
     labels: &[usize],
     classes: usize,
     fraction: f64,
     seed: u64,
 ) -> Result<(Vec<usize>, Vec<usize>)> {
+    let sub: Vec<usize> = pool.iter().map(|&i| labels[i]).collect();
     // `stratified_split` holds out two shares; together they are the validation split.
-    let (train, a, b) = stratified_split(labels, classes, fraction / 2.0, fraction / 2.0, seed)?;
-    let mut valid: Vec<usize> = a.into_iter().chain(b).collect();
+    let (train, a, b) = stratified_split(&sub, classes, fraction / 2.0, fraction / 2.0, seed)?;
+    let mut valid: Vec<usize> = a.into_iter().chain(b).map(|k| pool[k]).collect();
     valid.sort_unstable();
-    Ok((train, valid))
+    Ok((train.into_iter().map(|k| pool[k]).collect(), valid))
 }
 
 #[cfg(test)]
