@@ -172,44 +172,74 @@ pub fn av_digits(
     mnist_labels: &[u8],
     config: &AvDigitsConfig,
 ) -> Result<(Splits, Vec<String>)> {
-    // Every recording checked first, so that all bad ones are reported at once (or
-    // left out and returned).
+    config.validate()?;
+    if recordings.is_empty() {
+        return Err(MlaError::Data("no recordings (`*.wav`)".into()));
+    }
+    // Every recording read once, here: name, audio, one sample rate, filterbank. All
+    // bad ones are reported at once, or left out and returned.
     let mut problems = Vec::new();
-    let mut rate = None;
-    let mut good = Vec::with_capacity(recordings.len());
+    let mut fbank: Option<(u32, Fbank)> = None;
+    let mut parsed = Vec::with_capacity(recordings.len());
+    let mut audio = Vec::new();
     for (name, bytes) in recordings {
-        let checked = parse_name(name)
-            .and_then(|_| decode_wav(name, bytes))
-            .map_err(|e| e.to_string())
-            .and_then(|wav| match rate {
-                Some(r) if r != wav.sample_rate => Err(format!(
-                    "{name}: {} Hz, the other recordings are {r} Hz",
-                    wav.sample_rate
-                )),
-                _ => {
-                    rate = Some(wav.sample_rate);
-                    Ok(())
+        let checked = (|| -> Result<(Recording, Vec<f32>)> {
+            let recording = parse_name(name)?;
+            let wav = decode_wav(name, bytes)?;
+            let bank = match &fbank {
+                Some((rate, bank)) if *rate == wav.sample_rate => bank,
+                Some((rate, _)) => {
+                    return Err(MlaError::Data(format!(
+                        "{name}: {} Hz, the other recordings are {rate} Hz",
+                        wav.sample_rate
+                    )));
                 }
-            });
+                None => {
+                    let bank = Fbank::new(&config.fbank, wav.sample_rate)?;
+                    &fbank.insert((wav.sample_rate, bank)).1
+                }
+            };
+            if bank.num_frames(wav.samples.len()) == 0 {
+                return Err(MlaError::Data(format!(
+                    "{name}: {} samples are shorter than one frame",
+                    wav.samples.len()
+                )));
+            }
+            Ok((recording, bank.compute(&wav.samples)))
+        })();
         match checked {
-            Ok(()) => good.push((name.clone(), bytes.clone())),
-            Err(p) => problems.push(p.trim_start_matches("data: ").to_string()),
+            Ok((recording, features)) => {
+                parsed.push(recording);
+                audio.extend(features);
+            }
+            Err(e) => problems.push(e.to_string().trim_start_matches("data: ").to_string()),
         }
     }
     let skipped = triage("recordings", problems, config.skip_bad)?;
-    Ok((
-        av_digits_of(&good, mnist_images, mnist_labels, config)?,
-        skipped,
-    ))
+    let Some((_, bank)) = fbank.filter(|_| !parsed.is_empty()) else {
+        return Err(MlaError::Data("no recording could be read".into()));
+    };
+    let splits = pair(
+        &parsed,
+        audio,
+        bank.bins(),
+        mnist_images,
+        mnist_labels,
+        config,
+    )?;
+    Ok((splits, skipped))
 }
 
-fn av_digits_of(
-    recordings: &[(String, Vec<u8>)],
+/// The recordings (`parsed`, their filterbanks `audio` of `bins` per frame) paired with
+/// MNIST images and split.
+fn pair(
+    parsed: &[Recording],
+    mut audio: Vec<f32>,
+    bins: usize,
     mnist_images: &[u8],
     mnist_labels: &[u8],
     config: &AvDigitsConfig,
 ) -> Result<Splits> {
-    config.validate()?;
     let images = parse_idx("MNIST images", mnist_images)?;
     let labels = parse_idx("MNIST labels", mnist_labels)?;
     let (n, side) = match images.dims.as_slice() {
@@ -225,13 +255,6 @@ fn av_digits_of(
             "MNIST labels: {:?} do not match {n} images of digits 0-9",
             labels.dims
         )));
-    }
-    if recordings.is_empty() {
-        return Err(MlaError::Data("no recordings (`*.wav`)".into()));
-    }
-    let mut parsed = Vec::with_capacity(recordings.len());
-    for (name, _) in recordings {
-        parsed.push(parse_name(name)?);
     }
     let is_test: Vec<bool> = match &config.split {
         AvSplit::Official => parsed.iter().map(|r| r.take < 5).collect(),
@@ -252,36 +275,8 @@ fn av_digits_of(
         }
     };
 
-    // Audio: decode, filterbank, all with one rate.
-    let mut fbank: Option<(u32, Fbank)> = None;
-    let mut audio = Vec::new();
-    for (name, bytes) in recordings {
-        let wav = decode_wav(name, bytes)?;
-        let bank = match &fbank {
-            Some((rate, bank)) if *rate == wav.sample_rate => bank,
-            Some((rate, _)) => {
-                return Err(MlaError::Data(format!(
-                    "{name}: {} Hz, the other recordings are {rate} Hz",
-                    wav.sample_rate
-                )));
-            }
-            None => {
-                let bank = Fbank::new(&config.fbank, wav.sample_rate)?;
-                &fbank.insert((wav.sample_rate, bank)).1
-            }
-        };
-        if bank.num_frames(wav.samples.len()) == 0 {
-            return Err(MlaError::Data(format!(
-                "{name}: {} samples are shorter than one frame",
-                wav.samples.len()
-            )));
-        }
-        audio.extend(bank.compute(&wav.samples));
-    }
-    let (_, bank) = fbank.expect("at least one recording");
-    let bins = bank.bins();
-    let frames = audio.len() / (recordings.len() * bins);
-    if config.fbank.frames == 0 && audio.len() != recordings.len() * frames * bins {
+    let frames = audio.len() / (parsed.len() * bins);
+    if config.fbank.frames == 0 && audio.len() != parsed.len() * frames * bins {
         return Err(MlaError::config(
             "data.fbank.frames",
             "recordings differ in length: set a frame count to pad or cut them to",
@@ -301,7 +296,7 @@ fn av_digits_of(
         })
         .collect();
     let plane = side * side;
-    let mut pixels = Vec::with_capacity(recordings.len() * plane);
+    let mut pixels = Vec::with_capacity(parsed.len() * plane);
     for (r, &test) in parsed.iter().zip(&is_test) {
         let pool = &mut pools[r.digit][usize::from(test)];
         if pool.indices.is_empty() {
