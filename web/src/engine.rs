@@ -102,6 +102,17 @@ fn device() -> Result<Device, String> {
         .ok_or_else(|| "the backend has not started yet".into())
 }
 
+/// The engine's model (trained here or imported), or `missing` as the error.
+fn ready_model(missing: &str) -> Result<(ModelHeader, MultimodalModel), String> {
+    ENGINE
+        .with_borrow(|e| {
+            e.model
+                .as_ref()
+                .map(|m| (m.header.clone(), m.model.clone()))
+        })
+        .ok_or_else(|| missing.to_string())
+}
+
 fn idle() -> Result<(), String> {
     if TRAINING.get() {
         Err("training is running: stop it first".into())
@@ -141,13 +152,7 @@ async fn handle(m: Message<Request>) -> Result<(), String> {
         Request::Predict { text } => predict(id, m.bytes, text).await,
         Request::TakeSample => take_sample(id),
         Request::Export => {
-            let (header, model) = ENGINE
-                .with_borrow(|e| {
-                    e.model
-                        .as_ref()
-                        .map(|m| (m.header.clone(), m.model.clone()))
-                })
-                .ok_or("no model yet: train one or import one")?;
+            let (header, model) = ready_model("no model yet: train one or import one")?;
             let bytes = save_model(&header, &model)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -182,16 +187,15 @@ fn worker_has_webgpu() -> bool {
 
 /// Starts WebGPU, or the CPU backend when WebGPU is missing, fails, or was not wanted.
 async fn start(id: u32, cpu: bool) -> Result<(), String> {
+    let on_cpu = |why: String| (Device::flex(), "CPU (wasm)", Some(why));
     let (device, name, fallback) = if cpu {
-        let why = "the address asks for the CPU (`?backend=cpu`)".to_string();
-        (Device::flex(), "CPU (wasm)", Some(why))
+        on_cpu("the address asks for the CPU (`?backend=cpu`)".into())
     } else if !worker_has_webgpu() {
-        let why = "this browser has no WebGPU (`navigator.gpu` is missing)".to_string();
-        (Device::flex(), "CPU (wasm)", Some(why))
+        on_cpu("this browser has no WebGPU (`navigator.gpu` is missing)".into())
     } else {
         match Backend::Webgpu.init_async().await {
             Ok(d) => (d, "WebGPU", None),
-            Err(e) => (Device::flex(), "CPU (wasm)", Some(e.to_string())),
+            Err(e) => on_cpu(e.to_string()),
         }
     };
     ENGINE.with_borrow_mut(|e| e.device = Some(device));
@@ -332,13 +336,7 @@ async fn train_loop(id: u32, config: TrainConfig, data: ImageTextConfig) -> Resu
 }
 
 async fn predict(id: u32, image: Option<Vec<u8>>, text: Option<String>) -> Result<(), String> {
-    let (header, model) = ENGINE
-        .with_borrow(|e| {
-            e.model
-                .as_ref()
-                .map(|m| (m.header.clone(), m.model.clone()))
-        })
-        .ok_or("no model yet: train one above or import one below")?;
+    let (header, model) = ready_model("no model yet: train one above or import one below")?;
     let inputs = image_text_inputs(&header, image, text).map_err(|e| e.to_string())?;
     let p = predict_sample(&model, &header, &inputs, &device()?)
         .await
