@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{AvDigitsConfig, ImageTextConfig, MfeatConfig, SyntheticConfig};
+use crate::data::{AvDigitsConfig, ManifestConfig, MfeatConfig, SyntheticConfig};
 use crate::error::{MlaError, Result};
 use crate::fusion::Fusion;
 use crate::model::ModelConfig;
@@ -270,7 +270,7 @@ pub struct ManifestSource {
     pub path: String,
     /// Image size, tokens, vocabulary, split.
     #[serde(default)]
-    pub options: ImageTextConfig,
+    pub options: ManifestConfig,
 }
 
 impl Default for DataConfig {

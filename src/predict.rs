@@ -4,20 +4,12 @@
 use burn::tensor::{Device, Tensor, activation::softmax};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Batch, Dataset, ModalityData, Preprocess, Preprocessor, image};
+pub use crate::data::RawInput;
+use crate::data::{Batch, ColumnKind, Dataset, Manifest, ManifestRow, ModalityData, Preprocess};
 use crate::error::{MlaError, Result};
 use crate::eval::{predict, read_floats};
 use crate::io::ModelHeader;
 use crate::model::MultimodalModel;
-
-/// A raw input of one modality.
-#[derive(Clone, Debug)]
-pub enum RawInput {
-    /// Image file bytes (PNG, JPEG, WebP).
-    Image(Vec<u8>),
-    /// A caption.
-    Text(String),
-}
 
 /// What one modality says about a sample.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -60,8 +52,9 @@ fn preprocess_of(header: &ModelHeader) -> Result<&Preprocess> {
         .ok_or_else(|| MlaError::Model("this model has no preprocessing for raw inputs".into()))
 }
 
-/// Puts an image and a caption (either may be missing) where the model's modalities
-/// take them, by each modality's preprocessor: what `predict_sample` expects.
+/// Puts an image and a text (either may be missing) where the model's modalities
+/// take them, by each modality's kind (other modalities are missing): what
+/// `predict_sample` expects.
 pub fn image_text_inputs(
     header: &ModelHeader,
     image: Option<Vec<u8>>,
@@ -70,11 +63,71 @@ pub fn image_text_inputs(
     Ok(preprocess_of(header)?
         .modalities
         .iter()
-        .map(|p| match p {
-            Preprocessor::Image { .. } => image.clone().map(RawInput::Image),
-            Preprocessor::Text(_) => text.clone().map(RawInput::Text),
+        .map(|p| match p.kind() {
+            ColumnKind::Image => image.clone().map(RawInput::Image),
+            ColumnKind::Text => text.clone().map(RawInput::Text),
+            ColumnKind::Audio | ColumnKind::Vector => None,
         })
         .collect())
+}
+
+/// Which column of `manifest` feeds each of the model's modalities (matched by name;
+/// `None`: the manifest lacks it, so it is missing for every row). A column the model
+/// does not know, or of another kind, is an error.
+pub fn manifest_columns(header: &ModelHeader, manifest: &Manifest) -> Result<Vec<Option<usize>>> {
+    let prep = preprocess_of(header)?;
+    let names = &header.spec.modalities;
+    if let Some(c) = manifest.columns.iter().find(|c| !names.contains(&c.name)) {
+        return Err(MlaError::Data(format!(
+            "{}: column `{}` is not one of the model's modalities ({})",
+            manifest.name,
+            c.header(),
+            names.join(", ")
+        )));
+    }
+    names
+        .iter()
+        .zip(&prep.modalities)
+        .map(|(name, p)| {
+            let Some(i) = manifest.column(name) else {
+                return Ok(None);
+            };
+            let kind = manifest.columns[i].kind;
+            if kind != p.kind() {
+                return Err(MlaError::Data(format!(
+                    "{}: column `{name}` holds {kind}, the model's `{name}` takes {}",
+                    manifest.name,
+                    p.kind()
+                )));
+            }
+            Ok(Some(i))
+        })
+        .collect()
+}
+
+/// The raw inputs of one manifest row for the model (`columns` from
+/// [`manifest_columns`]); `read(path)` returns a file's bytes. Errors name the line.
+pub fn row_inputs(
+    manifest: &Manifest,
+    row: &ManifestRow,
+    columns: &[Option<usize>],
+    read: &mut dyn FnMut(&str) -> std::result::Result<Vec<u8>, String>,
+) -> Result<Vec<Option<RawInput>>> {
+    columns
+        .iter()
+        .map(|c| {
+            let Some(i) = *c else { return Ok(None) };
+            let Some(cell) = row.cells[i].as_deref() else {
+                return Ok(None);
+            };
+            let column = &manifest.columns[i];
+            crate::data::preprocess::read_cell(&column.name, column.kind, cell, read)
+                .map(Some)
+                .map_err(|why| {
+                    MlaError::Data(format!("{} line {}: {why}", manifest.name, row.line))
+                })
+        })
+        .collect()
 }
 
 /// Preprocesses raw inputs (one `Option` per modality, `None` = missing) into a
@@ -91,9 +144,15 @@ pub fn sample_dataset(header: &ModelHeader, inputs: &[Option<RawInput>]) -> Resu
         )));
     }
     if inputs.iter().all(Option::is_none) {
-        return Err(MlaError::Data(
-            "give at least one input (an image or a text)".into(),
-        ));
+        return Err(MlaError::Data(format!(
+            "give at least one input ({})",
+            spec.modalities
+                .iter()
+                .zip(&prep.modalities)
+                .map(|(n, p)| format!("{n}: {}", p.kind()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     }
     let modalities = spec
         .modalities
@@ -101,18 +160,9 @@ pub fn sample_dataset(header: &ModelHeader, inputs: &[Option<RawInput>]) -> Resu
         .zip(&spec.inputs)
         .zip(prep.modalities.iter().zip(inputs))
         .map(|((name, kind), (p, input))| {
-            let len = kind.item_len();
-            let values = match (p, input) {
-                (_, None) => vec![0.0; len],
-                (Preprocessor::Image { size }, Some(RawInput::Image(bytes))) => {
-                    image::preprocess(name, bytes, *size)?
-                }
-                (Preprocessor::Text(t), Some(RawInput::Text(text))) => t.encoder().encode(text),
-                (_, Some(_)) => {
-                    return Err(MlaError::Data(format!(
-                        "modality `{name}` does not take that kind of input"
-                    )));
-                }
+            let values = match input {
+                None => vec![0.0; kind.item_len()],
+                Some(raw) => p.apply(name, raw)?,
             };
             Ok(ModalityData {
                 name: name.clone(),

@@ -6,9 +6,8 @@ mod common;
 use std::collections::HashMap;
 
 use common::*;
-use mla::Trainer;
 use mla::config::{Method, RunConfig};
-use mla::data::{ImageTextConfig, Manifest, from_manifest, shapes::shapes};
+use mla::data::{Manifest, ManifestConfig, from_manifest, shapes::shapes};
 use mla::io::{ModelHeader, load_model, save_model};
 use mla::predict::{RawInput, predict_sample};
 
@@ -24,7 +23,7 @@ fn reader(files: &HashMap<String, Vec<u8>>) -> impl FnMut(&str) -> Result<Vec<u8
 #[test]
 fn shapes_sample_trains_and_predicts_from_raw_inputs() {
     let (manifest, files) = shapes(480, 16, 0).unwrap();
-    let options = ImageTextConfig {
+    let options = ManifestConfig {
         image_size: 16,
         ..Default::default()
     };
@@ -38,13 +37,7 @@ fn shapes_sample_trains_and_predicts_from_raw_inputs() {
     config.train.batch_size = 32;
     config.train.optimizer.lr = 0.02;
     config.train.method = Method::Mla;
-    let mut trainer =
-        Trainer::new(&config.model, &config.train, data.splits.clone(), &cpu()).unwrap();
-    while !trainer.is_finished() {
-        pollster::block_on(trainer.end_epoch()).unwrap();
-    }
-    let test = pollster::block_on(trainer.test()).unwrap();
-    println!("{test:?}");
+    let (trainer, test) = train_and_test(&config, data.splits.clone());
     // Text cannot separate red from blue circles: it tops out near 5/6.
     assert!(
         test.unimodal[1] > 0.6 && test.unimodal[1] < 0.9,
@@ -73,11 +66,13 @@ fn shapes_sample_trains_and_predicts_from_raw_inputs() {
     let row = manifest
         .rows
         .iter()
-        .find(|r| r.image.is_some() && r.text.is_some())
+        .find(|r| r.cells.iter().all(Option::is_some))
         .unwrap();
     let inputs = vec![
-        Some(RawInput::Image(files[row.image.as_ref().unwrap()].clone())),
-        Some(RawInput::Text(row.text.clone().unwrap())),
+        Some(RawInput::Image(
+            files[row.cell(&manifest, "image").unwrap()].clone(),
+        )),
+        Some(RawInput::Text(row.cell(&manifest, "text").unwrap().into())),
     ];
     let p = pollster::block_on(predict_sample(&model, &header, &inputs, &cpu())).unwrap();
     assert_eq!(p.classes.len(), 6);
@@ -113,7 +108,7 @@ fn bad_uploads_are_clear_errors() {
     let mut files = HashMap::new();
     files.insert("a.png".to_string(), png);
     files.insert("b.png".to_string(), b"not an image".to_vec());
-    let options = ImageTextConfig::default();
+    let options = ManifestConfig::default();
     let build = |csv: &str| {
         let m = Manifest::parse("up.csv", csv.as_bytes())?;
         from_manifest(&m, reader(&files), &options).map(|_| ())
@@ -139,7 +134,7 @@ fn bad_uploads_are_clear_errors() {
     let e = build("image,text,label\na.png,,p\na.png,,q\na.png,,q\n")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("both modalities"), "{e}");
+    assert!(e.contains("no sample has a `text` cell"), "{e}");
     assert!(build("image,text,label\na.png,x,p\na.png,y,q\na.png,z,q\n").is_ok());
 }
 
@@ -159,7 +154,7 @@ fn uploaded_folder_builds_the_same_data_as_the_manifest() {
     files.insert("picked/shapes.csv", sample.manifest.to_csv().into_bytes());
     let upload = Upload::new(files).unwrap();
     assert_eq!(upload.manifest_path, "picked/shapes.csv");
-    let options = ImageTextConfig {
+    let options = ManifestConfig {
         image_size: 8,
         ..Default::default()
     };
@@ -184,11 +179,16 @@ fn every_bad_row_is_reported_at_once_or_skipped_and_counted() {
     let (manifest, files) = shapes(60, 8, 2).unwrap();
     let mut files = files.into_iter().collect::<HashMap<_, _>>();
     // Two rows break: one image is garbage, one is missing.
-    let with_image: Vec<_> = manifest.rows.iter().filter(|r| r.image.is_some()).collect();
+    let image = |r: &&mla::data::ManifestRow| r.cell(&manifest, "image").map(String::from);
+    let with_image: Vec<_> = manifest
+        .rows
+        .iter()
+        .filter(|r| image(r).is_some())
+        .collect();
     let (broken, gone) = (with_image[3], with_image[7]);
-    files.insert(broken.image.clone().unwrap(), b"garbage".to_vec());
-    files.remove(gone.image.as_ref().unwrap());
-    let options = ImageTextConfig {
+    files.insert(image(&broken).unwrap(), b"garbage".to_vec());
+    files.remove(&image(&gone).unwrap());
+    let options = ManifestConfig {
         image_size: 8,
         ..Default::default()
     };
@@ -200,7 +200,7 @@ fn every_bad_row_is_reported_at_once_or_skipped_and_counted() {
     for row in [broken, gone] {
         assert!(e.contains(&format!("line {}", row.line)), "{e}");
     }
-    let skipping = ImageTextConfig {
+    let skipping = ManifestConfig {
         skip_bad: true,
         ..options
     };

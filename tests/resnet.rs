@@ -83,7 +83,7 @@ fn frames_are_encoded_one_by_one_and_averaged() {
 fn shapes_run() -> (RunConfig, mla::data::Splits) {
     let upload = mla::data::Upload::sample(480, 0).unwrap();
     let data = upload
-        .build(&mla::data::ImageTextConfig {
+        .build(&mla::data::ManifestConfig {
             image_size: 32,
             ..Default::default()
         })

@@ -6,10 +6,11 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mla::config::DataConfig;
+use mla::data::Manifest;
 use mla::data::manifest::{ManifestRow, csv_cell};
 use mla::io::{ModelHeader, load_model, save_model};
 use mla::model::ModelConfig;
-use mla::predict::{SamplePrediction, image_text_inputs, predict_sample};
+use mla::predict::{SamplePrediction, manifest_columns, predict_sample, row_inputs};
 use mla::{Backend, Fusion, Method, OptimizerKind, RunConfig, Trainer};
 use serde_json::json;
 
@@ -39,16 +40,16 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
         None => RunConfig::default(),
     };
     let seed = args.data_seed.unwrap_or(0);
-    let spec = match (&args.manifest, &args.data) {
-        (Some(path), _) => Some(format!("manifest:{}", path.display())),
-        (None, Some(spec)) => Some(spec.clone()),
+    let data = match (&args.manifest, &args.data) {
+        (Some(path), _) => Some(crate::spec::manifest(&path.to_string_lossy(), seed)),
+        (None, Some(spec)) => Some(crate::spec::parse(spec, seed)?),
         (None, None) => None,
     };
-    if let Some(spec) = spec {
-        config.data = crate::spec::parse(&spec, seed)?;
-        // The image + text default architecture, unless a config file sets one.
+    if let Some(data) = data {
+        config.data = data;
+        // The default architecture for raw data, unless a config file sets one.
         if matches!(config.data, DataConfig::Manifest(_)) && args.config.is_none() {
-            config.model = ModelConfig::image_text();
+            config.model = ModelConfig::for_manifest();
         }
     } else if let Some(s) = args.data_seed {
         *config.data.seed_mut() = s;
@@ -343,7 +344,7 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         load_model(&bytes, &device).with_context(|| format!("loading {}", file.display()))?;
     if header.preprocess.is_none() {
         bail!(
-            "{} was trained on the built-in data, not on a manifest: it has no preprocessing for images or text",
+            "{} was trained on the built-in data, not on a manifest: it has no preprocessing for raw inputs",
             dir.display()
         );
     }
@@ -356,32 +357,35 @@ pub fn predict(args: PredictArgs) -> Result<()> {
             .as_ref()
             .is_some_and(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))),
     };
+    let columns = manifest_columns(&header, &manifest)?;
+    for (name, c) in header.spec.modalities.iter().zip(&columns) {
+        if c.is_none() {
+            eprintln!(
+                "note: {} has no `{name}` column; every sample is predicted without it",
+                manifest.name
+            );
+        }
+    }
     let mut out = String::new();
     for row in &manifest.rows {
-        let at = |e: &dyn std::fmt::Display| format!("{} line {}: {e}", manifest.name, row.line);
-        let image = row
-            .image
-            .as_ref()
-            .map(|path| read(path).map_err(|e| anyhow::anyhow!(at(&e))))
-            .transpose()?;
-        let inputs = image_text_inputs(&header, image, row.text.clone())?;
+        let inputs = row_inputs(&manifest, row, &columns, &mut read)?;
         let p = pollster::block_on(predict_sample(&model, &header, &inputs, &device))
-            .map_err(|e| anyhow::anyhow!(at(&e)))?;
+            .map_err(|e| anyhow::anyhow!("{} line {}: {e}", manifest.name, row.line))?;
         if csv {
             if out.is_empty() {
-                out = csv_header(&p);
+                out = csv_header(&manifest, &p);
             }
             out += &csv_row(row, &p);
         } else {
-            let line = json!({
-                "line": row.line,
-                "image": row.image,
-                "text": row.text,
-                "label": row.label,
-                "predicted": p.class_name(),
-                "prediction": p,
-            });
-            out += &format!("{line}\n");
+            let mut line = serde_json::Map::new();
+            line.insert("line".into(), json!(row.line));
+            for (c, cell) in manifest.columns.iter().zip(&row.cells) {
+                line.insert(c.header(), json!(cell));
+            }
+            line.insert("label".into(), json!(row.label));
+            line.insert("predicted".into(), json!(p.class_name()));
+            line.insert("prediction".into(), json!(p));
+            out += &format!("{}\n", serde_json::Value::Object(line));
         }
     }
     match &args.output {
@@ -403,10 +407,10 @@ pub fn predict(args: PredictArgs) -> Result<()> {
 
 /// Columns of `predict`'s CSV: the sample, the fused class and probabilities, then
 /// per modality whether it was present, its entropy, its weight and its probabilities.
-fn csv_header(p: &SamplePrediction) -> String {
-    let mut cols: Vec<String> = ["line", "image", "text", "label", "predicted"]
-        .map(String::from)
-        .into();
+fn csv_header(manifest: &Manifest, p: &SamplePrediction) -> String {
+    let mut cols = vec!["line".to_string()];
+    cols.extend(manifest.columns.iter().map(|c| c.header()));
+    cols.extend(["label".into(), "predicted".into()]);
     cols.extend(p.classes.iter().map(|c| format!("p_{c}")));
     for m in &p.modalities {
         let n = &m.name;
@@ -422,13 +426,16 @@ fn csv_header(p: &SamplePrediction) -> String {
 }
 
 fn csv_row(row: &ManifestRow, p: &SamplePrediction) -> String {
-    let mut cells = vec![
-        row.line.to_string(),
-        csv_cell(row.image.as_deref().unwrap_or("")),
-        csv_cell(row.text.as_deref().unwrap_or("")),
-        csv_cell(&row.label),
+    let mut cells = vec![row.line.to_string()];
+    cells.extend(
+        row.cells
+            .iter()
+            .map(|c| csv_cell(c.as_deref().unwrap_or(""))),
+    );
+    cells.extend([
+        csv_cell(row.label.as_deref().unwrap_or("")),
         csv_cell(p.class_name()),
-    ];
+    ]);
     cells.extend(p.probabilities.iter().map(f32::to_string));
     for m in &p.modalities {
         cells.extend([

@@ -110,20 +110,22 @@ struct TrainArgs {
     /// Seed of the built-in data, or of a data set's train/valid/test split [default: 0].
     #[arg(long)]
     data_seed: Option<u64>,
-    /// Data source: builtin | manifest:PATH | mfeat:DIR[,views=fou+fac+...] |
-    /// av-digits:fsdd=DIR,mnist=DIR[,split=official|speaker:NAME][,mel-bins=N][,frames=N]
-    /// [default: builtin]
+    /// Data source: builtin | manifest:PATH[,image-size=N,max-tokens=N,mel-bins=N,frames=N] |
+    /// mfeat:DIR[,views=fou+fac+...] |
+    /// av-digits:fsdd=DIR,mnist=DIR[,split=official|speaker:NAME][,mel-bins=N][,frames=N] |
+    /// crema-d:DIR[,frames=N][,image-size=N][,audio-frames=N] [default: builtin]
     #[arg(long, conflicts_with = "manifest")]
     data: Option<String>,
-    /// Train on an image + text manifest (CSV or JSONL with columns image, text,
-    /// label; image paths relative to the manifest); same as --data manifest:PATH.
+    /// Train on a manifest (CSV or JSONL: a `label` column and modality columns
+    /// `name:image|audio|text|vector`; paths relative to the manifest); same as
+    /// --data manifest:PATH.
     #[arg(long)]
     manifest: Option<PathBuf>,
     /// With a manifest: side of the square images fed to the model (default 32).
     #[arg(long)]
     image_size: Option<usize>,
     /// Leave out samples whose files cannot be read or decoded, and list them in the
-    /// run's skipped.txt, instead of stopping (manifest and av-digits data).
+    /// run's skipped.txt, instead of stopping (manifest, av-digits and crema-d data).
     #[arg(long)]
     skip_bad: bool,
     /// Number of epochs.

@@ -1,4 +1,5 @@
-//! `--data` source specs: `builtin`, `manifest:PATH`, `mfeat:DIR[,views=fou+fac]`,
+//! `--data` source specs: `builtin`,
+//! `manifest:PATH[,image-size=N][,max-tokens=N][,mel-bins=N][,frames=N]`, `mfeat:DIR[,views=fou+fac]`,
 //! `av-digits:fsdd=DIR,mnist=DIR[,split=official|speaker:NAME][,mel-bins=N][,frames=N]`,
 //! `crema-d:DIR[,frames=N][,image-size=N][,audio-frames=N]`.
 
@@ -6,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use mla::config::{AvDigitsSource, CremaDSource, DataConfig, ManifestSource, MfeatSource};
-use mla::data::{AvDigitsConfig, CremaDConfig, MfeatConfig, SyntheticConfig};
+use mla::data::{AvDigitsConfig, CremaDConfig, ManifestConfig, MfeatConfig, SyntheticConfig};
 
 /// Absolute, so that `eval` finds the data from any working directory.
 fn absolute(path: &str) -> String {
@@ -34,6 +35,17 @@ fn number(spec: &str, k: &str, v: &str) -> Result<usize> {
         .with_context(|| format!("--data {spec}: `{k}={v}` is not a number"))
 }
 
+/// A manifest source with default settings (`--manifest PATH`, whatever the path holds).
+pub fn manifest(path: &str, seed: u64) -> DataConfig {
+    DataConfig::Manifest(ManifestSource {
+        path: absolute(path),
+        options: ManifestConfig {
+            seed,
+            ..Default::default()
+        },
+    })
+}
+
 /// Parses a `--data` spec; `seed` seeds the data (split, pairing, generation).
 pub fn parse(spec: &str, seed: u64) -> Result<DataConfig> {
     let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
@@ -52,17 +64,29 @@ pub fn parse(spec: &str, seed: u64) -> Result<DataConfig> {
             }))
         }
         "manifest" => {
-            let path = rest.trim();
-            if path.is_empty() {
-                bail!("--data manifest:PATH needs the manifest's path");
+            let mut path = None;
+            let mut options = ManifestConfig {
+                seed,
+                ..Default::default()
+            };
+            for (k, v) in opts {
+                let number = || number(spec, &k, &v);
+                match k.as_str() {
+                    "dir" => path = Some(absolute(&v)),
+                    "image-size" => options.image_size = number()?,
+                    "max-tokens" => options.max_tokens = number()?,
+                    "mel-bins" => options.fbank.mel_bins = number()?,
+                    "frames" => options.fbank.frames = number()?,
+                    _ => {
+                        return Err(unknown(
+                            &k,
+                            "image-size, max-tokens, mel-bins, frames; the rest in --config",
+                        ));
+                    }
+                }
             }
-            Ok(DataConfig::Manifest(ManifestSource {
-                path: absolute(path),
-                options: mla::data::ImageTextConfig {
-                    seed,
-                    ..Default::default()
-                },
-            }))
+            let path = path.context("--data manifest:PATH needs the manifest's path")?;
+            Ok(DataConfig::Manifest(ManifestSource { path, options }))
         }
         "mfeat" => {
             let mut dir = None;
@@ -151,6 +175,28 @@ mod tests {
             DataConfig::AvDigits(a) => {
                 assert_eq!(a.options.split.to_string(), "speaker:theo");
                 assert_eq!(a.options.fbank.mel_bins, 40);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(
+            "manifest:/m.csv,image-size=16,max-tokens=8,mel-bins=40,frames=50",
+            4,
+        )
+        .unwrap()
+        {
+            DataConfig::Manifest(m) => {
+                assert_eq!(m.path, "/m.csv");
+                let o = &m.options;
+                assert_eq!(
+                    (
+                        o.image_size,
+                        o.max_tokens,
+                        o.fbank.mel_bins,
+                        o.fbank.frames,
+                        o.seed
+                    ),
+                    (16, 8, 40, 50, 4)
+                );
             }
             other => panic!("{other:?}"),
         }

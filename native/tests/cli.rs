@@ -468,3 +468,123 @@ fn skip_bad_leaves_out_broken_rows_and_lists_them() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A manifest with audio, vector (inline and `.npy`) and text columns trains from the
+/// command line, and `predict` reads the same typed columns back.
+#[test]
+fn typed_manifest_trains_and_predicts() {
+    let dir = scratch("typed");
+    let mut csv = String::from("voice:audio,feat:vector,note:text,label\n");
+    for i in 0..48 {
+        let class = i % 3;
+        // A tone per class; the vector's largest entry is the class.
+        let hz = 400.0 + 600.0 * class as f64;
+        let samples: Vec<i16> = (0..2400)
+            .map(|t| (6000.0 * (2.0 * std::f64::consts::PI * hz * t as f64 / 8000.0).sin()) as i16)
+            .collect();
+        std::fs::write(
+            dir.join(format!("{i}.wav")),
+            mla::data::wav::encode_wav(&samples, 8000),
+        )
+        .unwrap();
+        let v: Vec<f32> = (0..3)
+            .map(|d| {
+                if d == class {
+                    2.0
+                } else {
+                    (i % 5) as f32 * 0.1
+                }
+            })
+            .collect();
+        let feat = if i % 2 == 0 {
+            format!("\"{},{},{}\"", v[0], v[1], v[2])
+        } else {
+            std::fs::write(
+                dir.join(format!("{i}.npy")),
+                mla::data::encode_npy(&[3], &v),
+            )
+            .unwrap();
+            format!("{i}.npy")
+        };
+        let note = if i % 4 == 0 { "" } else { "some words" };
+        csv += &format!("{i}.wav,{feat},{note},k{class}\n");
+    }
+    let manifest = dir.join("typed.csv");
+    std::fs::write(&manifest, &csv).unwrap();
+    let out = dir.join("run");
+    let data = format!("manifest:{},mel-bins=16,frames=30", manifest.display());
+    let o = run(&[
+        "train",
+        "--data",
+        &data,
+        "--epochs",
+        "4",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(
+        config.contains("mel_bins = 16") && config.contains("frames = 30"),
+        "{config}"
+    );
+
+    // Predict rows without labels and without the text column.
+    let mut input = String::from("feat:vector,voice:audio\n");
+    for i in 0..6 {
+        let feat = if i % 2 == 0 {
+            "1 0 0".to_string()
+        } else {
+            format!("{i}.npy")
+        };
+        input += &format!("{feat},{i}.wav\n");
+    }
+    std::fs::write(dir.join("new.csv"), input).unwrap();
+    let preds = dir.join("preds.csv");
+    let o = run(&[
+        "predict",
+        "--model",
+        out.to_str().unwrap(),
+        "--input",
+        dir.join("new.csv").to_str().unwrap(),
+        "--output",
+        preds.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("no `note` column"), "{}", text(&o));
+    let written = std::fs::read_to_string(&preds).unwrap();
+    let header: Vec<&str> = written.lines().next().unwrap().split(',').collect();
+    assert_eq!(
+        header[..5],
+        ["line", "feat:vector", "voice:audio", "label", "predicted"]
+    );
+    assert!(
+        header.contains(&"note_present") && header.contains(&"voice_lambda"),
+        "{header:?}"
+    );
+    assert_eq!(written.lines().count(), 7);
+    for row in written.lines().skip(1) {
+        let cells: Vec<&str> = row.split(',').collect();
+        let at = |name: &str| cells[header.iter().position(|h| *h == name).unwrap()];
+        assert_eq!(at("note_present"), "false");
+        assert_eq!(at("note_lambda").parse::<f32>().unwrap(), 0.0);
+    }
+    // A vector of the wrong length is an error naming the line.
+    std::fs::write(dir.join("short.csv"), "feat:vector\n1 2\n").unwrap();
+    let o = run(&[
+        "predict",
+        "--model",
+        out.to_str().unwrap(),
+        "--input",
+        dir.join("short.csv").to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success()
+            && text(&o).contains("short.csv line 2")
+            && text(&o).contains("2 numbers"),
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -13,10 +13,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::bad::triage;
 use super::dataset::{Dataset, InputKind, ModalityData, Splits};
-use super::fbank::{Fbank, FbankConfig};
+use super::fbank::{FbankConfig, wav_fbank};
 use super::idx::parse_idx;
 use super::split::hold_out;
-use super::wav::decode_wav;
+use super::standardize::Standardizer;
 use crate::error::{MlaError, Result};
 use crate::rng::Rng;
 
@@ -179,33 +179,22 @@ pub fn av_digits(
     // Every recording read once, here: name, audio, one sample rate, filterbank. All
     // bad ones are reported at once, or left out and returned.
     let mut problems = Vec::new();
-    let mut fbank: Option<(u32, Fbank)> = None;
+    let mut rate: Option<u32> = None;
     let mut parsed = Vec::with_capacity(recordings.len());
     let mut audio = Vec::new();
     for (name, bytes) in recordings {
         let checked = (|| -> Result<(Recording, Vec<f32>)> {
             let recording = parse_name(name)?;
-            let wav = decode_wav(name, bytes)?;
-            let bank = match &fbank {
-                Some((rate, bank)) if *rate == wav.sample_rate => bank,
-                Some((rate, _)) => {
+            let (this, features) = wav_fbank(name, bytes, &config.fbank)?;
+            match rate {
+                Some(first) if first != this => {
                     return Err(MlaError::Data(format!(
-                        "{name}: {} Hz, the other recordings are {rate} Hz",
-                        wav.sample_rate
+                        "{name}: {this} Hz, the other recordings are {first} Hz"
                     )));
                 }
-                None => {
-                    let bank = Fbank::new(&config.fbank, wav.sample_rate)?;
-                    &fbank.insert((wav.sample_rate, bank)).1
-                }
-            };
-            if bank.num_frames(wav.samples.len()) == 0 {
-                return Err(MlaError::Data(format!(
-                    "{name}: {} samples are shorter than one frame",
-                    wav.samples.len()
-                )));
+                _ => rate = Some(this),
             }
-            Ok((recording, bank.compute(&wav.samples)))
+            Ok((recording, features))
         })();
         match checked {
             Ok((recording, features)) => {
@@ -216,13 +205,13 @@ pub fn av_digits(
         }
     }
     let skipped = triage("recordings", problems, config.skip_bad)?;
-    let Some((_, bank)) = fbank.filter(|_| !parsed.is_empty()) else {
+    if parsed.is_empty() {
         return Err(MlaError::Data("no recording could be read".into()));
-    };
+    }
     let splits = pair(
         &parsed,
         audio,
-        bank.bins(),
+        config.fbank.mel_bins,
         mnist_images,
         mnist_labels,
         config,
@@ -329,16 +318,7 @@ fn pair(
     let (train, valid) = hold_out(&train_all, &digits, 10, config.valid_fraction, config.seed)?;
 
     // Standardise the filterbanks with the training recordings' mean and deviation.
-    let item = frames * bins;
-    let values = train.iter().flat_map(|&i| &audio[i * item..(i + 1) * item]);
-    let count = (train.len() * item).max(1) as f64;
-    let mean = values.clone().map(|&v| v as f64).sum::<f64>() / count;
-    let std = (values.map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / count)
-        .sqrt()
-        .max(1e-8);
-    for v in &mut audio {
-        *v = ((*v as f64 - mean) / std) as f32;
-    }
+    Standardizer::fit(&audio, frames * bins, 1, &train).apply(&mut audio);
 
     let all = Dataset::new(
         vec![

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dataset::{Dataset, InputKind, ModalityData, Splits};
 use super::split::stratified_split;
+use super::standardize::Standardizer;
 use crate::error::{MlaError, Result};
 
 /// The six views, in the data set's own order.
@@ -133,28 +134,6 @@ fn parse_view(name: &str, bytes: &[u8]) -> Result<View> {
     })
 }
 
-/// Standardises each feature with the training split's mean and deviation, so that
-/// views of very different scales (pixel counts, moments) train with one learning rate.
-fn standardise(values: &mut [f32], dim: usize, train: &[usize]) {
-    for d in 0..dim {
-        let n = train.len().max(1) as f64;
-        let mean = train
-            .iter()
-            .map(|&i| values[i * dim + d] as f64)
-            .sum::<f64>()
-            / n;
-        let var = train
-            .iter()
-            .map(|&i| (values[i * dim + d] as f64 - mean).powi(2))
-            .sum::<f64>()
-            / n;
-        let std = var.sqrt().max(1e-8);
-        for row in values.chunks_mut(dim) {
-            row[d] = ((row[d] as f64 - mean) / std) as f32;
-        }
-    }
-}
-
 /// The data set from the view files; `read(file_name)` returns a file's bytes (e.g.
 /// `mfeat-fou.csv`) or a message saying why it cannot.
 pub fn mfeat(
@@ -198,7 +177,7 @@ pub fn mfeat(
     let modalities = views
         .into_iter()
         .map(|(name, _, mut view)| {
-            standardise(&mut view.values, view.dim, &train);
+            Standardizer::fit(&view.values, view.dim, view.dim, &train).apply(&mut view.values);
             ModalityData {
                 name,
                 kind: InputKind::Features { dim: view.dim },

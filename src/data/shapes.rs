@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use super::image::encode_png;
-use super::manifest::{Manifest, ManifestRow};
+use super::manifest::{Column, ColumnKind, Manifest, ManifestRow};
 use crate::error::Result;
 use crate::rng::Rng;
 
@@ -58,14 +58,20 @@ pub fn shapes(n: usize, size: u32, seed: u64) -> Result<(Manifest, HashMap<Strin
         let text = has_text.then(|| caption(class, colour, shape, &mut rng));
         rows.push(ManifestRow {
             line: i + 2,
-            image,
-            text,
-            label: CLASSES[class].to_string(),
+            cells: vec![image, text],
+            label: Some(CLASSES[class].to_string()),
         });
     }
     Ok((
         Manifest {
             name: "shapes.csv".into(),
+            columns: [ColumnKind::Image, ColumnKind::Text]
+                .map(|kind| Column {
+                    name: kind.name().into(),
+                    kind,
+                })
+                .into(),
+            has_labels: true,
             rows,
         },
         files,
@@ -144,14 +150,18 @@ mod tests {
         assert_eq!(f, f2);
         assert_eq!(m.rows.len(), 30);
         for row in &m.rows {
-            assert!(row.image.is_some() || row.text.is_some());
-            if let Some(p) = &row.image {
+            assert!(row.cells.iter().any(Option::is_some));
+            if let Some(p) = row.cell(&m, "image") {
                 assert!(f.contains_key(p));
             }
         }
         // Circles are never named by their caption.
-        for row in m.rows.iter().filter(|r| r.label.ends_with("circle")) {
-            if let Some(t) = &row.text {
+        let circles = m
+            .rows
+            .iter()
+            .filter(|r| r.label.as_ref().unwrap().ends_with("circle"));
+        for row in circles {
+            if let Some(t) = row.cell(&m, "text") {
                 assert!(!t.contains("red") && !t.contains("blue"), "{t}");
             }
         }

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::image_text::{ImageTextConfig, ImageTextData, from_manifest};
 use super::manifest::Manifest;
+use super::manifest_data::{ManifestConfig, ManifestData, from_manifest};
 use crate::error::{MlaError, Result};
 
 /// The most bytes an upload may hold in all; a browser tab keeps every file in memory.
@@ -164,7 +164,7 @@ impl Upload {
     }
 
     /// The data set: every image decoded and resized, text tokenised, split.
-    pub fn build(&self, config: &ImageTextConfig) -> Result<ImageTextData> {
+    pub fn build(&self, config: &ManifestConfig) -> Result<ManifestData> {
         from_manifest(
             &self.manifest,
             |p: &str| self.read(p).map(<[u8]>::to_vec),

@@ -87,6 +87,25 @@ pub fn decode_wav(name: &str, bytes: &[u8]) -> Result<Audio> {
     })
 }
 
+/// A 16-bit PCM mono WAV file of `samples` at `rate` Hz (for generated examples).
+pub fn encode_wav(samples: &[i16], rate: u32) -> Vec<u8> {
+    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&data);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +138,15 @@ mod tests {
         out.extend_from_slice(&(data.len() as u32).to_le_bytes());
         out.extend_from_slice(&data);
         out
+    }
+
+    #[test]
+    fn encoded_wav_reads_back() {
+        let samples = [0i16, 1, -1, 32767, -32768, 1234];
+        let bytes = encode_wav(&samples, 16000);
+        let audio = decode_wav("x.wav", &bytes).unwrap();
+        assert_eq!(audio.sample_rate, 16000);
+        assert_eq!(audio.samples, samples.map(f32::from));
     }
 
     #[test]

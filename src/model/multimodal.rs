@@ -46,9 +46,9 @@ impl Default for ModelConfig {
 }
 
 impl ModelConfig {
-    /// The default for raw images and captions: smaller features than the synthetic
+    /// The default for manifests of raw data: smaller features than the synthetic
     /// data's, so a page or a laptop trains it in seconds per epoch.
-    pub fn image_text() -> Self {
+    pub fn for_manifest() -> Self {
         Self {
             feature_dim: 64,
             encoders: Vec::new(),

@@ -135,3 +135,29 @@ pub fn params(model: &mla::model::MultimodalModel) -> Vec<f32> {
     model.visit(&mut c);
     c.0
 }
+
+/// `seconds` of a sine at `hz` plus noise, as 16-bit samples.
+pub fn tone(hz: f64, rate: u32, seconds: f64, noise: f64, rng: &mut Rng) -> Vec<i16> {
+    let n = (rate as f64 * seconds) as usize;
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / rate as f64;
+            let v = 8000.0 * (2.0 * std::f64::consts::PI * hz * t).sin() + noise * rng.normal();
+            v.clamp(-32768.0, 32767.0) as i16
+        })
+        .collect()
+}
+
+/// Trains on `splits` for every epoch of `config` on the CPU, then tests the best epoch.
+pub fn train_and_test(
+    config: &mla::config::RunConfig,
+    splits: mla::data::Splits,
+) -> (mla::Trainer, mla::eval::EvalReport) {
+    let mut trainer = mla::Trainer::new(&config.model, &config.train, splits, &cpu()).unwrap();
+    while !trainer.is_finished() {
+        pollster::block_on(trainer.end_epoch()).unwrap();
+    }
+    let test = pollster::block_on(trainer.test()).unwrap();
+    println!("{test:?}");
+    (trainer, test)
+}

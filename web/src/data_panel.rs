@@ -15,7 +15,7 @@ const SAMPLE_SIZE: usize = 480;
 
 /// Asks the engine to load data; it builds the data set at once, so every file is
 /// checked now, not at training time.
-fn request(ui: Ui, make: impl FnOnce(mla::data::ImageTextConfig) -> Request, files: Vec<PathFile>) {
+fn request(ui: Ui, make: impl FnOnce(mla::data::ManifestConfig) -> Request, files: Vec<PathFile>) {
     let config = match ui.settings.with_untracked(|s| s.data_config()) {
         Ok(c) => c,
         Err(e) => return ui.data_error.set(Some(e.to_string())),
@@ -116,8 +116,8 @@ pub fn DataPanel() -> impl IntoView {
             view! {
                 <p data-testid="data-name">
                     <strong>{d.name.clone()}</strong> ": " {d.samples} " samples, "
-                    {d.classes.len()} " classes; " {d.missing[0]} " without an image, "
-                    {d.missing[1]} " without a text."
+                    {d.classes.len()} " classes; missing: "
+                    {d.missing.iter().map(|(m, n)| format!("{m} {n}")).collect::<Vec<_>>().join(", ")} "."
                 </p>
                 <table class="counts" data-testid="split-counts">
                     <thead><tr><th>"class"</th><th>"train"</th><th>"validation"</th><th>"test"</th></tr></thead>
@@ -140,8 +140,9 @@ pub fn DataPanel() -> impl IntoView {
             >
                 <p>
                     "Drop a folder, or a manifest (" <code>".csv"</code> " or " <code>".jsonl"</code>
-                    " with columns " <code>"image"</code> ", " <code>"text"</code> ", "
-                    <code>"label"</code> ") and its images here, or:"
+                    " with a " <code>"label"</code> " column and modality columns such as "
+                    <code>"image"</code> ", " <code>"text"</code> ", " <code>"voice:audio"</code> ", "
+                    <code>"feat:vector"</code> ") and its files here, or:"
                 </p>
                 <div class="buttons">
                     <button data-testid="use-sample" disabled=move || running.get() on:click=move |_| load_sample(ui)>
@@ -155,12 +156,12 @@ pub fn DataPanel() -> impl IntoView {
                     <label class="button">
                         "Choose files"
                         <input type="file" data-testid="pick-files" multiple
-                            accept=".csv,.jsonl,image/png,image/jpeg,image/webp"
+                            accept=".csv,.jsonl,image/png,image/jpeg,image/webp,.wav,audio/wav,.npy"
                             disabled=move || running.get() on:change=move |ev| load_picked(ui, &ev) />
                     </label>
                 </div>
                 <p class="hint">
-                    "Image paths are relative to the manifest; an empty image or text cell means "
+                    "Paths are relative to the manifest; an empty cell means "
                     "that modality is missing. Uploads up to "
                     {MAX_UPLOAD_BYTES / (1024 * 1024)} " MiB; files stay in this page."
                 </p>

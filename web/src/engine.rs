@@ -8,7 +8,7 @@ use std::cell::{Cell, RefCell};
 
 use js_sys::{Array, Math};
 use mla::burn::tensor::Device;
-use mla::data::{ImageTextConfig, ImageTextData, Upload};
+use mla::data::{ColumnKind, ManifestConfig, ManifestData, Upload};
 use mla::io::{ModelHeader, load_model, save_model};
 use mla::model::{ModelConfig, MultimodalModel};
 use mla::predict::{image_text_inputs, predict_sample};
@@ -30,7 +30,7 @@ struct ReadyModel {
 /// training does not decode every image again).
 struct Loaded {
     upload: Upload,
-    built: Option<(ImageTextConfig, ImageTextData)>,
+    built: Option<(ManifestConfig, ManifestData)>,
 }
 
 #[derive(Default)]
@@ -209,7 +209,7 @@ async fn start(id: u32, cpu: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn summarize(name: String, data: &ImageTextData) -> DataSummary {
+fn summarize(name: String, data: &ManifestData) -> DataSummary {
     let s = &data.splits;
     let all = [&s.train, &s.valid, &s.test];
     let missing = |m: usize| {
@@ -226,12 +226,14 @@ fn summarize(name: String, data: &ImageTextData) -> DataSummary {
             s.valid.class_counts(),
             s.test.class_counts(),
         ],
-        missing: [missing(0), missing(1)],
+        missing: (0..s.train.modalities.len())
+            .map(|m| (s.train.modalities[m].name.clone(), missing(m)))
+            .collect(),
     }
 }
 
 /// Builds the data set now (every file checked before anyone trains) and keeps it.
-fn accept(id: u32, name: String, upload: Upload, config: ImageTextConfig) -> Result<(), String> {
+fn accept(id: u32, name: String, upload: Upload, config: ManifestConfig) -> Result<(), String> {
     let data = upload.build(&config).map_err(|e| e.to_string())?;
     let summary = summarize(name, &data);
     ENGINE.with_borrow_mut(|e| {
@@ -246,7 +248,7 @@ fn accept(id: u32, name: String, upload: Upload, config: ImageTextConfig) -> Res
 
 /// The loaded data set for `config`: the one built at load time when the settings
 /// that shape it are unchanged, else built again.
-fn built(config: &ImageTextConfig) -> Result<ImageTextData, String> {
+fn built(config: &ManifestConfig) -> Result<ManifestData, String> {
     ENGINE.with_borrow_mut(|e| {
         let loaded = e
             .data
@@ -265,10 +267,10 @@ fn built(config: &ImageTextConfig) -> Result<ImageTextData, String> {
 
 /// Trains until done or stopped, yielding after every step so that a stop gets in,
 /// then tests the best epoch's model and makes it the engine's model.
-async fn train_loop(id: u32, config: TrainConfig, data: ImageTextConfig) -> Result<(), String> {
+async fn train_loop(id: u32, config: TrainConfig, data: ManifestConfig) -> Result<(), String> {
     let data = built(&data)?;
     let device = device()?;
-    let mut trainer = Trainer::new(&ModelConfig::image_text(), &config, data.splits, &device)
+    let mut trainer = Trainer::new(&ModelConfig::for_manifest(), &config, data.splits, &device)
         .map_err(|e| e.to_string())?;
     let steps = trainer.steps_per_epoch();
     let mut stopped = false;
@@ -360,14 +362,24 @@ fn take_sample(id: u32) -> Result<(), String> {
             .rows
             .get(i.min(n.saturating_sub(1)))
             .ok_or("the data has no rows")?;
-        let bytes = match &row.image {
+        // The page shows an image and a text: the row's first of each.
+        let first = |kind: ColumnKind| {
+            let m = &u.manifest;
+            m.columns
+                .iter()
+                .zip(&row.cells)
+                .find(|(c, _)| c.kind == kind)
+                .and_then(|(_, cell)| cell.clone())
+        };
+        let image = first(ColumnKind::Image);
+        let bytes = match &image {
             Some(p) => Some(u.read(p)?.to_vec()),
             None => None,
         };
         let body = Reply::Sample {
-            image: row.image.clone(),
-            text: row.text.clone().unwrap_or_default(),
-            label: row.label.clone(),
+            image,
+            text: first(ColumnKind::Text).unwrap_or_default(),
+            label: row.label.clone().unwrap_or_default(),
         };
         Ok::<_, String>((body, bytes))
     })?;

@@ -6,7 +6,7 @@
 //! Replies carry the id of the request they answer; id 0 is the engine itself.
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use mla::data::ImageTextConfig;
+use mla::data::ManifestConfig;
 use mla::io::ModelHeader;
 use mla::predict::SamplePrediction;
 use mla::{EpochMetrics, EvalReport, TrainConfig};
@@ -24,14 +24,14 @@ pub enum Request {
     /// Load the core's built-in sample.
     LoadSample {
         samples: usize,
-        data: ImageTextConfig,
+        data: ManifestConfig,
     },
     /// Load the attached files (a manifest and its images).
-    LoadFiles { data: ImageTextConfig },
+    LoadFiles { data: ManifestConfig },
     /// Train on the loaded data; the best epoch's model becomes the engine's model.
     Train {
         train: TrainConfig,
-        data: ImageTextConfig,
+        data: ManifestConfig,
     },
     /// Stop training after the current step (no reply of its own).
     Stop,
@@ -104,8 +104,8 @@ pub struct DataSummary {
     pub classes: Vec<String>,
     /// Per split (train, validation, test): samples per class.
     pub counts: [Vec<usize>; 3],
-    /// Samples without an image, without a text.
-    pub missing: [usize; 2],
+    /// Per modality: its name and how many samples lack it.
+    pub missing: Vec<(String, usize)>,
 }
 
 /// What the page shows about its model.

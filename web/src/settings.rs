@@ -1,7 +1,7 @@
 //! The training settings form and how it maps onto the core's configuration.
 
 use leptos::prelude::*;
-use mla::data::ImageTextConfig;
+use mla::data::ManifestConfig;
 use mla::{Fusion, MlaError, TrainConfig};
 
 /// What the page lets a user set; everything else is the core's default.
@@ -52,11 +52,11 @@ impl Settings {
     }
 
     /// How raw data becomes model inputs, checked.
-    pub fn data_config(&self) -> Result<ImageTextConfig, MlaError> {
-        let c = ImageTextConfig {
+    pub fn data_config(&self) -> Result<ManifestConfig, MlaError> {
+        let c = ManifestConfig {
             image_size: self.image_size,
             seed: self.seed,
-            ..ImageTextConfig::default()
+            ..ManifestConfig::default()
         };
         c.validate()?;
         Ok(c)

@@ -1,0 +1,376 @@
+//! A data set from a manifest and the files it names: every cell read and checked,
+//! split into train, validation and test, and standardised or tokenised with the
+//! training split's statistics, which are kept for predictions later.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::bad::triage;
+use super::dataset::{Dataset, ModalityData, Splits};
+use super::fbank::{FbankConfig, wav_fbank};
+use super::image::preprocess as preprocess_image;
+use super::manifest::{ColumnKind, Manifest, ManifestRow};
+use super::preprocess::{AudioPreprocess, Preprocess, Preprocessor, RawInput, plain, read_cell};
+use super::split::{check_fractions, stratified_split};
+use super::standardize::Standardizer;
+use super::text::Tokenizer;
+use crate::error::{MlaError, Result};
+
+/// Settings for building a data set from a manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ManifestConfig {
+    /// Side of the square images fed to the model.
+    pub image_size: usize,
+    /// Tokens per text.
+    pub max_tokens: usize,
+    /// Vocabulary size (most frequent training words).
+    pub max_vocab: usize,
+    /// Filterbank of audio columns; `frames` pads or cuts every clip to one length.
+    pub fbank: FbankConfig,
+    /// Share of each class held out for validation.
+    pub valid_fraction: f64,
+    /// Share of each class held out for testing.
+    pub test_fraction: f64,
+    /// Seed of the split.
+    pub seed: u64,
+    /// Leave out samples with a bad cell (listed in [`ManifestData::skipped`]) instead
+    /// of failing.
+    pub skip_bad: bool,
+}
+
+impl Default for ManifestConfig {
+    fn default() -> Self {
+        Self {
+            image_size: 32,
+            max_tokens: 16,
+            max_vocab: 2000,
+            fbank: FbankConfig {
+                // 64 filters suit 8 kHz speech as well as 16 kHz and up; 1 s of frames.
+                mel_bins: 64,
+                frames: 100,
+                ..FbankConfig::default()
+            },
+            valid_fraction: 0.15,
+            test_fraction: 0.15,
+            seed: 0,
+            skip_bad: false,
+        }
+    }
+}
+
+impl ManifestConfig {
+    /// Checks every field; errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |f: &str, r: &str| Err(MlaError::config(format!("data.{f}"), r));
+        if !(4..=256).contains(&self.image_size) {
+            return bad("image_size", "must be in 4..=256");
+        }
+        if self.max_tokens == 0 || self.max_vocab == 0 {
+            return bad("max_tokens/max_vocab", "must be at least 1");
+        }
+        self.fbank.validate()?;
+        check_fractions(self.valid_fraction, self.test_fraction)
+    }
+}
+
+/// A data set ready to train on.
+#[derive(Clone, Debug)]
+pub struct ManifestData {
+    pub splits: Splits,
+    pub preprocess: Preprocess,
+    /// What was wrong with each sample left out (`skip_bad`), naming file and line.
+    pub skipped: Vec<String>,
+}
+
+/// One cell, read and decoded; statistics are fitted later on the training split.
+enum Cell {
+    /// Image pixels, a filterbank (with its sample rate) or a vector.
+    Values {
+        values: Vec<f32>,
+        rate: u32,
+    },
+    Text(String),
+}
+
+impl Cell {
+    fn decode(name: &str, raw: RawInput, config: &ManifestConfig) -> Result<Cell> {
+        Ok(match raw {
+            RawInput::Image(bytes) => Cell::Values {
+                values: preprocess_image(name, &bytes, config.image_size)?,
+                rate: 0,
+            },
+            RawInput::Audio(bytes) => {
+                let (rate, values) = wav_fbank(name, &bytes, &config.fbank)?;
+                Cell::Values { values, rate }
+            }
+            RawInput::Vector(values) => Cell::Values { values, rate: 0 },
+            RawInput::Text(text) => Cell::Text(text),
+        })
+    }
+
+    /// What must agree across a column: the sample rate and the number of values.
+    fn shape(&self) -> Option<(u32, usize)> {
+        match self {
+            Cell::Values { values, rate } => Some((*rate, values.len())),
+            Cell::Text(_) => None,
+        }
+    }
+}
+
+/// The most common shape in a column (ties: the first seen).
+fn column_shape(cells: &[&Cell]) -> Option<(u32, usize)> {
+    let mut counts: HashMap<(u32, usize), (usize, usize)> = HashMap::new();
+    for (k, shape) in cells.iter().filter_map(|c| c.shape()).enumerate() {
+        counts.entry(shape).or_insert((0, k)).0 += 1;
+    }
+    counts
+        .into_iter()
+        .max_by(|a, b| a.1.0.cmp(&b.1.0).then(b.1.1.cmp(&a.1.1)))
+        .map(|(shape, _)| shape)
+}
+
+fn shape_problem(kind: ColumnKind, got: (u32, usize), want: (u32, usize)) -> String {
+    match kind {
+        ColumnKind::Audio if got.0 != want.0 => format!(
+            "{} Hz audio, most clips of the column are {} Hz",
+            got.0, want.0
+        ),
+        ColumnKind::Audio => format!(
+            "{} filterbank values, most clips of the column have {} (set `fbank.frames` to pad or cut every clip to one length)",
+            got.1, want.1
+        ),
+        _ => format!("{} values, most rows of the column have {}", got.1, want.1),
+    }
+}
+
+/// Builds the data set of `manifest`. `read(path)` returns the bytes of a path as
+/// written in the manifest, or a message saying why it cannot. Every cell is read and
+/// checked before anything else, so that all bad rows are reported at once (or left
+/// out with `skip_bad`).
+pub fn from_manifest(
+    manifest: &Manifest,
+    mut read: impl FnMut(&str) -> std::result::Result<Vec<u8>, String>,
+    config: &ManifestConfig,
+) -> Result<ManifestData> {
+    config.validate()?;
+    let name = &manifest.name;
+    if !manifest.has_labels {
+        return Err(MlaError::Data(format!(
+            "{name}: no `label` column; training needs one"
+        )));
+    }
+    let columns = &manifest.columns;
+    if columns.len() < 2 {
+        return Err(MlaError::Data(format!(
+            "{name}: one modality column (`{}`); MLA needs at least two",
+            columns[0].header()
+        )));
+    }
+    let mut problems: Vec<Vec<String>> = vec![Vec::new(); manifest.rows.len()];
+    let mut cells: Vec<Vec<Option<Cell>>> = Vec::with_capacity(manifest.rows.len());
+    for (row, found) in manifest.rows.iter().zip(&mut problems) {
+        if row.label.is_none() {
+            found.push("the `label` cell is empty".into());
+        }
+        let decoded = columns
+            .iter()
+            .zip(&row.cells)
+            .map(|(column, cell)| {
+                let cell = cell.as_deref()?;
+                let decoded =
+                    read_cell(&column.name, column.kind, cell, &mut read).and_then(|raw| {
+                        Cell::decode(cell, raw, config)
+                            .map_err(|e| format!("column `{}`: {}", column.name, plain(&e)))
+                    });
+                decoded.map_err(|why| found.push(why)).ok()
+            })
+            .collect();
+        cells.push(decoded);
+    }
+    // Cells whose shape differs from most of their column's.
+    for (c, column) in columns.iter().enumerate() {
+        let column_cells: Vec<&Cell> = cells.iter().filter_map(|r| r[c].as_ref()).collect();
+        let Some(want) = column_shape(&column_cells) else {
+            continue;
+        };
+        for ((row, found), written) in cells.iter().zip(&mut problems).zip(&manifest.rows) {
+            if let Some(got) = row[c].as_ref().and_then(Cell::shape).filter(|&s| s != want) {
+                // The file, where the cell names one.
+                let file = written.cells[c]
+                    .as_deref()
+                    .filter(|cell| column.kind.holds_path(cell))
+                    .map(|cell| format!("`{cell}`: "))
+                    .unwrap_or_default();
+                found.push(format!(
+                    "column `{}`: {file}{}",
+                    column.name,
+                    shape_problem(column.kind, got, want)
+                ));
+            }
+        }
+    }
+    let bad: Vec<String> = manifest
+        .rows
+        .iter()
+        .zip(&problems)
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(row, p)| format!("{name} line {}: {}", row.line, p.join("; ")))
+        .collect();
+    let skipped = triage(name, bad, config.skip_bad)?;
+    let (rows, cells): (Vec<_>, Vec<_>) = manifest
+        .rows
+        .iter()
+        .zip(cells)
+        .zip(&problems)
+        .filter(|(_, p)| p.is_empty())
+        .map(|(pair, _)| pair)
+        .unzip();
+    if rows.is_empty() {
+        return Err(MlaError::Data(format!(
+            "{name}: no sample is left after skipping {} bad ones",
+            skipped.len()
+        )));
+    }
+    let label = |r: &&ManifestRow| r.label.clone().expect("checked above");
+    let classes: Vec<String> = rows
+        .iter()
+        .map(label)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if classes.len() < 2 {
+        return Err(MlaError::Data(format!(
+            "{name}: every sample has the label `{}`; training needs at least 2 classes",
+            classes[0]
+        )));
+    }
+    if let Some(c) = (0..columns.len()).find(|&c| cells.iter().all(|r| r[c].is_none())) {
+        return Err(MlaError::Data(format!(
+            "{name}: no sample has a `{}` cell; every modality needs some",
+            columns[c].name
+        )));
+    }
+    let labels: Vec<usize> = rows
+        .iter()
+        .map(|r| {
+            classes
+                .binary_search(&label(r))
+                .expect("label is in classes")
+        })
+        .collect();
+    let (train, valid, test) = stratified_split(
+        &labels,
+        classes.len(),
+        config.valid_fraction,
+        config.test_fraction,
+        config.seed,
+    )?;
+
+    let mut modalities = Vec::with_capacity(columns.len());
+    let mut preprocessors = Vec::with_capacity(columns.len());
+    for (c, column) in columns.iter().enumerate() {
+        let present: Vec<bool> = cells.iter().map(|r| r[c].is_some()).collect();
+        let train_present: Vec<usize> = train.iter().copied().filter(|&i| present[i]).collect();
+        let preprocessor = match column.kind {
+            ColumnKind::Text => Preprocessor::Text(Tokenizer::fit(
+                train_present.iter().filter_map(|&i| match &cells[i][c] {
+                    Some(Cell::Text(t)) => Some(t.as_str()),
+                    _ => None,
+                }),
+                config.max_vocab,
+                config.max_tokens,
+            )),
+            kind => {
+                let column_cells: Vec<&Cell> = cells.iter().filter_map(|r| r[c].as_ref()).collect();
+                let (rate, len) = column_shape(&column_cells).expect("the column has cells");
+                // Statistics from the training samples that have this modality (all
+                // present samples if the training split has none).
+                let fit_rows = if train_present.is_empty() {
+                    (0..rows.len()).filter(|&i| present[i]).collect()
+                } else {
+                    train_present.clone()
+                };
+                let dense = values_of(&cells, c, len);
+                match kind {
+                    ColumnKind::Image => Preprocessor::Image {
+                        size: config.image_size,
+                    },
+                    ColumnKind::Audio => {
+                        // Predictions pad or cut to the clips' length, even when
+                        // training did not have to.
+                        let fbank = FbankConfig {
+                            frames: len / config.fbank.mel_bins,
+                            ..config.fbank.clone()
+                        };
+                        Preprocessor::Audio(AudioPreprocess {
+                            fbank,
+                            sample_rate: rate,
+                            standardizer: Standardizer::fit(&dense, len, 1, &fit_rows),
+                        })
+                    }
+                    _ => Preprocessor::Vector(Standardizer::fit(&dense, len, len, &fit_rows)),
+                }
+            }
+        };
+        let input = preprocessor.input_kind();
+        let len = input.item_len();
+        let values = match &preprocessor {
+            Preprocessor::Text(t) => {
+                let encoder = t.encoder();
+                cells
+                    .iter()
+                    .flat_map(|r| match &r[c] {
+                        Some(Cell::Text(text)) => encoder.encode(text),
+                        _ => vec![0.0; len],
+                    })
+                    .collect()
+            }
+            Preprocessor::Image { .. } => values_of(&cells, c, len),
+            Preprocessor::Audio(a) => standardized(&cells, c, len, &a.standardizer),
+            Preprocessor::Vector(s) => standardized(&cells, c, len, s),
+        };
+        modalities.push(ModalityData {
+            name: column.name.clone(),
+            kind: input,
+            values,
+            present,
+        });
+        preprocessors.push(preprocessor);
+    }
+    let all = Dataset::new(modalities, labels, classes.len())?;
+    let splits = all.split(&train, &valid, &test)?;
+    Ok(ManifestData {
+        splits,
+        preprocess: Preprocess {
+            classes,
+            modalities: preprocessors,
+        },
+        skipped,
+    })
+}
+
+/// Column `c`'s values, `len` per sample, zeros where it is missing.
+fn values_of(cells: &[Vec<Option<Cell>>], c: usize, len: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(cells.len() * len);
+    for r in cells {
+        match &r[c] {
+            Some(Cell::Values { values, .. }) => out.extend_from_slice(values),
+            _ => out.resize(out.len() + len, 0.0),
+        }
+    }
+    out
+}
+
+/// Column `c`'s values standardised, zeros where it is missing (the model ignores
+/// them).
+fn standardized(cells: &[Vec<Option<Cell>>], c: usize, len: usize, s: &Standardizer) -> Vec<f32> {
+    let mut out = values_of(cells, c, len);
+    for (item, r) in out.chunks_mut(len).zip(cells) {
+        if r[c].is_some() {
+            s.apply(item);
+        }
+    }
+    out
+}

@@ -1,0 +1,323 @@
+//! Manifests with typed columns of every kind (image, audio, text, vector inline and
+//! `.npy`): building, training, predicting rows from raw files, and the errors.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::*;
+use mla::config::RunConfig;
+use mla::data::image::encode_png;
+use mla::data::split::stratified_split;
+use mla::data::wav::encode_wav;
+use mla::data::{InputKind, Manifest, ManifestConfig, encode_npy, from_manifest};
+use mla::io::{ModelHeader, load_model, save_model};
+use mla::predict::{manifest_columns, predict_sample, row_inputs};
+use mla::rng::Rng;
+
+type Files = HashMap<String, Vec<u8>>;
+
+fn reader(files: &Files) -> impl FnMut(&str) -> Result<Vec<u8>, String> + '_ {
+    |p: &str| {
+        files
+            .get(p)
+            .cloned()
+            .ok_or_else(|| "no such file".to_string())
+    }
+}
+
+const CLASSES: usize = 4;
+
+/// `n` samples of 4 classes: a tone whose pitch tells the class (audio), a colour
+/// (image) that tells it only in half the classes, a noisy 6-number vector (inline for
+/// even rows, `.npy` for odd) and a caption that names the class for a third of the
+/// rows. About a tenth of each modality's cells are empty.
+fn typed(n: usize, seed: u64) -> (String, Files) {
+    let mut rng = Rng::new(seed);
+    let mut files = Files::new();
+    let mut csv = String::from("voice:audio,photo:image,feat:vector,caption:text,label\n");
+    for i in 0..n {
+        let class = i % CLASSES;
+        let keep = |rng: &mut Rng| rng.uniform() > 0.1;
+        let voice = keep(&mut rng).then(|| {
+            let path = format!("wav/{i}.wav");
+            let hz = 300.0 + 500.0 * class as f64;
+            files.insert(
+                path.clone(),
+                encode_wav(&tone(hz, 8000, 0.3, 2000.0, &mut rng), 8000),
+            );
+            path
+        });
+        let photo = keep(&mut rng).then(|| {
+            let path = format!("img/{i}.png");
+            let level = if class < 2 { 200 } else { 50 };
+            let img = image::RgbImage::from_fn(8, 8, |_, _| {
+                let j = (rng.normal() * 30.0) as i32;
+                image::Rgb([(level + j).clamp(0, 255) as u8, 90, 90])
+            });
+            files.insert(path.clone(), encode_png(&img).unwrap());
+            path
+        });
+        let feat = keep(&mut rng).then(|| {
+            let v: Vec<f32> = (0..6)
+                .map(|d| (if d == class { 3.0 } else { 0.0 }) + rng.normal() as f32 + 100.0)
+                .collect();
+            if i % 2 == 0 {
+                v.iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            } else {
+                let path = format!("npy/{i}.npy");
+                files.insert(path.clone(), encode_npy(&[6], &v));
+                path
+            }
+        });
+        let caption = keep(&mut rng).then(|| match i % 3 {
+            0 => format!("kind {class} here"),
+            _ => "something".to_string(),
+        });
+        let cell = |c: Option<String>| c.unwrap_or_default();
+        csv += &format!(
+            "{},{},{},{},c{class}\n",
+            cell(voice),
+            cell(photo),
+            cell(feat),
+            cell(caption)
+        );
+    }
+    (csv, files)
+}
+
+fn options() -> ManifestConfig {
+    let mut o = ManifestConfig {
+        image_size: 8,
+        ..Default::default()
+    };
+    o.fbank.mel_bins = 16;
+    o.fbank.frames = 20;
+    o
+}
+
+#[test]
+fn every_column_kind_builds_trains_and_predicts_rows() {
+    let (csv, files) = typed(240, 1);
+    let manifest = Manifest::parse("typed.csv", csv.as_bytes()).unwrap();
+    let data = from_manifest(&manifest, reader(&files), &options()).unwrap();
+    let kinds: Vec<_> = data
+        .splits
+        .train
+        .modalities
+        .iter()
+        .map(|m| (m.name.as_str(), m.kind.clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (
+                "voice",
+                InputKind::Image {
+                    channels: 1,
+                    height: 20,
+                    width: 16
+                }
+            ),
+            (
+                "photo",
+                InputKind::Image {
+                    channels: 3,
+                    height: 8,
+                    width: 8
+                }
+            ),
+            ("feat", InputKind::Features { dim: 6 }),
+            ("caption", InputKind::Tokens { len: 16, vocab: 9 }), // kind, 0-3, here, something
+        ]
+    );
+    // Vectors are standardised with the training split: mean ~0, deviation ~1, where
+    // raw values are around 100.
+    let feat = &data.splits.train.modalities[2];
+    let present: Vec<f32> = (0..data.splits.train.len())
+        .filter(|&i| feat.present[i])
+        .flat_map(|i| feat.item(i).to_vec())
+        .collect();
+    let mean = present.iter().sum::<f32>() / present.len() as f32;
+    assert!(mean.abs() < 1e-3, "{mean}");
+
+    let mut config = RunConfig::default();
+    config.model.feature_dim = 32;
+    config.train.epochs = 10;
+    config.train.batch_size = 16;
+    config.train.optimizer.lr = 0.02;
+    let (trainer, test) = train_and_test(&config, data.splits.clone());
+    // Pitch alone tells the class; the colour only its half (~0.5).
+    assert!(test.unimodal[0] > 0.8, "audio {test:?}");
+    assert!(
+        test.unimodal[1] > 0.35 && test.unimodal[1] < 0.7,
+        "image {test:?}"
+    );
+    assert!(test.unimodal[2] > 0.6, "vector {test:?}");
+    assert!(test.fused > 0.85, "{test:?}");
+
+    // Through a model file, predicting rows of a manifest from their files gives the
+    // same as the data set built for training (same preprocessing, same statistics).
+    let (model, _) = trainer.best_model();
+    let header = ModelHeader {
+        spec: trainer.spec().clone(),
+        fusion: config.train.fusion,
+        preprocess: Some(data.preprocess.clone()),
+        written_by: "test".into(),
+    };
+    let bytes = pollster::block_on(save_model(&header, &model)).unwrap();
+    let (header, model) = load_model(&bytes, &cpu()).unwrap();
+    // Columns in another order, one left out: matched by name.
+    let mut reordered = String::from("feat:vector,voice:audio,label\n");
+    for row in manifest.rows.iter().take(12) {
+        let c = |name: &str| row.cell(&manifest, name).unwrap_or("").to_string();
+        reordered += &format!(
+            "{},{},{}\n",
+            c("feat"),
+            c("voice"),
+            row.label.as_ref().unwrap()
+        );
+    }
+    let subset = Manifest::parse("sub.csv", reordered.as_bytes()).unwrap();
+    let columns = manifest_columns(&header, &subset).unwrap();
+    assert_eq!(columns, [Some(1), None, Some(0), None]);
+    let mut read = reader(&files);
+    let mut right = 0;
+    for row in &subset.rows {
+        let inputs = row_inputs(&subset, row, &columns, &mut read).unwrap();
+        let p = pollster::block_on(predict_sample(&model, &header, &inputs, &cpu())).unwrap();
+        assert!(!p.modalities[1].present && !p.modalities[3].present);
+        let weights: f32 = p.modalities.iter().map(|m| m.weight).sum();
+        assert!((weights - 1.0).abs() < 1e-5);
+        right += usize::from(Some(p.class_name()) == row.label.as_deref());
+    }
+    assert!(right >= 9, "{right} of 12 right from audio + vector");
+    // The preprocessing a prediction applies equals training's, value for value.
+    let one = Manifest::parse(
+        "one.csv",
+        csv.lines()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    let cols = manifest_columns(&header, &one).unwrap();
+    let inputs = row_inputs(&one, &one.rows[0], &cols, &mut read).unwrap();
+    let sample = mla::predict::sample_dataset(&header, &inputs).unwrap();
+    let labels: Vec<usize> = (0..manifest.rows.len()).map(|i| i % CLASSES).collect();
+    let o = options();
+    let (train, valid, test) =
+        stratified_split(&labels, CLASSES, o.valid_fraction, o.test_fraction, o.seed).unwrap();
+    let s = &data.splits;
+    let (split, i) = [(&s.train, train), (&s.valid, valid), (&s.test, test)]
+        .into_iter()
+        .find_map(|(split, rows)| rows.iter().position(|&r| r == 0).map(|i| (split, i)))
+        .expect("row 0 is in a split");
+    for (m, (a, b)) in sample.modalities.iter().zip(&split.modalities).enumerate() {
+        if a.present[0] {
+            let diff = a
+                .item(0)
+                .iter()
+                .zip(b.item(i))
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f32::max);
+            assert!(diff < 1e-5, "modality {m} differs by {diff}");
+        }
+    }
+    // A column of another kind, or one the model lacks, is refused with its name.
+    for (csv, says) in [
+        (
+            &b"feat:text\nhi\n"[..],
+            "`feat` holds text, the model's `feat` takes vector",
+        ),
+        (
+            b"image\na.png\n",
+            "`image` is not one of the model's modalities",
+        ),
+    ] {
+        let m = Manifest::parse("x.csv", csv).unwrap();
+        let e = manifest_columns(&header, &m).unwrap_err().to_string();
+        assert!(e.contains(says), "{e}");
+    }
+}
+
+#[test]
+fn bad_cells_of_every_kind_are_named_all_at_once_or_skipped() {
+    let (csv, mut files) = typed(40, 2);
+    let mut lines: Vec<String> = csv.lines().map(String::from).collect();
+    // Line 2: a NaN in an inline vector; line 3: a vector of 5 numbers; line 4: a
+    // corrupt WAV; line 5: a 16 kHz WAV among 8 kHz ones; line 6: no label; line 7: a
+    // .npy of the wrong length; line 8: a missing image.
+    let mut rng = Rng::new(9);
+    files.insert("bad.wav".into(), b"RIFF....WAVEjunk".to_vec());
+    files.insert(
+        "fast.wav".into(),
+        encode_wav(&tone(440.0, 16000, 0.3, 0.0, &mut rng), 16000),
+    );
+    files.insert("short.npy".into(), encode_npy(&[3], &[1.0, 2.0, 3.0]));
+    lines[1] = "wav/0.wav,,1 2 NaN 4 5 6,,c0".into();
+    lines[2] = "wav/0.wav,,1 2 3 4 5,,c1".into();
+    lines[3] = "bad.wav,,,hello,c2".into();
+    lines[4] = "fast.wav,,,hello,c3".into();
+    lines[5] = "wav/0.wav,,,hello,".into();
+    lines[6] = "wav/0.wav,,short.npy,,c1".into();
+    lines[7] = "wav/0.wav,nope.png,,,c2".into();
+    let text = lines.join("\n");
+    let manifest = Manifest::parse("m.csv", text.as_bytes()).unwrap();
+    let e = from_manifest(&manifest, reader(&files), &options())
+        .err()
+        .unwrap()
+        .to_string();
+    println!("{e}");
+    assert!(e.contains("m.csv: 7 bad samples"), "{e}");
+    for (line, words) in [
+        (2, "value 3 is NaN"),
+        (3, "5 values, most rows of the column have 6"),
+        (4, "bad.wav"),
+        (
+            5,
+            "`fast.wav`: 16000 Hz audio, most clips of the column are 8000 Hz",
+        ),
+        (6, "`label` cell is empty"),
+        (7, "column `feat`: `short.npy`: 3 values"),
+        (8, "column `photo`: `nope.png`: no such file"),
+    ] {
+        assert!(
+            e.contains(&format!("m.csv line {line}: ")),
+            "line {line}: {e}"
+        );
+        let at = e.find(&format!("m.csv line {line}: ")).unwrap();
+        let rest = &e[at..];
+        let end = rest.find('\n').unwrap_or(rest.len());
+        assert!(
+            rest[..end].contains(words),
+            "line {line} should say {words}: {e}"
+        );
+    }
+    let skipping = ManifestConfig {
+        skip_bad: true,
+        ..options()
+    };
+    let data = from_manifest(&manifest, reader(&files), &skipping).unwrap();
+    assert_eq!(data.skipped.len(), 7);
+    let s = &data.splits;
+    assert_eq!(s.train.len() + s.valid.len() + s.test.len(), 40 - 7);
+
+    // A manifest with one modality, or without labels, cannot train.
+    let one = Manifest::parse("o.csv", b"feat:vector,label\n1 2,a\n3 4,b\n5 6,b\n").unwrap();
+    let e = from_manifest(&one, reader(&files), &options())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("at least two"), "{e}");
+    let unlabelled = Manifest::parse("u.csv", b"feat:vector,caption:text\n1 2,a\n").unwrap();
+    let e = from_manifest(&unlabelled, reader(&files), &options())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("no `label` column"), "{e}");
+}
