@@ -8,24 +8,136 @@ use crate::error::{MlaError, Result};
 use crate::fusion::Fusion;
 use crate::model::ModelConfig;
 
-/// Which training method runs.
+/// Which training method runs: MLA, or one of the paper's baselines (appendix A.2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// Alternating unimodal adaptation with a shared head (MLA, Eq. 1-8).
     #[default]
     Mla,
-    /// Joint training of concatenated features with one loss (the paper's Concat).
+    /// Concat: concatenated features, one head, one loss.
+    #[serde(alias = "concat")]
     Joint,
+    /// Sum: a head per modality, summed logits, one loss.
+    Sum,
+    /// Late fusion: independent unimodal models, averaged outputs.
+    #[serde(alias = "late-fusion")]
+    Late,
+    /// FiLM: one modality's feature scales and shifts the others'.
+    Film,
+    /// BiGated: a sigmoid gate from one modality's hidden state modulates the others'.
+    Bigated,
+    /// OGM-GE: Concat with on-the-fly gradient modulation and noise.
+    OgmGe,
+    /// QMF: energy-weighted late fusion with a ranking regulariser.
+    Qmf,
 }
 
 impl Method {
-    /// Name on the command line.
+    /// Every method, in the paper's Table 1 order.
+    pub const ALL: [Method; 8] = [
+        Method::Sum,
+        Method::Joint,
+        Method::Late,
+        Method::Film,
+        Method::Bigated,
+        Method::OgmGe,
+        Method::Qmf,
+        Method::Mla,
+    ];
+
+    /// Name on the command line and in configuration files.
     pub fn name(self) -> &'static str {
         match self {
             Method::Mla => "mla",
             Method::Joint => "joint",
+            Method::Sum => "sum",
+            Method::Late => "late",
+            Method::Film => "film",
+            Method::Bigated => "bigated",
+            Method::OgmGe => "ogm-ge",
+            Method::Qmf => "qmf",
         }
+    }
+
+    /// Name in tables, as the paper writes it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Method::Mla => "MLA",
+            Method::Joint => "Concat",
+            Method::Sum => "Sum",
+            Method::Late => "Late Fusion",
+            Method::Film => "FiLM",
+            Method::Bigated => "BiGated",
+            Method::OgmGe => "OGM-GE",
+            Method::Qmf => "QMF",
+        }
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = MlaError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        match s.as_str() {
+            "concat" => return Ok(Method::Joint),
+            "late-fusion" => return Ok(Method::Late),
+            _ => {}
+        }
+        Method::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                MlaError::config(
+                    "train.method",
+                    format!(
+                        "unknown method `{s}` (methods: {}; concat = joint)",
+                        Method::ALL.map(Method::name).join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+/// OGM-GE's on-the-fly gradient modulation (Peng et al., CVPR 2022).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OgmConfig {
+    /// `α` of the coefficient `1 - tanh(α ρ)`.
+    pub alpha: f64,
+    /// First epoch (1-based) with modulation.
+    pub start_epoch: usize,
+    /// Last epoch (1-based, inclusive) with modulation.
+    pub end_epoch: usize,
+    /// Generalisation enhancement: add `N(0, std(g))` noise to every encoder gradient.
+    pub noise: bool,
+}
+
+impl Default for OgmConfig {
+    fn default() -> Self {
+        // OGM-GE tunes α per data set; 0.5 is a middle value. Modulation from the first
+        // epoch to the 50th.
+        Self {
+            alpha: 0.5,
+            start_epoch: 1,
+            end_epoch: 50,
+            noise: true,
+        }
+    }
+}
+
+/// QMF's regulariser (Zhang et al., ICML 2023).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QmfConfig {
+    /// Weight of the ranking loss on the energy confidences.
+    pub rank_weight: f64,
+}
+
+impl Default for QmfConfig {
+    fn default() -> Self {
+        Self { rank_weight: 0.1 }
     }
 }
 
@@ -125,7 +237,14 @@ pub struct TrainConfig {
     pub optimizer: OptimizerConfig,
     /// Used by MLA only.
     pub hgm: HgmConfig,
-    /// Fusion of unimodal predictions at evaluation (MLA only; Concat fuses in its head).
+    /// Used by OGM-GE only.
+    pub ogm: OgmConfig,
+    /// Used by QMF only.
+    pub qmf: QmfConfig,
+    /// FiLM's condition modality, BiGated's gate modality.
+    pub condition_modality: usize,
+    /// Fusion of unimodal predictions at evaluation (MLA only; the baselines fuse in
+    /// their heads).
     pub fusion: Fusion,
     /// Order in which modalities take their steps on each batch; empty = `0..M`.
     pub modality_order: Vec<usize>,
@@ -143,6 +262,9 @@ impl Default for TrainConfig {
             batch_size: 64,
             optimizer: OptimizerConfig::default(),
             hgm: HgmConfig::default(),
+            ogm: OgmConfig::default(),
+            qmf: QmfConfig::default(),
+            condition_modality: 0,
             fusion: Fusion::Entropy,
             modality_order: Vec::new(),
             seed: 0,
@@ -198,6 +320,18 @@ impl TrainConfig {
         }
         if !(self.hgm.alpha.is_finite() && self.hgm.alpha > 0.0) {
             return bad("hgm.alpha", "must be a finite number > 0");
+        }
+        if !(self.ogm.alpha.is_finite() && self.ogm.alpha >= 0.0) {
+            return bad("ogm.alpha", "must be a finite number >= 0");
+        }
+        if self.ogm.start_epoch == 0 || self.ogm.end_epoch < self.ogm.start_epoch {
+            return bad(
+                "ogm.start_epoch/end_epoch",
+                "need 1 <= start_epoch <= end_epoch",
+            );
+        }
+        if !(self.qmf.rank_weight.is_finite() && self.qmf.rank_weight >= 0.0) {
+            return bad("qmf.rank_weight", "must be a finite number >= 0");
         }
         Ok(())
     }

@@ -42,15 +42,14 @@ pub struct Predictions {
     pub unimodal: Tensor<3>,
     /// `[B, C]`
     pub fused: Tensor<2>,
-    /// `[M, B]`: fusion weights `λ` (for Concat: the presence mask over the count).
+    /// `[M, B]`: fusion weights `λ` (fused layouts: the presence mask over the count,
+    /// or QMF's normalised confidences).
     pub weights: Tensor<2>,
 }
 
 /// Runs `model` (no autodiff) on one batch.
 pub fn predict(model: &MultimodalModel, fusion: Fusion, batch: &Batch) -> Result<Predictions> {
-    let features = (0..model.num_modalities())
-        .map(|m| model.features(m, &batch.inputs[m]))
-        .collect::<Result<Vec<_>>>()?;
+    let features = model.all_features(batch)?;
     let unimodal = Tensor::stack(
         features
             .iter()
@@ -68,17 +67,11 @@ pub fn predict(model: &MultimodalModel, fusion: Fusion, batch: &Batch) -> Result
                 weights: fused.weights,
             }
         }
-        HeadLayout::Concat => {
-            let fused = model.concat_logits(features, &batch.present);
-            let weights = Fusion::Mean
-                .fuse(unimodal.clone(), batch.present.clone())
-                .weights;
-            Predictions {
-                unimodal,
-                fused,
-                weights,
-            }
-        }
+        _ => Predictions {
+            unimodal,
+            fused: model.fused_logits(features.clone(), &batch.present),
+            weights: model.fused_weights(features, &batch.present),
+        },
     })
 }
 

@@ -69,6 +69,7 @@ fn modality_step_leaves_other_encoders_bit_identical() {
                 data: &data,
                 indices: &idx[round * 48..(round + 1) * 48],
                 device: &ad,
+                epoch: 0,
             };
             let (encoders_before, head_before) = snapshot(&model);
             model = mla

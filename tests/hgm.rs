@@ -155,6 +155,7 @@ fn hgm_keeps_head_output_on_earlier_modality() {
             data: &data,
             indices: idx,
             device: &ad,
+            epoch: 0,
         };
         model = mla
             .modality_step(model, 0, &batch, &mut optimizer, opt_config.lr)
@@ -175,6 +176,7 @@ fn hgm_keeps_head_output_on_earlier_modality() {
         data: &data,
         indices: batches[7],
         device: &ad,
+        epoch: 0,
     };
     let b_step = |strategy: &mut Alternating| {
         strategy

@@ -11,14 +11,14 @@ use mla::data::manifest::{ManifestRow, csv_cell};
 use mla::io::{ModelHeader, load_model, save_model};
 use mla::model::ModelConfig;
 use mla::predict::{SamplePrediction, manifest_columns, predict_sample, row_inputs};
-use mla::{Backend, Fusion, Method, OptimizerKind, RunConfig, Trainer};
+use mla::{Backend, Fusion, OptimizerKind, RunConfig, Trainer};
 use serde_json::json;
 
 use crate::data::{file_reader, load, read_manifest};
 use crate::report::{epoch_line, table};
 use crate::run_dir::{self, CHECKPOINT, CONFIG, CONFIG_TOML, METRICS, MODEL, PLOT, SKIPPED, TEST};
 use crate::{
-    EvalArgs, FusionArg, MethodArg, OptimizerArg, PredictArgs, PredictFormat, SampleArgs, TrainArgs,
+    BenchArgs, EvalArgs, FusionArg, OptimizerArg, PredictArgs, PredictFormat, SampleArgs, TrainArgs,
 };
 
 /// A run configuration file: TOML, or JSON when it ends in `.json`.
@@ -71,10 +71,10 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
     }
     let train = &mut config.train;
     if let Some(m) = args.method {
-        train.method = match m {
-            MethodArg::Mla => Method::Mla,
-            MethodArg::Joint => Method::Joint,
-        };
+        train.method = m.into();
+    }
+    if let Some(k) = args.condition_modality {
+        train.condition_modality = k;
     }
     if let Some(s) = args.seed {
         train.seed = s;
@@ -475,5 +475,25 @@ pub fn sample(args: SampleArgs) -> Result<()> {
         files.len(),
         out.join(&manifest.name).display()
     );
+    Ok(())
+}
+
+pub fn bench(args: BenchArgs) -> Result<()> {
+    let variants = crate::bench::parse_methods(&args.methods)?;
+    if args.seeds == 0 {
+        bail!("--seeds must be at least 1");
+    }
+    let grid = crate::bench::Grid {
+        data: args.data,
+        variants,
+        ablation: args.ablation,
+        seeds: (0..args.seeds).collect(),
+        jobs: args.jobs,
+        out: args.out,
+        extra: args.train,
+    };
+    let table = crate::bench::run(&grid)?;
+    println!("{table}");
+    println!("wrote {}", grid.out.join("table.md").display());
     Ok(())
 }

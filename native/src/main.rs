@@ -1,5 +1,6 @@
 //! `mla-native`: train and evaluate MLA from the command line.
 
+mod bench;
 mod commands;
 mod data;
 mod plot;
@@ -31,6 +32,35 @@ enum Command {
     /// Write the built-in image + text sample (coloured shapes) as a manifest and PNG
     /// files: an example of what `train --manifest` and the browser page take.
     Sample(SampleArgs),
+    /// Train methods x seeds on one data source and print the paper's Table 1 layout
+    /// (also written as table.md and results.json); rerun to resume a grid.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// Data source, as `train --data` takes it.
+    #[arg(long, default_value = "builtin")]
+    data: String,
+    /// Methods: `all` (sum, concat, late, film, bigated, ogm-ge, qmf, mla) or a comma
+    /// list.
+    #[arg(long, default_value = "all")]
+    methods: String,
+    /// Also run MLA's ablation: HGM on/off x dynamic fusion on/off.
+    #[arg(long)]
+    ablation: bool,
+    /// Seeds 0..N (weight initialisation and batch order).
+    #[arg(long, default_value_t = 3)]
+    seeds: u64,
+    /// Runs at the same time (each a process of its own).
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Folder of the grid: runs/<method>-seed<k>/, table.md, results.json.
+    #[arg(long)]
+    out: PathBuf,
+    /// More `train` flags for every run, after `--` (e.g. `-- --epochs 30 --lr 0.05`).
+    #[arg(last = true)]
+    train: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -46,13 +76,43 @@ struct SampleArgs {
     seed: u64,
 }
 
-/// Training method.
+/// Training method: MLA or one of the paper's baselines.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum MethodArg {
     /// Alternating unimodal adaptation with a shared head (the paper's method).
     Mla,
-    /// Joint training on concatenated features (the Concat baseline).
+    /// Concat: joint training on concatenated features.
+    #[value(alias = "concat")]
     Joint,
+    /// Sum: a head per modality, summed logits, one loss.
+    Sum,
+    /// Late fusion: independent unimodal models, averaged outputs.
+    #[value(alias = "late-fusion")]
+    Late,
+    /// FiLM: one modality (--condition-modality) scales and shifts the others' features.
+    Film,
+    /// BiGated: a sigmoid gate from one modality (--condition-modality) modulates the others.
+    Bigated,
+    /// OGM-GE: Concat with on-the-fly gradient modulation and noise.
+    OgmGe,
+    /// QMF: energy-weighted late fusion with a ranking regulariser.
+    Qmf,
+}
+
+impl From<MethodArg> for mla::config::Method {
+    fn from(m: MethodArg) -> Self {
+        use mla::config::Method;
+        match m {
+            MethodArg::Mla => Method::Mla,
+            MethodArg::Joint => Method::Joint,
+            MethodArg::Sum => Method::Sum,
+            MethodArg::Late => Method::Late,
+            MethodArg::Film => Method::Film,
+            MethodArg::Bigated => Method::Bigated,
+            MethodArg::OgmGe => Method::OgmGe,
+            MethodArg::Qmf => Method::Qmf,
+        }
+    }
 }
 
 /// Optimizer.
@@ -96,11 +156,14 @@ struct TrainArgs {
     /// (with its saved configuration; --epochs may raise the epoch count).
     #[arg(long, conflicts_with_all = ["config", "method", "seed", "data_seed", "data",
         "manifest", "image_size", "skip_bad", "batch_size", "optimizer", "lr", "alpha", "no_hgm",
-        "fusion", "out"])]
+        "fusion", "out", "condition_modality"])]
     resume: Option<PathBuf>,
     /// Method to train [default: mla].
     #[arg(long, value_enum)]
     method: Option<MethodArg>,
+    /// FiLM's condition / BiGated's gate modality (0-based) [default: 0].
+    #[arg(long)]
+    condition_modality: Option<usize>,
     /// Device: cpu, or wgpu / cuda when compiled in.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -195,6 +258,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval(args),
         Command::Predict(args) => commands::predict(args),
         Command::Sample(args) => commands::sample(args),
+        Command::Bench(args) => commands::bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -588,3 +588,70 @@ fn typed_manifest_trains_and_predicts() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `bench` runs methods x seeds, prints the table, and a rerun after losing a run's
+/// result trains only that one again.
+#[test]
+fn bench_runs_a_grid_and_resumes_it() {
+    let dir = scratch("bench");
+    let out = dir.join("grid");
+    let args = [
+        "bench",
+        "--methods",
+        "concat,qmf",
+        "--ablation",
+        "--seeds",
+        "2",
+        "--jobs",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+        "--epochs",
+        "2",
+    ];
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    assert!(table.starts_with("| Data | Concat | QMF |"), "{table}");
+    assert!(
+        table.contains("| Multi |") && table.contains("| strong |") && table.contains("**"),
+        "{table}"
+    );
+    let ablation = std::fs::read_to_string(out.join("ablation.md")).unwrap();
+    assert!(
+        ablation.contains("MLA (HGM ✗, DF ✗)") && ablation.contains("| MLA |"),
+        "{ablation}"
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["columns"].as_array().unwrap().len(), 6);
+    // Lose one run's result: only that run trains again.
+    std::fs::remove_file(out.join("runs/qmf-seed1/test.json")).unwrap();
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let log = text(&o);
+    assert_eq!(log.matches("already done").count(), 11, "{log}");
+    assert!(
+        log.contains("qmf seed 1: resumed") || log.contains("qmf seed 1: trained"),
+        "{log}"
+    );
+    // A run that fails is reported, and the others still make the table.
+    let o = run(&[
+        "bench",
+        "--data",
+        "mfeat:/nonexistent",
+        "--methods",
+        "sum",
+        "--seeds",
+        "1",
+        "--out",
+        dir.join("bad").to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("1 of 1 runs failed"),
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -5,6 +5,7 @@
 
 mod cnn;
 mod encoder;
+mod heads;
 mod mlp;
 mod multimodal;
 mod resnet;
@@ -12,8 +13,9 @@ mod text;
 
 pub use cnn::{CnnEncoder, CnnEncoderConfig};
 pub use encoder::{Encoder, EncoderConfig};
+pub use heads::{ENERGY_SCALE, HeadLayout, energy_confidence};
 pub use mlp::{MlpEncoder, MlpEncoderConfig};
-pub use multimodal::{HeadLayout, ModelConfig, ModelSpec, MultimodalModel};
+pub use multimodal::{ModelConfig, ModelSpec, MultimodalModel};
 pub use resnet::{BasicBlock, Resnet18, Resnet18Config};
 pub use text::{TextEncoder, TextEncoderConfig};
 

@@ -1,24 +1,13 @@
 //! The multimodal model: per-modality encoders and one linear head.
 
 use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{Encoder, EncoderConfig, seeded};
+use super::{Encoder, EncoderConfig, HeadLayout, seeded};
 use crate::data::{Batch, Dataset, EncoderInput, InputKind};
 use crate::error::{MlaError, Result};
-
-/// How the head reads the encoders' features.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HeadLayout {
-    /// MLA: one `s -> C` head applied to each modality's feature on its own.
-    #[default]
-    Shared,
-    /// The joint (Concat) baseline: one `M*s -> C` head over the concatenated features.
-    Concat,
-}
 
 /// Architecture settings: the feature size and each modality's encoder.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -134,29 +123,34 @@ impl ModelSpec {
                 "modalities, inputs and encoders differ in number".into(),
             ));
         }
-        let head_in = match self.head {
-            HeadLayout::Shared => self.feature_dim,
-            HeadLayout::Concat => self.feature_dim * self.inputs.len(),
-        };
+        let m = self.inputs.len();
+        self.head.check(m)?;
         let encoders = self
             .encoders
             .iter()
             .zip(&self.inputs)
             .map(|(e, k)| e.init(k, self.feature_dim, device))
             .collect::<Result<Vec<_>>>()?;
+        let (head, layers) = self
+            .head
+            .build(m, self.feature_dim, self.num_classes, device);
         Ok(MultimodalModel {
             encoders,
-            head: LinearConfig::new(head_in, self.num_classes).init(device),
+            head,
+            layers,
             layout: self.head,
         })
     }
 }
 
-/// Encoders `h_1 .. h_M` and the head `g`.
+/// Encoders `h_1 .. h_M` and the head `g` (and, for some baselines, the layers
+/// around it: see [`HeadLayout`]).
 #[derive(Module, Debug)]
 pub struct MultimodalModel {
     pub encoders: Vec<Encoder>,
     pub head: Linear,
+    /// Per-modality heads, FiLM's conditioning layer or BiGated's hidden layers.
+    pub layers: Vec<Linear>,
     #[module(skip)]
     pub layout: HeadLayout,
 }
@@ -174,7 +168,8 @@ impl MultimodalModel {
 
     /// Unimodal logits `f_m = g(h_m(x))`: `[B, s] -> [B, C]`. For the Concat layout this
     /// uses the head's rows that read modality `m` (and the bias), as the paper
-    /// evaluates a joint model on one modality.
+    /// evaluates a joint model on one modality; other fused layouts run with the other
+    /// modalities deactivated, or use the modality's own head.
     pub fn unimodal_logits(&self, modality: usize, features: Tensor<2>) -> Tensor<2> {
         match self.layout {
             HeadLayout::Shared => self.head.forward(features),
@@ -187,22 +182,15 @@ impl MultimodalModel {
                     None => logits,
                 }
             }
+            _ => self.deactivated_logits(modality, features),
         }
     }
 
-    /// Joint logits of the Concat layout: `M x [B, s]` features and `[M, B]` presence
-    /// `-> [B, C]`; a missing modality contributes a zero feature.
-    pub fn concat_logits(&self, features: Vec<Tensor<2>>, present: &Tensor<2>) -> Tensor<2> {
-        let masked: Vec<Tensor<2>> = features
-            .into_iter()
-            .enumerate()
-            .map(|(m, h)| {
-                let [b, _] = h.dims();
-                let mask = present.clone().narrow(0, m, 1).reshape([b, 1]);
-                h * mask
-            })
-            .collect();
-        self.head.forward(Tensor::cat(masked, 1))
+    /// Every modality's features of a batch: `M x [B, s]`.
+    pub fn all_features(&self, batch: &Batch) -> Result<Vec<Tensor<2>>> {
+        (0..self.num_modalities())
+            .map(|m| self.features(m, &batch.inputs[m]))
+            .collect()
     }
 
     /// Logits of every modality for a batch: `[M, B, C]`.

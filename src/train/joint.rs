@@ -1,4 +1,5 @@
-//! The joint (Concat) baseline: concatenated features, one head, one loss.
+//! Joint training of a fused head with one loss: the Concat, Sum, FiLM and BiGated
+//! baselines (they differ in the head, [`HeadLayout`]).
 
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -9,16 +10,18 @@ use crate::data::Batch;
 use crate::error::Result;
 use crate::model::{HeadLayout, MultimodalModel};
 
-/// All encoders and the `M*s -> C` head are trained together on one cross-entropy
-/// loss: the setting in which modality laziness appears.
+/// All encoders and the fused head are trained together on one cross-entropy loss of
+/// the fused logits: the setting in which modality laziness appears.
 pub struct Joint {
+    layout: HeadLayout,
     loss: CrossEntropyLoss,
 }
 
 impl Joint {
-    /// The joint baseline on `device`.
-    pub fn new(device: &Device) -> Self {
+    /// Joint training of the fused head `layout` on `device`.
+    pub fn new(layout: HeadLayout, device: &Device) -> Self {
         Self {
+            layout,
             loss: CrossEntropyLossConfig::new().init(device),
         }
     }
@@ -26,7 +29,7 @@ impl Joint {
 
 impl Strategy for Joint {
     fn head_layout(&self) -> HeadLayout {
-        HeadLayout::Concat
+        self.layout
     }
 
     fn loss_names(&self, _modalities: &[String]) -> Vec<String> {
@@ -41,10 +44,7 @@ impl Strategy for Joint {
         lr: f64,
     ) -> Result<(MultimodalModel, Vec<Option<Tensor<1>>>)> {
         let b = Batch::gather(batch.data, batch.indices, batch.device);
-        let features = (0..model.num_modalities())
-            .map(|m| model.features(m, &b.inputs[m]))
-            .collect::<Result<Vec<_>>>()?;
-        let logits = model.concat_logits(features, &b.present);
+        let logits = model.fused_logits(model.all_features(&b)?, &b.present);
         let loss = self.loss.forward(logits, b.labels);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let model = optimizer.step(lr, model, grads);

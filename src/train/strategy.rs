@@ -1,7 +1,7 @@
 //! The interface every training method implements.
 
 use burn::optim::ModuleOptimizer;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor, activation::log_softmax};
 
 use crate::data::Dataset;
 use crate::error::Result;
@@ -15,6 +15,22 @@ pub struct TrainBatch<'a> {
     pub indices: &'a [usize],
     /// The autodiff device the model lives on.
     pub device: &'a Device,
+    /// The epoch, 0-based.
+    pub epoch: usize,
+}
+
+/// Cross-entropy of each sample: `[B, C]` logits and `[B]` labels `-> [B]`.
+pub fn per_sample_ce(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+    let [b, _] = logits.dims();
+    log_softmax(logits, 1)
+        .gather(1, labels.reshape([b, 1]))
+        .reshape([b])
+        .neg()
+}
+
+/// Mean of `values` over the samples where `mask` is 1 (`[B]` each; 0 when none is).
+pub fn masked_mean(values: Tensor<1>, mask: Tensor<1>) -> Tensor<1> {
+    (values * mask.clone()).sum() / mask.sum().clamp_min(1.0)
 }
 
 /// What a method carries from batch to batch besides the model and the optimizer

@@ -7,13 +7,15 @@ use burn::tensor::{Bytes, Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{Parts, Saved, decode, encode};
-use super::{Alternating, Joint, Strategy, StrategyState, TrainBatch, build_optimizer};
+use super::{
+    Alternating, Joint, Late, OgmGe, Qmf, Strategy, StrategyState, TrainBatch, build_optimizer,
+};
 use crate::config::{Method, TrainConfig};
 use crate::data::Splits;
 use crate::error::{MlaError, Result};
 use crate::eval::{EvalReport, evaluate, read_floats};
 use crate::io::{weights_from_bytes, weights_to_bytes};
-use crate::model::{ModelConfig, ModelSpec, MultimodalModel};
+use crate::model::{HeadLayout, ModelConfig, ModelSpec, MultimodalModel};
 use crate::rng::Rng;
 
 /// What one epoch did.
@@ -78,7 +80,28 @@ impl Trainer {
                 model.feature_dim,
                 device,
             )),
-            Method::Joint => Box::new(Joint::new(device)),
+            Method::Joint => Box::new(Joint::new(HeadLayout::Concat, device)),
+            Method::Sum => Box::new(Joint::new(HeadLayout::Sum, device)),
+            Method::Film => Box::new(Joint::new(
+                HeadLayout::Film {
+                    condition: config.condition_modality,
+                },
+                device,
+            )),
+            Method::Bigated => Box::new(Joint::new(
+                HeadLayout::Gated {
+                    gate: config.condition_modality,
+                },
+                device,
+            )),
+            Method::Late => Box::new(Late::new()),
+            Method::OgmGe => Box::new(OgmGe::new(&config.ogm, device)),
+            Method::Qmf => Box::new(Qmf::new(
+                &config.qmf,
+                splits.train.num_modalities(),
+                splits.train.len(),
+                device,
+            )),
         };
         let spec = ModelSpec::for_data(&splits.train, model, strategy.head_layout())?;
         let autodiff = device.clone().autodiff();
@@ -181,6 +204,7 @@ impl Trainer {
                 data: &self.splits.train,
                 indices: &indices,
                 device: &self.autodiff,
+                epoch: self.epoch,
             };
             let lr = self.config.optimizer.lr_at(self.epoch);
             let model = self.model.clone();

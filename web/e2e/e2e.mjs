@@ -197,7 +197,7 @@ const png = path.join(fixture, 'images', fs.readdirSync(path.join(fixture, 'imag
 fs.copyFileSync(png, path.join(bad, 'a.png'));
 fs.writeFileSync(path.join(bad, 'fake.png'), 'not an image');
 const cases = [
-  ['unknown column', 'image,caption,label\na.png,x,y\n', 'unknown column `caption`'],
+  ['untyped column', 'image,caption,label\na.png,x,y\n', 'column `caption`: no type'],
   ['missing file', 'image,text,label\na.png,x,p\nnope.png,y,q\na.png,z,q\n', 'nope.png'],
   ['not an image', 'image,text,label\na.png,x,p\nfake.png,y,q\na.png,z,q\n', 'fake.png'],
   ['one class', 'image,text,label\na.png,x,p\na.png,y,p\na.png,z,p\n', 'at least 2 classes'],
