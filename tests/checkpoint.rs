@@ -94,6 +94,21 @@ fn joint_with_adam_resumes_exactly() {
     check_resume(&config, 1);
 }
 
+/// QMF carries its per-sample loss history across the checkpoint (its ranking loss
+/// reads it); OGM-GE's modulation depends on the epoch. Both without random noise, so
+/// that the two runs can match bit for bit.
+#[test]
+fn qmf_and_ogm_ge_resume_exactly() {
+    for method in [Method::Qmf, Method::OgmGe] {
+        let mut config = RunConfig::default();
+        config.train.epochs = 3;
+        config.train.method = method;
+        config.train.ogm.noise = false;
+        config.train.ogm.end_epoch = 2;
+        check_resume(&config, 1);
+    }
+}
+
 #[test]
 fn a_checkpoint_of_another_run_is_refused() {
     let mut config = RunConfig::default();

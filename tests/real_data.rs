@@ -25,7 +25,8 @@ fn mfeat_has_six_views_of_2000_digits() {
     let Some(data) = shared() else { return };
     let dir = data.join("mfeat");
     let read = |n: &str| std::fs::read(dir.join(n)).map_err(|e| e.to_string());
-    let s = mfeat(read, &MfeatConfig::default()).unwrap();
+    let (s, skipped) = mfeat(read, &MfeatConfig::default()).unwrap();
+    assert!(skipped.is_empty());
     assert_eq!(s.train.len() + s.valid.len() + s.test.len(), 2000);
     let dims: Vec<InputKind> = s.train.kinds();
     let expect = [76, 216, 64, 240, 47, 6].map(|dim| InputKind::Features { dim });

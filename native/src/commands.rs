@@ -63,7 +63,10 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
         }
         DataConfig::AvDigits(a) => a.options.skip_bad |= args.skip_bad,
         DataConfig::CremaD(c) => c.options.skip_bad |= args.skip_bad,
-        _ if args.skip_bad => bail!("--skip-bad applies to manifest, av-digits and crema-d data"),
+        DataConfig::Mfeat(m) => m.options.skip_bad |= args.skip_bad,
+        _ if args.skip_bad => {
+            bail!("--skip-bad applies to manifest, mfeat, av-digits and crema-d data")
+        }
         _ => {}
     }
     if args.image_size.is_some() && !matches!(config.data, DataConfig::Manifest(_)) {

@@ -70,7 +70,8 @@ pub fn load(config: &DataConfig) -> Result<Loaded> {
                 let path = dir.join(name);
                 std::fs::read(&path).map_err(|e| format!("cannot read {} ({e})", path.display()))
             };
-            (mfeat(read, &m.options)?, None, Vec::new())
+            let (splits, skipped) = mfeat(read, &m.options)?;
+            (splits, None, skipped)
         }
     };
     Ok(Loaded {

@@ -188,7 +188,8 @@ struct TrainArgs {
     #[arg(long)]
     image_size: Option<usize>,
     /// Leave out samples whose files cannot be read or decoded, and list them in the
-    /// run's skipped.txt, instead of stopping (manifest, av-digits and crema-d data).
+    /// run's skipped.txt, instead of stopping (manifest, mfeat, av-digits and crema-d
+    /// data).
     #[arg(long)]
     skip_bad: bool,
     /// Number of epochs.

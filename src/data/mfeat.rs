@@ -26,6 +26,9 @@ pub struct MfeatConfig {
     pub test_fraction: f64,
     /// Seed of the split.
     pub seed: u64,
+    /// Leave out samples with a bad row in any view (returned with the splits) instead
+    /// of failing.
+    pub skip_bad: bool,
 }
 
 impl Default for MfeatConfig {
@@ -35,6 +38,7 @@ impl Default for MfeatConfig {
             valid_fraction: 0.15,
             test_fraction: 0.15,
             seed: 0,
+            skip_bad: false,
         }
     }
 }
@@ -63,11 +67,50 @@ impl MfeatConfig {
     }
 }
 
-/// One parsed view file: features per row and labels.
+/// One parsed view file: per row, its features and label, or what is wrong with it.
 struct View {
     dim: usize,
-    values: Vec<f32>,
-    labels: Vec<usize>,
+    rows: Vec<std::result::Result<(Vec<f32>, usize), String>>,
+}
+
+/// One row's features and label; errors name the line and column.
+fn parse_row(
+    name: &str,
+    at: usize,
+    line: &str,
+    columns: usize,
+) -> std::result::Result<(Vec<f32>, usize), String> {
+    let cells: Vec<&str> = line.split(',').collect();
+    if cells.len() != columns {
+        return Err(format!(
+            "{name} line {at}: {} cells, the header has {columns}",
+            cells.len()
+        ));
+    }
+    let dim = columns - 1;
+    let mut values = Vec::with_capacity(dim);
+    for (c, cell) in cells[..dim].iter().enumerate() {
+        let v: f32 = cell.trim().parse().map_err(|_| {
+            format!(
+                "{name} line {at} column {}: `{cell}` is not a number",
+                c + 1
+            )
+        })?;
+        if !v.is_finite() {
+            return Err(format!(
+                "{name} line {at} column {}: `{cell}` is not finite",
+                c + 1
+            ));
+        }
+        values.push(v);
+    }
+    let label = cells[dim].trim();
+    let label = label
+        .parse::<f64>()
+        .ok()
+        .filter(|l| l.fract() == 0.0 && (0.0..10.0).contains(l))
+        .ok_or_else(|| format!("{name} line {at}: label `{label}` is not a digit 0-9"))?;
+    Ok((values, label as usize))
 }
 
 fn parse_view(name: &str, bytes: &[u8]) -> Result<View> {
@@ -86,60 +129,31 @@ fn parse_view(name: &str, bytes: &[u8]) -> Result<View> {
             "{name} line 1: expected a header of feature columns and a label column"
         )));
     }
-    let dim = columns - 1;
-    let (mut values, mut labels) = (Vec::new(), Vec::new());
-    for (k, line) in lines {
-        let at = k + 1;
-        let cells: Vec<&str> = line.split(',').collect();
-        if cells.len() != columns {
-            return Err(MlaError::Data(format!(
-                "{name} line {at}: {} cells, the header has {columns}",
-                cells.len()
-            )));
-        }
-        for (c, cell) in cells[..dim].iter().enumerate() {
-            let v: f32 = cell.trim().parse().map_err(|_| {
-                MlaError::Data(format!(
-                    "{name} line {at} column {}: `{cell}` is not a number",
-                    c + 1
-                ))
-            })?;
-            if !v.is_finite() {
-                return Err(MlaError::Data(format!(
-                    "{name} line {at} column {}: `{cell}` is not finite",
-                    c + 1
-                )));
-            }
-            values.push(v);
-        }
-        let label = cells[dim].trim();
-        let label = label
-            .parse::<f64>()
-            .ok()
-            .filter(|l| l.fract() == 0.0 && (0.0..10.0).contains(l))
-            .ok_or_else(|| {
-                MlaError::Data(format!(
-                    "{name} line {at}: label `{label}` is not a digit 0-9"
-                ))
-            })?;
-        labels.push(label as usize);
-    }
-    if labels.is_empty() {
+    let rows: Vec<_> = lines
+        .map(|(k, line)| parse_row(name, k + 1, line, columns))
+        .collect();
+    if rows.is_empty() {
         return Err(MlaError::Data(format!("{name}: no samples")));
     }
     Ok(View {
-        dim,
-        values,
-        labels,
+        dim: columns - 1,
+        rows,
     })
 }
 
+/// Row `i` of a view, known to be good.
+fn row(view: &View, i: usize) -> &(Vec<f32>, usize) {
+    view.rows[i].as_ref().expect("a good row")
+}
+
 /// The data set from the view files; `read(file_name)` returns a file's bytes (e.g.
-/// `mfeat-fou.csv`) or a message saying why it cannot.
+/// `mfeat-fou.csv`) or a message saying why it cannot. Every row of every view is
+/// checked first; a sample with a bad row in any view is reported (all of them at
+/// once), or left out of every view with `skip_bad` and returned.
 pub fn mfeat(
     mut read: impl FnMut(&str) -> std::result::Result<Vec<u8>, String>,
     config: &MfeatConfig,
-) -> Result<Splits> {
+) -> Result<(Splits, Vec<String>)> {
     config.validate()?;
     let mut views = Vec::with_capacity(config.views.len());
     for v in &config.views {
@@ -148,24 +162,40 @@ pub fn mfeat(
         views.push((v.clone(), file.clone(), parse_view(&file, &bytes)?));
     }
     let (_, first_file, first) = &views[0];
-    for (_, file, view) in &views[1..] {
-        if view.labels.len() != first.labels.len() {
-            return Err(MlaError::Data(format!(
-                "{file} has {} samples, {first_file} has {}: row i of every view must be the same sample",
-                view.labels.len(),
-                first.labels.len()
-            )));
-        }
-        if let Some(i) = (0..view.labels.len()).find(|&i| view.labels[i] != first.labels[i]) {
-            return Err(MlaError::Data(format!(
-                "{file} line {}: label {} but {first_file} says {}",
+    let n = first.rows.len();
+    if let Some((_, file, view)) = views[1..].iter().find(|(_, _, v)| v.rows.len() != n) {
+        return Err(MlaError::Data(format!(
+            "{file} has {} samples, {first_file} has {n}: row i of every view must be the same sample",
+            view.rows.len()
+        )));
+    }
+    // Per sample: every view's problem, and labels that disagree between views.
+    let mut problems = Vec::new();
+    let mut good = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut found: Vec<String> = views
+            .iter()
+            .filter_map(|(_, _, v)| v.rows[i].as_ref().err().cloned())
+            .collect();
+        let labels: Vec<(&String, usize)> = views
+            .iter()
+            .filter_map(|(_, file, v)| v.rows[i].as_ref().ok().map(|r| (file, r.1)))
+            .collect();
+        if let Some((file, label)) = labels.iter().find(|(_, l)| *l != labels[0].1) {
+            found.push(format!(
+                "{file} line {}: label {label} but {} says {}",
                 i + 2,
-                view.labels[i],
-                first.labels[i]
-            )));
+                labels[0].0,
+                labels[0].1
+            ));
+        }
+        match found.is_empty() {
+            true => good.push(i),
+            false => problems.push(found.join("; ")),
         }
     }
-    let labels = first.labels.clone();
+    let skipped = super::bad::triage("mfeat", problems, config.skip_bad)?;
+    let labels: Vec<usize> = good.iter().map(|&i| row(first, i).1).collect();
     let (train, valid, test) = stratified_split(
         &labels,
         10,
@@ -175,19 +205,20 @@ pub fn mfeat(
     )?;
     let n = labels.len();
     let modalities = views
-        .into_iter()
-        .map(|(name, _, mut view)| {
-            Standardizer::fit(&view.values, view.dim, view.dim, &train).apply(&mut view.values);
+        .iter()
+        .map(|(name, _, view)| {
+            let mut values: Vec<f32> = good.iter().flat_map(|&i| row(view, i).0.clone()).collect();
+            Standardizer::fit(&values, view.dim, view.dim, &train).apply(&mut values);
             ModalityData {
-                name,
+                name: name.clone(),
                 kind: InputKind::Features { dim: view.dim },
-                values: view.values,
+                values,
                 present: vec![true; n],
             }
         })
         .collect();
     let all = Dataset::new(modalities, labels, 10)?;
-    all.split(&train, &valid, &test)
+    Ok((all.split(&train, &valid, &test)?, skipped))
 }
 
 #[cfg(test)]
@@ -225,7 +256,7 @@ mod tests {
 
     #[test]
     fn views_become_standardised_modalities() {
-        let s = mfeat(files(&rows(60, 3), &rows(60, 5)), &two_views()).unwrap();
+        let (s, _) = mfeat(files(&rows(60, 3), &rows(60, 5)), &two_views()).unwrap();
         assert_eq!(s.train.names(), vec!["fou", "fac"]);
         assert_eq!(s.train.kinds()[1], InputKind::Features { dim: 5 });
         assert_eq!(s.train.len() + s.valid.len() + s.test.len(), 60);
@@ -250,20 +281,43 @@ mod tests {
                 .to_string()
         };
         let good = rows(30, 2);
-        let e = run("a,b,label\n1,2,3\n1,x,4\n", &good);
+        let e = run("a,b,label\n1,2,0\n1,x,1\n", &rows(2, 2));
         assert!(
             e.contains("mfeat-fou.csv line 3 column 2") && e.contains("`x`"),
             "{e}"
         );
-        let e = run("a,b,label\n1,NaN,3\n", &good);
+        let e = run("a,b,label\n1,NaN,0\n", &rows(1, 2));
         assert!(
             e.contains("line 2 column 2") && e.contains("not finite"),
             "{e}"
         );
-        let e = run("a,b,label\n1,2\n", &good);
+        let e = run("a,b,label\n1,2\n", &rows(1, 2));
         assert!(e.contains("line 2: 2 cells, the header has 3"), "{e}");
-        let e = run("a,b,label\n1,2,12\n", &good);
+        let e = run("a,b,label\n1,2,12\n", &rows(1, 2));
         assert!(e.contains("label `12`"), "{e}");
+        // Every bad row at once, across views, and a label two views disagree on.
+        let mut fou = rows(30, 2);
+        fou = fou.replacen("\n0,1,0\n", "\n0,inf,0\n", 1);
+        let mut fac = good.replacen("\n7,8,1\n", "\n7,8,2\n", 1);
+        fac = fac.replacen("\n1,2,2\n", "\n1,x,2\n", 1);
+        let e = run(&fou, &fac);
+        assert!(e.contains("mfeat: 3 bad samples"), "{e}");
+        assert!(
+            e.contains("mfeat-fou.csv line 2 column 2: `inf` is not finite"),
+            "{e}"
+        );
+        assert!(
+            e.contains("mfeat-fac.csv line 3: label 2 but mfeat-fou.csv says 1"),
+            "{e}"
+        );
+        assert!(e.contains("mfeat-fac.csv line 4 column 2: `x`"), "{e}");
+        let skipping = MfeatConfig {
+            skip_bad: true,
+            ..two_views()
+        };
+        let (s, skipped) = mfeat(files(&fou, &fac), &skipping).unwrap();
+        assert_eq!(skipped.len(), 3);
+        assert_eq!(s.train.len() + s.valid.len() + s.test.len(), 27);
         let e = run(&rows(20, 2), &good);
         assert!(e.contains("30 samples") && e.contains("has 20"), "{e}");
         let e = mfeat(
