@@ -1,4 +1,4 @@
-//! The browser trainer: upload image + text data (or use the built-in sample), train
+//! The browser trainer: upload a manifest and its files (or use the built-in sample), train
 //! MLA on WebGPU (or the CPU compiled to wasm), watch it learn, predict, export.
 //!
 //! Everything ML lives in the `mla` crate; this crate renders and drives it. The same
