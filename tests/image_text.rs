@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use common::*;
 use mla::config::{Method, RunConfig};
 use mla::data::{Manifest, ManifestConfig, from_manifest, shapes::shapes};
-use mla::io::{ModelHeader, load_model, save_model};
 use mla::predict::{RawInput, predict_sample};
 
 fn reader(files: &HashMap<String, Vec<u8>>) -> impl FnMut(&str) -> Result<Vec<u8>, String> + '_ {
@@ -51,18 +50,7 @@ fn shapes_sample_trains_and_predicts_from_raw_inputs() {
     );
 
     // Save with preprocessing, reload, predict a raw sample.
-    let (model, _) = trainer.best_model();
-    let header = ModelHeader {
-        spec: trainer.spec().clone(),
-        fusion: config.train.fusion,
-        preprocess: Some(data.preprocess.clone()),
-        written_by: "test".into(),
-    };
-    let (header, model) = load_model(
-        &pollster::block_on(save_model(&header, &model)).unwrap(),
-        &cpu(),
-    )
-    .unwrap();
+    let (header, model) = reload(&trainer, Some(data.preprocess.clone()));
     let row = manifest
         .rows
         .iter()

@@ -11,7 +11,6 @@ use mla::data::image::encode_png;
 use mla::data::split::stratified_split;
 use mla::data::wav::encode_wav;
 use mla::data::{InputKind, Manifest, ManifestConfig, encode_npy, from_manifest};
-use mla::io::{ModelHeader, load_model, save_model};
 use mla::predict::{manifest_columns, predict_sample, row_inputs};
 use mla::rng::Rng;
 
@@ -161,15 +160,7 @@ fn every_column_kind_builds_trains_and_predicts_rows() {
 
     // Through a model file, predicting rows of a manifest from their files gives the
     // same as the data set built for training (same preprocessing, same statistics).
-    let (model, _) = trainer.best_model();
-    let header = ModelHeader {
-        spec: trainer.spec().clone(),
-        fusion: config.train.fusion,
-        preprocess: Some(data.preprocess.clone()),
-        written_by: "test".into(),
-    };
-    let bytes = pollster::block_on(save_model(&header, &model)).unwrap();
-    let (header, model) = load_model(&bytes, &cpu()).unwrap();
+    let (header, model) = reload(&trainer, Some(data.preprocess.clone()));
     // Columns in another order, one left out: matched by name.
     let mut reordered = String::from("feat:vector,voice:audio,label\n");
     for row in manifest.rows.iter().take(12) {

@@ -161,3 +161,20 @@ pub fn train_and_test(
     println!("{test:?}");
     (trainer, test)
 }
+
+/// The trainer's best model written to a model file (with `preprocess`) and read back
+/// on the CPU, as a front end would load it.
+pub fn reload(
+    trainer: &mla::Trainer,
+    preprocess: Option<mla::data::Preprocess>,
+) -> (mla::io::ModelHeader, mla::model::MultimodalModel) {
+    let (model, _) = trainer.best_model();
+    let header = mla::io::ModelHeader {
+        spec: trainer.spec().clone(),
+        fusion: trainer.config().fusion,
+        preprocess,
+        written_by: "test".into(),
+    };
+    let bytes = pollster::block_on(mla::io::save_model(&header, &model)).unwrap();
+    mla::io::load_model(&bytes, &cpu()).unwrap()
+}
