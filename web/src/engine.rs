@@ -191,7 +191,7 @@ async fn start(id: u32, cpu: bool) -> Result<(), String> {
     let (device, name, fallback) = if cpu {
         on_cpu("the address asks for the CPU (`?backend=cpu`)".into())
     } else if !worker_has_webgpu() {
-        on_cpu("this browser has no WebGPU (`navigator.gpu` is missing)".into())
+        on_cpu("WebGPU is not available to this page's worker (`navigator.gpu` is missing there; some browsers offer it to pages only)".into())
     } else {
         match Backend::Webgpu.init_async().await {
             Ok(d) => (d, "WebGPU", None),
