@@ -67,11 +67,14 @@ pub fn predict(model: &MultimodalModel, fusion: Fusion, batch: &Batch) -> Result
                 weights: fused.weights,
             }
         }
-        _ => Predictions {
-            unimodal,
-            fused: model.fused_logits(features.clone(), &batch.present),
-            weights: model.fused_weights(features, &batch.present),
-        },
+        _ => {
+            let (fused, weights) = model.fuse(features, &batch.present);
+            Predictions {
+                unimodal,
+                fused,
+                weights,
+            }
+        }
     })
 }
 

@@ -168,7 +168,8 @@ fn sum_late_and_qmf_fuse_their_heads_as_defined() {
         let model = model(layout, 2);
         let (_, t) = features(2, 4);
         let got = host(model.fused_logits(t.clone(), &presence(&present)));
-        let weights = host(model.fused_weights(t, &presence(&present)));
+        let (fused, weights) = model.fuse(t, &presence(&present));
+        let (fused, weights) = (host(fused), host(weights));
         let mut want = Vec::new();
         let mut want_w = vec![0.0; 2 * B];
         for i in 0..B {
@@ -188,6 +189,7 @@ fn sum_late_and_qmf_fuse_their_heads_as_defined() {
             }
         }
         close(&got, &want, &format!("{layout:?} logits"));
+        close(&fused, &want, &format!("{layout:?} logits, with weights"));
         close(&weights, &want_w, &format!("{layout:?} weights"));
     }
 }

@@ -51,6 +51,17 @@ pub fn energy_confidence(logits: Tensor<2>) -> Tensor<1> {
     lse.reshape([b]).div_scalar(ENERGY_SCALE)
 }
 
+/// `Σ_m w_m ⊙ l_m`: `M x [B, C]` logits weighted per sample by `[M, B]` weights.
+pub fn weighted_sum(logits: Vec<Tensor<2>>, weights: &Tensor<2>) -> Tensor<2> {
+    let [b, c] = logits[0].dims();
+    let weighted: Vec<Tensor<2>> = logits
+        .into_iter()
+        .enumerate()
+        .map(|(k, l)| l * weights.clone().narrow(0, k, 1).reshape([b, 1]))
+        .collect();
+    Tensor::stack::<3>(weighted, 0).sum_dim(0).reshape([b, c])
+}
+
 impl HeadLayout {
     /// Whether the layout has a classifier per modality (its unimodal predictions).
     pub fn per_modality(self) -> bool {
@@ -112,13 +123,7 @@ impl MultimodalModel {
             HeadLayout::Shared | HeadLayout::Concat => self.head.forward(Tensor::cat(masked, 1)),
             HeadLayout::Sum | HeadLayout::Late | HeadLayout::Energy => {
                 let (logits, weights) = self.per_modality(masked, present);
-                let c = logits[0].dims()[1];
-                let weighted: Vec<Tensor<2>> = logits
-                    .into_iter()
-                    .enumerate()
-                    .map(|(k, l)| l * weights.clone().narrow(0, k, 1).reshape([b, 1]))
-                    .collect();
-                Tensor::stack::<3>(weighted, 0).sum_dim(0).reshape([b, c])
+                weighted_sum(logits, &weights)
             }
             HeadLayout::Film { condition } => {
                 let s = masked[0].dims()[1];
@@ -173,15 +178,19 @@ impl MultimodalModel {
         (logits, weights)
     }
 
-    /// Fusion weights a fused layout reports per modality: `[M, B]`, each column
-    /// summing to 1 over the modalities present.
-    pub fn fused_weights(&self, features: Vec<Tensor<2>>, present: &Tensor<2>) -> Tensor<2> {
-        let weights = if self.layout == HeadLayout::Energy {
-            self.per_modality(features, present).1
+    /// A fused layout's logits `[B, C]` and the fusion weights it reports per modality
+    /// `[M, B]`, each column summing to 1 over the modalities present (QMF: its
+    /// confidences; the others: equal). Per-modality heads run once for both.
+    pub fn fuse(&self, features: Vec<Tensor<2>>, present: &Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let (logits, weights) = if self.layout.per_modality() {
+            // A missing modality's logits get weight 0, so its feature needs no mask.
+            let (logits, weights) = self.per_modality(features, present);
+            (weighted_sum(logits, &weights), weights)
         } else {
-            present.clone()
+            (self.fused_logits(features, present), present.clone())
         };
-        weights.clone() / weights.sum_dim(0).clamp_min(1e-12)
+        let normalised = weights.clone() / weights.sum_dim(0).clamp_min(1e-12);
+        (logits, normalised)
     }
 
     /// Modality `k`'s own logits in a fused layout: its head where it has one, else the

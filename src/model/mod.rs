@@ -13,7 +13,7 @@ mod text;
 
 pub use cnn::{CnnEncoder, CnnEncoderConfig};
 pub use encoder::{Encoder, EncoderConfig};
-pub use heads::{ENERGY_SCALE, HeadLayout, energy_confidence};
+pub use heads::{ENERGY_SCALE, HeadLayout, energy_confidence, weighted_sum};
 pub use mlp::{MlpEncoder, MlpEncoderConfig};
 pub use multimodal::{ModelConfig, ModelSpec, MultimodalModel};
 pub use resnet::{BasicBlock, Resnet18, Resnet18Config};

@@ -18,7 +18,7 @@ use super::strategy::{Strategy, StrategyState, TrainBatch, masked_mean, per_samp
 use crate::config::QmfConfig;
 use crate::data::Batch;
 use crate::error::{MlaError, Result};
-use crate::model::{HeadLayout, MultimodalModel, energy_confidence};
+use crate::model::{HeadLayout, MultimodalModel, energy_confidence, weighted_sum};
 
 pub struct Qmf {
     rank_weight: f64,
@@ -72,10 +72,11 @@ impl Strategy for Qmf {
     ) -> Result<(MultimodalModel, Vec<Option<Tensor<1>>>)> {
         let b = Batch::gather(batch.data, batch.indices, batch.device);
         let [m, n] = b.present.dims();
-        let features = model.all_features(&b)?;
-        let fused = model.fused_logits(features.clone(), &b.present);
+        // Each head runs once: its logits feed the fused loss (weighted by the detached
+        // confidences) and its own.
+        let (logits, weights) = model.per_modality(model.all_features(&b)?, &b.present);
+        let fused = weighted_sum(logits.clone(), &weights);
         let fused_loss = per_sample_ce(fused, b.labels.clone()).mean();
-        let (logits, _) = model.per_modality(features, &b.present);
         let unimodal = unimodal_losses(&logits, &b)
             .into_iter()
             .reduce(|a, l| a + l)
