@@ -189,10 +189,20 @@ pub fn from_manifest(
             .collect();
         cells.push(decoded);
     }
-    // Cells whose shape differs from most of their column's.
-    for (c, column) in columns.iter().enumerate() {
-        let column_cells: Vec<&Cell> = cells.iter().filter_map(|r| r[c].as_ref()).collect();
-        let Some(want) = column_shape(&column_cells) else {
+    // Cells whose shape differs from most of their column's. The good rows left all
+    // have their column's shape, so it is found once, here.
+    let shapes: Vec<Option<(u32, usize)>> = (0..columns.len())
+        .map(|c| {
+            column_shape(
+                &cells
+                    .iter()
+                    .filter_map(|r| r[c].as_ref())
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    for ((c, column), want) in columns.iter().enumerate().zip(&shapes) {
+        let Some(want) = *want else {
             continue;
         };
         for ((row, found), written) in cells.iter().zip(&mut problems).zip(&manifest.rows) {
@@ -273,18 +283,29 @@ pub fn from_manifest(
     for (c, column) in columns.iter().enumerate() {
         let present: Vec<bool> = cells.iter().map(|r| r[c].is_some()).collect();
         let train_present: Vec<usize> = train.iter().copied().filter(|&i| present[i]).collect();
-        let preprocessor = match column.kind {
-            ColumnKind::Text => Preprocessor::Text(Tokenizer::fit(
-                train_present.iter().filter_map(|&i| match &cells[i][c] {
-                    Some(Cell::Text(t)) => Some(t.as_str()),
-                    _ => None,
-                }),
-                config.max_vocab,
-                config.max_tokens,
-            )),
+        let (preprocessor, values) = match column.kind {
+            ColumnKind::Text => {
+                let tokenizer = Tokenizer::fit(
+                    train_present.iter().filter_map(|&i| match &cells[i][c] {
+                        Some(Cell::Text(t)) => Some(t.as_str()),
+                        _ => None,
+                    }),
+                    config.max_vocab,
+                    config.max_tokens,
+                );
+                let encoder = tokenizer.encoder();
+                let values = cells
+                    .iter()
+                    .flat_map(|r| match &r[c] {
+                        Some(Cell::Text(text)) => encoder.encode(text),
+                        _ => vec![0.0; tokenizer.max_len],
+                    })
+                    .collect();
+                (Preprocessor::Text(tokenizer), values)
+            }
             kind => {
-                let column_cells: Vec<&Cell> = cells.iter().filter_map(|r| r[c].as_ref()).collect();
-                let (rate, len) = column_shape(&column_cells).expect("the column has cells");
+                let (rate, len) = shapes[c].expect("the column has cells");
+                let mut values = values_of(&cells, c, len);
                 // Statistics from the training samples that have this modality (all
                 // present samples if the training split has none).
                 let fit_rows = if train_present.is_empty() {
@@ -292,12 +313,13 @@ pub fn from_manifest(
                 } else {
                     train_present.clone()
                 };
-                let dense = values_of(&cells, c, len);
-                match kind {
+                let preprocessor = match kind {
                     ColumnKind::Image => Preprocessor::Image {
                         size: config.image_size,
                     },
                     ColumnKind::Audio => {
+                        let standardizer = Standardizer::fit(&values, len, 1, &fit_rows);
+                        standardize_present(&mut values, len, &present, &standardizer);
                         // Predictions pad or cut to the clips' length, even when
                         // training did not have to.
                         let fbank = FbankConfig {
@@ -307,30 +329,19 @@ pub fn from_manifest(
                         Preprocessor::Audio(AudioPreprocess {
                             fbank,
                             sample_rate: rate,
-                            standardizer: Standardizer::fit(&dense, len, 1, &fit_rows),
+                            standardizer,
                         })
                     }
-                    _ => Preprocessor::Vector(Standardizer::fit(&dense, len, len, &fit_rows)),
-                }
+                    _ => {
+                        let standardizer = Standardizer::fit(&values, len, len, &fit_rows);
+                        standardize_present(&mut values, len, &present, &standardizer);
+                        Preprocessor::Vector(standardizer)
+                    }
+                };
+                (preprocessor, values)
             }
         };
         let input = preprocessor.input_kind();
-        let len = input.item_len();
-        let values = match &preprocessor {
-            Preprocessor::Text(t) => {
-                let encoder = t.encoder();
-                cells
-                    .iter()
-                    .flat_map(|r| match &r[c] {
-                        Some(Cell::Text(text)) => encoder.encode(text),
-                        _ => vec![0.0; len],
-                    })
-                    .collect()
-            }
-            Preprocessor::Image { .. } => values_of(&cells, c, len),
-            Preprocessor::Audio(a) => standardized(&cells, c, len, &a.standardizer),
-            Preprocessor::Vector(s) => standardized(&cells, c, len, s),
-        };
         modalities.push(ModalityData {
             name: column.name.clone(),
             kind: input,
@@ -363,14 +374,12 @@ fn values_of(cells: &[Vec<Option<Cell>>], c: usize, len: usize) -> Vec<f32> {
     out
 }
 
-/// Column `c`'s values standardised, zeros where it is missing (the model ignores
-/// them).
-fn standardized(cells: &[Vec<Option<Cell>>], c: usize, len: usize, s: &Standardizer) -> Vec<f32> {
-    let mut out = values_of(cells, c, len);
-    for (item, r) in out.chunks_mut(len).zip(cells) {
-        if r[c].is_some() {
+/// Standardises the items (`len` values each) of the samples that are present; the
+/// zeros of missing ones stay (the model ignores them).
+fn standardize_present(values: &mut [f32], len: usize, present: &[bool], s: &Standardizer) {
+    for (item, &here) in values.chunks_mut(len).zip(present) {
+        if here {
             s.apply(item);
         }
     }
-    out
 }
