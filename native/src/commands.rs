@@ -74,7 +74,7 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
     }
     let train = &mut config.train;
     if let Some(m) = args.method {
-        train.method = m.into();
+        train.method = m;
     }
     if let Some(k) = args.condition_modality {
         train.condition_modality = k;

@@ -15,7 +15,12 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
 
 /// Reads a path named in a manifest, relative to the manifest's folder.
 pub fn file_reader(manifest: &Path) -> impl FnMut(&str) -> Result<Vec<u8>, String> + use<> {
-    let base = manifest.parent().map(Path::to_path_buf).unwrap_or_default();
+    dir_reader(manifest.parent().unwrap_or(Path::new("")))
+}
+
+/// Reads a path relative to `dir`, or says why it cannot (the core's file callback).
+fn dir_reader(dir: &Path) -> impl FnMut(&str) -> Result<Vec<u8>, String> + use<> {
+    let base = dir.to_path_buf();
     move |rel: &str| {
         let path = base.join(rel);
         std::fs::read(&path).map_err(|e| format!("cannot read {} ({e})", path.display()))
@@ -45,10 +50,6 @@ pub fn load(config: &DataConfig) -> Result<Loaded> {
         }
         DataConfig::CremaD(c) => {
             let root = Path::new(&c.dir);
-            let read = |rel: &str| {
-                let path = root.join(rel);
-                std::fs::read(&path).map_err(|e| format!("cannot read {} ({e})", path.display()))
-            };
             let list = |rel: &str| {
                 let path = root.join(rel);
                 std::fs::read_dir(&path)
@@ -60,17 +61,12 @@ pub fn load(config: &DataConfig) -> Result<Loaded> {
                             .collect()
                     })
             };
-            let data = crema_d(read, list, &c.options)?;
+            let data = crema_d(dir_reader(root), list, &c.options)?;
             (data.splits, None, data.skipped)
         }
         DataConfig::Synthetic(s) => (s.generate()?, None, Vec::new()),
         DataConfig::Mfeat(m) => {
-            let dir = Path::new(&m.dir);
-            let read = |name: &str| {
-                let path = dir.join(name);
-                std::fs::read(&path).map_err(|e| format!("cannot read {} ({e})", path.display()))
-            };
-            let (splits, skipped) = mfeat(read, &m.options)?;
+            let (splits, skipped) = mfeat(dir_reader(Path::new(&m.dir)), &m.options)?;
             (splits, None, skipped)
         }
     };

@@ -76,45 +76,6 @@ struct SampleArgs {
     seed: u64,
 }
 
-/// Training method: MLA or one of the paper's baselines.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum MethodArg {
-    /// Alternating unimodal adaptation with a shared head (the paper's method).
-    Mla,
-    /// Concat: joint training on concatenated features.
-    #[value(alias = "concat")]
-    Joint,
-    /// Sum: a head per modality, summed logits, one loss.
-    Sum,
-    /// Late fusion: independent unimodal models, averaged outputs.
-    #[value(alias = "late-fusion")]
-    Late,
-    /// FiLM: one modality (--condition-modality) scales and shifts the others' features.
-    Film,
-    /// BiGated: a sigmoid gate from one modality (--condition-modality) modulates the others.
-    Bigated,
-    /// OGM-GE: Concat with on-the-fly gradient modulation and noise.
-    OgmGe,
-    /// QMF: energy-weighted late fusion with a ranking regulariser.
-    Qmf,
-}
-
-impl From<MethodArg> for mla::config::Method {
-    fn from(m: MethodArg) -> Self {
-        use mla::config::Method;
-        match m {
-            MethodArg::Mla => Method::Mla,
-            MethodArg::Joint => Method::Joint,
-            MethodArg::Sum => Method::Sum,
-            MethodArg::Late => Method::Late,
-            MethodArg::Film => Method::Film,
-            MethodArg::Bigated => Method::Bigated,
-            MethodArg::OgmGe => Method::OgmGe,
-            MethodArg::Qmf => Method::Qmf,
-        }
-    }
-}
-
 /// Optimizer.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum OptimizerArg {
@@ -158,9 +119,10 @@ struct TrainArgs {
         "manifest", "image_size", "skip_bad", "batch_size", "optimizer", "lr", "alpha", "no_hgm",
         "fusion", "out", "condition_modality"])]
     resume: Option<PathBuf>,
-    /// Method to train [default: mla].
-    #[arg(long, value_enum)]
-    method: Option<MethodArg>,
+    /// Method to train: mla, or a baseline of the paper: sum, joint (= concat), late
+    /// (= late-fusion), film, bigated, ogm-ge, qmf [default: mla].
+    #[arg(long, value_parser = parse_method)]
+    method: Option<mla::config::Method>,
     /// FiLM's condition / BiGated's gate modality (0-based) [default: 0].
     #[arg(long)]
     condition_modality: Option<usize>,
@@ -250,6 +212,11 @@ struct PredictArgs {
     /// Device: cpu, or wgpu / cuda when compiled in.
     #[arg(long, default_value = "cpu")]
     device: String,
+}
+
+/// A method by the core's names, so the command line and config files agree.
+fn parse_method(s: &str) -> Result<mla::config::Method, String> {
+    s.parse().map_err(|e: mla::MlaError| e.to_string())
 }
 
 fn main() -> ExitCode {
