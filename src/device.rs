@@ -117,6 +117,68 @@ async fn webgpu_device() -> Result<Device> {
     Ok(WEBGPU.get_or_init(|| device).clone())
 }
 
+/// A device started for a browser page or worker: WebGPU, or Burn's CPU backend
+/// compiled to wasm with the reason it was used instead.
+#[derive(Clone, Debug)]
+pub struct BrowserDevice {
+    pub device: Device,
+    /// [`Backend::Webgpu`] or [`Backend::Cpu`].
+    pub backend: Backend,
+    /// Why the CPU runs (`None` on WebGPU).
+    pub fallback: Option<String>,
+}
+
+impl BrowserDevice {
+    /// How a page names the backend: `WebGPU` or `CPU (wasm)`.
+    pub fn label(&self) -> &'static str {
+        match self.backend {
+            Backend::Webgpu => "WebGPU",
+            _ => "CPU (wasm)",
+        }
+    }
+
+    /// Starts WebGPU, or the CPU backend when WebGPU is missing, fails, or is not
+    /// wanted (`cpu_because`: the reason the CPU was asked for). Never fails: the CPU
+    /// is always there. WebGPU is started once per page or worker and then shared.
+    #[cfg(all(target_arch = "wasm32", feature = "webgpu"))]
+    pub async fn start(cpu_because: Option<String>) -> Self {
+        let on_cpu = |why: String| BrowserDevice {
+            device: Device::flex(),
+            backend: Backend::Cpu,
+            fallback: Some(why),
+        };
+        if let Some(why) = cpu_because {
+            return on_cpu(why);
+        }
+        if !has_webgpu() {
+            return on_cpu(
+                "WebGPU is not available here (`navigator.gpu` is missing; some browsers \
+                 offer it to pages but not to workers, or only behind a flag)"
+                    .into(),
+            );
+        }
+        match Backend::Webgpu.init_async().await {
+            Ok(device) => BrowserDevice {
+                device,
+                backend: Backend::Webgpu,
+                fallback: None,
+            },
+            Err(e) => on_cpu(e.to_string()),
+        }
+    }
+}
+
+/// Whether this page or worker offers WebGPU (`navigator.gpu`); starting Burn's WebGPU
+/// backend without it panics instead of failing.
+#[cfg(all(target_arch = "wasm32", feature = "webgpu"))]
+fn has_webgpu() -> bool {
+    use js_sys::Reflect;
+    use wasm_bindgen::JsValue;
+    Reflect::get(&js_sys::global(), &JsValue::from_str("navigator"))
+        .and_then(|n| Reflect::get(&n, &JsValue::from_str("gpu")))
+        .is_ok_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
+}
+
 #[cfg(feature = "wgpu")]
 fn wgpu_device() -> Result<Device> {
     use std::sync::OnceLock;

@@ -46,25 +46,76 @@ impl SamplePrediction {
 }
 
 fn preprocess_of(header: &ModelHeader) -> Result<&Preprocess> {
-    header
-        .preprocess
-        .as_ref()
-        .ok_or_else(|| MlaError::Model("this model has no preprocessing for raw inputs".into()))
+    header.preprocess.as_ref().ok_or_else(|| {
+        MlaError::Model(
+            "this model was trained on numeric features and has no preprocessing for raw \
+             inputs (images, text, audio files): train it on a manifest to predict from files"
+                .into(),
+        )
+    })
 }
 
-/// Puts an image and a text (either may be missing) where the model's modalities
-/// take them, by each modality's kind (other modalities are missing): what
-/// `predict_sample` expects.
+/// The model's modalities with their input kinds, for messages: `image: image, caption: text`.
+fn modality_list(header: &ModelHeader, prep: &Preprocess) -> String {
+    header
+        .spec
+        .modalities
+        .iter()
+        .zip(&prep.modalities)
+        .map(|(n, p)| format!("{n}: {}", p.kind()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether the model takes an image and whether it takes a text (an image-and-text
+/// front end, such as the page or the widget, can predict with it); an error when it
+/// takes neither or has no preprocessing for raw inputs.
+pub fn image_text_kinds(header: &ModelHeader) -> Result<(bool, bool)> {
+    let prep = preprocess_of(header)?;
+    let takes = |kind| prep.modalities.iter().any(|p| p.kind() == kind);
+    let (image, text) = (takes(ColumnKind::Image), takes(ColumnKind::Text));
+    if !image && !text {
+        return Err(MlaError::Model(format!(
+            "this model takes no image and no text ({}): predict with `mla-native predict`",
+            modality_list(header, prep)
+        )));
+    }
+    Ok((image, text))
+}
+
+/// Puts an image (file bytes or pixels) and a text (either may be missing) where the
+/// model's modalities take them, by each modality's kind (other modalities are
+/// missing): what `predict_sample` expects. An input the model has no modality for is
+/// an error naming the model's modalities.
 pub fn image_text_inputs(
     header: &ModelHeader,
-    image: Option<Vec<u8>>,
+    image: Option<RawInput>,
     text: Option<String>,
 ) -> Result<Vec<Option<RawInput>>> {
-    Ok(preprocess_of(header)?
+    let (takes_image, takes_text) = image_text_kinds(header)?;
+    let prep = preprocess_of(header)?;
+    if let Some(raw) = image.as_ref().filter(|r| r.kind() != ColumnKind::Image) {
+        return Err(MlaError::Data(format!(
+            "the image input holds {} input, not an image",
+            raw.kind()
+        )));
+    }
+    for (given, takes, what) in [
+        (image.is_some(), takes_image, "image"),
+        (text.is_some(), takes_text, "text"),
+    ] {
+        if given && !takes {
+            return Err(MlaError::Data(format!(
+                "this model takes no {what} ({}): leave it out",
+                modality_list(header, prep)
+            )));
+        }
+    }
+    Ok(prep
         .modalities
         .iter()
         .map(|p| match p.kind() {
-            ColumnKind::Image => image.clone().map(RawInput::Image),
+            ColumnKind::Image => image.clone(),
             ColumnKind::Text => text.clone().map(RawInput::Text),
             ColumnKind::Audio | ColumnKind::Vector => None,
         })
@@ -146,12 +197,7 @@ pub fn sample_dataset(header: &ModelHeader, inputs: &[Option<RawInput>]) -> Resu
     if inputs.iter().all(Option::is_none) {
         return Err(MlaError::Data(format!(
             "give at least one input ({})",
-            spec.modalities
-                .iter()
-                .zip(&prep.modalities)
-                .map(|(n, p)| format!("{n}: {}", p.kind()))
-                .collect::<Vec<_>>()
-                .join(", ")
+            modality_list(header, prep)
         )));
     }
     let modalities = spec

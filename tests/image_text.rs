@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use common::*;
 use mla::config::{Method, RunConfig};
 use mla::data::{Manifest, ManifestConfig, from_manifest, shapes::shapes};
-use mla::predict::{RawInput, predict_sample};
+use mla::data::{Preprocessor, Standardizer};
+use mla::predict::{RawInput, image_text_inputs, image_text_kinds, predict_sample};
 
 fn reader(files: &HashMap<String, Vec<u8>>) -> impl FnMut(&str) -> Result<Vec<u8>, String> + '_ {
     |p: &str| {
@@ -87,6 +88,53 @@ fn shapes_sample_trains_and_predicts_from_raw_inputs() {
     let broken = vec![Some(RawInput::Image(b"GIF89a...".to_vec())), None];
     let e = pollster::block_on(predict_sample(&model, &header, &broken, &cpu())).unwrap_err();
     assert!(e.to_string().contains("not a readable"), "{e}");
+
+    // Decoded pixels (what a browser canvas gives) predict what the file's bytes predict.
+    let png = files[row.cell(&manifest, "image").unwrap()].clone();
+    let rgba = image::load_from_memory(&png).unwrap().to_rgba8();
+    let (width, height) = rgba.dimensions();
+    let pixels = RawInput::Pixels {
+        width,
+        height,
+        rgba: rgba.into_raw(),
+    };
+    let text = Some("something round".to_string());
+    let by_bytes = image_text_inputs(&header, Some(RawInput::Image(png)), text.clone()).unwrap();
+    let by_pixels = image_text_inputs(&header, Some(pixels), text.clone()).unwrap();
+    let p = pollster::block_on(predict_sample(&model, &header, &by_bytes, &cpu())).unwrap();
+    let q = pollster::block_on(predict_sample(&model, &header, &by_pixels, &cpu())).unwrap();
+    assert_eq!(p, q);
+    assert!(p.modalities.iter().all(|m| m.present));
+
+    // An image front end meets models that take other inputs with errors naming them.
+    assert_eq!(image_text_kinds(&header).unwrap(), (true, true));
+    let not_image = image_text_inputs(&header, Some(RawInput::Text("x".into())), None);
+    assert!(not_image.unwrap_err().to_string().contains("not an image"));
+    let mut text_vector = header.clone();
+    let prep = text_vector.preprocess.as_mut().unwrap();
+    prep.modalities[0] = Preprocessor::Vector(Standardizer {
+        mean: vec![0.0; 3],
+        std: vec![1.0; 3],
+    });
+    assert_eq!(image_text_kinds(&text_vector).unwrap(), (false, true));
+    let e = image_text_inputs(&text_vector, Some(RawInput::Image(vec![1])), text.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("takes no image") && e.contains("image: vector, text: text"),
+        "{e}"
+    );
+    assert_eq!(
+        image_text_inputs(&text_vector, None, text.clone()).unwrap()[1],
+        Some(RawInput::Text("something round".into()))
+    );
+    let prep = text_vector.preprocess.as_mut().unwrap();
+    prep.modalities[1] = prep.modalities[0].clone();
+    let e = image_text_kinds(&text_vector).unwrap_err().to_string();
+    assert!(e.contains("no image and no text"), "{e}");
+    text_vector.preprocess = None;
+    let e = image_text_kinds(&text_vector).unwrap_err().to_string();
+    assert!(e.contains("numeric features"), "{e}");
 }
 
 #[test]

@@ -40,6 +40,21 @@ pub fn preprocess(name: &str, bytes: &[u8], size: usize) -> Result<Vec<f32>> {
     Ok(to_input(&decode(name, bytes)?, size))
 }
 
+/// Already decoded RGBA pixels (row-major, 4 bytes each: a canvas's `ImageData`) as the
+/// RGB image [`decode`] would give for the same picture: alpha is dropped, as there.
+pub fn from_rgba(name: &str, width: u32, height: u32, rgba: &[u8]) -> Result<image::RgbImage> {
+    let want = width as usize * height as usize * 4;
+    if width == 0 || height == 0 || rgba.len() != want {
+        return Err(MlaError::Data(format!(
+            "`{name}`: {} bytes of pixels for a {width}x{height} RGBA image, which takes {want}",
+            rgba.len()
+        )));
+    }
+    let img = image::RgbaImage::from_raw(width, height, rgba.to_vec())
+        .expect("the length was checked above");
+    Ok(image::DynamicImage::ImageRgba8(img).to_rgb8())
+}
+
 /// Encodes an RGB image as PNG (used by the built-in sample, which is a set of files).
 pub fn encode_png(img: &image::RgbImage) -> Result<Vec<u8>> {
     let mut out = std::io::Cursor::new(Vec::new());
@@ -51,6 +66,28 @@ pub fn encode_png(img: &image::RgbImage) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rgba_pixels_give_what_their_png_gives() {
+        let mut img = image::RgbaImage::new(5, 3);
+        for (x, y, px) in img.enumerate_pixels_mut() {
+            *px = image::Rgba([(x * 50) as u8, (y * 90) as u8, 200, 255 - (x * 10) as u8]);
+        }
+        let mut png = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+        let from_png = decode("p", png.get_ref()).unwrap();
+        let from_pixels = from_rgba("p", 5, 3, img.as_raw()).unwrap();
+        assert_eq!(from_png, from_pixels);
+        assert_eq!(from_pixels.get_pixel(4, 2).0, [200, 180, 200]);
+        let e = from_rgba("p", 5, 3, &img.as_raw()[4..])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("56 bytes") && e.contains("5x3") && e.contains("takes 60"),
+            "{e}"
+        );
+        assert!(from_rgba("p", 0, 3, &[]).is_err());
+    }
 
     #[test]
     fn png_round_trip_resize_and_channel_layout() {

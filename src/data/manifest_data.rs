@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 use super::bad::triage;
 use super::dataset::{Dataset, ModalityData, Splits};
 use super::fbank::{FbankConfig, wav_fbank};
-use super::image::preprocess as preprocess_image;
 use super::manifest::{ColumnKind, Manifest, ManifestRow};
-use super::preprocess::{AudioPreprocess, Preprocess, Preprocessor, RawInput, plain, read_cell};
+use super::preprocess::{
+    AudioPreprocess, Preprocess, Preprocessor, RawInput, image_values, plain, read_cell,
+};
 use super::split::{check_fractions, stratified_split};
 use super::standardize::Standardizer;
 use super::text::Tokenizer;
@@ -97,8 +98,8 @@ enum Cell {
 impl Cell {
     fn decode(name: &str, raw: RawInput, config: &ManifestConfig) -> Result<Cell> {
         Ok(match raw {
-            RawInput::Image(bytes) => Cell::Values {
-                values: preprocess_image(name, &bytes, config.image_size)?,
+            raw @ (RawInput::Image(_) | RawInput::Pixels { .. }) => Cell::Values {
+                values: image_values(name, &raw, config.image_size)?,
                 rate: 0,
             },
             RawInput::Audio(bytes) => {

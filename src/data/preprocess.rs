@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dataset::InputKind;
 use super::fbank::{FbankConfig, wav_fbank};
-use super::image::preprocess as preprocess_image;
+use super::image::{from_rgba, preprocess as preprocess_image, to_input};
 use super::manifest::ColumnKind;
 use super::npy::parse_npy;
 use super::standardize::Standardizer;
@@ -18,6 +18,12 @@ use crate::error::{MlaError, Result};
 pub enum RawInput {
     /// Image file bytes (PNG, JPEG, WebP).
     Image(Vec<u8>),
+    /// An image already decoded: RGBA pixels, row-major (a browser canvas's `ImageData`).
+    Pixels {
+        width: u32,
+        height: u32,
+        rgba: Vec<u8>,
+    },
     /// WAV file bytes.
     Audio(Vec<u8>),
     /// A caption or any text.
@@ -30,7 +36,7 @@ impl RawInput {
     /// The column kind this input fills.
     pub fn kind(&self) -> ColumnKind {
         match self {
-            RawInput::Image(_) => ColumnKind::Image,
+            RawInput::Image(_) | RawInput::Pixels { .. } => ColumnKind::Image,
             RawInput::Audio(_) => ColumnKind::Audio,
             RawInput::Text(_) => ColumnKind::Text,
             RawInput::Vector(_) => ColumnKind::Vector,
@@ -78,6 +84,22 @@ pub fn read_cell(
             parse_numbers(cell).map_err(|why| format!("column `{column}`: {why}"))?,
         ),
     })
+}
+
+/// An image input (file bytes or pixels) as `size x size` model input values.
+pub(crate) fn image_values(name: &str, raw: &RawInput, size: usize) -> Result<Vec<f32>> {
+    match raw {
+        RawInput::Image(bytes) => preprocess_image(name, bytes, size),
+        RawInput::Pixels {
+            width,
+            height,
+            rgba,
+        } => Ok(to_input(&from_rgba(name, *width, *height, rgba)?, size)),
+        other => Err(MlaError::Data(format!(
+            "modality `{name}` takes image input, got {}",
+            other.kind()
+        ))),
+    }
 }
 
 /// A data error's message without the error kind's prefix, to go inside another.
@@ -156,9 +178,10 @@ impl Preprocessor {
     /// The model's input values for `raw`, the input of modality `name`.
     pub fn apply(&self, name: &str, raw: &RawInput) -> Result<Vec<f32>> {
         match (self, raw) {
-            (Preprocessor::Image { size }, RawInput::Image(bytes)) => {
-                preprocess_image(name, bytes, *size)
-            }
+            (
+                Preprocessor::Image { size },
+                raw @ (RawInput::Image(_) | RawInput::Pixels { .. }),
+            ) => image_values(name, raw, *size),
             (Preprocessor::Text(t), RawInput::Text(text)) => Ok(t.encoder().encode(text)),
             (Preprocessor::Audio(a), RawInput::Audio(bytes)) => {
                 let (rate, mut values) = wav_fbank(name, bytes, &a.fbank)?;

@@ -9,10 +9,11 @@ use std::cell::{Cell, RefCell};
 use js_sys::{Array, Math};
 use mla::burn::tensor::Device;
 use mla::data::{ColumnKind, ManifestConfig, ManifestData, Upload};
+use mla::device::BrowserDevice;
 use mla::io::{ModelHeader, load_model, save_model};
 use mla::model::{ModelConfig, MultimodalModel};
-use mla::predict::{image_text_inputs, predict_sample};
-use mla::{Backend, TrainConfig, Trainer};
+use mla::predict::{RawInput, image_text_inputs, image_text_kinds, predict_sample};
+use mla::{TrainConfig, Trainer};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
@@ -163,13 +164,8 @@ async fn handle(m: Message<Request>) -> Result<(), String> {
             let bytes = m.bytes.ok_or("no model file attached")?;
             let (header, model) =
                 load_model(&bytes, &device()?).map_err(|e| format!("{name}: {e}"))?;
-            if header.preprocess.is_none() {
-                return Err(format!(
-                    "{name}: this model was trained on numeric features (the native \
-                     built-in data); the page predicts from images and text, so it needs \
-                     a model trained on a manifest"
-                ));
-            }
+            // The page predicts from an image and/or a text.
+            image_text_kinds(&header).map_err(|e| format!("{name}: {e}"))?;
             let info = ModelInfo::of(&header, format!("imported from {name}"));
             ENGINE.with_borrow_mut(|e| e.model = Some(ReadyModel { header, model }));
             reply(id, Reply::Model(info));
@@ -178,32 +174,17 @@ async fn handle(m: Message<Request>) -> Result<(), String> {
     }
 }
 
-fn worker_has_webgpu() -> bool {
-    let navigator = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("navigator"));
-    navigator
-        .and_then(|n| js_sys::Reflect::get(&n, &JsValue::from_str("gpu")))
-        .is_ok_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
-}
-
 /// Starts WebGPU, or the CPU backend when WebGPU is missing, fails, or was not wanted.
 async fn start(id: u32, cpu: bool) -> Result<(), String> {
-    let on_cpu = |why: String| (Device::flex(), "CPU (wasm)", Some(why));
-    let (device, name, fallback) = if cpu {
-        on_cpu("the address asks for the CPU (`?backend=cpu`)".into())
-    } else if !worker_has_webgpu() {
-        on_cpu("WebGPU is not available to this page's worker (`navigator.gpu` is missing there; some browsers offer it to pages only)".into())
-    } else {
-        match Backend::Webgpu.init_async().await {
-            Ok(d) => (d, "WebGPU", None),
-            Err(e) => on_cpu(e.to_string()),
-        }
-    };
-    ENGINE.with_borrow_mut(|e| e.device = Some(device));
+    let wanted = cpu.then(|| "the address asks for the CPU (`?backend=cpu`)".to_string());
+    let started = BrowserDevice::start(wanted).await;
+    let name = started.label().to_string();
+    ENGINE.with_borrow_mut(|e| e.device = Some(started.device));
     reply(
         id,
         Reply::Ready {
-            name: name.into(),
-            fallback,
+            name,
+            fallback: started.fallback,
         },
     );
     Ok(())
@@ -339,7 +320,8 @@ async fn train_loop(id: u32, config: TrainConfig, data: ManifestConfig) -> Resul
 
 async fn predict(id: u32, image: Option<Vec<u8>>, text: Option<String>) -> Result<(), String> {
     let (header, model) = ready_model("no model yet: train one above or import one below")?;
-    let inputs = image_text_inputs(&header, image, text).map_err(|e| e.to_string())?;
+    let inputs =
+        image_text_inputs(&header, image.map(RawInput::Image), text).map_err(|e| e.to_string())?;
     let p = predict_sample(&model, &header, &inputs, &device()?)
         .await
         .map_err(|e| e.to_string())?;

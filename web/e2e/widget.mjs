@@ -1,0 +1,228 @@
+// End-to-end test of the embeddable widget in headless Chromium: the example host page
+// (widget/example/index.html) served with the built widget and a model trained by
+// mla-native. Checks that a prediction through the <mla-classifier> element and one
+// through the JavaScript API agree (and agree with mla-native), that every image kind
+// the API takes gives the same answer, that bad inputs and a corrupt model are errors
+// (rejected promises, the `error` event) and not a broken page, that the page's
+// widgets share one device; reports sizes and the latency of one prediction.
+//
+//   bash widget/build.sh && node web/e2e/widget.mjs      (after building mla-native)
+//
+// Environment: MLA_WIDGET_DIST (default <repo>/widget/dist), MLA_NATIVE (default
+// $CARGO_TARGET_DIR/release/mla-native), MLA_E2E_OUT (default <repo>/target/e2e),
+// MLA_BACKEND (webgpu or cpu: the example's elements get backend="cpu"), CHROMIUM.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { launch, serve } from './harness.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const dist = process.env.MLA_WIDGET_DIST ?? path.join(root, 'widget', 'dist');
+const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
+const native = process.env.MLA_NATIVE ?? path.join(targetDir, 'release', 'mla-native');
+const out = process.env.MLA_E2E_OUT ?? path.join(root, 'target', 'e2e');
+const cpu = process.env.MLA_BACKEND === 'cpu';
+const tag = cpu ? 'cpu' : 'webgpu';
+fs.mkdirSync(out, { recursive: true });
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mla-widget-'));
+
+let failures = 0;
+const t0 = Date.now();
+const log = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
+function check(ok, what) {
+  if (ok) log(`ok   ${what}`);
+  else {
+    failures++;
+    log(`FAIL ${what}`);
+  }
+}
+const run = (args) => execFileSync(native, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+// A model exported by the trainer, and mla-native's predictions for the fixture.
+const fixture = path.join(work, 'fixture');
+run(['sample', '--out', fixture, '--samples', '60', '--seed', '5']);
+const manifest = path.join(fixture, 'shapes.csv');
+run(['train', '--manifest', manifest, '--epochs', '3', '--batch-size', '16', '--lr', '0.02',
+  '--out', path.join(work, 'run'), '--quiet']);
+// A fixture row without quoted cells, and what mla-native predicts for it.
+const lines = fs.readFileSync(manifest, 'utf8').trim().split('\n').slice(1);
+const row = lines.findIndex((l) => !l.includes('"') && l.split(',').length === 3);
+const [imageRel, text] = lines[row].split(',');
+const nativeOut = path.join(work, 'predictions.jsonl');
+run(['predict', '--model', path.join(work, 'run'), '--input', manifest, '--output', nativeOut]);
+const nativeP = JSON.parse(fs.readFileSync(nativeOut, 'utf8').trim().split('\n')[row]).prediction;
+
+// The served folder: the built widget, the model, an image, a corrupt model.
+const site = path.join(work, 'site');
+fs.cpSync(dist, site, { recursive: true });
+fs.copyFileSync(path.join(work, 'run', 'model.mla'), path.join(site, 'model.mla'));
+fs.copyFileSync(path.join(fixture, imageRel), path.join(site, 'shape.png'));
+fs.writeFileSync(path.join(site, 'corrupt.mla'), 'MLA1 this is not a model');
+if (cpu) {
+  const html = path.join(site, 'index.html');
+  fs.writeFileSync(html, fs.readFileSync(html, 'utf8').replaceAll('<mla-classifier ', '<mla-classifier backend="cpu" '));
+}
+
+const sizes = Object.fromEntries(['mla_widget_bg.wasm', 'mla_widget.js', 'mla-classifier.js'].map((f) => {
+  const bytes = fs.readFileSync(path.join(dist, f));
+  return [f, { bytes: bytes.length, gzip: zlib.gzipSync(bytes, { level: 9 }).length }];
+}));
+const total = Object.values(sizes).reduce((a, s) => ({ bytes: a.bytes + s.bytes, gzip: a.gzip + s.gzip }), { bytes: 0, gzip: 0 });
+log(`sizes: ${Object.entries(sizes).map(([f, s]) => `${f} ${s.bytes} (${s.gzip} gz)`).join(', ')}; total ${total.bytes} bytes, ${total.gzip} gzipped`);
+
+const server = await serve(site);
+const { context, page, errors } = await launch(path.join(work, 'profile'));
+// Every widget event on the page, recorded from the start.
+await page.addInitScript(() => {
+  window.__events = [];
+  for (const type of ['ready', 'prediction', 'error']) {
+    document.addEventListener(type, (e) => {
+      if (e instanceof CustomEvent) window.__events.push({ type, id: e.target.id, detail: e.detail, ms: performance.now() });
+    });
+  }
+});
+await page.goto(`${server.url}/index.html`);
+const events = (type, id) => page.evaluate(([t, i]) => window.__events.filter((e) => e.type === t && e.id === i), [type, id]);
+const waitEvent = (type, id, n = 1, timeout = 120_000) => page.waitForFunction(
+  ([t, i, k]) => window.__events.filter((e) => e.type === t && e.id === i).length >= k, [type, id, n], { timeout });
+
+// 1. Both elements load the model on one shared device.
+await waitEvent('ready', 'light');
+await waitEvent('ready', 'dark');
+const [light] = await events('ready', 'light');
+const [dark] = await events('ready', 'dark');
+const backend = light.detail.backend;
+// From navigation start: the module instantiated, the device started, both models loaded.
+const readyMs = Math.round(Math.max(light.ms, dark.ms));
+log(`backend: ${backend.label}${backend.fallback ? ` (fallback: ${backend.fallback})` : ''}; both widgets ready ${readyMs} ms after navigation start`);
+check(backend.name === (cpu ? 'cpu' : 'webgpu'), `the widgets run on ${cpu ? 'the CPU (backend="cpu")' : 'WebGPU'}: ${backend.name}`);
+check(light.detail.takesImage && light.detail.takesText && light.detail.classes.length === 6,
+  `info: ${light.detail.modalities.map((m) => `${m.name}: ${m.kind}`).join(', ')}, ${light.detail.classes.length} classes`);
+check(backend.deviceStarts === 1 && dark.detail.backend.deviceStarts === 1, 'two widgets, one device started');
+
+// 2. A prediction through the element: an image file in its drop zone, a text.
+await page.locator('#light input[type=file]').setInputFiles(path.join(fixture, imageRel));
+await page.locator('#light textarea').fill(text);
+await page.locator('#light button[part=button]').click();
+await waitEvent('prediction', 'light');
+const [{ detail: viaElement }] = await events('prediction', 'light');
+const shown = await page.locator('#light [part=label]').textContent();
+check(shown === viaElement.label, `the element shows its prediction: ${shown}`);
+await page.locator('#light').screenshot({ path: path.join(out, `widget-${tag}.png`) });
+
+// 3. The same input through the JS API, with each kind of image it takes.
+const api = await page.evaluate(async (text) => {
+  const { load } = await import('./mla-classifier.js');
+  const clf = await load('model.mla');
+  const bytes = new Uint8Array(await (await fetch('shape.png')).arrayBuffer());
+  const blob = new Blob([bytes], { type: 'image/png' });
+  const bitmap = await createImageBitmap(blob);
+  const img = new Image();
+  img.src = 'shape.png';
+  await img.decode();
+  const canvas = document.createElement('canvas');
+  [canvas.width, canvas.height] = [bitmap.width, bitmap.height];
+  canvas.getContext('2d').drawImage(bitmap, 0, 0);
+  const imageData = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+  const kinds = { bytes, arrayBuffer: bytes.buffer, blob, bitmap, img, canvas, imageData };
+  const out = {};
+  for (const [k, image] of Object.entries(kinds)) out[k] = await clf.predict({ image, text });
+  return { starts: clf.info.backend.deviceStarts, out };
+}, text);
+const maxDiff = (p, q) => Math.max(...p.probabilities.map((v, i) => Math.abs(v - q.probabilities[i])),
+  ...p.modalities.flatMap((m, k) => [Math.abs(m.weight - q.modalities[k].weight),
+    ...m.probabilities.map((v, i) => Math.abs(v - q.modalities[k].probabilities[i]))]));
+const viaApi = api.out.bytes;
+check(viaApi.label === viaElement.label && maxDiff(viaApi, viaElement) <= 1e-6,
+  `element and JS API agree: ${viaApi.label}, max |dp| = ${maxDiff(viaApi, viaElement).toExponential(2)}`);
+for (const [k, p] of Object.entries(api.out)) {
+  check(p.label === viaApi.label && maxDiff(p, viaApi) <= 1e-5, `image as ${k}: ${p.label}, max |dp| = ${maxDiff(p, viaApi).toExponential(2)}`);
+}
+check(api.starts === 1, 'the JS API shares the elements\' device');
+const nativeDiff = Math.max(...viaApi.probabilities.map((v, i) => Math.abs(v - nativeP.probabilities[i])));
+check(viaApi.class === nativeP.class && nativeDiff <= 1e-4, `mla-native predicts the same: ${nativeP.classes[nativeP.class]}, max |dp| = ${nativeDiff.toExponential(2)}`);
+const w = viaApi.modalities.reduce((a, m) => a + m.weight, 0);
+check(Math.abs(w - 1) < 1e-5 && viaApi.modalities.every((m) => m.present), `fusion weights sum to 1 (${w.toFixed(6)})`);
+
+// 4. Errors are rejected promises with clear messages.
+const rejections = await page.evaluate(async (cpu) => {
+  const { load } = await import('./mla-classifier.js');
+  const reason = async (f) => { try { await f(); return 'resolved'; } catch (e) { return e instanceof Error ? e.message : `not an Error: ${e}`; } };
+  const clf = await load('model.mla');
+  return {
+    corrupt: await reason(() => load('corrupt.mla')),
+    missing: await reason(() => load('nothing-here.mla')),
+    junkBytes: await reason(() => load(new Uint8Array([1, 2, 3]))),
+    backend: await reason(() => load('model.mla', { backend: 'tpu' })),
+    clash: await reason(() => load('model.mla', { backend: cpu ? 'webgpu' : 'cpu' })),
+    urlAsImage: await reason(() => clf.predict({ image: 'shape.png' })),
+    numberAsText: await reason(() => clf.predict({ text: 42 })),
+    unknownKey: await reason(() => clf.predict({ audio: new Uint8Array(4) })),
+    nothing: await reason(() => clf.predict({ text: '  ' })),
+    notAnImage: await reason(() => clf.predict({ image: new Uint8Array([71, 73, 70, 56]) })),
+  };
+}, cpu);
+const expect = {
+  corrupt: 'corrupt.mla', missing: '404', junkBytes: 'bad magic', backend: 'tpu', clash: 'share one device',
+  urlAsImage: 'is a string', numberAsText: 'must be a string', unknownKey: 'unknown input `audio`',
+  nothing: 'at least one input', notAnImage: 'not a readable',
+};
+for (const [k, needle] of Object.entries(expect)) {
+  check(rejections[k].includes(needle), `${k} rejects: ${rejections[k]}`);
+}
+
+// 5. A corrupt model in an element fires `error` and leaves the page working.
+await page.evaluate(() => {
+  const el = document.createElement('mla-classifier');
+  el.id = 'broken';
+  el.setAttribute('model', 'corrupt.mla');
+  document.body.append(el);
+});
+await waitEvent('error', 'broken', 1, 30_000);
+const [broken] = await events('error', 'broken');
+check(broken.detail.phase === 'load' && broken.detail.message.includes('corrupt.mla'), `error event: ${broken.detail.message}`);
+const shownError = await page.locator('#broken [part=error]').textContent();
+check(shownError.includes('corrupt.mla'), 'the element shows the error');
+await page.locator('#dark textarea').fill('a red square');
+await page.locator('#dark button[part=button]').click();
+await waitEvent('prediction', 'dark');
+check(true, 'the other widget still predicts after the error');
+
+// 6. Latency of one prediction: a 64x64 PNG and a short text, from bytes.
+const timing = await page.evaluate(async () => {
+  const { load } = await import('./mla-classifier.js');
+  const clf = await load('model.mla');
+  const bitmap = await createImageBitmap(await (await fetch('shape.png')).blob());
+  const canvas = new OffscreenCanvas(64, 64);
+  canvas.getContext('2d').drawImage(bitmap, 0, 0, 64, 64);
+  const png = new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
+  const input = { image: png, text: 'a small red square' };
+  for (let i = 0; i < 3; i++) await clf.predict(input);
+  const ms = [];
+  for (let i = 0; i < 20; i++) {
+    const t = performance.now();
+    await clf.predict(input);
+    ms.push(performance.now() - t);
+  }
+  ms.sort((a, b) => a - b);
+  return { median: ms[10], p90: ms[18], min: ms[0], max: ms[19] };
+});
+log(`latency (64x64 PNG + text, ${backend.label}): median ${timing.median.toFixed(1)} ms, p90 ${timing.p90.toFixed(1)} ms, min ${timing.min.toFixed(1)}, max ${timing.max.toFixed(1)}`);
+fs.writeFileSync(path.join(out, `widget-${tag}.json`), JSON.stringify({ backend, sizes, total, ready_ms: readyMs, latency_ms: timing }, null, 2));
+
+// The browser logs the deliberate 404 (nothing-here.mla) itself.
+await page.screenshot({ path: path.join(out, `widget-page-${tag}.png`), fullPage: true });
+const pageErrors = errors.filter((e) => !e.includes('status of 404'));
+check(pageErrors.length === 0, `no page errors${pageErrors.length ? `: ${pageErrors.join(' | ')}` : ''}`);
+
+await context.close();
+server.close();
+fs.rmSync(work, { recursive: true, force: true });
+if (failures) {
+  log(`${failures} check(s) failed`);
+  process.exit(1);
+}
+log('all widget checks passed');

@@ -1,0 +1,254 @@
+//! `Classifier`: a model file loaded on the page's shared device, predicting from an
+//! image and/or a text.
+
+use std::rc::Rc;
+
+use js_sys::{Object, Promise, Reflect};
+use mla::io::{ModelHeader, load_model};
+use mla::model::MultimodalModel;
+use mla::predict::{SamplePrediction, image_text_inputs, image_text_kinds, predict_sample};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
+use web_sys::Response;
+
+use crate::device::{BackendInfo, Preference, shared};
+use crate::input::{bytes, check_keys, image_text};
+use crate::{js_error, message_of};
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `fetch` (of a page or a worker).
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(url: &str) -> Promise;
+}
+
+/// What `info` tells about a loaded model.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ModelInfo {
+    source: String,
+    modalities: Vec<ModalityInfo>,
+    classes: Vec<String>,
+    fusion: mla::fusion::Fusion,
+    takes_image: bool,
+    takes_text: bool,
+    backend: BackendInfo,
+    written_by: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct ModalityInfo {
+    name: String,
+    kind: String,
+}
+
+/// A prediction as JavaScript gets it: the core's, with the class's name and each
+/// modality's kind.
+#[derive(Serialize)]
+struct Prediction<'a> {
+    label: &'a str,
+    class: usize,
+    classes: &'a [String],
+    probabilities: &'a [f32],
+    modalities: Vec<ModalityPrediction<'a>>,
+}
+
+#[derive(Serialize)]
+struct ModalityPrediction<'a> {
+    name: &'a str,
+    kind: &'a str,
+    present: bool,
+    probabilities: &'a [f32],
+    entropy: f32,
+    weight: f32,
+}
+
+struct Loaded {
+    header: ModelHeader,
+    model: MultimodalModel,
+    device: mla::burn::tensor::Device,
+    info: ModelInfo,
+}
+
+/// A trained MLA model, ready to predict on the page's shared device (WebGPU, or the
+/// CPU when the browser has none).
+///
+/// ```js
+/// const clf = await Classifier.fromUrl('model.mla');
+/// const p = await clf.predict({ image: imgElement, text: 'a red circle' });
+/// p.label; p.probabilities; p.modalities[0].weight;
+/// ```
+#[wasm_bindgen]
+pub struct Classifier {
+    inner: Rc<Loaded>,
+}
+
+/// Options as `{ backend, name }`; `default_name` when no name is given.
+fn options(options: &JsValue, default_name: &str) -> Result<(Preference, String), String> {
+    if options.is_undefined() || options.is_null() {
+        return Ok((Preference::Auto, default_name.into()));
+    }
+    let object = options
+        .dyn_ref::<Object>()
+        .ok_or("the options must be an object { backend, name }")?;
+    check_keys(object, &["backend", "name"], "option")?;
+    let text = |key: &str| -> Result<Option<String>, String> {
+        let v = Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED);
+        if v.is_undefined() || v.is_null() {
+            return Ok(None);
+        }
+        v.as_string()
+            .map(Some)
+            .ok_or_else(|| format!("option `{key}` must be a string"))
+    };
+    let preference = match text("backend")? {
+        Some(b) => Preference::parse(&b)?,
+        None => Preference::Auto,
+    };
+    Ok((
+        preference,
+        text("name")?.unwrap_or_else(|| default_name.into()),
+    ))
+}
+
+async fn load(bytes: &[u8], name: String, preference: Preference) -> Result<Classifier, String> {
+    let (device, backend) = shared(preference).await?;
+    let (header, model) = load_model(bytes, &device).map_err(|e| format!("{name}: {e}"))?;
+    let (takes_image, takes_text) =
+        image_text_kinds(&header).map_err(|e| format!("{name}: {e}"))?;
+    let prep = header
+        .preprocess
+        .as_ref()
+        .expect("image_text_kinds checked it");
+    let info = ModelInfo {
+        source: name,
+        modalities: header
+            .spec
+            .modalities
+            .iter()
+            .zip(&prep.modalities)
+            .map(|(name, p)| ModalityInfo {
+                name: name.clone(),
+                kind: p.kind().to_string(),
+            })
+            .collect(),
+        classes: prep.classes.clone(),
+        fusion: header.fusion,
+        takes_image,
+        takes_text,
+        backend,
+        written_by: header.written_by.clone(),
+    };
+    Ok(Classifier {
+        inner: Rc::new(Loaded {
+            header,
+            model,
+            device,
+            info,
+        }),
+    })
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    let json = serde_json::to_string(value).map_err(|e| js_error(e.to_string()))?;
+    js_sys::JSON::parse(&json)
+}
+
+#[wasm_bindgen]
+impl Classifier {
+    /// Loads a model file's bytes (`Uint8Array`, `ArrayBuffer` or `Blob`), as
+    /// `mla-native train` writes it or the page exports it. Rejects with the reason when
+    /// the bytes are not such a model or the model predicts from neither image nor text.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub async fn from_bytes(
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array | ArrayBuffer | Blob")] source: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "LoadOptions")] opts: JsValue,
+    ) -> Result<Classifier, JsValue> {
+        let (preference, name) = options(&opts, "bytes").map_err(js_error)?;
+        let bytes = bytes(&source).await.map_err(js_error)?.ok_or_else(|| {
+            js_error("fromBytes takes a Uint8Array, an ArrayBuffer or a Blob (for a URL: fromUrl)")
+        })?;
+        load(&bytes, name, preference).await.map_err(js_error)
+    }
+
+    /// Fetches a model file and loads it (see `fromBytes`); errors name the URL.
+    #[wasm_bindgen(js_name = fromUrl)]
+    pub async fn from_url(
+        url: String,
+        #[wasm_bindgen(unchecked_param_type = "LoadOptions")] opts: JsValue,
+    ) -> Result<Classifier, JsValue> {
+        let (preference, name) = options(&opts, &url).map_err(js_error)?;
+        let response: Response = JsFuture::from(global_fetch(&url))
+            .await
+            .map_err(|e| js_error(format!("{name}: fetching failed: {}", message_of(&e))))?
+            .unchecked_into();
+        if !response.ok() {
+            return Err(js_error(format!(
+                "{name}: the server answered {} {}",
+                response.status(),
+                response.status_text()
+            )));
+        }
+        let body = response
+            .array_buffer()
+            .map_err(|e| js_error(format!("{name}: {}", message_of(&e))))?;
+        let buffer = JsFuture::from(body)
+            .await
+            .map_err(|e| js_error(format!("{name}: reading failed: {}", message_of(&e))))?;
+        let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+        load(&bytes, name, preference).await.map_err(js_error)
+    }
+
+    /// The model's modalities, classes, fusion rule and the device it runs on.
+    #[wasm_bindgen(getter, unchecked_return_type = "ModelInfo")]
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.inner.info)
+    }
+
+    /// Predicts from `{ image, text }` (either may be missing): resolves to the fused
+    /// class and probabilities and each modality's probabilities, entropy and fusion
+    /// weight; rejects with the reason for inputs the model cannot take.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Prediction>")]
+    pub fn predict(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "PredictInput")] input: JsValue,
+    ) -> Promise {
+        let loaded = self.inner.clone();
+        future_to_promise(async move {
+            let (image, text) = image_text(&input).await.map_err(js_error)?;
+            let p = predict(&loaded, image, text).await.map_err(js_error)?;
+            let info = &loaded.info;
+            to_js(&Prediction {
+                label: p.class_name(),
+                class: p.class,
+                classes: &p.classes,
+                probabilities: &p.probabilities,
+                modalities: p
+                    .modalities
+                    .iter()
+                    .zip(&info.modalities)
+                    .map(|(m, i)| ModalityPrediction {
+                        name: &m.name,
+                        kind: &i.kind,
+                        present: m.present,
+                        probabilities: &m.probabilities,
+                        entropy: m.entropy,
+                        weight: m.weight,
+                    })
+                    .collect(),
+            })
+        })
+    }
+}
+
+async fn predict(
+    loaded: &Loaded,
+    image: Option<mla::predict::RawInput>,
+    text: Option<String>,
+) -> Result<SamplePrediction, String> {
+    let inputs = image_text_inputs(&loaded.header, image, text).map_err(|e| e.to_string())?;
+    predict_sample(&loaded.model, &loaded.header, &inputs, &loaded.device)
+        .await
+        .map_err(|e| e.to_string())
+}
