@@ -55,12 +55,30 @@ const nativeOut = path.join(work, 'predictions.jsonl');
 run(['predict', '--model', path.join(work, 'run'), '--input', manifest, '--output', nativeOut]);
 const nativeP = JSON.parse(fs.readFileSync(nativeOut, 'utf8').trim().split('\n')[row]).prediction;
 
-// The served folder: the built widget, the model, an image, a corrupt model.
+// Models whose modalities an image-and-text widget cannot (fully) use: text + vector,
+// and two vectors.
+const numbers = (cls, k) => [0, 1, 2].map((j) => (cls === 'a' ? 1 : -1) * (j + 1) + 0.1 * ((k * 7 + j) % 5)).join(' ');
+const otherManifest = (header, cells) => {
+  const file = path.join(work, `${header.replaceAll(/[^a-z]/g, '')}.csv`);
+  const rows = Array.from({ length: 40 }, (_, k) => { const cls = k % 2 ? 'a' : 'b'; return `${cells(cls, k)},${cls}`; });
+  fs.writeFileSync(file, `${header},label\n${rows.join('\n')}\n`);
+  return file;
+};
+const trainOther = (name, manifestFile) => {
+  run(['train', '--manifest', manifestFile, '--epochs', '1', '--batch-size', '8', '--out', path.join(work, name), '--quiet']);
+  return path.join(work, name, 'model.mla');
+};
+const textVector = trainOther('text-vector', otherManifest('caption:text,v:vector', (cls, k) => `${cls === 'a' ? 'alpha' : 'beta'} ${k},${numbers(cls, k)}`));
+const vectors = trainOther('vectors', otherManifest('u:vector,v:vector', (cls, k) => `${numbers(cls, k)},${numbers(cls, k + 1)}`));
+
+// The served folder: the built widget, the models, an image, a corrupt model.
 const site = path.join(work, 'site');
 fs.cpSync(dist, site, { recursive: true });
 fs.copyFileSync(path.join(work, 'run', 'model.mla'), path.join(site, 'model.mla'));
 fs.copyFileSync(path.join(fixture, imageRel), path.join(site, 'shape.png'));
 fs.writeFileSync(path.join(site, 'corrupt.mla'), 'MLA1 this is not a model');
+fs.copyFileSync(textVector, path.join(site, 'text-vector.mla'));
+fs.copyFileSync(vectors, path.join(site, 'vectors.mla'));
 if (cpu) {
   const html = path.join(site, 'index.html');
   fs.writeFileSync(html, fs.readFileSync(html, 'utf8').replaceAll('<mla-classifier ', '<mla-classifier backend="cpu" '));
@@ -157,21 +175,28 @@ const rejections = await page.evaluate(async (cpu) => {
     missing: await reason(() => load('nothing-here.mla')),
     junkBytes: await reason(() => load(new Uint8Array([1, 2, 3]))),
     backend: await reason(() => load('model.mla', { backend: 'tpu' })),
+    optionsNotObject: await reason(() => load('model.mla', 'cpu')),
     clash: await reason(() => load('model.mla', { backend: cpu ? 'webgpu' : 'cpu' })),
     urlAsImage: await reason(() => clf.predict({ image: 'shape.png' })),
     numberAsText: await reason(() => clf.predict({ text: 42 })),
     unknownKey: await reason(() => clf.predict({ audio: new Uint8Array(4) })),
     nothing: await reason(() => clf.predict({ text: '  ' })),
     notAnImage: await reason(() => clf.predict({ image: new Uint8Array([71, 73, 70, 56]) })),
+    noImageOrText: await reason(() => load('vectors.mla')),
+    noImage: await reason(async () => (await load('text-vector.mla')).predict({ image: new Uint8Array(8), text: 'alpha' })),
+    textOnly: await (await load('text-vector.mla')).predict({ text: 'alpha 3' })
+      .then((p) => `resolved ${p.modalities.map((m) => `${m.name}:${m.present ? m.weight : 'missing'}`).join(' ')}`),
   };
 }, cpu);
 const expect = {
-  corrupt: 'corrupt.mla', missing: '404', junkBytes: 'bad magic', backend: 'tpu', clash: 'share one device',
+  corrupt: 'corrupt.mla', missing: '404', junkBytes: 'bad magic', backend: 'tpu', optionsNotObject: 'must be an object', clash: 'share one device',
   urlAsImage: 'is a string', numberAsText: 'must be a string', unknownKey: 'unknown input `audio`',
   nothing: 'at least one input', notAnImage: 'not a readable',
+  noImageOrText: 'takes no image and no text (u: vector, v: vector)',
+  noImage: 'takes no image (caption: text, v: vector)', textOnly: 'resolved caption:1 v:missing',
 };
 for (const [k, needle] of Object.entries(expect)) {
-  check(rejections[k].includes(needle), `${k} rejects: ${rejections[k]}`);
+  check(rejections[k].includes(needle), `${k}: ${rejections[k]}`);
 }
 
 // 5. A corrupt model in an element fires `error` and leaves the page working.
@@ -215,6 +240,29 @@ fs.writeFileSync(path.join(out, `widget-${tag}.json`), JSON.stringify({ backend,
 
 // The browser logs the deliberate 404 (nothing-here.mla) itself.
 await page.screenshot({ path: path.join(out, `widget-page-${tag}.png`), fullPage: true });
+
+// 7. Falling back on its own: a browser without WebGPU, and one whose WebGPU has no adapter.
+if (!cpu) {
+  const breakers = {
+    'no navigator.gpu': () => { Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }); },
+    'no WebGPU adapter': () => { if (self.GPU) GPU.prototype.requestAdapter = async () => null; },
+  };
+  for (const [what, breaker] of Object.entries(breakers)) {
+    const other = await context.newPage();
+    const otherErrors = [];
+    other.on('pageerror', (e) => otherErrors.push(String(e)));
+    await other.addInitScript(breaker);
+    await other.goto(`${server.url}/index.html`);
+    const info = await other.waitForFunction(() => document.querySelector('#light')?.info, null, { timeout: 60_000 })
+      .then((h) => h.jsonValue());
+    check(info.backend.name === 'cpu' && info.backend.fallback, `${what}: on the CPU, because ${info.backend.fallback}`);
+    await other.locator('#light textarea').fill('a red square');
+    await other.locator('#light button[part=button]').click();
+    await other.locator('#light [part=label]').waitFor({ timeout: 30_000 });
+    check(otherErrors.length === 0, `${what}: predicts, no page errors${otherErrors.length ? `: ${otherErrors.join(' | ')}` : ''}`);
+    await other.close();
+  }
+}
 const pageErrors = errors.filter((e) => !e.includes('status of 404'));
 check(pageErrors.length === 0, `no page errors${pageErrors.length ? `: ${pageErrors.join(' | ')}` : ''}`);
 

@@ -85,7 +85,11 @@ pub struct Classifier {
 }
 
 /// Options as `{ backend, name }`; `default_name` when no name is given.
-fn options(options: &JsValue, default_name: &str) -> Result<(Preference, String), String> {
+fn options(options: Option<Object>, default_name: &str) -> Result<(Preference, String), String> {
+    // Imported types are not checked at the boundary: `options` may be any value.
+    let Some(options) = options.map(JsValue::from) else {
+        return Ok((Preference::Auto, default_name.into()));
+    };
     if options.is_undefined() || options.is_null() {
         return Ok((Preference::Auto, default_name.into()));
     }
@@ -163,9 +167,9 @@ impl Classifier {
     #[wasm_bindgen(js_name = fromBytes)]
     pub async fn from_bytes(
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | ArrayBuffer | Blob")] source: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "LoadOptions")] opts: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] opts: Option<Object>,
     ) -> Result<Classifier, JsValue> {
-        let (preference, name) = options(&opts, "bytes").map_err(js_error)?;
+        let (preference, name) = options(opts, "bytes").map_err(js_error)?;
         let bytes = bytes(&source).await.map_err(js_error)?.ok_or_else(|| {
             js_error("fromBytes takes a Uint8Array, an ArrayBuffer or a Blob (for a URL: fromUrl)")
         })?;
@@ -176,9 +180,9 @@ impl Classifier {
     #[wasm_bindgen(js_name = fromUrl)]
     pub async fn from_url(
         url: String,
-        #[wasm_bindgen(unchecked_param_type = "LoadOptions")] opts: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] opts: Option<Object>,
     ) -> Result<Classifier, JsValue> {
-        let (preference, name) = options(&opts, &url).map_err(js_error)?;
+        let (preference, name) = options(opts, &url).map_err(js_error)?;
         let response: Response = JsFuture::from(global_fetch(&url))
             .await
             .map_err(|e| js_error(format!("{name}: fetching failed: {}", message_of(&e))))?
