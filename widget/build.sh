@@ -22,10 +22,10 @@ rm -rf "$out"
 mkdir -p "$out"
 wasm-bindgen --target web --out-dir "$out" \
   "$target/wasm32-unknown-unknown/wasm-release/mla_widget.wasm"
-cp widget/js/mla-classifier.js widget/example/index.html "$out/"
+cp widget/js/mla-classifier.js widget/js/mla-worker.js widget/example/index.html "$out/"
 if [ -n "$model" ]; then cp "$model" "$out/model.mla"; fi
 
 echo "widget in $out:"
-for f in mla_widget_bg.wasm mla_widget.js mla-classifier.js; do
+for f in mla_widget_bg.wasm mla_widget.js mla-classifier.js mla-worker.js; do
   printf '  %-20s %8d bytes, %8d gzipped\n' "$f" "$(wc -c <"$out/$f")" "$(gzip -9c "$out/$f" | wc -c)"
 done

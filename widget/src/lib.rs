@@ -1,7 +1,8 @@
 //! The embeddable MLA classifier: a JavaScript API (`Classifier`) generated with
-//! wasm-bindgen and, in `widget/js/mla-classifier.js`, the `<mla-classifier>` element
-//! built on it. It predicts from an image and/or a text with a model file written by
-//! `mla-native train` or exported by the page.
+//! wasm-bindgen. It predicts from an image and/or a text with a model file written by
+//! `mla-native train` or exported by the page. `widget/js/mla-classifier.js` (the
+//! `<mla-classifier>` element and `load`) runs this module in one worker per page
+//! (`widget/js/mla-worker.js`), so predictions never block the page's thread.
 //!
 //! Everything ML lives in the `mla` crate: this crate turns JavaScript values into the
 //! core's raw inputs and its predictions into plain objects.
