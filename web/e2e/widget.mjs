@@ -164,6 +164,23 @@ for (const [k, p] of Object.entries(api.out)) {
   check(p.label === viaApi.label && maxDiff(p, viaApi) <= 1e-5, `image as ${k}: ${p.label}, max |dp| = ${maxDiff(p, viaApi).toExponential(2)}`);
 }
 check(api.starts === 1, 'the JS API shares the elements\' device');
+// The wasm-bindgen API used directly on the page's thread (as in a worker of one's own):
+// the <img> and canvas are read there, not turned into ImageBitmaps first.
+const direct = await page.evaluate(async (text) => {
+  const wasm = await import('./mla_widget.js');
+  await wasm.default();
+  const clf = await wasm.Classifier.fromUrl('model.mla');
+  const img = new Image();
+  img.src = 'shape.png';
+  await img.decode();
+  const canvas = document.createElement('canvas');
+  [canvas.width, canvas.height] = [img.naturalWidth, img.naturalHeight];
+  canvas.getContext('2d').drawImage(img, 0, 0);
+  return { img: await clf.predict({ image: img, text }), canvas: await clf.predict({ image: canvas, text }) };
+}, text);
+for (const [k, p] of Object.entries(direct)) {
+  check(p.label === viaApi.label && maxDiff(p, viaApi) <= 1e-5, `wasm-bindgen API on the page, image as ${k}: ${p.label}, max |dp| = ${maxDiff(p, viaApi).toExponential(2)}`);
+}
 const nativeDiff = Math.max(...viaApi.probabilities.map((v, i) => Math.abs(v - nativeP.probabilities[i])));
 check(viaApi.class === nativeP.class && nativeDiff <= 1e-4, `mla-native predicts the same: ${nativeP.classes[nativeP.class]}, max |dp| = ${nativeDiff.toExponential(2)}`);
 const w = viaApi.modalities.reduce((a, m) => a + m.weight, 0);
