@@ -197,6 +197,7 @@ const rejections = await page.evaluate(async (cpu) => {
     junkBytes: await reason(() => load(new Uint8Array([1, 2, 3]))),
     backend: await reason(() => load('model.mla', { backend: 'tpu' })),
     optionsNotObject: await reason(() => load('model.mla', 'cpu')),
+    freed: await reason(async () => { const c = await load('model.mla'); c.free(); return c.predict({ text: 'x' }); }),
     clash: await reason(() => load('model.mla', { backend: cpu ? 'webgpu' : 'cpu' })),
     urlAsImage: await reason(() => clf.predict({ image: 'shape.png' })),
     numberAsText: await reason(() => clf.predict({ text: 42 })),
@@ -210,7 +211,7 @@ const rejections = await page.evaluate(async (cpu) => {
   };
 }, cpu);
 const expect = {
-  corrupt: 'corrupt.mla', missing: '404', junkBytes: 'bad magic', backend: 'tpu', optionsNotObject: 'must be an object', clash: 'share one device',
+  corrupt: 'corrupt.mla', missing: '404', junkBytes: 'bad magic', backend: 'tpu', optionsNotObject: 'must be an object', freed: 'was freed', clash: 'share one device',
   urlAsImage: 'is a string', numberAsText: 'must be a string', unknownKey: 'unknown input `audio`',
   nothing: 'at least one input', notAnImage: 'not a readable',
   noImageOrText: 'takes no image and no text (u: vector, v: vector)',

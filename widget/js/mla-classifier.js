@@ -72,12 +72,16 @@ async function portable(image) {
   return createImageBitmap(image);
 }
 
+// A Classifier dropped without free() still frees its model in the worker.
+const release = new FinalizationRegistry((key) => call('free', key).catch(() => {}));
+
 /** A model loaded in the page's worker. */
 export class Classifier {
   #key;
 
   constructor(key, info) {
     this.#key = key;
+    release.register(this, key, this);
     /** The model's modalities, classes, fusion rule and the device it runs on. */
     this.info = info;
   }
@@ -97,6 +101,7 @@ export class Classifier {
 
   /** Frees the model in the worker. */
   free() {
+    release.unregister(this);
     call('free', this.#key).catch(() => {});
   }
 }
