@@ -146,8 +146,10 @@ const ticks = await page.evaluate(() => window.__ticks);
 check(ticks >= 33, `the page's event loop keeps turning while it trains (${ticks} turns of a zero-delay timer)`);
 // Training runs in the engine's worker: the page's thread only renders its progress.
 // Seen: 48 ms on WebGPU, 130-200 ms on the CPU backend, where the worker, the GPU
-// process and this harness share 2 cores (before the worker: ~1 s a step on WebGPU).
-check(longestBlockMs < 400, `the page stays responsive while it trains on ${backendName} (longest main-thread block ${longestBlockMs} ms)`);
+// process and this harness share 2 cores, and once 422 ms on a loaded machine; the
+// bound is what the page's thread would lose computing itself (~1 s a step on WebGPU,
+// before the worker).
+check(longestBlockMs < 700, `the page stays responsive while it trains on ${backendName} (longest main-thread block ${longestBlockMs} ms)`);
 const trainStatus = await status();
 const stepSeconds = Number((trainStatus.match(/([\d.]+) s per step/) ?? [])[1]);
 log(`built-in sample, 3 epochs: ${trainStatus}`);
