@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launch, serve } from './harness.mjs';
+import { launch, serve, worstDiff } from './harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dist = process.env.MLA_DIST ?? path.join(root, 'dist');
@@ -244,14 +244,7 @@ await train(2, 600_000);
 check((await points()) === 3 * 2, 'the uploaded data trains 2 epochs');
 
 function compare(a, b) {
-  let worst = 0;
-  const diff = (x, y) => x.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - y[i])); });
-  diff(a.probabilities, b.probabilities);
-  a.modalities.forEach((m, i) => {
-    diff(m.probabilities, b.modalities[i].probabilities);
-    diff([m.weight, m.entropy], [b.modalities[i].weight, b.modalities[i].entropy]);
-  });
-  return { worst, same: a.class === b.class && a.probabilities.length === b.probabilities.length };
+  return { worst: worstDiff(a, b), same: a.class === b.class && a.probabilities.length === b.probabilities.length };
 }
 // Rows with both modalities and, if the fixture has them, one without image and one without text.
 const picks = [0, 1, 2, rows.findIndex((r) => !r.image), rows.findIndex((r) => !r.text)].filter((i) => i >= 0);

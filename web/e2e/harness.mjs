@@ -62,3 +62,19 @@ export async function launch(profile) {
   });
   return { context, page, errors };
 }
+
+/**
+ * The largest difference between two predictions (fused probabilities, and each
+ * modality's probabilities, fusion weight and entropy), as the page, the widget and
+ * `mla-native predict` write them.
+ */
+export function worstDiff(a, b) {
+  let worst = 0;
+  const diff = (x, y) => x.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - y[i])); });
+  diff(a.probabilities, b.probabilities);
+  a.modalities.forEach((m, i) => {
+    diff(m.probabilities, b.modalities[i].probabilities);
+    diff([m.weight, m.entropy], [b.modalities[i].weight, b.modalities[i].entropy]);
+  });
+  return worst;
+}
