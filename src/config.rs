@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{AvDigitsConfig, ManifestConfig, MfeatConfig, SyntheticConfig};
+use crate::data::{AvDigitsConfig, EmojiLabel, ManifestConfig, MfeatConfig, SyntheticConfig};
 use crate::error::{MlaError, Result};
 use crate::fusion::Fusion;
 use crate::model::ModelConfig;
@@ -351,6 +351,8 @@ pub enum DataConfig {
     AvDigits(AvDigitsSource),
     /// CREMA-D in the layout of the paper's released code.
     CremaD(CremaDSource),
+    /// The emoji of the npm package `emoji-datasource-google`: picture, name, category.
+    Emoji(EmojiSource),
 }
 
 impl DataConfig {
@@ -362,8 +364,32 @@ impl DataConfig {
             DataConfig::Mfeat(m) => &mut m.options.seed,
             DataConfig::AvDigits(a) => &mut a.options.seed,
             DataConfig::CremaD(c) => &mut c.options.seed,
+            DataConfig::Emoji(e) => &mut e.options.seed,
         }
     }
+
+    /// The manifest options of the sources built from a manifest.
+    pub fn manifest_options(&mut self) -> Option<&mut ManifestConfig> {
+        match self {
+            DataConfig::Manifest(m) => Some(&mut m.options),
+            DataConfig::Emoji(e) => Some(&mut e.options),
+            _ => None,
+        }
+    }
+}
+
+/// The folder of the npm package `emoji-datasource-google` (its `package/` folder,
+/// holding `emoji.json` and `img/google/64/`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmojiSource {
+    pub dir: String,
+    /// The label: the emoji's category (default) or subcategory.
+    #[serde(default)]
+    pub label: EmojiLabel,
+    /// Image size, tokens, vocabulary, split, as for a manifest.
+    #[serde(default)]
+    pub options: ManifestConfig,
 }
 
 /// A folder of `mfeat-<view>.csv` files.
@@ -434,9 +460,19 @@ impl RunConfig {
                 self.train.order(kinds.len())?;
             }
             DataConfig::Manifest(m) => m.options.validate()?,
+            DataConfig::Emoji(e) => e.options.validate()?,
             DataConfig::Mfeat(m) => m.options.validate()?,
             DataConfig::AvDigits(a) => a.options.validate()?,
             DataConfig::CremaD(c) => c.options.validate()?,
+        }
+        if self.model.pretrained
+            && !matches!(self.data, DataConfig::Manifest(_) | DataConfig::Emoji(_))
+        {
+            return Err(MlaError::config(
+                "model.pretrained",
+                "pretrained encoders read the image and text columns of manifest and emoji \
+                 data; name them per modality in `model.encoders` for other data",
+            ));
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use crate::data::Preprocess;
 use crate::error::{MlaError, Result};
 use crate::eval::read_floats;
 use crate::fusion::Fusion;
-use crate::model::{ModelSpec, MultimodalModel};
+use crate::model::{ModelSpec, MultimodalModel, Networks};
 
 const MAGIC: &[u8; 4] = b"MLA1";
 
@@ -45,13 +45,15 @@ impl ModelHeader {
     }
 }
 
-/// Encodes `model` (any device) with its header into one buffer.
+/// Encodes `model` (any device) with its header into one buffer. Frozen pretrained
+/// networks are left out: the header names each by its encoder file's SHA-256.
 ///
 /// The weights come to the host with one asynchronous read first: Burn's record
 /// writer reads tensors synchronously, which a browser's GPU cannot do.
 pub async fn save_model(header: &ModelHeader, model: &MultimodalModel) -> Result<Vec<u8>> {
     let json = serde_json::to_vec(header)?;
-    let weights = weights_to_bytes(model).await?;
+    let model = model.clone().drop_networks(&header.spec, Networks::Frozen);
+    let weights = weights_to_bytes(&model).await?;
     let mut out = Vec::with_capacity(8 + json.len() + weights.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(json.len() as u32).to_le_bytes());
@@ -60,7 +62,8 @@ pub async fn save_model(header: &ModelHeader, model: &MultimodalModel) -> Result
     Ok(out)
 }
 
-/// Decodes a buffer written by [`save_model`] into its header and a model on `device`.
+/// Decodes a buffer written by [`save_model`] into its header and a model on `device`
+/// (without its frozen pretrained networks: see [`MultimodalModel::load_networks`]).
 pub fn load_model(bytes: &[u8], device: &Device) -> Result<(ModelHeader, MultimodalModel)> {
     if bytes.len() < 8 || &bytes[..4] != MAGIC {
         return Err(MlaError::Model(

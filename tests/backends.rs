@@ -2,19 +2,8 @@
 
 mod common;
 
-/// The wgpu device, or `None` (skip) where there is no adapter. CI installs a software
-/// Vulkan adapter and sets MLA_REQUIRE_WGPU=1, so there a test cannot pass by skipping.
 #[cfg(feature = "wgpu")]
-fn wgpu() -> Option<mla::burn::tensor::Device> {
-    match mla::Backend::Wgpu.device() {
-        Ok(device) => Some(device),
-        Err(e) if std::env::var_os("MLA_REQUIRE_WGPU").is_none() => {
-            eprintln!("skipping: {e} (set MLA_REQUIRE_WGPU=1 to make this an error)");
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
-}
+use common::wgpu;
 
 #[cfg(feature = "wgpu")]
 #[test]

@@ -50,7 +50,7 @@ fn model(layout: HeadLayout, m: usize) -> MultimodalModel {
     let splits = splits_of(&config);
     let model = ModelConfig {
         feature_dim: S,
-        encoders: Vec::new(),
+        ..Default::default()
     };
     let spec = ModelSpec::for_data(&splits.train, &model, layout).unwrap();
     spec.init(3, &cpu()).unwrap()
@@ -262,7 +262,7 @@ fn one_step(
     let ad: Device = dev.clone().autodiff();
     let config = ModelConfig {
         feature_dim: 8,
-        encoders: Vec::new(),
+        ..Default::default()
     };
     let spec = ModelSpec::for_data(&splits.train, &config, strategy.head_layout()).unwrap();
     let start = spec.init(5, &dev).unwrap();

@@ -9,14 +9,16 @@ use mla::config::DataConfig;
 use mla::data::Manifest;
 use mla::data::manifest::{ManifestRow, csv_cell};
 use mla::io::{ModelHeader, load_model, save_model};
-use mla::model::ModelConfig;
+use mla::model::{ModelConfig, Networks};
 use mla::predict::{SamplePrediction, manifest_columns, predict_sample, row_inputs};
 use mla::{Backend, Fusion, OptimizerKind, RunConfig, Trainer};
 use serde_json::json;
 
-use crate::data::{file_reader, load, read_manifest};
+use crate::data::{Pretrained, file_reader, load, read_manifest};
 use crate::report::{epoch_line, table};
-use crate::run_dir::{self, CHECKPOINT, CONFIG, CONFIG_TOML, METRICS, MODEL, PLOT, SKIPPED, TEST};
+use crate::run_dir::{
+    self, CHECKPOINT, CONFIG, CONFIG_TOML, METRICS, MODEL, PLOT, SKIPPED, SPLIT, TEST,
+};
 use crate::{
     BenchArgs, EvalArgs, FusionArg, OptimizerArg, PredictArgs, PredictFormat, SampleArgs, TrainArgs,
 };
@@ -48,18 +50,36 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
     if let Some(data) = data {
         config.data = data;
         // The default architecture for raw data, unless a config file sets one.
-        if matches!(config.data, DataConfig::Manifest(_)) && args.config.is_none() {
+        if matches!(config.data, DataConfig::Manifest(_) | DataConfig::Emoji(_))
+            && args.config.is_none()
+        {
             config.model = ModelConfig::for_manifest();
         }
     } else if let Some(s) = args.data_seed {
         *config.data.seed_mut() = s;
     }
+    if args.pretrained {
+        if args.image_size.is_some() {
+            bail!(
+                "--image-size sets the size for encoders trained from scratch; a pretrained \
+                 image encoder's is set in --config: [[model.encoders]] type = \"mobilenet_v2\", \
+                 image_size = 224"
+            );
+        }
+        if !config.model.encoders.is_empty() {
+            bail!(
+                "--pretrained sets every image and text encoder; the configuration names them already (model.encoders)"
+            );
+        }
+        config.model.pretrained = true;
+    }
     match &mut config.data {
-        DataConfig::Manifest(m) => {
+        DataConfig::Manifest(mla::config::ManifestSource { options, .. })
+        | DataConfig::Emoji(mla::config::EmojiSource { options, .. }) => {
             if let Some(size) = args.image_size {
-                m.options.image_size = size;
+                options.image_size = size;
             }
-            m.options.skip_bad |= args.skip_bad;
+            options.skip_bad |= args.skip_bad;
         }
         DataConfig::AvDigits(a) => a.options.skip_bad |= args.skip_bad,
         DataConfig::CremaD(c) => c.options.skip_bad |= args.skip_bad,
@@ -69,8 +89,8 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
         }
         _ => {}
     }
-    if args.image_size.is_some() && !matches!(config.data, DataConfig::Manifest(_)) {
-        bail!("--image-size applies to manifests only");
+    if args.image_size.is_some() && config.data.manifest_options().is_none() {
+        bail!("--image-size applies to manifest and emoji data only");
     }
     let train = &mut config.train;
     if let Some(m) = args.method {
@@ -167,14 +187,21 @@ pub fn train(args: TrainArgs) -> Result<()> {
             (run_config(&args)?, None, dir)
         }
     };
+    let mut config = config;
     config.validate()?;
     let device = backend.device()?;
-    let data = load(&config.data)?;
+    let encoder_dir = crate::encoders::dir(args.encoders.as_deref());
+    let pretrained = Pretrained {
+        dir: &encoder_dir,
+        device: &device,
+        quiet: args.quiet,
+    };
+    let data = load(&config.data, &mut config.model, &pretrained)?;
     let (splits, preprocess) = (data.splits, data.preprocess);
     let mut trainer = match &checkpoint {
         Some(bytes) => Trainer::resume(&config.model, &config.train, splits, &device, bytes)
             .with_context(|| format!("resuming from {}", dir.join(CHECKPOINT).display()))?,
-        None => Trainer::new(&config.model, &config.train, splits, &device)?,
+        None => Trainer::with_encoders(&config.model, &config.train, splits, &data.files, &device)?,
     };
 
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -184,6 +211,15 @@ pub fn train(args: TrainArgs) -> Result<()> {
         serde_json::to_string_pretty(&config)?.as_bytes(),
     )?;
     run_dir::write_atomic(&dir, CONFIG_TOML, toml::to_string(&config)?.as_bytes())?;
+    if let Some(lines) = &data.lines {
+        let mut csv = String::from("line,split\n");
+        for (part, name) in lines.iter().zip(["train", "valid", "test"]) {
+            for line in part {
+                csv += &format!("{line},{name}\n");
+            }
+        }
+        run_dir::write_atomic(&dir, SPLIT, csv.as_bytes())?;
+    }
     if !data.skipped.is_empty() {
         let list = data.skipped.join("\n") + "\n";
         run_dir::write_atomic(&dir, SKIPPED, list.as_bytes())?;
@@ -301,7 +337,14 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let device = backend.device()?;
     let (header, model) = load_model(&run_dir::read(dir, MODEL)?, &device)
         .with_context(|| format!("loading {}", dir.join(MODEL).display()))?;
-    let splits = load(&config.data)?.splits;
+    let mut config = config;
+    let encoder_dir = crate::encoders::dir(args.encoders.as_deref());
+    let pretrained = Pretrained {
+        dir: &encoder_dir,
+        device: &device,
+        quiet: false,
+    };
+    let splits = load(&config.data, &mut config.model, &pretrained)?.splits;
     if splits.test.names() != header.spec.modalities {
         bail!(
             "the model's modalities {:?} do not match the data's {:?}",
@@ -345,6 +388,19 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
     let (header, model) =
         load_model(&bytes, &device).with_context(|| format!("loading {}", file.display()))?;
+    let frozen: Vec<_> = header
+        .spec
+        .frozen_networks()
+        .iter()
+        .map(|p| p.net)
+        .collect();
+    let model = if frozen.is_empty() {
+        model
+    } else {
+        let files =
+            crate::encoders::load(&crate::encoders::dir(args.encoders.as_deref()), &frozen)?;
+        model.load_networks(&header.spec, &files, Networks::Frozen, &device)?
+    };
     if header.preprocess.is_none() {
         bail!(
             "{} was trained on the built-in data, not on a manifest: it has no preprocessing for raw inputs",
@@ -456,6 +512,9 @@ fn csv_row(row: &ManifestRow, p: &SamplePrediction) -> String {
 }
 
 pub fn sample(args: SampleArgs) -> Result<()> {
+    if let Some(package) = &args.emoji {
+        return emoji_sample(package, &args.out);
+    }
     if args.samples < 12 {
         bail!("--samples must be at least 12 (two per class)");
     }
@@ -476,6 +535,34 @@ pub fn sample(args: SampleArgs) -> Result<()> {
         "wrote {} samples ({} images) to {}",
         manifest.rows.len(),
         files.len(),
+        out.join(&manifest.name).display()
+    );
+    Ok(())
+}
+
+/// Writes the emoji set as a manifest (`emoji.csv`: image, name, label) and its
+/// pictures (`images/`), for the page or any tool that takes manifests.
+fn emoji_sample(package: &Path, out: &Path) -> Result<()> {
+    let json = package.join("emoji.json");
+    let bytes = std::fs::read(&json).with_context(|| format!("reading {}", json.display()))?;
+    let mut manifest = mla::data::emoji_manifest(&bytes, Default::default())?;
+    let images = out.join("images");
+    std::fs::create_dir_all(&images).with_context(|| format!("creating {}", images.display()))?;
+    for row in &mut manifest.rows {
+        let path = row.cells[0]
+            .take()
+            .expect("every emoji row has its picture");
+        let name = path.rsplit('/').next().expect("a file name").to_string();
+        let from = package.join(&path);
+        let png = std::fs::read(&from).with_context(|| format!("reading {}", from.display()))?;
+        run_dir::write_atomic(&images, &name, &png)?;
+        row.cells[0] = Some(format!("images/{name}"));
+    }
+    manifest.name = "emoji.csv".into();
+    run_dir::write_atomic(out, &manifest.name, manifest.to_csv().as_bytes())?;
+    println!(
+        "wrote {} emoji to {}",
+        manifest.rows.len(),
         out.join(&manifest.name).display()
     );
     Ok(())

@@ -3,8 +3,17 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mla::burn::tensor::Device;
 use mla::config::{AvDigitsSource, DataConfig};
-use mla::data::{Manifest, Preprocess, Splits, av_digits, crema_d, from_manifest, mfeat};
+use mla::data::{
+    Manifest, ManifestConfig, Preprocess, Splits, av_digits, crema_d, emoji_manifest,
+    from_manifest_with, mfeat,
+};
+use mla::model::ModelConfig;
+use mla::model::pretrained::{self, EncoderFiles, ExtractProgress};
+
+use crate::encoders::DiskCache;
 
 /// Reads and parses a manifest file.
 pub fn read_manifest(path: &Path) -> Result<Manifest> {
@@ -27,22 +36,50 @@ fn dir_reader(dir: &Path) -> impl FnMut(&str) -> Result<Vec<u8>, String> + use<>
     }
 }
 
-/// A run's data: the splits, the preprocessing of raw data, and what was wrong with
-/// each sample left out (`--skip-bad`).
+/// A run's data: the splits, the preprocessing of raw data, what was wrong with each
+/// sample left out (`--skip-bad`), and the pretrained encoders' files it used.
 pub struct Loaded {
     pub splits: Splits,
     pub preprocess: Option<Preprocess>,
     pub skipped: Vec<String>,
+    pub files: EncoderFiles,
+    /// For manifests: the manifest line of each train, validation and test sample.
+    pub lines: Option<[Vec<usize>; 3]>,
 }
 
-/// Loads and checks a run's data.
-pub fn load(config: &DataConfig) -> Result<Loaded> {
-    let (splits, preprocess, skipped) = match config {
+/// Where a run finds pretrained encoders and computes their features.
+pub struct Pretrained<'a> {
+    /// The encoder directory.
+    pub dir: &'a Path,
+    /// Where frozen encoders' features are computed.
+    pub device: &'a Device,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
+/// Loads and checks a run's data. For manifests (and emoji), resolves `model`'s
+/// encoders per column, with the SHA-256 of each pretrained encoder's file pinned,
+/// and replaces frozen pretrained encoders' inputs by their features.
+pub fn load(data: &DataConfig, model: &mut ModelConfig, pretrained: &Pretrained) -> Result<Loaded> {
+    let (splits, preprocess, skipped) = match data {
         DataConfig::Manifest(m) => {
             let path = Path::new(&m.path);
             let manifest = read_manifest(path)?;
-            let data = from_manifest(&manifest, file_reader(path), &m.options)?;
-            (data.splits, Some(data.preprocess), data.skipped)
+            return load_manifest(&manifest, file_reader(path), &m.options, model, pretrained);
+        }
+        DataConfig::Emoji(e) => {
+            let dir = Path::new(&e.dir);
+            let json = dir.join("emoji.json");
+            let bytes = std::fs::read(&json).with_context(|| {
+                format!(
+                    "reading {} (the folder of the npm package emoji-datasource-google: \
+                     `npm pack emoji-datasource-google@16.0.0`, unpacked)",
+                    json.display()
+                )
+            })?;
+            let mut manifest = emoji_manifest(&bytes, e.label)?;
+            manifest.name = json.display().to_string();
+            return load_manifest(&manifest, dir_reader(dir), &e.options, model, pretrained);
         }
         DataConfig::AvDigits(a) => {
             let (splits, skipped) = load_av_digits(a)?;
@@ -74,6 +111,72 @@ pub fn load(config: &DataConfig) -> Result<Loaded> {
         splits,
         preprocess,
         skipped,
+        files: EncoderFiles::default(),
+        lines: None,
+    })
+}
+
+/// A manifest's data for `model` (see [`load`]).
+fn load_manifest(
+    manifest: &Manifest,
+    read: impl FnMut(&str) -> Result<Vec<u8>, String>,
+    options: &ManifestConfig,
+    model: &mut ModelConfig,
+    pretrained: &Pretrained,
+) -> Result<Loaded> {
+    let kinds: Vec<_> = manifest.columns.iter().map(|c| c.kind).collect();
+    let mut encoders = model.for_columns(&kinds)?;
+    let nets: Vec<_> = encoders
+        .iter()
+        .filter_map(|e| e.pretrained().map(|p| p.net))
+        .collect();
+    let files = crate::encoders::load(pretrained.dir, &nets)?;
+    let fixed = pretrained::prepare(&mut encoders, &files)?;
+    let data = from_manifest_with(manifest, read, options, &fixed)?;
+    let mut splits = data.splits;
+    let bar = ProgressBar::new(0);
+    if pretrained.quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} features [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let mut report = |p: &ExtractProgress| {
+        if bar.prefix() != p.modality {
+            bar.reset();
+            bar.set_prefix(p.modality.clone());
+            bar.set_length(p.total as u64);
+        }
+        bar.set_position(p.done as u64);
+    };
+    pollster::block_on(pretrained::extract_features(
+        &mut splits,
+        &encoders,
+        &files,
+        pretrained.device,
+        &mut DiskCache(pretrained.dir.join("features")),
+        &mut report,
+    ))?;
+    bar.finish_and_clear();
+    if !nets.is_empty() && !pretrained.quiet {
+        eprintln!(
+            "mla-native: pretrained encoders' features ready in {:.1} s ({})",
+            started.elapsed().as_secs_f64(),
+            nets.iter().map(|n| n.name()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    model.encoders = encoders;
+    Ok(Loaded {
+        splits,
+        preprocess: Some(data.preprocess),
+        skipped: data.skipped,
+        files,
+        lines: Some(data.lines),
     })
 }
 

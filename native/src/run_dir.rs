@@ -23,6 +23,8 @@ pub const METRICS: &str = "metrics.jsonl";
 pub const TEST: &str = "test.json";
 /// Loss and validation accuracy per epoch, as an SVG plot.
 pub const PLOT: &str = "plot.svg";
+/// For manifests: the manifest line of every sample and its split (`line,split`).
+pub const SPLIT: &str = "split.csv";
 
 /// `runs/<UTC timestamp>`, made unique if it exists.
 pub fn default_dir() -> PathBuf {

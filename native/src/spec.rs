@@ -1,13 +1,18 @@
 //! `--data` source specs: `builtin`,
 //! `manifest:PATH[,image-size=N][,max-tokens=N][,mel-bins=N][,frames=N]`, `mfeat:DIR[,views=fou+fac]`,
 //! `av-digits:fsdd=DIR,mnist=DIR[,split=official|speaker:NAME][,mel-bins=N][,frames=N]`,
-//! `crema-d:DIR[,frames=N][,image-size=N][,audio-frames=N]`.
+//! `crema-d:DIR[,frames=N][,image-size=N][,audio-frames=N]`,
+//! `emoji:DIR[,label=category|subcategory][,image-size=N][,max-tokens=N]`.
 
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use mla::config::{AvDigitsSource, CremaDSource, DataConfig, ManifestSource, MfeatSource};
-use mla::data::{AvDigitsConfig, CremaDConfig, ManifestConfig, MfeatConfig, SyntheticConfig};
+use mla::config::{
+    AvDigitsSource, CremaDSource, DataConfig, EmojiSource, ManifestSource, MfeatSource,
+};
+use mla::data::{
+    AvDigitsConfig, CremaDConfig, EmojiLabel, ManifestConfig, MfeatConfig, SyntheticConfig,
+};
 
 /// Absolute, so that `eval` finds the data from any working directory.
 fn absolute(path: &str) -> String {
@@ -146,8 +151,34 @@ pub fn parse(spec: &str, seed: u64) -> Result<DataConfig> {
             let dir = dir.context("--data crema-d:DIR needs the data set's root folder")?;
             Ok(DataConfig::CremaD(CremaDSource { dir, options }))
         }
+        "emoji" => {
+            let mut dir = None;
+            let mut label = EmojiLabel::default();
+            let mut options = ManifestConfig {
+                seed,
+                ..Default::default()
+            };
+            for (k, v) in opts {
+                let number = || number(spec, &k, &v);
+                match k.as_str() {
+                    "dir" => dir = Some(absolute(&v)),
+                    "label" => label = v.parse()?,
+                    "image-size" => options.image_size = number()?,
+                    "max-tokens" => options.max_tokens = number()?,
+                    _ => return Err(unknown(&k, "dir, label, image-size, max-tokens")),
+                }
+            }
+            let dir = dir.context(
+                "--data emoji:DIR needs the folder of the npm package emoji-datasource-google",
+            )?;
+            Ok(DataConfig::Emoji(EmojiSource {
+                dir,
+                label,
+                options,
+            }))
+        }
         _ => bail!(
-            "--data {spec}: unknown source `{kind}` (builtin, manifest, mfeat, av-digits, crema-d)"
+            "--data {spec}: unknown source `{kind}` (builtin, manifest, emoji, mfeat, av-digits, crema-d)"
         ),
     }
 }

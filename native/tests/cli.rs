@@ -51,7 +51,41 @@ fn bad_values_fail_cleanly_without_panicking() {
             vec!["train", "--data", "av-digits:fsdd=/nonexistent,mnist=/x"],
             "/nonexistent",
         ),
-        (vec!["train", "--image-size", "8"], "manifests only"),
+        (
+            vec!["train", "--image-size", "8"],
+            "manifest and emoji data only",
+        ),
+        (vec!["train", "--pretrained"], "model.pretrained"),
+        (
+            vec!["train", "--data", "emoji:/nonexistent"],
+            "/nonexistent/emoji.json",
+        ),
+        (
+            vec!["train", "--data", "emoji:/x,label=kind"],
+            "expected category or subcategory",
+        ),
+        (
+            vec![
+                "train",
+                "--manifest",
+                "m.csv",
+                "--pretrained",
+                "--image-size",
+                "64",
+            ],
+            "image_size = 224",
+        ),
+        (
+            vec![
+                "encoders",
+                "import",
+                "--dir",
+                "/nonexistent/enc",
+                "--from",
+                "/nonexistent/wheels",
+            ],
+            "is not in /nonexistent/wheels",
+        ),
     ] {
         let o = run(&args);
         let out = text(&o);
@@ -654,4 +688,141 @@ fn bench_runs_a_grid_and_resumes_it() {
         text(&o)
     );
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// The encoder directory and the emoji package, as the pretrained tests of the core
+/// find them; `None` (skip) without them unless MLA_REQUIRE_PRETRAINED is set.
+fn pretrained_inputs() -> Option<(PathBuf, PathBuf)> {
+    let home = PathBuf::from(std::env::var_os("HOME")?);
+    let from = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(".cache/mla").join(default))
+    };
+    let (encoders, emoji) = (
+        from("MLA_ENCODERS", "encoders"),
+        from("MLA_EMOJI", "emoji/package"),
+    );
+    let present = encoders.join("mobilenet_v2.mlae").exists()
+        && encoders.join("minilm_l6.mlae").exists()
+        && emoji.join("emoji.json").exists();
+    if !present {
+        assert!(
+            std::env::var_os("MLA_REQUIRE_PRETRAINED").is_none(),
+            "no encoder files in {} or no emoji in {}",
+            encoders.display(),
+            emoji.display()
+        );
+        eprintln!("skipping: no encoder files or emoji package");
+        return None;
+    }
+    Some((encoders, emoji))
+}
+
+#[test]
+fn pretrained_encoders_train_eval_and_predict_from_files() {
+    let Some((encoders, emoji)) = pretrained_inputs() else {
+        return;
+    };
+    let dir = scratch("pretrained");
+    // Small pictures keep the feature extraction short.
+    let config = dir.join("run.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\nsource = \"emoji\"\ndir = \"{}\"\n[model]\nfeature_dim = 32\n\
+             encoders = [{{ type = \"mobilenet_v2\", image_size = 48 }}, {{ type = \"minilm\", max_tokens = 12 }}]\n",
+            emoji.display()
+        ),
+    )
+    .unwrap();
+    let run_dir = dir.join("run");
+    let enc = encoders.to_str().unwrap();
+    let o = run(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--lr",
+        "0.05",
+        "--quiet",
+        "--encoders",
+        enc,
+        "--out",
+        run_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The saved configuration pins each encoder file by its hash; the model file
+    // leaves the frozen networks out.
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("config.json")).unwrap()).unwrap();
+    for e in saved["model"]["encoders"].as_array().unwrap() {
+        assert_eq!(e["sha256"].as_str().map(str::len), Some(64), "{e}");
+    }
+    let model_size = std::fs::metadata(run_dir.join("model.mla")).unwrap().len();
+    assert!(model_size < 1_000_000, "{model_size} bytes");
+    let split = std::fs::read_to_string(run_dir.join("split.csv")).unwrap();
+    assert!(
+        split.starts_with("line,split\n") && split.contains(",test\n"),
+        "{split}"
+    );
+
+    // eval computes the features again (or takes them from the cache): the same numbers.
+    let o = run(&[
+        "eval",
+        "--model",
+        run_dir.to_str().unwrap(),
+        "--encoders",
+        enc,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("matches the saved test result exactly"),
+        "{}",
+        text(&o)
+    );
+
+    // predict from the files themselves; a missing encoder file is a clear error.
+    let manifest = dir.join("some.csv");
+    let mut csv = String::from("image:image,name:text,label\n");
+    for (png, name) in [
+        ("1f34e.png", "red apple"),
+        ("1f1ea-1f1ec.png", "Egypt Flag"),
+    ] {
+        csv += &format!(
+            "{},{name},\n",
+            emoji.join("img/google/64").join(png).display()
+        );
+    }
+    std::fs::write(&manifest, csv).unwrap();
+    let args = [
+        "predict",
+        "--model",
+        run_dir.to_str().unwrap(),
+        "--input",
+        manifest.to_str().unwrap(),
+    ];
+    let o = bin().args(args).args(["--encoders", enc]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["predicted"], "Flags", "{}", lines[1]);
+    let empty = dir.join("no-encoders");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = bin()
+        .args(args)
+        .args(["--encoders", empty.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("mla-native encoders import") && text(&o).contains("mobilenet_v2"),
+        "{}",
+        text(&o)
+    );
 }

@@ -20,12 +20,16 @@ impl EncoderInput {
     /// Absent samples contribute their stored (ignored) values.
     pub fn gather(data: &Dataset, modality: usize, indices: &[usize], device: &Device) -> Self {
         let m = &data.modalities[modality];
-        let b = indices.len();
         let values: Vec<f32> = indices
             .iter()
             .flat_map(|&i| m.item(i).iter().copied())
             .collect();
-        match m.kind {
+        Self::from_values(&m.kind, values, indices.len(), device)
+    }
+
+    /// `b` samples of `kind` from their values, sample-major.
+    pub fn from_values(kind: &InputKind, values: Vec<f32>, b: usize, device: &Device) -> Self {
+        match *kind {
             InputKind::Features { dim } => {
                 EncoderInput::Features(Tensor::from_data(TensorData::new(values, [b, dim]), device))
             }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bad::triage;
 use super::dataset::{Dataset, InputKind, ModalityData, Splits};
-use super::image::preprocess as preprocess_image;
+use super::image::{ImageNorm, preprocess as preprocess_image};
 use super::npy::parse_npy;
 use super::split::hold_out;
 use crate::error::{MlaError, Result};
@@ -210,7 +210,8 @@ pub fn crema_d(
             for k in spread(names.len(), config.frames) {
                 let path = format!("{dir}/{}", names[k]);
                 let bytes = read(&path).map_err(|why| format!("{path}: {why}"))?;
-                let pixels = preprocess_image(&path, &bytes, size).map_err(|e| e.to_string())?;
+                let pixels = preprocess_image(&path, &bytes, size, ImageNorm::Symmetric)
+                    .map_err(|e| e.to_string())?;
                 visual.extend(pixels);
             }
             Ok((label, audio, visual))

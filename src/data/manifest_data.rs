@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::bad::triage;
 use super::dataset::{Dataset, ModalityData, Splits};
 use super::fbank::{FbankConfig, wav_fbank};
+use super::image::ImageNorm;
 use super::manifest::{ColumnKind, Manifest, ManifestRow};
 use super::preprocess::{
     AudioPreprocess, Preprocess, Preprocessor, RawInput, image_values, plain, read_cell,
@@ -28,6 +29,8 @@ pub struct ManifestConfig {
     pub max_tokens: usize,
     /// Vocabulary size (most frequent training words).
     pub max_vocab: usize,
+    /// Text columns also take each word's character n-grams.
+    pub subwords: bool,
     /// Filterbank of audio columns; `frames` pads or cuts every clip to one length.
     pub fbank: FbankConfig,
     /// Share of each class held out for validation.
@@ -47,6 +50,7 @@ impl Default for ManifestConfig {
             image_size: 32,
             max_tokens: 16,
             max_vocab: 2000,
+            subwords: false,
             fbank: FbankConfig {
                 // 64 filters suit 8 kHz speech as well as 16 kHz and up; 1 s of frames.
                 mel_bins: 64,
@@ -83,6 +87,9 @@ pub struct ManifestData {
     pub preprocess: Preprocess,
     /// What was wrong with each sample left out (`skip_bad`), naming file and line.
     pub skipped: Vec<String>,
+    /// The manifest line of each sample of the train, validation and test splits, in
+    /// the splits' order (so that other tools can use the same split).
+    pub lines: [Vec<usize>; 3],
 }
 
 /// One cell, read and decoded; statistics are fitted later on the training split.
@@ -96,10 +103,16 @@ enum Cell {
 }
 
 impl Cell {
-    fn decode(name: &str, raw: RawInput, config: &ManifestConfig) -> Result<Cell> {
+    /// Decodes a raw input; images become `image`'s size and normalisation.
+    fn decode(
+        name: &str,
+        raw: RawInput,
+        image: (usize, ImageNorm),
+        config: &ManifestConfig,
+    ) -> Result<Cell> {
         Ok(match raw {
             raw @ (RawInput::Image(_) | RawInput::Pixels { .. }) => Cell::Values {
-                values: image_values(name, &raw, config.image_size)?,
+                values: image_values(name, &raw, image.0, image.1)?,
                 rate: 0,
             },
             RawInput::Audio(bytes) => {
@@ -152,10 +165,24 @@ fn shape_problem(kind: ColumnKind, got: (u32, usize), want: (u32, usize)) -> Str
 /// out with `skip_bad`).
 pub fn from_manifest(
     manifest: &Manifest,
-    mut read: impl FnMut(&str) -> std::result::Result<Vec<u8>, String>,
+    read: impl FnMut(&str) -> std::result::Result<Vec<u8>, String>,
     config: &ManifestConfig,
 ) -> Result<ManifestData> {
+    from_manifest_with(manifest, read, config, &[])
+}
+
+/// [`from_manifest`], with the preprocessing of some columns fixed in advance (entry
+/// `c` for column `c`; missing or `None`: fitted or set from `config` as usual): what
+/// a pretrained encoder reading the column expects (its image size and
+/// normalisation, its WordPiece vocabulary).
+pub fn from_manifest_with(
+    manifest: &Manifest,
+    mut read: impl FnMut(&str) -> std::result::Result<Vec<u8>, String>,
+    config: &ManifestConfig,
+    fixed: &[Option<Preprocessor>],
+) -> Result<ManifestData> {
     config.validate()?;
+    let fixed = |c: usize| fixed.get(c).and_then(Option::as_ref);
     let name = &manifest.name;
     if !manifest.has_labels {
         return Err(MlaError::Data(format!(
@@ -170,6 +197,24 @@ pub fn from_manifest(
         )));
     }
     let mut problems: Vec<Vec<String>> = vec![Vec::new(); manifest.rows.len()];
+    for (c, column) in columns.iter().enumerate() {
+        if let Some(p) = fixed(c)
+            && p.kind() != column.kind
+        {
+            return Err(MlaError::Data(format!(
+                "{name}: column `{}` holds {}, but its encoder reads {}",
+                column.header(),
+                column.kind,
+                p.kind()
+            )));
+        }
+    }
+    let images: Vec<(usize, ImageNorm)> = (0..columns.len())
+        .map(|c| match fixed(c) {
+            Some(Preprocessor::Image { size, norm }) => (*size, *norm),
+            _ => (config.image_size, ImageNorm::Symmetric),
+        })
+        .collect();
     let mut cells: Vec<Vec<Option<Cell>>> = Vec::with_capacity(manifest.rows.len());
     for (row, found) in manifest.rows.iter().zip(&mut problems) {
         if row.label.is_none() {
@@ -178,11 +223,12 @@ pub fn from_manifest(
         let decoded = columns
             .iter()
             .zip(&row.cells)
-            .map(|(column, cell)| {
+            .zip(&images)
+            .map(|((column, cell), &image)| {
                 let cell = cell.as_deref()?;
                 let decoded =
                     read_cell(&column.name, column.kind, cell, &mut read).and_then(|raw| {
-                        Cell::decode(cell, raw, config)
+                        Cell::decode(cell, raw, image, config)
                             .map_err(|e| format!("column `{}`: {}", column.name, plain(&e)))
                     });
                 decoded.map_err(|why| found.push(why)).ok()
@@ -285,6 +331,30 @@ pub fn from_manifest(
         let present: Vec<bool> = cells.iter().map(|r| r[c].is_some()).collect();
         let train_present: Vec<usize> = train.iter().copied().filter(|&i| present[i]).collect();
         let (preprocessor, values) = match column.kind {
+            ColumnKind::Text if fixed(c).is_some() => {
+                let preprocessor = fixed(c).expect("checked").clone();
+                let empty = vec![0.0; preprocessor.input_kind().item_len()];
+                let encode: TextEncode = match &preprocessor {
+                    Preprocessor::Wordpiece(t) => {
+                        let e = t.encoder()?;
+                        Box::new(move |text| e.encode(text))
+                    }
+                    Preprocessor::Text(t) => {
+                        let e = t.encoder();
+                        Box::new(move |text| e.encode(text))
+                    }
+                    _ => unreachable!("the column's kind was checked against it: text"),
+                };
+                let values = cells
+                    .iter()
+                    .flat_map(|r| match &r[c] {
+                        Some(Cell::Text(text)) => encode(text),
+                        _ => empty.clone(),
+                    })
+                    .collect();
+                drop(encode);
+                (preprocessor, values)
+            }
             ColumnKind::Text => {
                 let tokenizer = Tokenizer::fit(
                     train_present.iter().filter_map(|&i| match &cells[i][c] {
@@ -293,6 +363,7 @@ pub fn from_manifest(
                     }),
                     config.max_vocab,
                     config.max_tokens,
+                    config.subwords,
                 );
                 let encoder = tokenizer.encoder();
                 let values = cells
@@ -316,7 +387,8 @@ pub fn from_manifest(
                 };
                 let preprocessor = match kind {
                     ColumnKind::Image => Preprocessor::Image {
-                        size: config.image_size,
+                        size: images[c].0,
+                        norm: images[c].1,
                     },
                     ColumnKind::Audio => {
                         let standardizer = Standardizer::fit(&values, len, 1, &fit_rows);
@@ -353,7 +425,9 @@ pub fn from_manifest(
     }
     let all = Dataset::new(modalities, labels, classes.len())?;
     let splits = all.split(&train, &valid, &test)?;
+    let lines = [&train, &valid, &test].map(|part| part.iter().map(|&i| rows[i].line).collect());
     Ok(ManifestData {
+        lines,
         splits,
         preprocess: Preprocess {
             classes,
@@ -362,6 +436,9 @@ pub fn from_manifest(
         skipped,
     })
 }
+
+/// A text column's tokenizer as one function of the text.
+type TextEncode<'a> = Box<dyn Fn(&str) -> Vec<f32> + 'a>;
 
 /// Column `c`'s values, `len` per sample, zeros where it is missing.
 fn values_of(cells: &[Vec<Option<Cell>>], c: usize, len: usize) -> Vec<f32> {

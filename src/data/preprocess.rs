@@ -6,12 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use super::dataset::InputKind;
 use super::fbank::{FbankConfig, wav_fbank};
-use super::image::{from_rgba, preprocess as preprocess_image, to_input};
+use super::image::{ImageNorm, from_rgba, preprocess as preprocess_image, to_input};
 use super::manifest::ColumnKind;
 use super::npy::parse_npy;
 use super::standardize::Standardizer;
 use super::text::Tokenizer;
 use crate::error::{MlaError, Result};
+use crate::model::pretrained::WordPiece;
 
 /// A raw input of one modality.
 #[derive(Clone, Debug, PartialEq)]
@@ -87,14 +88,23 @@ pub fn read_cell(
 }
 
 /// An image input (file bytes or pixels) as `size x size` model input values.
-pub(crate) fn image_values(name: &str, raw: &RawInput, size: usize) -> Result<Vec<f32>> {
+pub(crate) fn image_values(
+    name: &str,
+    raw: &RawInput,
+    size: usize,
+    norm: ImageNorm,
+) -> Result<Vec<f32>> {
     match raw {
-        RawInput::Image(bytes) => preprocess_image(name, bytes, size),
+        RawInput::Image(bytes) => preprocess_image(name, bytes, size, norm),
         RawInput::Pixels {
             width,
             height,
             rgba,
-        } => Ok(to_input(&from_rgba(name, *width, *height, rgba)?, size)),
+        } => Ok(to_input(
+            &from_rgba(name, *width, *height, rgba)?,
+            size,
+            norm,
+        )),
         other => Err(MlaError::Data(format!(
             "modality `{name}` takes image input, got {}",
             other.kind()
@@ -123,10 +133,16 @@ pub struct AudioPreprocess {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Preprocessor {
-    /// Image bytes, resized to `size x size` RGB in `[-1, 1]`.
-    Image { size: usize },
+    /// Image bytes, resized to `size x size` RGB, normalised by `norm`.
+    Image {
+        size: usize,
+        #[serde(default)]
+        norm: ImageNorm,
+    },
     /// Text, tokenised.
     Text(Tokenizer),
+    /// Text, tokenised by a pretrained text encoder's WordPiece vocabulary.
+    Wordpiece(WordPiece),
     /// WAV bytes, a log-mel filterbank `[1, frames, mel_bins]`, standardised.
     Audio(AudioPreprocess),
     /// Numbers, standardised per feature (`dim` = the statistics' length).
@@ -148,7 +164,7 @@ impl Preprocessor {
     pub fn kind(&self) -> ColumnKind {
         match self {
             Preprocessor::Image { .. } => ColumnKind::Image,
-            Preprocessor::Text(_) => ColumnKind::Text,
+            Preprocessor::Text(_) | Preprocessor::Wordpiece(_) => ColumnKind::Text,
             Preprocessor::Audio(_) => ColumnKind::Audio,
             Preprocessor::Vector(_) => ColumnKind::Vector,
         }
@@ -157,7 +173,7 @@ impl Preprocessor {
     /// The shape of the values it makes.
     pub fn input_kind(&self) -> InputKind {
         match self {
-            Preprocessor::Image { size } => InputKind::Image {
+            Preprocessor::Image { size, .. } => InputKind::Image {
                 channels: 3,
                 height: *size,
                 width: *size,
@@ -165,6 +181,10 @@ impl Preprocessor {
             Preprocessor::Text(t) => InputKind::Tokens {
                 len: t.max_len,
                 vocab: t.vocab_size(),
+            },
+            Preprocessor::Wordpiece(t) => InputKind::Tokens {
+                len: t.max_len,
+                vocab: t.vocab.len(),
             },
             Preprocessor::Audio(a) => InputKind::Image {
                 channels: 1,
@@ -179,10 +199,11 @@ impl Preprocessor {
     pub fn apply(&self, name: &str, raw: &RawInput) -> Result<Vec<f32>> {
         match (self, raw) {
             (
-                Preprocessor::Image { size },
+                Preprocessor::Image { size, norm },
                 raw @ (RawInput::Image(_) | RawInput::Pixels { .. }),
-            ) => image_values(name, raw, *size),
+            ) => image_values(name, raw, *size, *norm),
             (Preprocessor::Text(t), RawInput::Text(text)) => Ok(t.encoder().encode(text)),
+            (Preprocessor::Wordpiece(t), RawInput::Text(text)) => Ok(t.encoder()?.encode(text)),
             (Preprocessor::Audio(a), RawInput::Audio(bytes)) => {
                 let (rate, mut values) = wav_fbank(name, bytes, &a.fbank)?;
                 if rate != a.sample_rate {

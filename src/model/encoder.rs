@@ -4,11 +4,14 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::pretrained::{
+    MinilmConfig, MobilenetV2Config, Net, PretrainedEncoder, PretrainedSettings,
+};
 use super::{
     CnnEncoder, CnnEncoderConfig, MlpEncoder, MlpEncoderConfig, Resnet18, Resnet18Config,
     TextEncoder, TextEncoderConfig,
 };
-use crate::data::{EncoderInput, InputKind};
+use crate::data::{ColumnKind, EncoderInput, InputKind};
 use crate::error::{MlaError, Result};
 
 /// Which encoder a modality uses, with its settings.
@@ -23,6 +26,10 @@ pub enum EncoderConfig {
     Text(TextEncoderConfig),
     /// [`Resnet18`] over an image, a spectrogram, or video frames stacked on channels.
     Resnet18(Resnet18Config),
+    /// MobileNetV2 with ImageNet weights over an image, then a trained projection.
+    MobilenetV2(MobilenetV2Config),
+    /// all-MiniLM-L6-v2 over text, then a trained projection.
+    Minilm(MinilmConfig),
 }
 
 impl EncoderConfig {
@@ -35,6 +42,70 @@ impl EncoderConfig {
         }
     }
 
+    /// The encoder of a manifest column of `kind` by default; with `pretrained`,
+    /// images and texts get the pretrained networks.
+    pub fn for_column(kind: ColumnKind, pretrained: bool) -> Self {
+        match (kind, pretrained) {
+            (ColumnKind::Image, true) => EncoderConfig::MobilenetV2(MobilenetV2Config::default()),
+            (ColumnKind::Text, true) => EncoderConfig::Minilm(MinilmConfig::default()),
+            (ColumnKind::Image | ColumnKind::Audio, _) => {
+                EncoderConfig::Cnn(CnnEncoderConfig::default())
+            }
+            (ColumnKind::Text, false) => EncoderConfig::Text(TextEncoderConfig::default()),
+            (ColumnKind::Vector, _) => EncoderConfig::Mlp(MlpEncoderConfig::default()),
+        }
+    }
+
+    /// The pretrained network's settings, for the pretrained encoders.
+    pub fn pretrained(&self) -> Option<PretrainedSettings> {
+        match self {
+            EncoderConfig::MobilenetV2(c) => Some(PretrainedSettings {
+                net: Net::MobilenetV2,
+                train: c.train,
+                size: c.image_size,
+                sha256: c.sha256.clone(),
+            }),
+            EncoderConfig::Minilm(c) => Some(PretrainedSettings {
+                net: Net::MinilmL6,
+                train: c.train,
+                size: c.max_tokens,
+                sha256: c.sha256.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Records the SHA-256 of the encoder file a pretrained encoder uses (an error when
+    /// it already names another one).
+    pub fn pin_sha256(&mut self, sha256: &str) -> Result<()> {
+        let name = self.name();
+        let slot = match self {
+            EncoderConfig::MobilenetV2(c) => &mut c.sha256,
+            EncoderConfig::Minilm(c) => &mut c.sha256,
+            _ => return Ok(()),
+        };
+        match slot {
+            Some(want) if want != sha256 => Err(MlaError::Model(format!(
+                "the configuration names the `{}` encoder file of SHA-256 {want}, but the one \
+                 found has SHA-256 {sha256}",
+                name
+            ))),
+            _ => {
+                *slot = Some(sha256.to_string());
+                Ok(())
+            }
+        }
+    }
+
+    /// The input kind a model of this encoder takes for data of `kind`: a pretrained
+    /// encoder trained on cached features still takes the network's input.
+    pub fn model_input(&self, kind: &InputKind) -> InputKind {
+        match self.pretrained() {
+            Some(p) => p.input_kind(),
+            None => kind.clone(),
+        }
+    }
+
     /// Short name for messages.
     pub fn name(&self) -> &'static str {
         match self {
@@ -42,6 +113,8 @@ impl EncoderConfig {
             EncoderConfig::Cnn(_) => "cnn",
             EncoderConfig::Text(_) => "text",
             EncoderConfig::Resnet18(_) => "resnet18",
+            EncoderConfig::MobilenetV2(_) => "mobilenet_v2",
+            EncoderConfig::Minilm(_) => "minilm",
         }
     }
 
@@ -54,6 +127,22 @@ impl EncoderConfig {
                 format!("a `{}` encoder cannot read {kind:?}", self.name()),
             ))
         };
+        if let Some(p) = self.pretrained() {
+            p.check(field)?;
+            // The network's input, or its features cached for a frozen encoder.
+            if *kind != p.input_kind() && *kind != p.feature_kind() {
+                return Err(MlaError::config(
+                    field,
+                    format!(
+                        "a `{}` encoder reads {:?} (or its cached features, {:?}), not {kind:?}",
+                        self.name(),
+                        p.input_kind(),
+                        p.feature_kind()
+                    ),
+                ));
+            }
+            return Ok(());
+        }
         match (self, kind) {
             (EncoderConfig::Mlp(c), InputKind::Features { .. }) => {
                 if c.layers == 0 || c.hidden == 0 {
@@ -110,6 +199,10 @@ impl EncoderConfig {
             (EncoderConfig::Resnet18(c), InputKind::Image { channels, .. }) => {
                 Encoder::Resnet18(c.init(*channels, d_out, device))
             }
+            (EncoderConfig::MobilenetV2(_) | EncoderConfig::Minilm(_), _) => {
+                let p = self.pretrained().expect("a pretrained encoder");
+                Encoder::Pretrained(PretrainedEncoder::new(&p, d_out, device))
+            }
             _ => unreachable!("checked above"),
         })
     }
@@ -125,6 +218,7 @@ pub enum Encoder {
     Cnn(CnnEncoder),
     Text(TextEncoder),
     Resnet18(Resnet18),
+    Pretrained(PretrainedEncoder),
 }
 
 impl Encoder {
@@ -135,6 +229,7 @@ impl Encoder {
             (Encoder::Cnn(e), EncoderInput::Image(x)) => Ok(e.forward(x.clone())),
             (Encoder::Text(e), EncoderInput::Tokens(x)) => Ok(e.forward(x.clone())),
             (Encoder::Resnet18(e), EncoderInput::Image(x)) => Ok(e.forward(x.clone())),
+            (Encoder::Pretrained(e), input) => e.forward(input),
             _ => Err(MlaError::Data(
                 "an input does not match its modality's encoder (model and data disagree)".into(),
             )),

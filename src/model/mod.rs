@@ -8,6 +8,7 @@ mod encoder;
 mod heads;
 mod mlp;
 mod multimodal;
+pub mod pretrained;
 mod resnet;
 mod text;
 
@@ -15,7 +16,7 @@ pub use cnn::{CnnEncoder, CnnEncoderConfig};
 pub use encoder::{Encoder, EncoderConfig};
 pub use heads::{ENERGY_SCALE, HeadLayout, energy_confidence, weighted_sum};
 pub use mlp::{MlpEncoder, MlpEncoderConfig};
-pub use multimodal::{ModelConfig, ModelSpec, MultimodalModel};
+pub use multimodal::{ModelConfig, ModelSpec, MultimodalModel, Networks};
 pub use resnet::{BasicBlock, Resnet18, Resnet18Config};
 pub use text::{TextEncoder, TextEncoderConfig};
 

@@ -5,8 +5,9 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::pretrained::{EncoderFiles, PretrainedSettings, TrainMode};
 use super::{Encoder, EncoderConfig, HeadLayout, seeded};
-use crate::data::{Batch, Dataset, EncoderInput, InputKind};
+use crate::data::{Batch, ColumnKind, Dataset, EncoderInput, InputKind};
 use crate::error::{MlaError, Result};
 
 /// Architecture settings: the feature size and each modality's encoder.
@@ -19,6 +20,10 @@ pub struct ModelConfig {
     /// One encoder per modality; empty means "the default encoder for each input kind".
     #[serde(default)]
     pub encoders: Vec<EncoderConfig>,
+    /// Where `encoders` is empty: pretrained encoders for the image and text columns
+    /// of a manifest (MobileNetV2, MiniLM) instead of encoders trained from scratch.
+    #[serde(default)]
+    pub pretrained: bool,
 }
 
 fn default_feature_dim() -> usize {
@@ -30,6 +35,7 @@ impl Default for ModelConfig {
         Self {
             feature_dim: default_feature_dim(),
             encoders: Vec::new(),
+            pretrained: false,
         }
     }
 }
@@ -40,8 +46,30 @@ impl ModelConfig {
     pub fn for_manifest() -> Self {
         Self {
             feature_dim: 64,
-            encoders: Vec::new(),
+            ..Self::default()
         }
+    }
+
+    /// The encoders of a manifest's columns, filling in defaults by column kind
+    /// (pretrained ones for images and texts with `pretrained`).
+    pub fn for_columns(&self, kinds: &[ColumnKind]) -> Result<Vec<EncoderConfig>> {
+        if self.encoders.is_empty() {
+            return Ok(kinds
+                .iter()
+                .map(|&k| EncoderConfig::for_column(k, self.pretrained))
+                .collect());
+        }
+        if self.encoders.len() != kinds.len() {
+            return Err(MlaError::config(
+                "model.encoders",
+                format!(
+                    "{} encoders for {} columns",
+                    self.encoders.len(),
+                    kinds.len()
+                ),
+            ));
+        }
+        Ok(self.encoders.clone())
     }
 
     /// The encoder configuration of each modality, filling in defaults.
@@ -86,13 +114,28 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
+    /// The frozen pretrained networks, which a model file leaves out: what a front end
+    /// loads ([`MultimodalModel::load_networks`]) to predict from raw inputs.
+    pub fn frozen_networks(&self) -> Vec<PretrainedSettings> {
+        self.encoders
+            .iter()
+            .filter_map(EncoderConfig::pretrained)
+            .filter(|p| p.train == TrainMode::Frozen)
+            .collect()
+    }
+
     /// The architecture `config` gives for the modalities and classes of `data`.
     pub fn for_data(data: &Dataset, config: &ModelConfig, head: HeadLayout) -> Result<Self> {
-        let inputs = data.kinds();
+        let kinds = data.kinds();
+        let encoders = config.resolve(&kinds)?;
         Ok(ModelSpec {
             modalities: data.names(),
-            encoders: config.resolve(&inputs)?,
-            inputs,
+            inputs: encoders
+                .iter()
+                .zip(&kinds)
+                .map(|(e, k)| e.model_input(k))
+                .collect(),
+            encoders,
             feature_dim: config.feature_dim,
             num_classes: data.num_classes,
             head,
@@ -143,6 +186,15 @@ impl ModelSpec {
     }
 }
 
+/// Which pretrained networks [`MultimodalModel::load_networks`] puts in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Networks {
+    /// The frozen ones, which model files leave out: needed to predict from raw inputs.
+    Frozen,
+    /// The ones that train: their starting weights, when training begins.
+    Trained,
+}
+
 /// Encoders `h_1 .. h_M` and the head `g` (and, for some baselines, the layers
 /// around it: see [`HeadLayout`]).
 #[derive(Module, Debug)]
@@ -156,6 +208,57 @@ pub struct MultimodalModel {
 }
 
 impl MultimodalModel {
+    /// Puts the weights of the pretrained networks of `which` encoders in, from `files`
+    /// (each checked against the SHA-256 its configuration names). Trained networks
+    /// are frozen where their `train` mode says.
+    pub fn load_networks(
+        mut self,
+        spec: &ModelSpec,
+        files: &EncoderFiles,
+        which: Networks,
+        device: &Device,
+    ) -> Result<Self> {
+        for (encoder, config) in self.encoders.iter_mut().zip(&spec.encoders) {
+            let (Encoder::Pretrained(e), Some(p)) = (encoder, config.pretrained()) else {
+                continue;
+            };
+            if (p.train == TrainMode::Frozen) != (which == Networks::Frozen) {
+                continue;
+            }
+            let file = files.get(p.net, p.sha256.as_deref())?;
+            e.backbone = Some(file.backbone(device)?.freeze_for(p.train));
+        }
+        Ok(self)
+    }
+
+    /// Standardises the features of each frozen pretrained encoder with the statistics
+    /// of its cached features in `train` (present samples). Done once, when training
+    /// starts: the statistics are part of the model from then on.
+    pub fn standardize_features(mut self, train: &Dataset) -> Self {
+        for (encoder, data) in self.encoders.iter_mut().zip(&train.modalities) {
+            if let (Encoder::Pretrained(e), InputKind::Features { .. }) = (encoder, &data.kind) {
+                let rows: Vec<usize> = (0..data.present.len())
+                    .filter(|&i| data.present[i])
+                    .collect();
+                e.standardize(&data.values, &rows);
+            }
+        }
+        self
+    }
+
+    /// The model without the pretrained networks of `which` encoders (what a model
+    /// file holds: frozen networks are named by their file's hash instead).
+    pub fn drop_networks(mut self, spec: &ModelSpec, which: Networks) -> Self {
+        for (encoder, config) in self.encoders.iter_mut().zip(&spec.encoders) {
+            if let (Encoder::Pretrained(e), Some(p)) = (encoder, config.pretrained())
+                && (p.train == TrainMode::Frozen) == (which == Networks::Frozen)
+            {
+                e.backbone = None;
+            }
+        }
+        self
+    }
+
     /// Number of modalities `M`.
     pub fn num_modalities(&self) -> usize {
         self.encoders.len()

@@ -15,7 +15,8 @@ use crate::data::Splits;
 use crate::error::{MlaError, Result};
 use crate::eval::{EvalReport, evaluate, read_floats};
 use crate::io::{weights_from_bytes, weights_to_bytes};
-use crate::model::{HeadLayout, ModelConfig, ModelSpec, MultimodalModel};
+use crate::model::pretrained::{EncoderFiles, TrainMode};
+use crate::model::{HeadLayout, ModelConfig, ModelSpec, MultimodalModel, Networks};
 use crate::rng::Rng;
 
 /// What one epoch did.
@@ -63,8 +64,37 @@ pub struct Trainer {
 
 impl Trainer {
     /// Validates the configuration against the data and builds the model on `device`
-    /// (a plain device: autodiff is added here).
+    /// (a plain device: autodiff is added here). A model with pretrained encoders that
+    /// train needs their files: see [`Trainer::with_encoders`].
     pub fn new(
+        model: &ModelConfig,
+        config: &TrainConfig,
+        splits: Splits,
+        device: &Device,
+    ) -> Result<Self> {
+        Self::with_encoders(model, config, splits, &EncoderFiles::default(), device)
+    }
+
+    /// [`Trainer::new`], starting the pretrained networks that train (`train` other
+    /// than `"frozen"`) from their weights in `files`. Frozen ones train on their
+    /// cached features ([`crate::model::pretrained::extract_features`]).
+    pub fn with_encoders(
+        model: &ModelConfig,
+        config: &TrainConfig,
+        splits: Splits,
+        files: &EncoderFiles,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut trainer = Self::build(model, config, splits, device)?;
+        trainer.model = trainer
+            .model
+            .clone()
+            .load_networks(&trainer.spec, files, Networks::Trained, device)?
+            .train();
+        Ok(trainer)
+    }
+
+    fn build(
         model: &ModelConfig,
         config: &TrainConfig,
         splits: Splits,
@@ -104,9 +134,29 @@ impl Trainer {
             )),
         };
         let spec = ModelSpec::for_data(&splits.train, model, strategy.head_layout())?;
+        for ((name, encoder), data) in spec
+            .modalities
+            .iter()
+            .zip(&spec.encoders)
+            .zip(&splits.train.modalities)
+        {
+            if let Some(p) = encoder.pretrained()
+                && p.train == TrainMode::Frozen
+                && data.kind != p.feature_kind()
+            {
+                return Err(MlaError::Data(format!(
+                    "modality `{name}`: its frozen `{}` encoder trains on the network's \
+                     features; extract them first (`pretrained::extract_features`)",
+                    encoder.name()
+                )));
+            }
+        }
         let autodiff = device.clone().autodiff();
         // Built plain (identical on every backend), then given autodiff for training.
-        let net = spec.init(config.seed, device)?.train();
+        let net = spec
+            .init(config.seed, device)?
+            .standardize_features(&splits.train)
+            .train();
         let losses = strategy.loss_names(&spec.modalities).len();
         let mut trainer = Self {
             optimizer: build_optimizer(&config.optimizer),
@@ -364,7 +414,8 @@ impl Trainer {
             best,
             optimizer,
         } = decode(checkpoint)?;
-        let mut trainer = Self::new(model, config, splits, device)?;
+        // Every weight, pretrained networks that train included, comes from the checkpoint.
+        let mut trainer = Self::build(model, config, splits, device)?;
         let differs = |what: &str| {
             MlaError::Checkpoint(format!("it was written by a run with another {what}"))
         };

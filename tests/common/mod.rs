@@ -8,6 +8,45 @@ pub fn cpu() -> Device {
     Device::flex()
 }
 
+/// The wgpu device, or `None` (skip) where there is no adapter. CI installs a software
+/// Vulkan adapter and sets MLA_REQUIRE_WGPU=1, so there a test cannot pass by skipping.
+#[cfg(feature = "wgpu")]
+pub fn wgpu() -> Option<Device> {
+    match mla::Backend::Wgpu.device() {
+        Ok(device) => Some(device),
+        Err(e) if std::env::var_os("MLA_REQUIRE_WGPU").is_none() => {
+            eprintln!("skipping: {e} (set MLA_REQUIRE_WGPU=1 to make this an error)");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A folder named by the environment variable `var`, else `default` under
+/// `~/.cache/mla`, if it holds `probe`; `None` (skip) otherwise, unless
+/// MLA_REQUIRE_PRETRAINED is set (as CI does after fetching them).
+pub fn cached_dir(var: &str, default: &str, probe: &str) -> Option<std::path::PathBuf> {
+    let dir = match std::env::var_os(var).filter(|v| !v.is_empty()) {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::path::PathBuf::from(std::env::var_os("HOME")?)
+            .join(".cache/mla")
+            .join(default),
+    };
+    if dir.join(probe).exists() {
+        return Some(dir);
+    }
+    let why = format!(
+        "{} not found (set {var}; `mla-native encoders import` makes the encoder files, \
+         see the README)",
+        dir.join(probe).display()
+    );
+    if std::env::var_os("MLA_REQUIRE_PRETRAINED").is_some() {
+        panic!("{why}");
+    }
+    eprintln!("skipping: {why} (set MLA_REQUIRE_PRETRAINED=1 to make this an error)");
+    None
+}
+
 /// Reads any float tensor to the host.
 pub fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_into_vec::<f32>().unwrap()

@@ -1,0 +1,122 @@
+//! The emoji of the npm package `emoji-datasource-google` (Noto Emoji, Apache-2.0) as an
+//! image + text data set: the 64x64 picture, the emoji's name, and its category (or
+//! subcategory) as the label. Both modalities carry the label, neither perfectly.
+
+use serde::{Deserialize, Serialize};
+
+use super::manifest::{Column, ColumnKind, Manifest, ManifestRow};
+use crate::error::{MlaError, Result};
+
+/// Which field of `emoji.json` is the label.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmojiLabel {
+    /// One of 10 categories ("Food & Drink", "Flags", ...).
+    #[default]
+    Category,
+    /// One of about 100 subcategories ("fruit", "country-flag", ...).
+    Subcategory,
+}
+
+impl std::str::FromStr for EmojiLabel {
+    type Err = MlaError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "category" => Ok(EmojiLabel::Category),
+            "subcategory" => Ok(EmojiLabel::Subcategory),
+            _ => Err(MlaError::config(
+                "data.label",
+                format!("`{s}`: expected category or subcategory"),
+            )),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    name: Option<String>,
+    image: String,
+    category: String,
+    subcategory: String,
+    #[serde(default)]
+    has_img_google: bool,
+}
+
+/// Where the pictures are inside the package.
+pub const EMOJI_IMAGES: &str = "img/google/64";
+
+/// The manifest of the package's `emoji.json` (`json`): columns `image:image` (paths
+/// relative to the package folder) and `name:text`, one row per emoji that has a
+/// Google picture (skin-tone variants are left out); `line` is the entry's 1-based
+/// index in the file.
+pub fn emoji_manifest(json: &[u8], label: EmojiLabel) -> Result<Manifest> {
+    let entries: Vec<Entry> = serde_json::from_slice(json)
+        .map_err(|e| MlaError::Data(format!("emoji.json: not the package's emoji list: {e}")))?;
+    let rows: Vec<ManifestRow> = entries
+        .into_iter()
+        .enumerate()
+        .filter(|(_, e)| e.has_img_google)
+        .map(|(i, e)| ManifestRow {
+            line: i + 1,
+            cells: vec![
+                Some(format!("{EMOJI_IMAGES}/{}", e.image)),
+                e.name.filter(|n| !n.trim().is_empty()),
+            ],
+            label: Some(match label {
+                EmojiLabel::Category => e.category,
+                EmojiLabel::Subcategory => e.subcategory,
+            }),
+        })
+        .collect();
+    if rows.is_empty() {
+        return Err(MlaError::Data(
+            "emoji.json: no emoji with a Google picture".into(),
+        ));
+    }
+    Ok(Manifest {
+        name: "emoji.json".into(),
+        columns: vec![
+            Column {
+                name: "image".into(),
+                kind: ColumnKind::Image,
+            },
+            Column {
+                name: "name".into(),
+                kind: ColumnKind::Text,
+            },
+        ],
+        has_labels: true,
+        rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_become_rows_with_the_chosen_label() {
+        let json = br#"[
+            {"name": "RED APPLE", "image": "1f34e.png", "category": "Food & Drink",
+             "subcategory": "food-fruit", "has_img_google": true},
+            {"name": "NO PICTURE", "image": "x.png", "category": "Symbols",
+             "subcategory": "other", "has_img_google": false},
+            {"name": null, "image": "1f1ea.png", "category": "Flags",
+             "subcategory": "country-flag", "has_img_google": true}
+        ]"#;
+        let m = emoji_manifest(json, EmojiLabel::Category).unwrap();
+        assert_eq!(m.rows.len(), 2);
+        assert_eq!(
+            m.rows[0].cells[0].as_deref(),
+            Some("img/google/64/1f34e.png")
+        );
+        assert_eq!(m.rows[0].cells[1].as_deref(), Some("RED APPLE"));
+        assert_eq!(m.rows[0].label.as_deref(), Some("Food & Drink"));
+        assert_eq!(m.rows[1].line, 3);
+        assert_eq!(m.rows[1].cells[1], None, "a missing name is a missing text");
+        let m = emoji_manifest(json, EmojiLabel::Subcategory).unwrap();
+        assert_eq!(m.rows[1].label.as_deref(), Some("country-flag"));
+        assert!(emoji_manifest(b"{}", EmojiLabel::Category).is_err());
+    }
+}
