@@ -179,6 +179,55 @@ fn has_webgpu() -> bool {
         .is_ok_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
 }
 
+/// The bytes at `url`, fetched by the page or worker (the browser front ends' model
+/// and encoder files); errors say what went wrong: the request, or the HTTP status.
+#[cfg(target_arch = "wasm32")]
+pub async fn fetch_bytes(url: &str) -> std::result::Result<Vec<u8>, String> {
+    use js_sys::{Function, Promise, Reflect, Uint8Array};
+    use wasm_bindgen::{JsCast, JsValue};
+    use wasm_bindgen_futures::JsFuture;
+    let message = |e: JsValue| {
+        e.dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .or_else(|| e.as_string())
+            .unwrap_or_else(|| format!("{e:?}"))
+    };
+    let get = |target: &JsValue, key: &str| Reflect::get(target, &JsValue::from_str(key));
+    let call = |target: &JsValue,
+                key: &str,
+                arg: Option<&JsValue>|
+     -> std::result::Result<Promise, JsValue> {
+        let f: Function = get(target, key)?.dyn_into()?;
+        let out = match arg {
+            Some(a) => f.call1(target, a)?,
+            None => f.call0(target)?,
+        };
+        out.dyn_into()
+    };
+    let global: JsValue = js_sys::global().into();
+    let request = call(&global, "fetch", Some(&JsValue::from_str(url)))
+        .map_err(|e| format!("fetching failed: {}", message(e)))?;
+    let response = JsFuture::from(request)
+        .await
+        .map_err(|e| format!("fetching failed: {}", message(e)))?;
+    if get(&response, "ok").ok().and_then(|ok| ok.as_bool()) != Some(true) {
+        let status = get(&response, "status")
+            .ok()
+            .and_then(|s| s.as_f64())
+            .unwrap_or(0.0);
+        let text = get(&response, "statusText")
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_default();
+        return Err(format!("the server answered {status} {text}"));
+    }
+    let body = call(&response, "arrayBuffer", None).map_err(message)?;
+    let buffer = JsFuture::from(body)
+        .await
+        .map_err(|e| format!("reading failed: {}", message(e)))?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
 #[cfg(feature = "wgpu")]
 fn wgpu_device() -> Result<Device> {
     use std::sync::OnceLock;

@@ -9,7 +9,8 @@ use mla::config::DataConfig;
 use mla::data::Manifest;
 use mla::data::manifest::{ManifestRow, csv_cell};
 use mla::io::{ModelHeader, load_model, save_model};
-use mla::model::{ModelConfig, Networks};
+use mla::model::ModelConfig;
+use mla::model::pretrained::EncoderFiles;
 use mla::predict::{SamplePrediction, manifest_columns, predict_sample, row_inputs};
 use mla::{Backend, Fusion, OptimizerKind, RunConfig, Trainer};
 use serde_json::json;
@@ -388,19 +389,21 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
     let (header, model) =
         load_model(&bytes, &device).with_context(|| format!("loading {}", file.display()))?;
-    let frozen: Vec<_> = header
-        .spec
-        .frozen_networks()
-        .iter()
-        .map(|p| p.net)
-        .collect();
-    let model = if frozen.is_empty() {
-        model
-    } else {
-        let files =
-            crate::encoders::load(&crate::encoders::dir(args.encoders.as_deref()), &frozen)?;
-        model.load_networks(&header.spec, &files, Networks::Frozen, &device)?
-    };
+    let dir = crate::encoders::dir(args.encoders.as_deref());
+    let mut files = EncoderFiles::new(dir.display().to_string());
+    let model = pollster::block_on(model.with_frozen_networks(
+        &header.spec,
+        &mut files,
+        &device,
+        |name| {
+            let path = dir.join(&name);
+            async move {
+                std::fs::read(&path).map_err(|e| {
+                    format!("{e}; make it with `mla-native encoders import` (see the README)")
+                })
+            }
+        },
+    ))?;
     if header.preprocess.is_none() {
         bail!(
             "{} was trained on the built-in data, not on a manifest: it has no preprocessing for raw inputs",

@@ -184,6 +184,72 @@ fn unpack(p: &Package, wheel: &Path, into: &Path) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
+/// Times the extraction of frozen features (as training runs it: batches of 32, one
+/// read each) for both networks over `samples` inputs of a fixed pattern (the speed
+/// does not depend on the values), after a warm-up batch.
+fn speed(dir: &Path, device: &str, image_size: usize, tokens: usize, samples: usize) -> Result<()> {
+    use mla::burn::tensor::Device;
+    use mla::data::{InputKind, ModalityData};
+    use mla::model::pretrained::extract_modality;
+    let backend: mla::Backend = device.parse()?;
+    let device: Device = backend.device()?;
+    let files = load(dir, &Net::ALL)?;
+    if samples == 0 || tokens < 2 || !(32..=512).contains(&image_size) {
+        bail!("--samples must be at least 1, --tokens at least 2, --image-size 32 to 512");
+    }
+    for (net, kind) in [
+        (
+            Net::MobilenetV2,
+            InputKind::Image {
+                channels: 3,
+                height: image_size,
+                width: image_size,
+            },
+        ),
+        (
+            Net::MinilmL6,
+            InputKind::Tokens {
+                len: tokens,
+                vocab: 30522,
+            },
+        ),
+    ] {
+        let backbone = files.get(net, None)?.backbone(&device)?;
+        let item = kind.item_len();
+        let data = |n: usize| ModalityData {
+            name: net.name().into(),
+            kind: kind.clone(),
+            // Ids 1000.. for texts ([CLS]/[SEP] do not matter for the speed).
+            values: (0..n * item)
+                .map(|k| match kind {
+                    InputKind::Tokens { .. } => (1000 + k % 20000) as f32,
+                    _ => ((k * 7919) % 255) as f32 / 255.0 - 0.5,
+                })
+                .collect(),
+            present: vec![true; n],
+        };
+        let dim = net.feature_dim();
+        let chunk = |n: usize| -> Result<f64> {
+            let d = data(n);
+            let t = std::time::Instant::now();
+            pollster::block_on(extract_modality(&d, &backbone, dim, &device, &mut |_| {}))?;
+            Ok(t.elapsed().as_secs_f64())
+        };
+        chunk(32)?; // warm-up: kernels, allocations
+        let seconds = chunk(samples)?;
+        let what = match net {
+            Net::MobilenetV2 => format!("images of {image_size}x{image_size}"),
+            Net::MinilmL6 => format!("texts of {tokens} tokens"),
+        };
+        println!(
+            "{:<13} {backend}: {:>8.1} {what} per second ({samples} in {seconds:.2} s)",
+            net.name(),
+            samples as f64 / seconds
+        );
+    }
+    Ok(())
+}
+
 pub fn run(args: EncodersArgs) -> Result<()> {
     match args.command {
         EncodersCommand::Import { dir: d, from } => {
@@ -219,6 +285,13 @@ pub fn run(args: EncodersArgs) -> Result<()> {
             }
             Ok(())
         }
+        EncodersCommand::Speed {
+            dir: d,
+            device,
+            image_size,
+            tokens,
+            samples,
+        } => speed(&dir(d.as_deref()), &device, image_size, tokens, samples),
         EncodersCommand::List { dir: d } => {
             let dir = dir(d.as_deref());
             for net in Net::ALL {

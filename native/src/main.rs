@@ -65,6 +65,25 @@ enum EncodersCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Measure feature extraction: images per second (MobileNetV2) and texts per second
+    /// (MiniLM) on a device, as frozen encoders compute them before training.
+    Speed {
+        /// Encoder directory [default: $MLA_ENCODERS, else ~/.cache/mla/encoders].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Device: cpu, or wgpu / cuda when compiled in.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Image side in pixels.
+        #[arg(long, default_value_t = 160)]
+        image_size: usize,
+        /// WordPiece ids per text ([CLS] and [SEP] included).
+        #[arg(long, default_value_t = 16)]
+        tokens: usize,
+        /// Samples to time, after one warm-up batch.
+        #[arg(long, default_value_t = 256)]
+        samples: usize,
+    },
 }
 
 #[derive(clap::Args, Debug)]

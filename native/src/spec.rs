@@ -68,8 +68,11 @@ pub fn parse(spec: &str, seed: u64) -> Result<DataConfig> {
                 ..Default::default()
             }))
         }
-        "manifest" => {
+        // Both are manifests: the emoji's is made from the package's emoji.json.
+        "manifest" | "emoji" => {
+            let manifest = kind == "manifest";
             let mut path = None;
+            let mut label = EmojiLabel::default();
             let mut options = ManifestConfig {
                 seed,
                 ..Default::default()
@@ -80,18 +83,30 @@ pub fn parse(spec: &str, seed: u64) -> Result<DataConfig> {
                     "dir" => path = Some(absolute(&v)),
                     "image-size" => options.image_size = number()?,
                     "max-tokens" => options.max_tokens = number()?,
-                    "mel-bins" => options.fbank.mel_bins = number()?,
-                    "frames" => options.fbank.frames = number()?,
-                    _ => {
+                    "mel-bins" if manifest => options.fbank.mel_bins = number()?,
+                    "frames" if manifest => options.fbank.frames = number()?,
+                    "label" if !manifest => label = v.parse()?,
+                    _ if manifest => {
                         return Err(unknown(
                             &k,
                             "image-size, max-tokens, mel-bins, frames; the rest in --config",
                         ));
                     }
+                    _ => return Err(unknown(&k, "dir, label, image-size, max-tokens")),
                 }
             }
-            let path = path.context("--data manifest:PATH needs the manifest's path")?;
-            Ok(DataConfig::Manifest(ManifestSource { path, options }))
+            if manifest {
+                let path = path.context("--data manifest:PATH needs the manifest's path")?;
+                return Ok(DataConfig::Manifest(ManifestSource { path, options }));
+            }
+            let dir = path.context(
+                "--data emoji:DIR needs the folder of the npm package emoji-datasource-google",
+            )?;
+            Ok(DataConfig::Emoji(EmojiSource {
+                dir,
+                label,
+                options,
+            }))
         }
         "mfeat" => {
             let mut dir = None;
@@ -150,32 +165,6 @@ pub fn parse(spec: &str, seed: u64) -> Result<DataConfig> {
             }
             let dir = dir.context("--data crema-d:DIR needs the data set's root folder")?;
             Ok(DataConfig::CremaD(CremaDSource { dir, options }))
-        }
-        "emoji" => {
-            let mut dir = None;
-            let mut label = EmojiLabel::default();
-            let mut options = ManifestConfig {
-                seed,
-                ..Default::default()
-            };
-            for (k, v) in opts {
-                let number = || number(spec, &k, &v);
-                match k.as_str() {
-                    "dir" => dir = Some(absolute(&v)),
-                    "label" => label = v.parse()?,
-                    "image-size" => options.image_size = number()?,
-                    "max-tokens" => options.max_tokens = number()?,
-                    _ => return Err(unknown(&k, "dir, label, image-size, max-tokens")),
-                }
-            }
-            let dir = dir.context(
-                "--data emoji:DIR needs the folder of the npm package emoji-datasource-google",
-            )?;
-            Ok(DataConfig::Emoji(EmojiSource {
-                dir,
-                label,
-                options,
-            }))
         }
         _ => bail!(
             "--data {spec}: unknown source `{kind}` (builtin, manifest, emoji, mfeat, av-digits, crema-d)"

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::manifest::Manifest;
-use super::manifest_data::{ManifestConfig, ManifestData, from_manifest};
+use super::manifest_data::{ManifestConfig, ManifestData, from_manifest_with};
+use super::preprocess::Preprocessor;
 use crate::error::{MlaError, Result};
 
 /// The most bytes an upload may hold in all; a browser tab keeps every file in memory.
@@ -165,10 +166,21 @@ impl Upload {
 
     /// The data set: every image decoded and resized, text tokenised, split.
     pub fn build(&self, config: &ManifestConfig) -> Result<ManifestData> {
-        from_manifest(
+        self.build_with(config, &[])
+    }
+
+    /// [`Upload::build`] with some columns' preprocessing fixed (pretrained encoders:
+    /// see [`from_manifest_with`]).
+    pub fn build_with(
+        &self,
+        config: &ManifestConfig,
+        fixed: &[Option<Preprocessor>],
+    ) -> Result<ManifestData> {
+        from_manifest_with(
             &self.manifest,
             |p: &str| self.read(p).map(<[u8]>::to_vec),
             config,
+            fixed,
         )
     }
 }

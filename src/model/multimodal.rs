@@ -5,7 +5,7 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::pretrained::{EncoderFiles, PretrainedSettings, TrainMode};
+use super::pretrained::{EncoderFiles, Net, TrainMode};
 use super::{Encoder, EncoderConfig, HeadLayout, seeded};
 use crate::data::{Batch, ColumnKind, Dataset, EncoderInput, InputKind};
 use crate::error::{MlaError, Result};
@@ -115,12 +115,13 @@ pub struct ModelSpec {
 
 impl ModelSpec {
     /// The frozen pretrained networks, which a model file leaves out: what a front end
-    /// loads ([`MultimodalModel::load_networks`]) to predict from raw inputs.
-    pub fn frozen_networks(&self) -> Vec<PretrainedSettings> {
+    /// loads ([`MultimodalModel::with_frozen_networks`]) to predict from raw inputs.
+    pub fn frozen_networks(&self) -> Vec<Net> {
         self.encoders
             .iter()
             .filter_map(EncoderConfig::pretrained)
             .filter(|p| p.train == TrainMode::Frozen)
+            .map(|p| p.net)
             .collect()
     }
 
@@ -244,6 +245,29 @@ impl MultimodalModel {
             }
         }
         self
+    }
+
+    /// The model with the frozen pretrained networks its file leaves out (none: as it
+    /// is), their encoder files taken from `files` or, where missing there, fetched by
+    /// file name with `fetch` (a front end's read of a folder or URL) and kept in
+    /// `files`; each checked against the SHA-256 the model names.
+    pub async fn with_frozen_networks<F, Fut>(
+        self,
+        spec: &ModelSpec,
+        files: &mut EncoderFiles,
+        device: &Device,
+        fetch: F,
+    ) -> Result<Self>
+    where
+        F: FnMut(String) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<Vec<u8>, String>>,
+    {
+        let nets = spec.frozen_networks();
+        if nets.is_empty() {
+            return Ok(self);
+        }
+        files.fetch(&nets, fetch).await?;
+        self.load_networks(spec, files, Networks::Frozen, device)
     }
 
     /// The model without the pretrained networks of `which` encoders (what a model

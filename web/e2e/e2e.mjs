@@ -276,6 +276,72 @@ await page.getByTestId('import').setInputFiles(corrupt);
 await page.getByTestId('model-error').waitFor({ timeout: 30_000 });
 check((await page.getByTestId('model-error').textContent()).includes('corrupt.mla'), 'a corrupt model file is an error naming it');
 
+// 6. Pretrained encoders, served with the page when it was built with their files
+// (required in CI: MLA_REQUIRE_PRETRAINED): the fixture trains on their features, the
+// exported model is small and predicts in mla-native as in the page, and a model
+// trained natively with them imports and predicts the same.
+let extraction = null;
+const served = fs.existsSync(path.join(dist, 'encoders', 'index.json'));
+if (!served && !process.env.MLA_REQUIRE_PRETRAINED) {
+  log('skipping the pretrained encoders: dist/encoders/index.json is missing');
+} else {
+  const note = await page.getByTestId('pretrained-note').textContent();
+  check(/MB to download/.test(note), `the page offers its pretrained encoders: "${note}"`);
+  await page.getByTestId('pick-folder').setInputFiles(fixture);
+  await page.waitForFunction(() => document.querySelector('[data-testid=data-name]')?.textContent.includes('fixture/shapes.csv'), null, { timeout: 60_000 });
+  await page.locator('input[name=pretrained]').check();
+  await setField('image_size', 64);
+  await setField('epochs', 3);
+  await setField('batch_size', 16);
+  await page.getByTestId('start').click();
+  const rates = {};
+  const deadline = Date.now() + 900_000;
+  while (Date.now() < deadline) {
+    const s = await status();
+    const m = s.match(/pretrained features of `(\w+)`: (\d+)\/(\d+) \(([\d.]+) per second\)/);
+    if (m) rates[m[1]] = Number(m[4]);
+    if (s.startsWith('finished 3 epochs') || (await page.getByTestId('train-error').count())) break;
+    await page.waitForTimeout(200);
+  }
+  const trainError = (await page.getByTestId('train-error').count()) ? await page.getByTestId('train-error').textContent() : '';
+  check(trainError === '' && (await status()).startsWith('finished 3 epochs'), `the fixture trains with pretrained encoders (${trainError || await status()})`);
+  check(Object.keys(rates).length >= 1, `feature extraction shows its progress and speed (${JSON.stringify(rates)} per second)`);
+  extraction = rates;
+  const pagePredP = [];
+  for (const i of picks) pagePredP.push(await predictRow(rows[i]));
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export').click()]);
+  const modelP = path.join(work, 'modelP.mla');
+  await dl.saveAs(modelP);
+  const size = fs.statSync(modelP).size;
+  check(size < 1_000_000, `the exported model leaves the pretrained networks out (${size} bytes)`);
+  const predP = native_predictions(modelP);
+  let worstP = 0;
+  let sameP = true;
+  picks.forEach((i, k) => { const c = compare(pagePredP[k], predP[i]); worstP = Math.max(worstP, c.worst); sameP &&= c.same; });
+  check(sameP && worstP <= 1e-4, `pretrained model trained in the page: mla-native predicts the same, max |dp| = ${worstP.toExponential(2)}`);
+  // A model trained natively with the pretrained encoders imports and predicts the same.
+  const cfg = path.join(work, 'pretrained.toml');
+  fs.writeFileSync(cfg, '[model]\nfeature_dim = 32\nencoders = [{ type = "mobilenet_v2", image_size = 64 }, { type = "minilm", max_tokens = 16 }]\n');
+  const runP = path.join(work, 'runP');
+  run(['train', '--config', cfg, '--manifest', manifest, '--epochs', '2', '--batch-size', '16', '--lr', '0.05', '--out', runP, '--quiet']);
+  const predN = native_predictions(runP);
+  await page.getByTestId('import').setInputFiles(path.join(runP, 'model.mla'));
+  await page.waitForFunction(() => document.querySelector('[data-testid=model-info]')?.textContent.includes('imported')
+    || document.querySelector('[data-testid=model-error]'), null, { timeout: 120_000 });
+  const importError = (await page.getByTestId('model-error').count()) ? await page.getByTestId('model-error').textContent() : '';
+  let worstN = 0;
+  let sameN = importError === '';
+  if (sameN) {
+    for (const i of picks) {
+      const c = compare(await predictRow(rows[i]), predN[i]);
+      worstN = Math.max(worstN, c.worst);
+      sameN &&= c.same;
+    }
+  }
+  check(sameN && worstN <= 1e-4, `natively trained pretrained model in the page: same classes, max |dp| = ${worstN.toExponential(2)} ${importError}`);
+  await page.locator('input[name=pretrained]').uncheck();
+}
+
 // Stop ends a long run after the current step and says so: clicked during epoch 2 of
 // the built-in sample (12 steps an epoch), it must not let epoch 3 finish.
 await page.getByTestId('use-sample').click();
@@ -292,7 +358,7 @@ check(await page.getByTestId('start').isEnabled(), `Stop ends training: "${await
 const panics = errors.filter((e) => /panicked|RuntimeError|unreachable/.test(e));
 check(panics.length === 0, `no panics or runtime errors in the page or its engine (${panics.join(' | ')})`);
 check((await page.getByTestId('engine-error').count()) === 0, 'the engine is still running');
-const timings = { backend: backendName, ready_ms: readyMs, step_seconds_builtin: stepSeconds, longest_block_ms: longestBlockMs, status: trainStatus };
+const timings = { backend: backendName, ready_ms: readyMs, step_seconds_builtin: stepSeconds, longest_block_ms: longestBlockMs, status: trainStatus, pretrained_features_per_second_64px: extraction };
 fs.writeFileSync(path.join(out, `timings-${backendName === 'WebGPU' ? 'webgpu' : 'cpu'}.json`), JSON.stringify(timings, null, 2));
 log(JSON.stringify(timings));
 

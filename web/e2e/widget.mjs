@@ -268,6 +268,62 @@ fs.writeFileSync(path.join(out, `widget-${tag}.json`), JSON.stringify({ backend,
 
 await page.screenshot({ path: path.join(out, `widget-page-${tag}.png`), fullPage: true });
 
+// 8. A model trained with pretrained encoders (frozen): the widget fetches their files
+// from next to the model, or from the `encoders` option / attribute, and predicts what
+// mla-native predicts (required in CI: MLA_REQUIRE_PRETRAINED).
+const encoderDir = process.env.MLA_ENCODERS ?? path.join(os.homedir(), '.cache', 'mla', 'encoders');
+const encoderFiles = ['mobilenet_v2.mlae', 'minilm_l6.mlae'];
+if (!encoderFiles.every((f) => fs.existsSync(path.join(encoderDir, f))) && !process.env.MLA_REQUIRE_PRETRAINED) {
+  log(`skipping the pretrained model: no encoder files in ${encoderDir}`);
+} else {
+  const cfg = path.join(work, 'pretrained.toml');
+  fs.writeFileSync(cfg, '[model]\nfeature_dim = 32\nencoders = [{ type = "mobilenet_v2", image_size = 64 }, { type = "minilm", max_tokens = 16 }]\n');
+  const runP = path.join(work, 'runP');
+  run(['train', '--config', cfg, '--manifest', manifest, '--epochs', '2', '--batch-size', '16', '--lr', '0.05', '--out', runP, '--quiet']);
+  const predOut = path.join(work, 'predP.jsonl');
+  run(['predict', '--model', runP, '--input', manifest, '--output', predOut]);
+  const nativePre = JSON.parse(fs.readFileSync(predOut, 'utf8').trim().split('\n')[row]).prediction;
+  for (const dir of ['pretrained', 'elsewhere']) fs.mkdirSync(path.join(site, dir));
+  fs.copyFileSync(path.join(runP, 'model.mla'), path.join(site, 'pretrained', 'model.mla'));
+  fs.copyFileSync(path.join(runP, 'model.mla'), path.join(site, 'elsewhere', 'model.mla'));
+  for (const f of encoderFiles) fs.copyFileSync(path.join(encoderDir, f), path.join(site, 'pretrained', f));
+  const pre = await page.evaluate(async (text) => {
+    const { load } = await import('./mla-classifier.js');
+    const reason = async (f) => { try { await f(); return 'resolved'; } catch (e) { return e.message; } };
+    const image = new Uint8Array(await (await fetch('shape.png')).arrayBuffer());
+    const t = performance.now();
+    const clf = await load('pretrained/model.mla');
+    const loadMs = performance.now() - t;
+    const nextTo = await clf.predict({ image, text });
+    const viaOption = await (await load('elsewhere/model.mla', { encoders: 'pretrained/' })).predict({ image, text });
+    const bytes = new Uint8Array(await (await fetch('pretrained/model.mla')).arrayBuffer());
+    return {
+      nextTo, viaOption, loadMs,
+      missing: await reason(() => load('elsewhere/model.mla')),
+      fromBytes: await reason(() => load(bytes)),
+    };
+  }, text);
+  const d = worstDiff(pre.nextTo, nativePre);
+  check(pre.nextTo.class === nativePre.class && d <= 1e-4, `pretrained model, encoders next to it (loaded in ${pre.loadMs.toFixed(0)} ms): mla-native predicts the same, max |dp| = ${d.toExponential(2)}`);
+  check(worstDiff(pre.viaOption, pre.nextTo) <= 1e-6, 'the `encoders` option points at another folder');
+  check(pre.missing.includes('mobilenet_v2') && pre.missing.includes('404'), `encoder files missing: ${pre.missing}`);
+  check(pre.fromBytes.includes('`encoders` option'), `from bytes without the option: ${pre.fromBytes}`);
+  await page.evaluate(() => {
+    const el = document.createElement('mla-classifier');
+    el.id = 'pretrained';
+    el.setAttribute('model', 'elsewhere/model.mla');
+    el.setAttribute('encoders', 'pretrained/');
+    document.body.append(el);
+  });
+  await waitEvent('ready', 'pretrained', 1, 300_000);
+  await page.locator('#pretrained input[type=file]').setInputFiles(path.join(fixture, imageRel));
+  await page.locator('#pretrained textarea').fill(text);
+  await page.locator('#pretrained button[part=button]').click();
+  await waitEvent('prediction', 'pretrained', 1, 300_000);
+  const [{ detail: el }] = await events('prediction', 'pretrained');
+  check(worstDiff(el, nativePre) <= 1e-4, `<mla-classifier encoders="…"> predicts with the pretrained model: ${el.label}`);
+}
+
 // 7. Falling back on its own: a worker without WebGPU, and one whose WebGPU has no
 // adapter (copies of the site whose worker script breaks WebGPU first).
 if (!cpu) {

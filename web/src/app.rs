@@ -6,7 +6,7 @@ use mla::{EpochMetrics, EvalReport};
 use crate::data_panel::DataPanel;
 use crate::model_panel::ModelPanel;
 use crate::predict_panel::PredictPanel;
-use crate::protocol::{DataSummary, ModelInfo, Reply, Request};
+use crate::protocol::{DataSummary, EncoderInfo, ModelInfo, Reply, Request};
 use crate::settings::Settings;
 use crate::train_panel::TrainPanel;
 use crate::{browser, client};
@@ -15,8 +15,15 @@ use crate::{browser, client};
 #[derive(Clone, Debug, PartialEq)]
 pub enum RunState {
     Idle,
-    /// Preprocessing the data and building the model.
-    Preparing,
+    /// Preprocessing the data and building the model (what is being done).
+    Preparing(String),
+    /// Computing a pretrained encoder's features of every sample.
+    Extracting {
+        modality: String,
+        done: usize,
+        total: usize,
+        per_second: f64,
+    },
     Training {
         epoch: usize,
         epochs: usize,
@@ -32,7 +39,10 @@ pub enum RunState {
 
 impl RunState {
     pub fn is_running(&self) -> bool {
-        matches!(self, RunState::Preparing | RunState::Training { .. })
+        matches!(
+            self,
+            RunState::Preparing(_) | RunState::Extracting { .. } | RunState::Training { .. }
+        )
     }
 }
 
@@ -43,6 +53,8 @@ pub struct BackendInfo {
     pub fallback: Option<String>,
     /// Milliseconds from page start until the backend was ready (first interaction).
     pub ready_ms: f64,
+    /// The pretrained encoders served with the page, or why there are none.
+    pub encoders: Result<Vec<EncoderInfo>, String>,
 }
 
 /// The page's shared reactive state (all handles are `Copy`).
@@ -99,14 +111,20 @@ pub fn App() -> impl IntoView {
         Ok(()) => client::send(
             Request::Start {
                 cpu: browser::wants_cpu(),
+                encoders: browser::page_url("encoders/"),
             },
             Vec::new(),
             None,
             move |reply, _| match reply {
-                Reply::Ready { name, fallback } => ui.backend.set(Some(BackendInfo {
+                Reply::Ready {
+                    name,
+                    fallback,
+                    encoders,
+                } => ui.backend.set(Some(BackendInfo {
                     name,
                     fallback,
                     ready_ms: browser::now_ms(),
+                    encoders,
                 })),
                 Reply::Error(e) => ui.engine_error.set(Some(e)),
                 _ => {}

@@ -43,6 +43,16 @@ pub async fn yield_now() {
     let _ = JsFuture::from(promise).await;
 }
 
+/// `path` resolved against the page's address (for the worker, which has none).
+pub fn page_url(path: &str) -> String {
+    let href = web_sys::window()
+        .and_then(|w| w.location().href().ok())
+        .unwrap_or_default();
+    Url::new_with_base(path, &href)
+        .map(|u| u.href())
+        .unwrap_or_else(|_| path.to_string())
+}
+
 /// `?backend=cpu` in the page's address.
 pub fn wants_cpu() -> bool {
     let search = web_sys::window()

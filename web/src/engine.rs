@@ -9,9 +9,10 @@ use std::cell::{Cell, RefCell};
 use js_sys::{Array, Math};
 use mla::burn::tensor::Device;
 use mla::data::{ColumnKind, ManifestConfig, ManifestData, Upload};
-use mla::device::BrowserDevice;
+use mla::device::{BrowserDevice, fetch_bytes};
 use mla::io::{ModelHeader, load_model, save_model};
-use mla::model::{ModelConfig, MultimodalModel};
+use mla::model::pretrained::{self, EncoderFiles, ExtractProgress, NoCache};
+use mla::model::{EncoderConfig, ModelConfig, MultimodalModel, Networks};
 use mla::predict::{RawInput, image_text_inputs, image_text_kinds, predict_sample};
 use mla::{TrainConfig, Trainer};
 use wasm_bindgen::JsCast;
@@ -19,7 +20,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::browser;
-use crate::protocol::{DataSummary, Message, ModelInfo, Reply, Request};
+use crate::protocol::{DataSummary, EncoderInfo, Message, ModelInfo, Reply, Request};
 
 /// A model ready to predict: trained here or imported.
 struct ReadyModel {
@@ -39,6 +40,8 @@ struct Engine {
     device: Option<Device>,
     data: Option<Loaded>,
     model: Option<ReadyModel>,
+    /// The pretrained encoders' files downloaded so far, and where they are served.
+    encoders: EncoderFiles,
 }
 
 thread_local! {
@@ -125,7 +128,7 @@ fn idle() -> Result<(), String> {
 async fn handle(m: Message<Request>) -> Result<(), String> {
     let id = m.id;
     match m.body {
-        Request::Start { cpu } => start(id, cpu).await,
+        Request::Start { cpu, encoders } => start(id, cpu, encoders).await,
         Request::LoadSample { samples, data } => {
             idle()?;
             let upload = Upload::sample(samples, 0).map_err(|e| e.to_string())?;
@@ -141,11 +144,15 @@ async fn handle(m: Message<Request>) -> Result<(), String> {
             let name = format!("{} ({n} files)", upload.manifest_path);
             accept(id, name, upload, data)
         }
-        Request::Train { train, data } => {
+        Request::Train {
+            train,
+            data,
+            pretrained,
+        } => {
             idle()?;
             TRAINING.set(true);
             STOP.set(false);
-            let result = train_loop(id, train, data).await;
+            let result = train_loop(id, train, data, pretrained).await;
             TRAINING.set(false);
             result
         }
@@ -162,10 +169,14 @@ async fn handle(m: Message<Request>) -> Result<(), String> {
         }
         Request::Import { name } => {
             let bytes = m.bytes.ok_or("no model file attached")?;
+            let device = device()?;
             let (header, model) =
-                load_model(&bytes, &device()?).map_err(|e| format!("{name}: {e}"))?;
+                load_model(&bytes, &device).map_err(|e| format!("{name}: {e}"))?;
             // The page predicts from an image and/or a text.
             image_text_kinds(&header).map_err(|e| format!("{name}: {e}"))?;
+            let model = with_frozen_networks(id, &header, model, &device)
+                .await
+                .map_err(|e| format!("{name}: {e}"))?;
             let info = ModelInfo::of(&header, format!("imported from {name}"));
             ENGINE.with_borrow_mut(|e| e.model = Some(ReadyModel { header, model }));
             reply(id, Reply::Model(info));
@@ -174,20 +185,75 @@ async fn handle(m: Message<Request>) -> Result<(), String> {
     }
 }
 
-/// Starts WebGPU, or the CPU backend when WebGPU is missing, fails, or was not wanted.
-async fn start(id: u32, cpu: bool) -> Result<(), String> {
+/// Starts WebGPU, or the CPU backend when WebGPU is missing, fails, or was not wanted,
+/// and looks for the pretrained encoders served with the page (`encoders/index.json`,
+/// written when the page was built with encoder files at hand).
+async fn start(id: u32, cpu: bool, encoders: String) -> Result<(), String> {
     let wanted = cpu.then(|| "the address asks for the CPU (`?backend=cpu`)".to_string());
     let started = BrowserDevice::start(wanted).await;
     let name = started.label().to_string();
-    ENGINE.with_borrow_mut(|e| e.device = Some(started.device));
+    let base = encoders.trim_end_matches('/').to_string();
+    let served = match fetch_bytes(&format!("{base}/index.json")).await {
+        Ok(bytes) => serde_json::from_slice::<Vec<EncoderInfo>>(&bytes)
+            .map_err(|e| format!("{base}/index.json: {e}")),
+        Err(e) => Err(format!(
+            "this page was built without encoder files ({base}/index.json: {e}); build it \
+             after `mla-native encoders import`"
+        )),
+    };
+    ENGINE.with_borrow_mut(|e| {
+        e.device = Some(started.device);
+        e.encoders = EncoderFiles::new(base);
+    });
     reply(
         id,
         Reply::Ready {
             name,
             fallback: started.fallback,
+            encoders: served,
         },
     );
     Ok(())
+}
+
+/// The engine's encoder files with those of `nets` downloaded (once per page).
+async fn encoder_files(id: u32, nets: &[pretrained::Net]) -> Result<EncoderFiles, String> {
+    let mut files = ENGINE.with_borrow(|e| e.encoders.clone());
+    if nets.iter().any(|&n| !files.has(n)) {
+        let names: Vec<_> = nets.iter().map(|n| n.name()).collect();
+        reply(
+            id,
+            Reply::Busy(format!(
+                "downloading the pretrained encoders ({})…",
+                names.join(", ")
+            )),
+        );
+        let base = files.location.clone();
+        files
+            .fetch(nets, |file| {
+                let url = format!("{base}/{file}");
+                async move { fetch_bytes(&url).await }
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        ENGINE.with_borrow_mut(|e| e.encoders = files.clone());
+    }
+    Ok(files)
+}
+
+/// `model` with the frozen pretrained networks its file leaves out, downloaded (once
+/// per page) from where the page serves them.
+async fn with_frozen_networks(
+    id: u32,
+    header: &ModelHeader,
+    model: MultimodalModel,
+    device: &Device,
+) -> Result<MultimodalModel, String> {
+    let nets = header.spec.frozen_networks();
+    let files = encoder_files(id, &nets).await?;
+    model
+        .load_networks(&header.spec, &files, Networks::Frozen, device)
+        .map_err(|e| e.to_string())
 }
 
 fn summarize(name: String, data: &ManifestData) -> DataSummary {
@@ -246,12 +312,94 @@ fn built(config: &ManifestConfig) -> Result<ManifestData, String> {
     })
 }
 
+/// The data and model configuration for training with the pretrained encoders (images
+/// at `image_size`): their files downloaded, the data built for them and each frozen
+/// encoder's features computed, with progress.
+async fn pretrained_data(
+    id: u32,
+    data: &ManifestConfig,
+    image_size: usize,
+    device: &Device,
+) -> Result<(ManifestData, ModelConfig, EncoderFiles), String> {
+    let kinds: Vec<ColumnKind> = ENGINE.with_borrow(|e| {
+        e.data
+            .as_ref()
+            .map(|d| d.upload.manifest.columns.iter().map(|c| c.kind).collect())
+            .ok_or("load data first (the built-in sample or an upload)")
+    })?;
+    let mut model = ModelConfig {
+        pretrained: true,
+        ..ModelConfig::for_manifest()
+    };
+    let mut encoders = model.for_columns(&kinds).map_err(|e| e.to_string())?;
+    for e in &mut encoders {
+        if let EncoderConfig::MobilenetV2(c) = e {
+            c.image_size = image_size;
+        }
+    }
+    let nets: Vec<_> = encoders
+        .iter()
+        .filter_map(|e| e.pretrained().map(|p| p.net))
+        .collect();
+    let files = encoder_files(id, &nets).await?;
+    let fixed = pretrained::prepare(&mut encoders, &files).map_err(|e| e.to_string())?;
+    reply(
+        id,
+        Reply::Busy("decoding the data for the pretrained encoders…".into()),
+    );
+    browser::yield_now().await;
+    let mut built = ENGINE.with_borrow(|e| {
+        let upload = &e.data.as_ref().expect("checked above").upload;
+        upload.build_with(data, &fixed).map_err(|e| e.to_string())
+    })?;
+    let mut last = (String::new(), 0.0);
+    let mut report = |p: &ExtractProgress| {
+        if last.0 != p.modality {
+            last = (p.modality.clone(), browser::now_ms());
+        }
+        let seconds = ((browser::now_ms() - last.1) / 1000.0).max(1e-3);
+        reply(
+            id,
+            Reply::Extracting {
+                modality: p.modality.clone(),
+                done: p.done,
+                total: p.total,
+                per_second: p.done as f64 / seconds,
+            },
+        );
+    };
+    pretrained::extract_features(
+        &mut built.splits,
+        &encoders,
+        &files,
+        device,
+        &mut NoCache,
+        &mut report,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    model.encoders = encoders;
+    Ok((built, model, files))
+}
+
 /// Trains until done or stopped, yielding after every step so that a stop gets in,
 /// then tests the best epoch's model and makes it the engine's model.
-async fn train_loop(id: u32, config: TrainConfig, data: ManifestConfig) -> Result<(), String> {
-    let data = built(&data)?;
+async fn train_loop(
+    id: u32,
+    config: TrainConfig,
+    data: ManifestConfig,
+    pretrained: Option<usize>,
+) -> Result<(), String> {
     let device = device()?;
-    let mut trainer = Trainer::new(&ModelConfig::for_manifest(), &config, data.splits, &device)
+    let (data, model_config, files) = match pretrained {
+        Some(size) => pretrained_data(id, &data, size, &device).await?,
+        None => (
+            built(&data)?,
+            ModelConfig::for_manifest(),
+            EncoderFiles::default(),
+        ),
+    };
+    let mut trainer = Trainer::with_encoders(&model_config, &config, data.splits, &files, &device)
         .map_err(|e| e.to_string())?;
     let steps = trainer.steps_per_epoch();
     let mut stopped = false;
@@ -297,6 +445,10 @@ async fn train_loop(id: u32, config: TrainConfig, data: ManifestConfig) -> Resul
         test = Some(trainer.test().await.map_err(|e| e.to_string())?);
         let (best, best_epoch) = trainer.best_model();
         let header = ModelHeader::new(trainer.spec().clone(), config.fusion, Some(data.preprocess));
+        // Predictions start from raw files: the frozen networks join the model.
+        let best = best
+            .load_networks(&header.spec, &files, Networks::Frozen, &device)
+            .map_err(|e| e.to_string())?;
         let origin = format!("trained here (best validation epoch {best_epoch} of {epochs})");
         model = Some(ModelInfo::of(&header, origin));
         ENGINE.with_borrow_mut(|e| {

@@ -19,8 +19,9 @@ use crate::browser::PathFile;
 /// What the page asks of the engine.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Request {
-    /// Start a backend: WebGPU unless `cpu`, or when the worker has no WebGPU.
-    Start { cpu: bool },
+    /// Start a backend: WebGPU unless `cpu`, or when the worker has no WebGPU; look
+    /// for pretrained encoders' files in the folder at the URL `encoders`.
+    Start { cpu: bool, encoders: String },
     /// Load the core's built-in sample.
     LoadSample {
         samples: usize,
@@ -29,9 +30,12 @@ pub enum Request {
     /// Load the attached files (a manifest and its images).
     LoadFiles { data: ManifestConfig },
     /// Train on the loaded data; the best epoch's model becomes the engine's model.
+    /// `pretrained`: the image and text columns use the pretrained encoders, images at
+    /// this size.
     Train {
         train: TrainConfig,
         data: ManifestConfig,
+        pretrained: Option<usize>,
     },
     /// Stop training after the current step (no reply of its own).
     Stop,
@@ -57,8 +61,17 @@ pub enum Reply {
     Ready {
         name: String,
         fallback: Option<String>,
+        /// The pretrained encoders served with the page, or why there are none.
+        encoders: Result<Vec<EncoderInfo>, String>,
     },
     Data(DataSummary),
+    /// Pretrained features being computed: `done` of `total` samples of `modality`.
+    Extracting {
+        modality: String,
+        done: usize,
+        total: usize,
+        per_second: f64,
+    },
     Step {
         epoch: usize,
         epochs: usize,
@@ -91,9 +104,18 @@ impl Reply {
     pub fn is_last(&self) -> bool {
         !matches!(
             self,
-            Reply::Busy(_) | Reply::Step { .. } | Reply::Epoch { .. }
+            Reply::Busy(_) | Reply::Extracting { .. } | Reply::Step { .. } | Reply::Epoch { .. }
         )
     }
+}
+
+/// A pretrained encoder's file served with the page (`encoders/index.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EncoderInfo {
+    pub name: String,
+    pub file: String,
+    pub size: u64,
+    pub sha256: String,
 }
 
 /// What the page shows about loaded data.

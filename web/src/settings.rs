@@ -4,6 +4,8 @@ use leptos::prelude::*;
 use mla::data::ManifestConfig;
 use mla::{Fusion, MlaError, TrainConfig};
 
+use crate::protocol::EncoderInfo;
+
 /// What the page lets a user set; everything else is the core's default.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
@@ -15,6 +17,8 @@ pub struct Settings {
     pub fusion: Fusion,
     pub image_size: usize,
     pub seed: u64,
+    /// The pretrained encoders for images and texts (MobileNetV2 at `image_size`, MiniLM).
+    pub pretrained: bool,
 }
 
 impl Default for Settings {
@@ -30,6 +34,7 @@ impl Default for Settings {
             fusion: Fusion::Entropy,
             image_size: 16,
             seed: 0,
+            pretrained: false,
         }
     }
 }
@@ -51,6 +56,21 @@ impl Settings {
         Ok(c)
     }
 
+    /// The image size of the pretrained encoders when they are on, checked.
+    pub fn pretrained(&self) -> Result<Option<usize>, MlaError> {
+        if self.pretrained && !(PRETRAINED_SIZES.0..=PRETRAINED_SIZES.1).contains(&self.image_size)
+        {
+            return Err(MlaError::config(
+                "image size",
+                format!(
+                    "the pretrained image encoder takes {} to {} px",
+                    PRETRAINED_SIZES.0, PRETRAINED_SIZES.1
+                ),
+            ));
+        }
+        Ok(self.pretrained.then_some(self.image_size))
+    }
+
     /// How raw data becomes model inputs, checked.
     pub fn data_config(&self) -> Result<ManifestConfig, MlaError> {
         let c = ManifestConfig {
@@ -62,6 +82,11 @@ impl Settings {
         Ok(c)
     }
 }
+
+/// The image sizes MobileNetV2 takes here, and the size the page suggests for it: small
+/// enough that a CPU in a page computes a few images a second.
+const PRETRAINED_SIZES: (usize, usize) = (32, 512);
+const PRETRAINED_SIZE: usize = 96;
 
 /// One numeric setting: parsed on change; a bad value is named and not applied.
 #[component]
@@ -103,9 +128,56 @@ where
     }
 }
 
+/// The pretrained encoders' checkbox: their download size, or why the page has none.
+#[component]
+fn PretrainedField(
+    settings: RwSignal<Settings>,
+    disabled: Signal<bool>,
+    encoders: Signal<Option<Result<Vec<EncoderInfo>, String>>>,
+) -> impl IntoView {
+    let offered = move || encoders.with(|e| matches!(e, Some(Ok(list)) if !list.is_empty()));
+    let note = move || match encoders.get() {
+        None => "looking for them…".to_string(),
+        Some(Ok(list)) if !list.is_empty() => {
+            let names: Vec<String> = list.iter().map(|e| e.name.clone()).collect();
+            let mb = list.iter().map(|e| e.size).sum::<u64>() as f64 / 1e6;
+            format!(
+                "{}: {mb:.0} MB to download once; images at the image size (32-512 px)",
+                names.join(" + ")
+            )
+        }
+        Some(Ok(_)) => "none are served with this page".to_string(),
+        Some(Err(why)) => why,
+    };
+    view! {
+        <label class="field wide">
+            <span>"pretrained encoders"</span>
+            <input
+                type="checkbox"
+                name="pretrained"
+                prop:checked=move || settings.with(|s| s.pretrained)
+                disabled=move || disabled.get() || !offered()
+                on:change=move |ev| {
+                    let on = event_target_checked(&ev);
+                    settings.update(|s| {
+                        s.pretrained = on;
+                        // Each choice starts from a size that suits it.
+                        s.image_size = if on { PRETRAINED_SIZE } else { Settings::default().image_size };
+                    });
+                }
+            />
+            <small data-testid="pretrained-note">{note}</small>
+        </label>
+    }
+}
+
 /// The settings form.
 #[component]
-pub fn SettingsForm(settings: RwSignal<Settings>, disabled: Signal<bool>) -> impl IntoView {
+pub fn SettingsForm(
+    settings: RwSignal<Settings>,
+    disabled: Signal<bool>,
+    encoders: Signal<Option<Result<Vec<EncoderInfo>, String>>>,
+) -> impl IntoView {
     view! {
         <fieldset class="settings">
             <legend>"Settings"</legend>
@@ -152,6 +224,7 @@ pub fn SettingsForm(settings: RwSignal<Settings>, disabled: Signal<bool>) -> imp
                     </option>
                 </select>
             </label>
+            <PretrainedField settings disabled encoders />
         </fieldset>
     }
 }

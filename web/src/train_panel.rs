@@ -15,8 +15,8 @@ fn start(ui: Ui) {
     let settings = ui.settings.get_untracked();
     let configs = settings
         .train_config()
-        .and_then(|t| Ok((t, settings.data_config()?)));
-    let (train, data) = match configs {
+        .and_then(|t| Ok((t, settings.data_config()?, settings.pretrained()?)));
+    let (train, data, pretrained) = match configs {
         Ok(c) => c,
         Err(e) => return ui.train_error.set(Some(e.to_string())),
     };
@@ -24,12 +24,30 @@ fn start(ui: Ui) {
     ui.test.set(None);
     ui.train_error.set(None);
     ui.step_seconds.set(None);
-    ui.run.set(RunState::Preparing);
+    ui.run.set(RunState::Preparing(
+        "preparing the data and the model…".into(),
+    ));
     client::send(
-        Request::Train { train, data },
+        Request::Train {
+            train,
+            data,
+            pretrained,
+        },
         Vec::new(),
         None,
         move |reply, _| match reply {
+            Reply::Busy(what) => ui.run.set(RunState::Preparing(what)),
+            Reply::Extracting {
+                modality,
+                done,
+                total,
+                per_second,
+            } => ui.run.set(RunState::Extracting {
+                modality,
+                done,
+                total,
+                per_second,
+            }),
             Reply::Step {
                 epoch,
                 epochs,
@@ -141,7 +159,18 @@ pub fn TrainPanel() -> impl IntoView {
     let progress = move || {
         let (value, text) = match ui.run.get() {
             RunState::Idle => (0.0, String::new()),
-            RunState::Preparing => (0.0, "preparing the data and the model…".into()),
+            RunState::Preparing(what) => (0.0, what),
+            RunState::Extracting {
+                modality,
+                done,
+                total,
+                per_second,
+            } => (
+                done as f64 / total.max(1) as f64,
+                format!(
+                    "pretrained features of `{modality}`: {done}/{total} ({per_second:.1} per second)"
+                ),
+            ),
             RunState::Training {
                 epoch,
                 epochs,
@@ -173,7 +202,8 @@ pub fn TrainPanel() -> impl IntoView {
     view! {
         <section class="panel" id="train">
             <h2>"2. Train"</h2>
-            <SettingsForm settings=ui.settings disabled=running />
+            <SettingsForm settings=ui.settings disabled=running
+                encoders=Signal::derive(move || ui.backend.with(|b| b.as_ref().map(|b| b.encoders.clone()))) />
             <div class="buttons">
                 <button data-testid="start" disabled=move || !can_start() on:click=move |_| start(ui)>
                     "Start training"

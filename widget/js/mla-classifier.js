@@ -108,14 +108,19 @@ export class Classifier {
 
 /**
  * Loads a model: a URL (string or URL), file bytes (Uint8Array, ArrayBuffer), a Blob or
- * a fetch Response. Options: { backend: 'auto' | 'webgpu' | 'cpu', name }.
+ * a fetch Response. Options: { backend: 'auto' | 'webgpu' | 'cpu', name, encoders } —
+ * `encoders`: the URL of the folder with the pretrained encoders' files of a model that
+ * uses them (default: the model's folder).
  * Resolves to a Classifier; rejects with an Error saying what is wrong.
  */
 export async function load(source, options = {}) {
   if (typeof source === 'string' || source instanceof URL) {
     // The worker resolves URLs against its own script: resolve them against the page.
     const url = new URL(String(source), document.baseURI).href;
-    const named = options && typeof options === 'object' ? { name: String(source), ...options } : options;
+    let named = options && typeof options === 'object' ? { name: String(source), ...options } : options;
+    if (named && typeof named.encoders === 'string') {
+      named = { ...named, encoders: new URL(named.encoders, document.baseURI).href };
+    }
     const { key, info } = await call('load', url, named);
     return new Classifier(key, info);
   }
@@ -190,7 +195,7 @@ function h(tag, attrs = {}, ...children) {
 }
 
 export class MlaClassifier extends HTMLElement {
-  static observedAttributes = ['model', 'backend'];
+  static observedAttributes = ['model', 'backend', 'encoders'];
 
   #classifier = null;
   #image = null; // a File/Blob, or whatever predict({ image }) was given
@@ -286,7 +291,8 @@ export class MlaClassifier extends HTMLElement {
     ui.status.textContent = 'loading the model…';
     try {
       const backend = this.getAttribute('backend') ?? 'auto';
-      const classifier = await load(url, { backend });
+      const encoders = this.getAttribute('encoders');
+      const classifier = await load(url, encoders ? { backend, encoders } : { backend });
       if (ticket !== this.#loading) { classifier.free(); return; }
       this.#classifier = classifier;
       const info = classifier.info;

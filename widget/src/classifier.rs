@@ -4,24 +4,18 @@
 use std::rc::Rc;
 
 use js_sys::{Object, Promise, Reflect};
+use mla::device::fetch_bytes;
 use mla::io::{ModelHeader, load_model};
 use mla::model::MultimodalModel;
+use mla::model::pretrained::EncoderFiles;
 use mla::predict::{SamplePrediction, image_text_inputs, image_text_kinds, predict_sample};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{JsFuture, future_to_promise};
-use web_sys::Response;
+use wasm_bindgen_futures::future_to_promise;
 
 use crate::device::{BackendInfo, Preference, shared};
 use crate::input::{bytes, check_keys, image_text};
-use crate::{js_error, message_of};
-
-#[wasm_bindgen]
-extern "C" {
-    /// The global `fetch` (of a page or a worker).
-    #[wasm_bindgen(js_name = fetch)]
-    fn global_fetch(url: &str) -> Promise;
-}
+use crate::js_error;
 
 /// What `info` tells about a loaded model.
 #[derive(Clone, Debug, Serialize)]
@@ -84,19 +78,33 @@ pub struct Classifier {
     inner: Rc<Loaded>,
 }
 
-/// Options as `{ backend, name }`; `default_name` when no name is given.
-fn options(options: Option<Object>, default_name: &str) -> Result<(Preference, String), String> {
+/// Load options, checked.
+struct LoadOptions {
+    preference: Preference,
+    /// Names the model in messages.
+    name: String,
+    /// URL of the folder holding the pretrained encoders' files, if given.
+    encoders: Option<String>,
+}
+
+/// Options as `{ backend, name, encoders }`; `default_name` when no name is given.
+fn options(options: Option<Object>, default_name: &str) -> Result<LoadOptions, String> {
+    let defaults = LoadOptions {
+        preference: Preference::Auto,
+        name: default_name.into(),
+        encoders: None,
+    };
     // Imported types are not checked at the boundary: `options` may be any value.
     let Some(options) = options.map(JsValue::from) else {
-        return Ok((Preference::Auto, default_name.into()));
+        return Ok(defaults);
     };
     if options.is_undefined() || options.is_null() {
-        return Ok((Preference::Auto, default_name.into()));
+        return Ok(defaults);
     }
     let object = options
         .dyn_ref::<Object>()
-        .ok_or("the options must be an object { backend, name }")?;
-    check_keys(object, &["backend", "name"], "option")?;
+        .ok_or("the options must be an object { backend, name, encoders }")?;
+    check_keys(object, &["backend", "name", "encoders"], "option")?;
     let text = |key: &str| -> Result<Option<String>, String> {
         let v = Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED);
         if v.is_undefined() || v.is_null() {
@@ -110,17 +118,56 @@ fn options(options: Option<Object>, default_name: &str) -> Result<(Preference, S
         Some(b) => Preference::parse(&b)?,
         None => Preference::Auto,
     };
-    Ok((
+    Ok(LoadOptions {
         preference,
-        text("name")?.unwrap_or_else(|| default_name.into()),
-    ))
+        name: text("name")?.unwrap_or_else(|| default_name.into()),
+        encoders: text("encoders")?,
+    })
 }
 
-async fn load(bytes: &[u8], name: String, preference: Preference) -> Result<Classifier, String> {
+/// The folder of a URL (`https://x/y/model.mla` -> `https://x/y/`).
+fn folder_of(url: &str) -> Option<String> {
+    web_sys::Url::new_with_base(".", url).ok().map(|u| u.href())
+}
+
+async fn load(
+    bytes: &[u8],
+    options: LoadOptions,
+    model_url: Option<&str>,
+) -> Result<Classifier, String> {
+    let LoadOptions {
+        preference,
+        name,
+        encoders,
+    } = options;
     let (device, backend) = shared(preference).await?;
     let (header, model) = load_model(bytes, &device).map_err(|e| format!("{name}: {e}"))?;
     let (takes_image, takes_text) =
         image_text_kinds(&header).map_err(|e| format!("{name}: {e}"))?;
+    // Frozen pretrained networks are not in the model file: their encoder files are
+    // fetched from `encoders`, or from next to the model.
+    let nets = header.spec.frozen_networks();
+    let folder = encoders.or_else(|| model_url.and_then(folder_of));
+    let folder = match folder {
+        Some(f) => f,
+        None if nets.is_empty() => String::new(),
+        None => {
+            return Err(format!(
+                "{name}: the model uses pretrained encoders ({}); give the `encoders` option, \
+                 the URL of the folder with their files",
+                nets.iter().map(|n| n.name()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    };
+    let base = folder.trim_end_matches('/').to_string();
+    let mut files = EncoderFiles::new(base.clone());
+    let model = model
+        .with_frozen_networks(&header.spec, &mut files, &device, |file| {
+            let url = format!("{base}/{file}");
+            async move { fetch_bytes(&url).await }
+        })
+        .await
+        .map_err(|e| format!("{name}: {e}"))?;
     let prep = header
         .preprocess
         .as_ref()
@@ -169,11 +216,11 @@ impl Classifier {
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | ArrayBuffer | Blob")] source: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] opts: Option<Object>,
     ) -> Result<Classifier, JsValue> {
-        let (preference, name) = options(opts, "bytes").map_err(js_error)?;
+        let options = options(opts, "bytes").map_err(js_error)?;
         let bytes = bytes(&source).await.map_err(js_error)?.ok_or_else(|| {
             js_error("fromBytes takes a Uint8Array, an ArrayBuffer or a Blob (for a URL: fromUrl)")
         })?;
-        load(&bytes, name, preference).await.map_err(js_error)
+        load(&bytes, options, None).await.map_err(js_error)
     }
 
     /// Fetches a model file and loads it (see `fromBytes`); errors name the URL.
@@ -182,26 +229,11 @@ impl Classifier {
         url: String,
         #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] opts: Option<Object>,
     ) -> Result<Classifier, JsValue> {
-        let (preference, name) = options(opts, &url).map_err(js_error)?;
-        let response: Response = JsFuture::from(global_fetch(&url))
+        let options = options(opts, &url).map_err(js_error)?;
+        let bytes = fetch_bytes(&url)
             .await
-            .map_err(|e| js_error(format!("{name}: fetching failed: {}", message_of(&e))))?
-            .unchecked_into();
-        if !response.ok() {
-            return Err(js_error(format!(
-                "{name}: the server answered {} {}",
-                response.status(),
-                response.status_text()
-            )));
-        }
-        let body = response
-            .array_buffer()
-            .map_err(|e| js_error(format!("{name}: {}", message_of(&e))))?;
-        let buffer = JsFuture::from(body)
-            .await
-            .map_err(|e| js_error(format!("{name}: reading failed: {}", message_of(&e))))?;
-        let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
-        load(&bytes, name, preference).await.map_err(js_error)
+            .map_err(|e| js_error(format!("{}: {e}", options.name)))?;
+        load(&bytes, options, Some(&url)).await.map_err(js_error)
     }
 
     /// The model's modalities, classes, fusion rule and the device it runs on.

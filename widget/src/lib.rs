@@ -98,5 +98,9 @@ export interface LoadOptions {
   backend?: 'auto' | 'webgpu' | 'cpu';
   /** Shown in errors and `info.source` (default: the URL, or `bytes`). */
   name?: string;
+  /** URL of the folder holding the encoder files (`mobilenet_v2.mlae`,
+   * `minilm_l6.mlae`) of a model trained with pretrained encoders (default: the
+   * model's folder, for `fromUrl`). */
+  encoders?: string;
 }
 "#;

@@ -6,6 +6,7 @@
 //! is known by the SHA-256 of all its bytes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use burn::module::Module;
 use burn::store::ModuleRecord;
@@ -41,7 +42,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// A parsed encoder file.
+/// A parsed encoder file (cheap to clone: the weights are shared).
 #[derive(Clone, Debug)]
 pub struct EncoderFile {
     pub header: EncoderFileHeader,
@@ -49,7 +50,7 @@ pub struct EncoderFile {
     pub sha256: String,
     /// Size of the whole file in bytes.
     pub size: usize,
-    weights: Vec<u8>,
+    weights: Arc<[u8]>,
 }
 
 impl EncoderFile {
@@ -88,13 +89,13 @@ impl EncoderFile {
             header,
             sha256,
             size: bytes.len(),
-            weights: bytes[8 + len..].to_vec(),
+            weights: Arc::from(&bytes[8 + len..]),
         })
     }
 
     /// The network with the file's weights, on `device`.
     pub fn backbone(&self, device: &Device) -> Result<Backbone> {
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.weights.clone()))
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.weights.to_vec()))
             .map_err(|e| MlaError::Model(format!("{}: weights: {e}", self.header.net.name())))?;
         Backbone::new(self.header.net, device)
             .try_load_record(record)
@@ -176,5 +177,31 @@ impl EncoderFiles {
     /// Whether the file of `net` is there.
     pub fn has(&self, net: Net) -> bool {
         self.files.contains_key(net.name())
+    }
+
+    /// Gets the files of `nets` that are not here yet with `fetch(file name)` (a
+    /// front end's download from `location`, a URL next to a model, say), and keeps
+    /// them. A failed download is an error naming the encoder and where it was looked
+    /// for.
+    pub async fn fetch<F, Fut>(&mut self, nets: &[Net], mut fetch: F) -> Result<()>
+    where
+        F: FnMut(String) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<Vec<u8>, String>>,
+    {
+        for &net in nets {
+            if self.has(net) {
+                continue;
+            }
+            let name = net.file_name();
+            let at = format!("{}/{name}", self.location.trim_end_matches('/'));
+            let bytes = fetch(name).await.map_err(|why| {
+                MlaError::Model(format!(
+                    "the pretrained encoder `{}` is needed and could not be read from {at}: {why}",
+                    net.name()
+                ))
+            })?;
+            self.insert(EncoderFile::decode(&at, bytes)?);
+        }
+        Ok(())
     }
 }
