@@ -257,8 +257,14 @@ fn frozen_encoders_learn_the_emoji_and_predict_from_raw_inputs() {
         "{progress:?}"
     );
 
-    let mut trainer =
-        mla::Trainer::with_encoders(&model, &config, splits.clone(), &files, &device).unwrap();
+    let mut trainer = pollster::block_on(mla::Trainer::with_encoders(
+        &model,
+        &config,
+        splits.clone(),
+        &files,
+        &device,
+    ))
+    .unwrap();
     while !trainer.is_finished() {
         pollster::block_on(trainer.end_epoch()).unwrap();
     }
@@ -413,8 +419,10 @@ fn fine_tuning_trains_only_the_last_blocks() {
         .to_string();
     assert!(e.contains("minilm_l6"), "{e}");
 
-    let mut trainer =
-        mla::Trainer::with_encoders(&model, &config, splits, &files, &device).unwrap();
+    let mut trainer = pollster::block_on(mla::Trainer::with_encoders(
+        &model, &config, splits, &files, &device,
+    ))
+    .unwrap();
     let Backbone::Bert(start) = files
         .get(Net::MinilmL6, None)
         .unwrap()
@@ -442,6 +450,12 @@ fn fine_tuning_trains_only_the_last_blocks() {
             "layer {i} is frozen"
         );
     }
+    // Its features were standardised with the training split's statistics at the start.
+    let shift = host(text.shift.val());
+    assert!(
+        shift.iter().any(|&v| v != 0.0),
+        "the network's features were standardised"
+    );
     let before = values(&start.layers[5]);
     let after = values(&trained.layers[5]);
     let changed = before.iter().zip(&after).filter(|(a, b)| a != b).count();
@@ -484,8 +498,14 @@ fn every_method_trains_on_frozen_pretrained_features() {
             ..Default::default()
         };
         config.optimizer.lr = 0.05;
-        let mut trainer =
-            mla::Trainer::with_encoders(&model, &config, splits.clone(), &files, &device).unwrap();
+        let mut trainer = pollster::block_on(mla::Trainer::with_encoders(
+            &model,
+            &config,
+            splits.clone(),
+            &files,
+            &device,
+        ))
+        .unwrap();
         while !trainer.is_finished() {
             pollster::block_on(trainer.end_epoch()).unwrap();
         }

@@ -202,7 +202,13 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let mut trainer = match &checkpoint {
         Some(bytes) => Trainer::resume(&config.model, &config.train, splits, &device, bytes)
             .with_context(|| format!("resuming from {}", dir.join(CHECKPOINT).display()))?,
-        None => Trainer::with_encoders(&config.model, &config.train, splits, &data.files, &device)?,
+        None => pollster::block_on(Trainer::with_encoders(
+            &config.model,
+            &config.train,
+            splits,
+            &data.files,
+            &device,
+        ))?,
     };
 
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

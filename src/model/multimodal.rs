@@ -5,7 +5,7 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::pretrained::{EncoderFiles, Net, TrainMode};
+use super::pretrained::{EncoderFiles, Net, TrainMode, extract_modality};
 use super::{Encoder, EncoderConfig, HeadLayout, seeded};
 use crate::data::{Batch, ColumnKind, Dataset, EncoderInput, InputKind};
 use crate::error::{MlaError, Result};
@@ -268,6 +268,28 @@ impl MultimodalModel {
         }
         files.fetch(&nets, fetch).await?;
         self.load_networks(spec, files, Networks::Frozen, device)
+    }
+
+    /// Standardises the features of each pretrained network in the model (those that
+    /// train) with their statistics over `train`'s present samples: one pass of the
+    /// network, when training starts.
+    pub async fn standardize_networks(mut self, train: &Dataset, device: &Device) -> Result<Self> {
+        for (encoder, data) in self.encoders.iter_mut().zip(&train.modalities) {
+            let Encoder::Pretrained(e) = encoder else {
+                continue;
+            };
+            let Some(backbone) = &e.backbone else {
+                continue;
+            };
+            let dim = e.net.feature_dim();
+            let features =
+                extract_modality(data, &backbone.valid(), dim, device, &mut |_| {}).await?;
+            let rows: Vec<usize> = (0..data.present.len())
+                .filter(|&i| data.present[i])
+                .collect();
+            e.standardize(&features.values, &rows);
+        }
+        Ok(self)
     }
 
     /// The model without the pretrained networks of `which` encoders (what a model

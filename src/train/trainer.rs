@@ -72,13 +72,24 @@ impl Trainer {
         splits: Splits,
         device: &Device,
     ) -> Result<Self> {
-        Self::with_encoders(model, config, splits, &EncoderFiles::default(), device)
+        let trainer = Self::build(model, config, splits, device)?;
+        // Without files, a network that trains cannot start from its weights: an error
+        // naming it, rather than training it from random ones.
+        let no_files = EncoderFiles::default();
+        (trainer.model.clone()).load_networks(
+            &trainer.spec,
+            &no_files,
+            Networks::Trained,
+            device,
+        )?;
+        Ok(trainer)
     }
 
     /// [`Trainer::new`], starting the pretrained networks that train (`train` other
-    /// than `"frozen"`) from their weights in `files`. Frozen ones train on their
+    /// than `"frozen"`) from their weights in `files`, their features standardised with
+    /// the training split's statistics (one pass over it). Frozen ones train on their
     /// cached features ([`crate::model::pretrained::extract_features`]).
-    pub fn with_encoders(
+    pub async fn with_encoders(
         model: &ModelConfig,
         config: &TrainConfig,
         splits: Splits,
@@ -90,6 +101,8 @@ impl Trainer {
             .model
             .clone()
             .load_networks(&trainer.spec, files, Networks::Trained, device)?
+            .standardize_networks(&trainer.splits.train, device)
+            .await?
             .train();
         Ok(trainer)
     }

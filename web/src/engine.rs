@@ -400,6 +400,7 @@ async fn train_loop(
         ),
     };
     let mut trainer = Trainer::with_encoders(&model_config, &config, data.splits, &files, &device)
+        .await
         .map_err(|e| e.to_string())?;
     let steps = trainer.steps_per_epoch();
     let mut stopped = false;
