@@ -181,6 +181,47 @@ fn emoji_splits(
     (data, manifest)
 }
 
+/// Every split with the frozen encoders' inputs replaced by their features.
+fn extracted(
+    mut splits: mla::data::Splits,
+    encoders: &[EncoderConfig],
+    files: &EncoderFiles,
+    progress: &mut dyn FnMut(&pretrained::ExtractProgress),
+) -> mla::data::Splits {
+    pollster::block_on(pretrained::extract_features(
+        &mut splits,
+        encoders,
+        files,
+        &cpu(),
+        &mut NoCache,
+        progress,
+    ))
+    .unwrap();
+    splits
+}
+
+/// Trains every epoch on the CPU and tests the best one.
+fn train_and_test(
+    model: &ModelConfig,
+    config: &TrainConfig,
+    splits: mla::data::Splits,
+    files: &EncoderFiles,
+) -> (mla::Trainer, mla::EvalReport) {
+    let mut trainer = pollster::block_on(mla::Trainer::with_encoders(
+        model,
+        config,
+        splits,
+        files,
+        &cpu(),
+    ))
+    .unwrap();
+    while !trainer.is_finished() {
+        pollster::block_on(trainer.end_epoch()).unwrap();
+    }
+    let test = pollster::block_on(trainer.test()).unwrap();
+    (trainer, test)
+}
+
 fn pretrained_encoders(train: TrainMode) -> Vec<EncoderConfig> {
     vec![
         EncoderConfig::MobilenetV2(MobilenetV2Config {
@@ -227,17 +268,10 @@ fn frozen_encoders_learn_the_emoji_and_predict_from_raw_inputs() {
         .to_string();
     assert!(e.contains("extract"), "{e}");
 
-    let mut splits = data.splits.clone();
     let mut progress = Vec::new();
-    pollster::block_on(pretrained::extract_features(
-        &mut splits,
-        &encoders,
-        &files,
-        &device,
-        &mut NoCache,
-        &mut |p| progress.push(p.done),
-    ))
-    .unwrap();
+    let splits = extracted(data.splits.clone(), &encoders, &files, &mut |p| {
+        progress.push(p.done)
+    });
     assert_eq!(
         splits.train.modalities[0].kind,
         mla::data::InputKind::Features { dim: 1280 }
@@ -257,18 +291,7 @@ fn frozen_encoders_learn_the_emoji_and_predict_from_raw_inputs() {
         "{progress:?}"
     );
 
-    let mut trainer = pollster::block_on(mla::Trainer::with_encoders(
-        &model,
-        &config,
-        splits.clone(),
-        &files,
-        &device,
-    ))
-    .unwrap();
-    while !trainer.is_finished() {
-        pollster::block_on(trainer.end_epoch()).unwrap();
-    }
-    let test = pollster::block_on(trainer.test()).unwrap();
+    let (trainer, test) = train_and_test(&model, &config, splits.clone(), &files);
     println!("emoji, frozen MobileNetV2 + MiniLM, MLA: {test:?}");
     // 10 categories, the largest a fifth of the emoji.
     assert!(test.fused > 0.6, "{test:?}");
@@ -383,15 +406,7 @@ fn fine_tuning_trains_only_the_last_blocks() {
     // A small run: 64 training samples.
     let keep: Vec<usize> = (0..64.min(splits.train.len())).collect();
     splits.train = splits.train.subset(&keep);
-    pollster::block_on(pretrained::extract_features(
-        &mut splits,
-        &encoders,
-        &files,
-        &device,
-        &mut NoCache,
-        &mut |_| {},
-    ))
-    .unwrap();
+    let splits = extracted(splits, &encoders, &files, &mut |_| {});
     // The frozen image encoder's inputs became features; the fine-tuned text encoder's
     // stayed WordPiece ids.
     assert_eq!(
@@ -471,19 +486,9 @@ fn every_method_trains_on_frozen_pretrained_features() {
     let (Some(files), Some(emoji)) = (encoder_files(), emoji_dir()) else {
         return;
     };
-    let device = cpu();
     let mut encoders = pretrained_encoders(TrainMode::Frozen);
     let (data, _) = emoji_splits(&files, &emoji, &mut encoders);
-    let mut splits = data.splits;
-    pollster::block_on(pretrained::extract_features(
-        &mut splits,
-        &encoders,
-        &files,
-        &device,
-        &mut NoCache,
-        &mut |_| {},
-    ))
-    .unwrap();
+    let splits = extracted(data.splits, &encoders, &files, &mut |_| {});
     let model = ModelConfig {
         feature_dim: 32,
         encoders,
@@ -498,18 +503,7 @@ fn every_method_trains_on_frozen_pretrained_features() {
             ..Default::default()
         };
         config.optimizer.lr = 0.05;
-        let mut trainer = pollster::block_on(mla::Trainer::with_encoders(
-            &model,
-            &config,
-            splits.clone(),
-            &files,
-            &device,
-        ))
-        .unwrap();
-        while !trainer.is_finished() {
-            pollster::block_on(trainer.end_epoch()).unwrap();
-        }
-        let test = pollster::block_on(trainer.test()).unwrap();
+        let (_, test) = train_and_test(&model, &config, splits.clone(), &files);
         println!("{}: {test:?}", method.name());
         assert!(test.fused > 0.45, "{}: {test:?}", method.name());
     }
