@@ -2,12 +2,14 @@
 
 mod bench;
 mod commands;
+mod cpu;
 mod data;
 mod encoders;
 mod plot;
 mod report;
 mod run_dir;
 mod spec;
+mod speed;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +22,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Threads of the CPU backend [default: all cores].
+    #[arg(long, global = true)]
+    threads: Option<usize>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -38,6 +43,9 @@ enum Command {
     Bench(BenchArgs),
     /// Pretrained encoders (MobileNetV2, MiniLM): get their weights once, list them.
     Encoders(EncodersArgs),
+    /// Time training steps of a method on a model of the speed comparison (random data
+    /// of its shapes); `bench/speed.sh` runs the same in PyTorch side by side.
+    Speed(speed::SpeedArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -293,6 +301,13 @@ fn parse_method(s: &str) -> Result<mla::config::Method, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let threads = cli
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if let Err(err) = cpu::configure(threads) {
+        eprintln!("error: {err:#}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Train(args) => commands::train(args),
         Command::Eval(args) => commands::eval(args),
@@ -300,6 +315,7 @@ fn main() -> ExitCode {
         Command::Sample(args) => commands::sample(args),
         Command::Bench(args) => commands::bench(args),
         Command::Encoders(args) => encoders::run(args),
+        Command::Speed(args) => speed::run(&args, threads),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

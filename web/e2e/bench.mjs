@@ -29,7 +29,7 @@ for (const f of fs.readdirSync(dist)) {
 const server = await serve(dist);
 for (const backend of ['webgpu', 'cpu']) {
   const { context, page } = await launch(path.join(work, `profile-${backend}`));
-  await page.goto(`${server.url}/${backend === 'cpu' ? '?backend=cpu' : ''}`);
+  await page.goto(`${server.url}/?backend=${backend === 'cpu' ? 'cpu' : 'webgpu'}`);
   await page.waitForFunction(() => document.querySelector('[data-testid=backend]')?.dataset.readyMs !== undefined, null, { timeout: 120_000 });
   const name = (await page.getByTestId('backend').textContent()).trim();
   const ready = Number(await page.getByTestId('backend').getAttribute('data-ready-ms'));

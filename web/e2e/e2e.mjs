@@ -6,7 +6,8 @@
 //
 // Environment: MLA_DIST (default <repo>/dist), MLA_NATIVE (default
 // $CARGO_TARGET_DIR/release/mla-native), MLA_E2E_OUT (screenshots and timings; default
-// <repo>/target/e2e), MLA_BACKEND (webgpu or cpu: adds ?backend=cpu), CHROMIUM.
+// <repo>/target/e2e), MLA_BACKEND (webgpu or cpu: adds ?backend=webgpu or ?backend=cpu;
+// without it the page's `auto` would choose the CPU on this software WebGPU), CHROMIUM.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,7 +20,7 @@ const dist = process.env.MLA_DIST ?? path.join(root, 'dist');
 const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
 const native = process.env.MLA_NATIVE ?? path.join(targetDir, 'release', 'mla-native');
 const out = process.env.MLA_E2E_OUT ?? path.join(root, 'target', 'e2e');
-const query = process.env.MLA_BACKEND === 'cpu' ? '?backend=cpu' : '';
+const query = process.env.MLA_BACKEND === 'cpu' ? '?backend=cpu' : '?backend=webgpu';
 fs.mkdirSync(out, { recursive: true });
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mla-e2e-'));
 
@@ -360,6 +361,19 @@ check(await page.getByTestId('start').isEnabled(), `Stop ends training: "${await
 const panics = errors.filter((e) => /panicked|RuntimeError|unreachable/.test(e));
 check(panics.length === 0, `no panics or runtime errors in the page or its engine (${panics.join(' | ')})`);
 check((await page.getByTestId('engine-error').count()) === 0, 'the engine is still running');
+// `auto` (no backend in the address) takes the CPU on a software WebGPU adapter, which
+// the harness's Chromium always has (SwiftShader), and says why; a backend it does not
+// know is named.
+for (const [q, want] of [['', 'software adapter'], ['?backend=tpu', '`tpu` is not one of']]) {
+  const other = await context.newPage();
+  await other.goto(`${server.url}/${q}`);
+  await other.waitForFunction(() => document.querySelector('[data-testid=backend]')?.dataset.readyMs !== undefined, null, { timeout: 120_000 });
+  const name = (await other.getByTestId('backend').textContent()).trim();
+  const said = `${await other.getByTestId('backend-notice').textContent().catch(() => '')} ${await other.getByTestId('address-error').textContent({ timeout: 1000 }).catch(() => '')}`;
+  check(name === 'CPU (wasm)' && said.includes(want), `address "/${q}": auto runs on ${name} and says so: ${said.trim()}`);
+  await other.close();
+}
+
 const timings = { backend: backendName, ready_ms: readyMs, step_seconds_builtin: stepSeconds, longest_block_ms: longestBlockMs, status: trainStatus, pretrained_features_per_second_64px: extraction };
 fs.writeFileSync(path.join(out, `timings-${backendName === 'WebGPU' ? 'webgpu' : 'cpu'}.json`), JSON.stringify(timings, null, 2));
 log(JSON.stringify(timings));

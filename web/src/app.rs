@@ -107,10 +107,15 @@ pub fn App() -> impl IntoView {
             }
         }
     });
+    // A backend the address names wrongly is said, and `auto` runs.
+    let (backend, address_error) = match browser::backend_choice() {
+        Ok(b) => (b, None),
+        Err(e) => (Default::default(), Some(e)),
+    };
     match started {
         Ok(()) => client::send(
             Request::Start {
-                cpu: browser::wants_cpu(),
+                backend,
                 encoders: browser::page_url("encoders/"),
             },
             Vec::new(),
@@ -159,6 +164,9 @@ pub fn App() -> impl IntoView {
                 "Everything runs in this page."
             </p>
             <div class="backend">"Backend: " {badge}</div>
+            {address_error.map(|e| view! {
+                <p class="error" data-testid="address-error">{e} "; `auto` runs instead."</p>
+            })}
             {move || ui.engine_error.get().map(|e| view! {
                 <p class="error" data-testid="engine-error">
                     "The engine stopped: " {e} ". Reload the page to start again."

@@ -2,6 +2,7 @@
 
 use js_sys::{Array, Promise, Uint8Array};
 use mla::data::{FileSet, check_upload_size};
+use mla::device::BackendChoice;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
@@ -53,15 +54,18 @@ pub fn page_url(path: &str) -> String {
         .unwrap_or_else(|_| path.to_string())
 }
 
-/// `?backend=cpu` in the page's address.
-pub fn wants_cpu() -> bool {
+/// The backend the page's address asks for (`?backend=auto|webgpu|cpu`; `auto` when
+/// absent).
+pub fn backend_choice() -> Result<BackendChoice, String> {
     let search = web_sys::window()
         .and_then(|w| w.location().search().ok())
         .unwrap_or_default();
-    search
+    let value = search
         .trim_start_matches('?')
         .split('&')
-        .any(|kv| kv.eq_ignore_ascii_case("backend=cpu"))
+        .find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == "backend"))
+        .map_or("", |(_, v)| v);
+    BackendChoice::parse(value).map_err(|e| format!("the address's {e}"))
 }
 
 /// The bytes of one file.

@@ -9,7 +9,7 @@ use std::cell::{Cell, RefCell};
 use js_sys::{Array, Math};
 use mla::burn::tensor::Device;
 use mla::data::{ColumnKind, ManifestConfig, ManifestData, Upload};
-use mla::device::{BrowserDevice, fetch_bytes};
+use mla::device::{BackendChoice, BrowserDevice, fetch_bytes};
 use mla::io::{ModelHeader, load_model, save_model};
 use mla::model::pretrained::{self, EncoderFiles, ExtractProgress, NoCache};
 use mla::model::{EncoderConfig, ModelConfig, MultimodalModel, Networks};
@@ -128,7 +128,7 @@ fn idle() -> Result<(), String> {
 async fn handle(m: Message<Request>) -> Result<(), String> {
     let id = m.id;
     match m.body {
-        Request::Start { cpu, encoders } => start(id, cpu, encoders).await,
+        Request::Start { backend, encoders } => start(id, backend, encoders).await,
         Request::LoadSample { samples, data } => {
             idle()?;
             let upload = Upload::sample(samples, 0).map_err(|e| e.to_string())?;
@@ -185,12 +185,10 @@ async fn handle(m: Message<Request>) -> Result<(), String> {
     }
 }
 
-/// Starts WebGPU, or the CPU backend when WebGPU is missing, fails, or was not wanted,
-/// and looks for the pretrained encoders served with the page (`encoders/index.json`,
+/// Starts the backend the page asks for (see [`BrowserDevice::start`]) and looks for the pretrained encoders served with the page (`encoders/index.json`,
 /// written when the page was built with encoder files at hand).
-async fn start(id: u32, cpu: bool, encoders: String) -> Result<(), String> {
-    let wanted = cpu.then(|| "the address asks for the CPU (`?backend=cpu`)".to_string());
-    let started = BrowserDevice::start(wanted).await;
+async fn start(id: u32, backend: BackendChoice, encoders: String) -> Result<(), String> {
+    let started = BrowserDevice::start(backend).await;
     let name = started.label().to_string();
     let base = encoders.trim_end_matches('/').to_string();
     let served = match fetch_bytes(&format!("{base}/index.json")).await {

@@ -7,6 +7,7 @@
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use mla::data::ManifestConfig;
+use mla::device::BackendChoice;
 use mla::io::ModelHeader;
 use mla::predict::SamplePrediction;
 use mla::{EpochMetrics, EvalReport, TrainConfig};
@@ -19,9 +20,13 @@ use crate::browser::PathFile;
 /// What the page asks of the engine.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Request {
-    /// Start a backend: WebGPU unless `cpu`, or when the worker has no WebGPU; look
-    /// for pretrained encoders' files in the folder at the URL `encoders`.
-    Start { cpu: bool, encoders: String },
+    /// Start the backend `backend` asks for (the CPU where WebGPU is missing, fails
+    /// or, for `auto`, runs in software); look for pretrained encoders' files in the
+    /// folder at the URL `encoders`.
+    Start {
+        backend: BackendChoice,
+        encoders: String,
+    },
     /// Load the core's built-in sample.
     LoadSample {
         samples: usize,

@@ -13,9 +13,10 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::device::{BackendInfo, Preference, shared};
+use crate::device::{BackendInfo, shared};
 use crate::input::{bytes, check_keys, image_text};
 use crate::js_error;
+use mla::device::BackendChoice;
 
 /// What `info` tells about a loaded model.
 #[derive(Clone, Debug, Serialize)]
@@ -80,7 +81,7 @@ pub struct Classifier {
 
 /// Load options, checked.
 struct LoadOptions {
-    preference: Preference,
+    preference: BackendChoice,
     /// Names the model in messages.
     name: String,
     /// URL of the folder holding the pretrained encoders' files, if given.
@@ -90,7 +91,7 @@ struct LoadOptions {
 /// Options as `{ backend, name, encoders }`; `default_name` when no name is given.
 fn options(options: Option<Object>, default_name: &str) -> Result<LoadOptions, String> {
     let defaults = LoadOptions {
-        preference: Preference::Auto,
+        preference: BackendChoice::Auto,
         name: default_name.into(),
         encoders: None,
     };
@@ -115,8 +116,8 @@ fn options(options: Option<Object>, default_name: &str) -> Result<LoadOptions, S
             .ok_or_else(|| format!("option `{key}` must be a string"))
     };
     let preference = match text("backend")? {
-        Some(b) => Preference::parse(&b)?,
-        None => Preference::Auto,
+        Some(b) => BackendChoice::parse(&b).map_err(|e| e.to_string())?,
+        None => BackendChoice::Auto,
     };
     Ok(LoadOptions {
         preference,

@@ -6,31 +6,10 @@ use std::cell::{Cell, RefCell};
 use js_sys::Promise;
 use mla::Backend;
 use mla::burn::tensor::Device;
-use mla::device::BrowserDevice;
+use mla::device::{BackendChoice, BrowserDevice};
 use serde::Serialize;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
-
-/// Which backend a classifier asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Preference {
-    /// WebGPU when the browser has it, else the CPU.
-    Auto,
-    /// WebGPU (still the CPU, with the reason, when WebGPU fails).
-    Webgpu,
-    Cpu,
-}
-
-impl Preference {
-    pub fn parse(name: &str) -> Result<Self, String> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "" | "auto" => Ok(Preference::Auto),
-            "webgpu" | "gpu" => Ok(Preference::Webgpu),
-            "cpu" => Ok(Preference::Cpu),
-            other => Err(format!("backend `{other}` is not one of auto, webgpu, cpu")),
-        }
-    }
-}
 
 /// The shared device as the API reports it.
 #[derive(Clone, Debug, Serialize)]
@@ -45,7 +24,7 @@ pub struct BackendInfo {
 struct Started {
     browser: BrowserDevice,
     /// What the classifier that started it asked for.
-    asked: Preference,
+    asked: BackendChoice,
 }
 
 thread_local! {
@@ -58,14 +37,12 @@ thread_local! {
 /// The page's device, started on first use as `preference` asks. A later classifier
 /// that asks for a backend other than the one running is an error: there is one
 /// device per page.
-pub async fn shared(preference: Preference) -> Result<(Device, BackendInfo), String> {
+pub async fn shared(preference: BackendChoice) -> Result<(Device, BackendInfo), String> {
     let starting = STARTING.with_borrow_mut(|s| {
         s.get_or_insert_with(|| {
             future_to_promise(async move {
                 STARTS.set(STARTS.get() + 1);
-                let cpu = (preference == Preference::Cpu)
-                    .then(|| "the CPU was asked for (backend \"cpu\")".to_string());
-                let browser = BrowserDevice::start(cpu).await;
+                let browser = BrowserDevice::start(preference).await;
                 STARTED.set(Some(Started {
                     browser,
                     asked: preference,
@@ -83,11 +60,12 @@ pub async fn shared(preference: Preference) -> Result<(Device, BackendInfo), Str
         let b = &s.browser;
         let on_webgpu = b.backend == Backend::Webgpu;
         let clash = match preference {
-            Preference::Cpu => on_webgpu,
-            // WebGPU that failed falls back on its own; one the page chose not to start
+            BackendChoice::Cpu => on_webgpu,
+            // WebGPU asked for and failed falls back on its own; one the first
+            // classifier chose not to start (`cpu`, or `auto` on a software adapter)
             // cannot be had.
-            Preference::Webgpu => s.asked == Preference::Cpu,
-            Preference::Auto => false,
+            BackendChoice::Webgpu => !on_webgpu && s.asked != BackendChoice::Webgpu,
+            BackendChoice::Auto => false,
         };
         if clash {
             return Err(format!(

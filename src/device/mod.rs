@@ -11,6 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{MlaError, Result};
 
+mod browser;
+
+#[cfg(target_arch = "wasm32")]
+pub use browser::fetch_bytes;
+pub use browser::{BackendChoice, BrowserDevice, is_software_adapter};
+
 /// A compute backend by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -115,117 +121,6 @@ async fn webgpu_device() -> Result<Device> {
             reason: e.to_string(),
         })?;
     Ok(WEBGPU.get_or_init(|| device).clone())
-}
-
-/// A device started for a browser page or worker: WebGPU, or Burn's CPU backend
-/// compiled to wasm with the reason it was used instead.
-#[derive(Clone, Debug)]
-pub struct BrowserDevice {
-    pub device: Device,
-    /// [`Backend::Webgpu`] or [`Backend::Cpu`].
-    pub backend: Backend,
-    /// Why the CPU runs (`None` on WebGPU).
-    pub fallback: Option<String>,
-}
-
-impl BrowserDevice {
-    /// How a page names the backend: `WebGPU` or `CPU (wasm)`.
-    pub fn label(&self) -> &'static str {
-        match self.backend {
-            Backend::Webgpu => "WebGPU",
-            _ => "CPU (wasm)",
-        }
-    }
-
-    /// Starts WebGPU, or the CPU backend when WebGPU is missing, fails, or is not
-    /// wanted (`cpu_because`: the reason the CPU was asked for). Never fails: the CPU
-    /// is always there. WebGPU is started once per page or worker and then shared.
-    #[cfg(all(target_arch = "wasm32", feature = "webgpu"))]
-    pub async fn start(cpu_because: Option<String>) -> Self {
-        let on_cpu = |why: String| BrowserDevice {
-            device: Device::flex(),
-            backend: Backend::Cpu,
-            fallback: Some(why),
-        };
-        if let Some(why) = cpu_because {
-            return on_cpu(why);
-        }
-        if !has_webgpu() {
-            return on_cpu(
-                "WebGPU is not available here (`navigator.gpu` is missing; some browsers \
-                 offer it to pages but not to workers, or only behind a flag)"
-                    .into(),
-            );
-        }
-        match Backend::Webgpu.init_async().await {
-            Ok(device) => BrowserDevice {
-                device,
-                backend: Backend::Webgpu,
-                fallback: None,
-            },
-            Err(e) => on_cpu(e.to_string()),
-        }
-    }
-}
-
-/// Whether this page or worker offers WebGPU (`navigator.gpu`); starting Burn's WebGPU
-/// backend without it panics instead of failing.
-#[cfg(all(target_arch = "wasm32", feature = "webgpu"))]
-fn has_webgpu() -> bool {
-    use js_sys::Reflect;
-    use wasm_bindgen::JsValue;
-    Reflect::get(&js_sys::global(), &JsValue::from_str("navigator"))
-        .and_then(|n| Reflect::get(&n, &JsValue::from_str("gpu")))
-        .is_ok_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
-}
-
-/// The bytes at `url`, fetched by the page or worker (the browser front ends' model
-/// and encoder files); errors say what went wrong: the request, or the HTTP status.
-#[cfg(target_arch = "wasm32")]
-pub async fn fetch_bytes(url: &str) -> std::result::Result<Vec<u8>, String> {
-    use js_sys::{Function, Promise, Reflect, Uint8Array};
-    use wasm_bindgen::{JsCast, JsValue};
-    use wasm_bindgen_futures::JsFuture;
-    let message = |e: JsValue| {
-        e.dyn_ref::<js_sys::Error>()
-            .map(|e| String::from(e.message()))
-            .or_else(|| e.as_string())
-            .unwrap_or_else(|| format!("{e:?}"))
-    };
-    let get = |target: &JsValue, key: &str| Reflect::get(target, &JsValue::from_str(key));
-    let call = |target: &JsValue,
-                key: &str,
-                arg: Option<&JsValue>|
-     -> std::result::Result<Promise, JsValue> {
-        let f: Function = get(target, key)?.dyn_into()?;
-        let out = match arg {
-            Some(a) => f.call1(target, a)?,
-            None => f.call0(target)?,
-        };
-        out.dyn_into()
-    };
-    let global: JsValue = js_sys::global().into();
-    let request = call(&global, "fetch", Some(&JsValue::from_str(url)))
-        .map_err(|e| format!("fetching failed: {}", message(e)))?;
-    let response = JsFuture::from(request)
-        .await
-        .map_err(|e| format!("fetching failed: {}", message(e)))?;
-    if get(&response, "ok").ok().and_then(|ok| ok.as_bool()) != Some(true) {
-        let status = get(&response, "status")
-            .ok()
-            .and_then(|s| s.as_f64())
-            .unwrap_or(0.0);
-        let text = get(&response, "statusText")
-            .ok()
-            .and_then(|s| s.as_string())
-            .unwrap_or_default();
-        return Err(format!("the server answered {status} {text}"));
-    }
-    let body = call(&response, "arrayBuffer", None).map_err(message)?;
-    let buffer = JsFuture::from(body)
-        .await
-        .map_err(|e| format!("reading failed: {}", message(e)))?;
-    Ok(Uint8Array::new(&buffer).to_vec())
 }
 
 #[cfg(feature = "wgpu")]

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# mla-native against PyTorch on the same models, steps, batch and thread count, side by
+# side in one run (BENCHMARKS.md, "Speed"): for each model and thread count, the two
+# run one after the other, and the table gives seconds per step and the ratio
+# (PyTorch's time / mla-native's: above 1, mla-native is faster).
+#
+#   bash bench/speed.sh [OUT]          OUT default runs/bench-speed (speed.jsonl, speed.md)
+#
+# Settings through the environment: MODELS (default "av-cnn mfeat-mlp resnet18-w32
+# resnet18-w64"), METHODS (default "mla concat"), THREADS (default "1 <all cores>"),
+# STEPS (default 10; 3 for ResNet-18), RESNET_BATCH (default 16; 64 for the others).
+# Needs mla-native built (MLA_NATIVE, default $CARGO_TARGET_DIR/release/mla-native) and
+# PyTorch (PYTHON, default python3; bench/pytorch_reference.py says how to install it).
+# Not part of CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-runs/bench-speed}
+bin=${MLA_NATIVE:-${CARGO_TARGET_DIR:-target}/release/mla-native}
+python=${PYTHON:-python3}
+models=${MODELS:-av-cnn mfeat-mlp resnet18-w32 resnet18-w64}
+methods=${METHODS:-mla concat}
+threads=${THREADS:-1 $(nproc)}
+mkdir -p "$out"
+: >"$out/speed.jsonl"
+for model in $models; do
+  batch=64 steps=${STEPS:-10}
+  case $model in resnet18-*) batch=${RESNET_BATCH:-16} steps=${STEPS:-3} ;; esac
+  for t in $threads; do
+    for method in $methods; do
+      args=(--model "$model" --method "$method" --batch "$batch" --steps "$steps" --json)
+      "$bin" speed --threads "$t" "${args[@]}" | tee -a "$out/speed.jsonl"
+      "$python" bench/pytorch_reference.py --threads "$t" "${args[@]}" | tee -a "$out/speed.jsonl"
+    done
+  done
+done
+"$python" - "$out/speed.jsonl" >"$out/speed.md" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+method = lambda r: "concat" if r["method"] in ("joint", "concat") else r["method"]
+key = lambda r: (r["model"], r["threads"], method(r), r["batch"])
+mla = {key(r): r for r in rows if r["framework"] == "mla"}
+torch = {key(r): r for r in rows if r["framework"] == "pytorch"}
+version = next((r["version"] for r in rows if r["framework"] == "pytorch"), "?")
+print(f"| model | method | threads | batch | mla-native s/step | PyTorch {version} s/step | ratio |")
+print("|---|---|---:|---:|---:|---:|---:|")
+for k, a in mla.items():
+    b = torch.get(k)
+    if b is None:
+        continue
+    ratio = b["seconds_per_step"] / a["seconds_per_step"]
+    print(f"| {k[0]} | {k[2]} | {k[1]} | {k[3]} | {a['seconds_per_step']:.4f} | "
+          f"{b['seconds_per_step']:.4f} | {ratio:.2f} |")
+overhead = {}
+for (model, t, m, batch), r in mla.items():
+    other = mla.get((model, t, "concat" if m == "mla" else "mla", batch))
+    if m == "mla" and other:
+        overhead[(model, t)] = r["seconds_per_step"] / other["seconds_per_step"] - 1
+if overhead:
+    print("\nMLA's step against Concat's (mla-native): " + ", ".join(
+        f"{m} {t} thread(s) {100 * o:+.0f}%" for (m, t), o in overhead.items()))
+PY
+cat "$out/speed.md"
