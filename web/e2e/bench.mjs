@@ -3,6 +3,7 @@
 // the site's size and the time until the page is ready.
 //
 //   node web/e2e/bench.mjs [epochs]     (after `trunk build --release` and building mla-native)
+//   MLA_BACKENDS=cpu node web/e2e/bench.mjs 5     (the page on the wasm CPU backend only)
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,7 +28,7 @@ for (const f of fs.readdirSync(dist)) {
 }
 
 const server = await serve(dist);
-for (const backend of ['webgpu', 'cpu']) {
+for (const backend of (process.env.MLA_BACKENDS ?? 'webgpu,cpu').split(',')) {
   const { context, page } = await launch(path.join(work, `profile-${backend}`));
   await page.goto(`${server.url}/?backend=${backend === 'cpu' ? 'cpu' : 'webgpu'}`);
   await page.waitForFunction(() => document.querySelector('[data-testid=backend]')?.dataset.readyMs !== undefined, null, { timeout: 120_000 });

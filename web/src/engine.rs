@@ -380,8 +380,12 @@ async fn pretrained_data(
     Ok((built, model, files))
 }
 
-/// Trains until done or stopped, yielding after every step so that a stop gets in,
-/// then tests the best epoch's model and makes it the engine's model.
+/// How long training may run between two turns of the worker's event loop.
+const YIELD_MS: f64 = 50.0;
+
+/// Trains until done or stopped, giving the event loop a turn (a stop gets in) at least
+/// every [`YIELD_MS`] milliseconds, then tests the best epoch's model and makes it the
+/// engine's model.
 async fn train_loop(
     id: u32,
     config: TrainConfig,
@@ -402,6 +406,7 @@ async fn train_loop(
         .map_err(|e| e.to_string())?;
     let steps = trainer.steps_per_epoch();
     let mut stopped = false;
+    let mut yielded = f64::NEG_INFINITY;
     while !trainer.is_finished() && !stopped {
         let started = browser::now_ms();
         let epoch = trainer.epochs_done() + 1;
@@ -415,7 +420,12 @@ async fn train_loop(
                     steps,
                 },
             );
-            browser::yield_now().await;
+            // A turn costs a few milliseconds (timers are clamped), as much as a small
+            // model's step on the CPU backend: not one per step.
+            if browser::now_ms() - yielded >= YIELD_MS {
+                browser::yield_now().await;
+                yielded = browser::now_ms();
+            }
             if STOP.get() {
                 stopped = true;
                 break;
