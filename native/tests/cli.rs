@@ -826,3 +826,48 @@ fn pretrained_encoders_train_eval_and_predict_from_files() {
         text(&o)
     );
 }
+
+#[test]
+fn speed_times_each_method_on_a_model_and_rejects_empty_runs() {
+    for (model, method, name) in [
+        ("mfeat-mlp", "mla", "mla"),
+        ("mfeat-mlp", "concat", "joint"),
+        ("av-cnn", "mla", "mla"),
+    ] {
+        let args = [
+            "speed",
+            "--threads",
+            "1",
+            "--model",
+            model,
+            "--method",
+            method,
+            "--batch",
+            "8",
+            "--warmup",
+            "1",
+            "--steps",
+            "2",
+            "--json",
+        ];
+        let o = run(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON line");
+        assert_eq!(r["framework"], "mla");
+        assert_eq!(r["model"], model);
+        assert_eq!(r["method"], name);
+        assert_eq!(
+            (r["threads"].as_u64(), r["batch"].as_u64()),
+            (Some(1), Some(8))
+        );
+        let seconds = r["seconds_per_step"].as_f64().unwrap();
+        assert!(seconds > 0.0 && seconds.is_finite(), "{r}");
+    }
+    let o = run(&["speed", "--model", "mfeat-mlp", "--steps", "0"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("--steps must be at least 1"),
+        "{}",
+        text(&o)
+    );
+}
