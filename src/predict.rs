@@ -213,7 +213,7 @@ pub fn sample_dataset(header: &ModelHeader, inputs: &[Option<RawInput>]) -> Resu
             Ok(ModalityData {
                 name: name.clone(),
                 kind: kind.clone(),
-                values,
+                values: values.into(),
                 present: vec![input.is_some()],
             })
         })

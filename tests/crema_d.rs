@@ -168,3 +168,74 @@ fn missing_files_are_listed_with_their_list_line_or_skipped() {
     assert_eq!(data.splits.test.len(), 8);
     std::fs::remove_dir_all(root).ok();
 }
+
+/// Per-epoch losses and validation results of a short MLA run on `splits`.
+fn short_run(splits: mla::data::Splits) -> Vec<String> {
+    let mut config = RunConfig::default();
+    config.model.feature_dim = 8;
+    config.train.epochs = 2;
+    config.train.batch_size = 6;
+    let mut t = Trainer::new(&config.model, &config.train, splits, &common::cpu()).unwrap();
+    let mut out = Vec::new();
+    while !t.is_finished() {
+        let m = pollster::block_on(t.end_epoch()).unwrap();
+        out.push(format!("{:?} {:?}", m.train_loss, m.valid));
+    }
+    out
+}
+
+#[test]
+fn a_store_on_disk_holds_the_same_splits_and_trains_the_same() {
+    let root = fixture("store");
+    let store = root.join("store");
+    let on_disk = CremaDConfig {
+        store: Some(store.display().to_string()),
+        skip_bad: true,
+        ..small()
+    };
+    // A broken clip is left out of the store as it is out of memory.
+    std::fs::remove_file(root.join("fbank/10003_IEO_ANG_HI.npy")).unwrap();
+    let memory = load(
+        &root,
+        &CremaDConfig {
+            skip_bad: true,
+            ..small()
+        },
+    )
+    .unwrap();
+    let mapped = load(&root, &on_disk).unwrap();
+    for (a, b) in [
+        (&memory.splits.train, &mapped.splits.train),
+        (&memory.splits.valid, &mapped.splits.valid),
+        (&memory.splits.test, &mapped.splits.test),
+    ] {
+        assert_eq!(a, b, "same samples, labels and values");
+        assert!(b.modalities.iter().all(|m| m.values.is_mapped()));
+        assert!(a.modalities.iter().all(|m| !m.values.is_mapped()));
+    }
+    // One file per split and modality, of the split's values; the reading-order files
+    // are gone.
+    let mut files: Vec<String> = std::fs::read_dir(&store)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "test-0.f32",
+            "test-1.f32",
+            "train-0.f32",
+            "train-1.f32",
+            "valid-0.f32",
+            "valid-1.f32"
+        ]
+    );
+    let train_audio = std::fs::metadata(store.join("train-0.f32")).unwrap().len() as usize;
+    assert_eq!(
+        train_audio,
+        4 * mapped.splits.train.modalities[0].values.len()
+    );
+    assert_eq!(short_run(memory.splits), short_run(mapped.splits));
+    std::fs::remove_dir_all(root).ok();
+}

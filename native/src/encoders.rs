@@ -225,7 +225,8 @@ fn speed(dir: &Path, device: &str, image_size: usize, tokens: usize, samples: us
                     InputKind::Tokens { .. } => (1000 + k % 20000) as f32,
                     _ => ((k * 7919) % 255) as f32 / 255.0 - 0.5,
                 })
-                .collect(),
+                .collect::<Vec<f32>>()
+                .into(),
             present: vec![true; n],
         };
         let dim = net.feature_dim();

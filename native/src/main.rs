@@ -201,7 +201,7 @@ struct TrainArgs {
     /// emoji:DIR[,label=category|subcategory][,image-size=N,max-tokens=N] |
     /// mfeat:DIR[,views=fou+fac+...] |
     /// av-digits:fsdd=DIR,mnist=DIR[,split=official|speaker:NAME][,mel-bins=N][,frames=N] |
-    /// crema-d:DIR[,frames=N][,image-size=N][,audio-frames=N] [default: builtin]
+    /// crema-d:DIR[,frames=N][,image-size=N][,audio-frames=N][,store=DIR] [default: builtin]
     #[arg(long, conflicts_with = "manifest")]
     data: Option<String>,
     /// Train on a manifest (CSV or JSONL: a `label` column and modality columns

@@ -1,7 +1,7 @@
 //! `--data` source specs: `builtin`,
 //! `manifest:PATH[,image-size=N][,max-tokens=N][,mel-bins=N][,frames=N]`, `mfeat:DIR[,views=fou+fac]`,
 //! `av-digits:fsdd=DIR,mnist=DIR[,split=official|speaker:NAME][,mel-bins=N][,frames=N]`,
-//! `crema-d:DIR[,frames=N][,image-size=N][,audio-frames=N]`,
+//! `crema-d:DIR[,frames=N][,image-size=N][,audio-frames=N][,store=DIR]`,
 //! `emoji:DIR[,label=category|subcategory][,image-size=N][,max-tokens=N]`.
 
 use std::path::Path;
@@ -160,7 +160,12 @@ pub fn parse(spec: &str, seed: u64) -> Result<DataConfig> {
                     "frames" => options.frames = number()?,
                     "image-size" => options.image_size = number()?,
                     "audio-frames" => options.audio_frames = number()?,
-                    _ => return Err(unknown(&k, "dir, frames, image-size, audio-frames")),
+                    // Made by the loader, so it need not exist yet.
+                    "store" => {
+                        let dir = std::path::absolute(&v).map(|p| p.display().to_string());
+                        options.store = Some(dir.unwrap_or(v));
+                    }
+                    _ => return Err(unknown(&k, "dir, frames, image-size, audio-frames, store")),
                 }
             }
             let dir = dir.context("--data crema-d:DIR needs the data set's root folder")?;

@@ -151,7 +151,8 @@ pub fn speed(args: &SpeedArgs, threads: usize) -> Result<SpeedReport> {
                 kind: kind.clone(),
                 values: (0..n * kind.item_len())
                     .map(|k| ((k * 7919) % 255) as f32 / 255.0 - 0.5)
-                    .collect(),
+                    .collect::<Vec<f32>>()
+                    .into(),
                 present: vec![true; n],
             })
             .collect(),

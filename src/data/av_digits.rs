@@ -329,7 +329,7 @@ fn pair(
                     height: frames,
                     width: bins,
                 },
-                values: audio,
+                values: audio.into(),
                 present: vec![true; parsed.len()],
             },
             ModalityData {
@@ -339,7 +339,7 @@ fn pair(
                     height: side,
                     width: side,
                 },
-                values: pixels,
+                values: pixels.into(),
                 present: vec![true; parsed.len()],
             },
         ],

@@ -16,6 +16,9 @@ use super::dataset::{Dataset, InputKind, ModalityData, Splits};
 use super::image::{ImageNorm, preprocess as preprocess_image};
 use super::npy::parse_npy;
 use super::split::hold_out;
+use super::values::Values;
+#[cfg(not(target_arch = "wasm32"))]
+use super::values::ValuesWriter;
 use crate::error::{MlaError, Result};
 
 /// Where the parts are under the root, and what the model gets.
@@ -40,6 +43,11 @@ pub struct CremaDConfig {
     pub seed: u64,
     /// Leave out clips whose files are missing or unreadable instead of failing.
     pub skip_bad: bool,
+    /// A folder for the decoded clips (native only): written clip by clip, then mapped
+    /// from disk, so that a data set larger than memory loads and trains with bounded
+    /// memory. `None`: in memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
 }
 
 impl Default for CremaDConfig {
@@ -55,6 +63,7 @@ impl Default for CremaDConfig {
             valid_fraction: 0.1,
             seed: 0,
             skip_bad: false,
+            store: None,
         }
     }
 }
@@ -161,7 +170,9 @@ pub fn crema_d(
     let size = config.image_size;
     let mut bins = None;
     let mut problems = Vec::new();
+    // (is test, label) of each clip read; its values go to `sink`.
     let mut clips = Vec::new();
+    let mut sink = Sink::new(config.store.as_deref())?;
     for (is_test, e) in train_list
         .iter()
         .map(|e| (false, e))
@@ -217,7 +228,10 @@ pub fn crema_d(
             Ok((label, audio, visual))
         })();
         match checked {
-            Ok((label, audio, visual)) => clips.push((is_test, label, audio, visual)),
+            Ok((label, audio, visual)) => {
+                sink.push(&audio, &visual)?;
+                clips.push((is_test, label));
+            }
             Err(why) => problems.push(format!("{}: {}", e.at, why.trim_start_matches("data: "))),
         }
     }
@@ -241,8 +255,7 @@ pub fn crema_d(
         config.seed,
     )?;
     let n = clips.len();
-    let (audio, visual): (Vec<Vec<f32>>, Vec<Vec<f32>>) =
-        clips.into_iter().map(|(_, _, a, v)| (a, v)).unzip();
+    let (audio, visual) = sink.finish()?;
     let all = Dataset::new(
         vec![
             ModalityData {
@@ -252,7 +265,7 @@ pub fn crema_d(
                     height: config.audio_frames,
                     width: bins,
                 },
-                values: audio.concat(),
+                values: audio,
                 present: vec![true; n],
             },
             ModalityData {
@@ -262,18 +275,95 @@ pub fn crema_d(
                     height: size,
                     width: size,
                 },
-                values: visual.concat(),
+                values: visual,
                 present: vec![true; n],
             },
         ],
         labels,
         classes.len(),
     )?;
+    let splits = match &config.store {
+        #[cfg(not(target_arch = "wasm32"))]
+        Some(dir) => {
+            let splits = all.split_to_files(&train, &valid, &test, std::path::Path::new(dir))?;
+            drop(all);
+            Sink::remove_all(dir);
+            splits
+        }
+        _ => all.split(&train, &valid, &test)?,
+    };
     Ok(CremaD {
-        splits: all.split(&train, &valid, &test)?,
+        splits,
         classes,
         skipped,
     })
+}
+
+/// Where the decoded clips go, in reading order: memory, or two files (`store`).
+enum Sink {
+    Memory(Vec<f32>, Vec<f32>),
+    #[cfg(not(target_arch = "wasm32"))]
+    Files(ValuesWriter, ValuesWriter),
+}
+
+impl Sink {
+    #[cfg(not(target_arch = "wasm32"))]
+    const FILES: [&str; 2] = ["all-audio.f32", "all-visual.f32"];
+
+    fn new(store: Option<&str>) -> Result<Self> {
+        match store {
+            None => Ok(Sink::Memory(Vec::new(), Vec::new())),
+            #[cfg(not(target_arch = "wasm32"))]
+            Some(dir) => {
+                let path = |name: &str| std::path::Path::new(dir).join(name);
+                let io = |e: std::io::Error| MlaError::Data(format!("sample store {dir}: {e}"));
+                std::fs::create_dir_all(dir).map_err(io)?;
+                Ok(Sink::Files(
+                    ValuesWriter::create(&path(Self::FILES[0])).map_err(io)?,
+                    ValuesWriter::create(&path(Self::FILES[1])).map_err(io)?,
+                ))
+            }
+            #[cfg(target_arch = "wasm32")]
+            Some(_) => Err(MlaError::config(
+                "data.options.store",
+                "a sample store on disk needs the native build",
+            )),
+        }
+    }
+
+    fn push(&mut self, audio: &[f32], visual: &[f32]) -> Result<()> {
+        match self {
+            Sink::Memory(a, v) => {
+                a.extend_from_slice(audio);
+                v.extend_from_slice(visual);
+                Ok(())
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            Sink::Files(a, v) => a
+                .push(audio)
+                .and_then(|()| v.push(visual))
+                .map_err(|e| MlaError::Data(format!("writing the sample store: {e}"))),
+        }
+    }
+
+    fn finish(self) -> Result<(Values, Values)> {
+        match self {
+            Sink::Memory(a, v) => Ok((a.into(), v.into())),
+            #[cfg(not(target_arch = "wasm32"))]
+            Sink::Files(a, v) => a
+                .finish()
+                .and_then(|a| Ok((a, v.finish()?)))
+                .map_err(|e| MlaError::Data(format!("writing the sample store: {e}"))),
+        }
+    }
+
+    /// Removes the reading-order files once the splits have their own.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn remove_all(dir: &str) {
+        for name in Self::FILES {
+            let _ = std::fs::remove_file(std::path::Path::new(dir).join(name));
+        }
+    }
 }
 
 #[cfg(test)]

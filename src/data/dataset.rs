@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::values::Values;
 use crate::error::{MlaError, Result};
 
 /// What one modality's input looks like for one sample.
@@ -42,8 +43,9 @@ pub struct ModalityData {
     pub name: String,
     /// Shape of one sample.
     pub kind: InputKind,
-    /// `n * kind.item_len()` values, sample-major. Token ids are stored as exact integers.
-    pub values: Vec<f32>,
+    /// `n * kind.item_len()` values, sample-major, in memory or mapped from a file.
+    /// Token ids are stored as exact integers.
+    pub values: Values,
     /// `present[i]` is false when sample `i` lacks this modality; its values are ignored.
     pub present: Vec<bool>,
 }
@@ -189,26 +191,74 @@ impl Dataset {
         Ok(splits)
     }
 
-    /// The samples at `indices`, in that order.
+    /// The samples at `indices`, in that order (in memory).
     pub fn subset(&self, indices: &[usize]) -> Dataset {
+        self.subset_with(indices, |m, _| {
+            Ok(indices
+                .iter()
+                .flat_map(|&i| m.item(i).iter().copied())
+                .collect::<Vec<f32>>()
+                .into())
+        })
+        .expect("copying in memory cannot fail")
+    }
+
+    /// [`Dataset::split`] into files under `dir` (one per split and modality, mapped),
+    /// copied sample by sample: memory stays bounded whatever the data's size.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn split_to_files(
+        &self,
+        train: &[usize],
+        valid: &[usize],
+        test: &[usize],
+        dir: &std::path::Path,
+    ) -> Result<Splits> {
+        let part = |name: &str, indices: &[usize]| {
+            self.subset_with(indices, |m, k| {
+                let path = dir.join(format!("{name}-{k}.f32"));
+                let io = |e: std::io::Error| {
+                    MlaError::Data(format!("sample store {}: {e}", path.display()))
+                };
+                let mut out = super::values::ValuesWriter::create(&path).map_err(io)?;
+                for &i in indices {
+                    out.push(m.item(i)).map_err(io)?;
+                }
+                out.finish().map_err(io)
+            })
+        };
+        let splits = Splits {
+            train: part("train", train)?,
+            valid: part("valid", valid)?,
+            test: part("test", test)?,
+        };
+        splits.validate()?;
+        Ok(splits)
+    }
+
+    /// The samples at `indices`, each modality's values made by `values(modality, k)`.
+    fn subset_with(
+        &self,
+        indices: &[usize],
+        mut values: impl FnMut(&ModalityData, usize) -> Result<Values>,
+    ) -> Result<Dataset> {
         let modalities = self
             .modalities
             .iter()
-            .map(|m| ModalityData {
-                name: m.name.clone(),
-                kind: m.kind.clone(),
-                values: indices
-                    .iter()
-                    .flat_map(|&i| m.item(i).iter().copied())
-                    .collect(),
-                present: indices.iter().map(|&i| m.present[i]).collect(),
+            .enumerate()
+            .map(|(k, m)| {
+                Ok(ModalityData {
+                    name: m.name.clone(),
+                    kind: m.kind.clone(),
+                    values: values(m, k)?,
+                    present: indices.iter().map(|&i| m.present[i]).collect(),
+                })
             })
-            .collect();
-        Dataset {
+            .collect::<Result<_>>()?;
+        Ok(Dataset {
             modalities,
             labels: indices.iter().map(|&i| self.labels[i]).collect(),
             num_classes: self.num_classes,
-        }
+        })
     }
 
     /// Samples per class.
@@ -263,13 +313,13 @@ mod tests {
                 ModalityData {
                     name: "a".into(),
                     kind: InputKind::Features { dim: 2 },
-                    values: values_a,
+                    values: values_a.into(),
                     present: vec![true; n],
                 },
                 ModalityData {
                     name: "b".into(),
                     kind: InputKind::Tokens { len: 1, vocab: 3 },
-                    values: (0..n).map(|i| (i % 3) as f32).collect(),
+                    values: (0..n).map(|i| (i % 3) as f32).collect::<Vec<_>>().into(),
                     present: present_b,
                 },
             ],

@@ -418,7 +418,7 @@ pub fn from_manifest_with(
         modalities.push(ModalityData {
             name: column.name.clone(),
             kind: input,
-            values,
+            values: values.into(),
             present,
         });
         preprocessors.push(preprocessor);

@@ -212,7 +212,7 @@ pub fn mfeat(
             ModalityData {
                 name: name.clone(),
                 kind: InputKind::Features { dim: view.dim },
-                values,
+                values: values.into(),
                 present: vec![true; n],
             }
         })

@@ -23,6 +23,7 @@ pub mod standardize;
 pub mod synthetic;
 pub mod text;
 pub mod upload;
+pub mod values;
 pub mod wav;
 
 pub use av_digits::{AvDigitsConfig, AvSplit, av_digits};
@@ -40,3 +41,6 @@ pub use preprocess::{AudioPreprocess, Preprocess, Preprocessor, RawInput};
 pub use standardize::Standardizer;
 pub use synthetic::{SyntheticConfig, SyntheticKind, SyntheticModality};
 pub use upload::{FileSet, MAX_UPLOAD_BYTES, Upload, check_upload_size};
+pub use values::Values;
+#[cfg(not(target_arch = "wasm32"))]
+pub use values::ValuesWriter;

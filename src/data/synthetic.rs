@@ -195,14 +195,14 @@ impl SyntheticConfig {
             .zip(prototypes)
             .zip(present)
             .map(|((spec, proto), present)| {
-                let values = labels
+                let values: Vec<f32> = labels
                     .iter()
                     .flat_map(|&y| proto.sample(spec, y, rng))
                     .collect();
                 ModalityData {
                     name: spec.name.clone(),
                     kind: spec.input_kind(),
-                    values,
+                    values: values.into(),
                     present,
                 }
             })

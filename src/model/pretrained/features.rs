@@ -49,7 +49,7 @@ fn cache_key(sha256: &str, data: &ModalityData) -> String {
     let mut bytes = Vec::with_capacity(64 + data.values.len() * 4 + data.present.len());
     bytes.extend_from_slice(sha256.as_bytes());
     bytes.extend_from_slice(format!("{:?}", data.kind).as_bytes());
-    for v in &data.values {
+    for v in data.values.iter() {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
     bytes.extend(data.present.iter().map(|&p| u8::from(p)));
@@ -108,7 +108,7 @@ pub async fn extract_modality(
     Ok(ModalityData {
         name: data.name.clone(),
         kind: InputKind::Features { dim },
-        values,
+        values: values.into(),
         present: data.present.clone(),
     })
 }
@@ -161,7 +161,7 @@ pub async fn extract_features(
                     ModalityData {
                         name: data.name.clone(),
                         kind: InputKind::Features { dim },
-                        values,
+                        values: values.into(),
                         present: data.present.clone(),
                     }
                 }
