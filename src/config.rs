@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{AvDigitsConfig, EmojiLabel, ManifestConfig, MfeatConfig, SyntheticConfig};
+use crate::data::{
+    AvDigitsConfig, EmojiLabel, ManifestConfig, MfeatConfig, MissingConfig, SyntheticConfig,
+};
 use crate::error::{MlaError, Result};
 use crate::fusion::Fusion;
 use crate::model::ModelConfig;
@@ -31,9 +33,21 @@ pub enum Method {
     OgmGe,
     /// QMF: energy-weighted late fusion with a ranking regulariser.
     Qmf,
+    /// AE: an autoencoder over the concatenated features imputes absent modalities;
+    /// Concat's head reads the completed features (missing-modality baseline).
+    Ae,
+    /// CRA: a cascade of residual autoencoders imputes absent modalities (Tran et al.,
+    /// CVPR 2017).
+    Cra,
+    /// MMIN: cross-modal imagination with cycle consistency; the head reads the
+    /// cascade's latent codes (Zhao et al., ACL 2021).
+    Mmin,
 }
 
 impl Method {
+    /// The methods built for missing modalities (the paper's Table 2 baselines).
+    pub const MISSING: [Method; 3] = [Method::Ae, Method::Cra, Method::Mmin];
+
     /// Every method, in the paper's Table 1 order.
     pub const ALL: [Method; 8] = [
         Method::Sum,
@@ -57,6 +71,9 @@ impl Method {
             Method::Bigated => "bigated",
             Method::OgmGe => "ogm-ge",
             Method::Qmf => "qmf",
+            Method::Ae => "ae",
+            Method::Cra => "cra",
+            Method::Mmin => "mmin",
         }
     }
 
@@ -71,6 +88,9 @@ impl Method {
             Method::Bigated => "BiGated",
             Method::OgmGe => "OGM-GE",
             Method::Qmf => "QMF",
+            Method::Ae => "AE",
+            Method::Cra => "CRA",
+            Method::Mmin => "MMIN",
         }
     }
 }
@@ -87,13 +107,15 @@ impl std::str::FromStr for Method {
         }
         Method::ALL
             .into_iter()
+            .chain(Method::MISSING)
             .find(|m| m.name() == s)
             .ok_or_else(|| {
                 MlaError::config(
                     "train.method",
                     format!(
-                        "unknown method `{s}` (methods: {}; concat = joint)",
-                        Method::ALL.map(Method::name).join(", ")
+                        "unknown method `{s}` (methods: {}, {}; concat = joint)",
+                        Method::ALL.map(Method::name).join(", "),
+                        Method::MISSING.map(Method::name).join(", ")
                     ),
                 )
             })
@@ -138,6 +160,38 @@ pub struct QmfConfig {
 impl Default for QmfConfig {
     fn default() -> Self {
         Self { rank_weight: 0.1 }
+    }
+}
+
+/// The imputation networks of the missing-modality baselines (AE, CRA, MMIN). They
+/// work on the concatenated features `[h_1 .. h_M]` (`M*s` values, an absent
+/// modality's zero).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImputeConfig {
+    /// Width of each autoencoder's code; 0 = the feature size `s`.
+    pub hidden: usize,
+    /// Residual autoencoders in the cascade (CRA, and each of MMIN's two).
+    pub blocks: usize,
+    /// Weight of the reconstruction loss (MMIN: the forward imagination loss).
+    pub recon_weight: f64,
+    /// MMIN: weight of the backward imagination (cycle) loss.
+    pub cycle_weight: f64,
+    /// In training, each present modality of a sample is also hidden from the network
+    /// with this probability (one always stays), so that it learns to fill in what it
+    /// can check against.
+    pub hide: f64,
+}
+
+impl Default for ImputeConfig {
+    fn default() -> Self {
+        Self {
+            hidden: 0,
+            blocks: 2,
+            recon_weight: 1.0,
+            cycle_weight: 1.0,
+            hide: 0.5,
+        }
     }
 }
 
@@ -241,6 +295,8 @@ pub struct TrainConfig {
     pub ogm: OgmConfig,
     /// Used by QMF only.
     pub qmf: QmfConfig,
+    /// Used by AE, CRA and MMIN only.
+    pub impute: ImputeConfig,
     /// FiLM's condition modality, BiGated's gate modality.
     pub condition_modality: usize,
     /// Fusion of unimodal predictions at evaluation (MLA only; the baselines fuse in
@@ -264,6 +320,7 @@ impl Default for TrainConfig {
             hgm: HgmConfig::default(),
             ogm: OgmConfig::default(),
             qmf: QmfConfig::default(),
+            impute: ImputeConfig::default(),
             condition_modality: 0,
             fusion: Fusion::Entropy,
             modality_order: Vec::new(),
@@ -332,6 +389,21 @@ impl TrainConfig {
         }
         if !(self.qmf.rank_weight.is_finite() && self.qmf.rank_weight >= 0.0) {
             return bad("qmf.rank_weight", "must be a finite number >= 0");
+        }
+        let i = &self.impute;
+        if i.blocks == 0 {
+            return bad("impute.blocks", "must be at least 1");
+        }
+        for (field, w) in [
+            ("recon_weight", i.recon_weight),
+            ("cycle_weight", i.cycle_weight),
+        ] {
+            if !(w.is_finite() && w >= 0.0) {
+                return bad(&format!("impute.{field}"), "must be a finite number >= 0");
+            }
+        }
+        if !(0.0..1.0).contains(&i.hide) {
+            return bad("impute.hide", "must be in [0, 1)");
         }
         Ok(())
     }
@@ -446,6 +518,8 @@ pub struct RunConfig {
     pub data: DataConfig,
     pub model: ModelConfig,
     pub train: TrainConfig,
+    /// Modalities masked at a rate, per split (none by default).
+    pub missing: MissingConfig,
 }
 
 impl RunConfig {
@@ -458,6 +532,7 @@ impl RunConfig {
                 let kinds: Vec<_> = data.modalities.iter().map(|m| m.input_kind()).collect();
                 self.model.resolve(&kinds)?;
                 self.train.order(kinds.len())?;
+                self.missing.validate(kinds.len())?;
             }
             DataConfig::Manifest(m) => m.options.validate()?,
             DataConfig::Emoji(e) => e.options.validate()?,

@@ -9,6 +9,7 @@
 //! - [`fusion`]: test-time entropy fusion.
 //! - [`train`]: the alternating trainer (MLA), the joint baseline, the driven loop.
 //! - [`eval`]: unimodal and fused accuracy.
+//! - [`modality_gap`]: the distance between modalities' normalised features.
 //! - [`io`]: model files as bytes.
 
 pub mod config;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod eval;
 pub mod fusion;
 pub mod io;
+pub mod modality_gap;
 pub mod model;
 pub mod predict;
 pub mod projection;

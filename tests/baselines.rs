@@ -403,3 +403,166 @@ fn a_condition_modality_out_of_range_is_a_clear_error() {
         "{e}"
     );
 }
+
+/// `(x W + b)` then ReLU.
+fn relu_apply(l: &mla::burn::nn::Linear, x: &[f64]) -> Vec<f64> {
+    apply(l, x).into_iter().map(|v| v.max(0.0)).collect()
+}
+
+/// A cascade of (encoder, decoder) pairs on one row, by hand: the output and codes.
+fn cascade_by_hand(
+    layers: &[mla::burn::nn::Linear],
+    x: &[f64],
+    residual: bool,
+) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let mut x = x.to_vec();
+    let mut codes = Vec::new();
+    for pair in layers.chunks(2) {
+        let code = relu_apply(&pair[0], &x);
+        let out = apply(&pair[1], &code);
+        x = if residual {
+            x.iter().zip(&out).map(|(a, b)| a + b).collect()
+        } else {
+            out
+        };
+        codes.push(code);
+    }
+    (x, codes)
+}
+
+#[test]
+fn ae_and_cra_fill_in_absent_modalities_and_keep_present_ones() {
+    // Sample 0 has both modalities; sample 1 lacks modality 1.
+    let p = [[1.0, 1.0], [1.0, 0.0]];
+    let (rows, feats) = features(2, 21);
+    for (layout, residual) in [
+        (HeadLayout::Autoencoder { hidden: 2 }, false),
+        (
+            HeadLayout::Cascade {
+                blocks: 2,
+                hidden: 2,
+            },
+            true,
+        ),
+    ] {
+        let model = model(layout, 2);
+        assert_eq!(model.layers.len(), if residual { 4 } else { 2 });
+        let got = host(model.fused_logits(feats.clone(), &presence(&p)));
+        let mut want = Vec::new();
+        for j in 0..B {
+            let x: Vec<f64> = (0..2)
+                .flat_map(|k| rows[k][j].iter().map(move |v| v * p[k][j] as f64))
+                .collect();
+            let (imputed, _) = cascade_by_hand(&model.layers, &x, residual);
+            let z: Vec<f64> = (0..2 * S)
+                .map(|i| if p[i / S][j] == 1.0 { x[i] } else { imputed[i] })
+                .collect();
+            want.extend(apply(&model.head, &z));
+        }
+        close(&got, &want, &format!("{layout:?}"));
+    }
+}
+
+#[test]
+fn mmin_reads_its_codes_and_its_losses_are_the_imagination_errors() {
+    let model = model(
+        HeadLayout::Imagination {
+            blocks: 2,
+            hidden: 2,
+        },
+        2,
+    );
+    assert_eq!(model.layers.len(), 8);
+    let (rows, feats) = features(2, 22);
+    // Both samples have both modalities; sample 1's modality 0 is hidden in training.
+    let present = [[1.0, 1.0], [1.0, 1.0]];
+    let shown = [[1.0, 0.0], [1.0, 1.0]];
+    let logits = host(model.fused_logits(feats.clone(), &presence(&present)));
+    let labels = [2usize, 1];
+    let losses = mla::train::imputation_losses(
+        &model,
+        feats,
+        &presence(&present),
+        &presence(&shown),
+        Tensor::from_data(TensorData::new(vec![2i64, 1], [B]), &cpu()),
+        &cpu(),
+    );
+    let (mut ce, mut forward, mut backward) = (0.0, 0.0, 0.0);
+    let (mut hidden_cells, mut shown_cells) = (0.0, 0.0);
+    let mut want_logits = Vec::new();
+    for j in 0..B {
+        let full: Vec<f64> = (0..2).flat_map(|k| rows[k][j].clone()).collect();
+        // At evaluation everything present is seen: the head reads both codes.
+        let (_, codes) = cascade_by_hand(&model.layers[..4], &full, true);
+        want_logits.extend(apply(&model.head, &codes.concat()));
+        // In training the network sees only the shown modalities.
+        let seen = |i: usize| shown[i / S][j] == 1.0;
+        let input: Vec<f64> = (0..2 * S)
+            .map(|i| if seen(i) { full[i] } else { 0.0 })
+            .collect();
+        let (imagined, codes) = cascade_by_hand(&model.layers[..4], &input, true);
+        let l = apply(&model.head, &codes.concat());
+        ce += lse(&l) - l[labels[j]];
+        let back_in: Vec<f64> = (0..2 * S)
+            .map(|i| if seen(i) { 0.0 } else { imagined[i] })
+            .collect();
+        let (back, _) = cascade_by_hand(&model.layers[4..], &back_in, true);
+        for i in 0..2 * S {
+            if seen(i) {
+                backward += (back[i] - full[i]).powi(2);
+                shown_cells += 1.0;
+            } else {
+                forward += (imagined[i] - full[i]).powi(2);
+                hidden_cells += 1.0;
+            }
+        }
+    }
+    close(&logits, &want_logits, "MMIN logits");
+    close(&host(losses.ce), &[ce / B as f64], "cross-entropy");
+    close(
+        &host(losses.recon),
+        &[forward / hidden_cells],
+        "forward imagination",
+    );
+    close(
+        &host(losses.cycle.unwrap()),
+        &[backward / shown_cells],
+        "backward imagination",
+    );
+}
+
+#[test]
+fn training_hides_present_modalities_at_the_rate_and_always_shows_one() {
+    let n = 4000;
+    let present = vec![
+        (0..n).map(|i| i % 10 != 0).collect::<Vec<bool>>(),
+        vec![true; n],
+        (0..n).map(|i| i % 3 != 0).collect(),
+    ];
+    let indices: Vec<usize> = (0..n).collect();
+    let shown = mla::train::shown_modalities(&present, &indices, 0, 5, 0.4);
+    let mut hidden = 0;
+    let mut total = 0;
+    for j in 0..n {
+        assert!((0..3).any(|k| shown[k][j]), "sample {j} sees nothing");
+        for k in 0..3 {
+            assert!(present[k][j] || !shown[k][j], "absent cell shown");
+            if present[k][j] {
+                total += 1;
+                hidden += usize::from(!shown[k][j]);
+            }
+        }
+    }
+    // Hidden with 0.4, less the few put back so that one stays.
+    let rate = hidden as f64 / total as f64;
+    assert!(rate > 0.33 && rate < 0.4, "{rate}");
+    // Another epoch hides others; the same epoch the same.
+    assert_ne!(
+        shown,
+        mla::train::shown_modalities(&present, &indices, 1, 5, 0.4)
+    );
+    assert_eq!(
+        shown,
+        mla::train::shown_modalities(&present, &indices, 0, 5, 0.4)
+    );
+}

@@ -96,15 +96,17 @@ fn joint_with_adam_resumes_exactly() {
 
 /// QMF carries its per-sample loss history across the checkpoint (its ranking loss
 /// reads it); OGM-GE's modulation depends on the epoch. Both without random noise, so
-/// that the two runs can match bit for bit.
+/// that the two runs can match bit for bit. MMIN hides modalities by epoch and sample,
+/// with missing-modality masks on.
 #[test]
-fn qmf_and_ogm_ge_resume_exactly() {
-    for method in [Method::Qmf, Method::OgmGe] {
+fn qmf_ogm_ge_and_mmin_resume_exactly() {
+    for method in [Method::Qmf, Method::OgmGe, Method::Mmin] {
         let mut config = RunConfig::default();
         config.train.epochs = 3;
         config.train.method = method;
         config.train.ogm.noise = false;
         config.train.ogm.end_epoch = 2;
+        config.missing = mla::data::MissingConfig::everywhere(0.3);
         check_resume(&config, 1);
     }
 }

@@ -1,7 +1,8 @@
 //! `mla-native bench`: methods x seeds on one data source, each a `train` run of its
 //! own (in parallel with `--jobs`), resumed where a grid was interrupted, then the
 //! paper's Table 1 layout (rows per modality and Multi, columns per method, mean ± std
-//! over seeds, best in bold) as Markdown and JSON.
+//! over seeds, best in bold) as Markdown and JSON; with missing rates, methods x rates
+//! x seeds and the paper's Table 2 layout (a row per method, a column per rate).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -168,6 +169,107 @@ pub fn table(columns: &[Column]) -> String {
     out + "\n"
 }
 
+/// Table 2's layout: a row per method, a column per missing rate, the fused test
+/// accuracy (%, mean ± std over seeds); per column the best mean in bold, the second
+/// underlined. `rows`: the title and, per rate, the fused accuracies of the seeds.
+pub fn missing_table(rates: &[f64], rows: &[(String, Vec<Vec<f64>>)]) -> String {
+    let mut out = String::from("| Method |");
+    for r in rates {
+        out += &format!(" η = {r} |");
+    }
+    out += "\n|---|";
+    out += &"---:|".repeat(rates.len());
+    out += "\n";
+    let stats: Vec<Vec<Option<(f64, f64)>>> = rows
+        .iter()
+        .map(|(_, cells)| {
+            cells
+                .iter()
+                .map(|v| {
+                    (!v.is_empty())
+                        .then(|| mean_std(&v.iter().map(|a| 100.0 * a).collect::<Vec<_>>()))
+                })
+                .collect()
+        })
+        .collect();
+    // Per column, the distinct means ranked (ties share a rank).
+    let ranked: Vec<Vec<f64>> = (0..rates.len())
+        .map(|j| {
+            let mut means: Vec<f64> = stats.iter().filter_map(|r| r[j].map(|s| s.0)).collect();
+            means.sort_by(|a, b| b.total_cmp(a));
+            means.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
+            means
+        })
+        .collect();
+    for ((title, _), row) in rows.iter().zip(&stats) {
+        out += &format!("| {title} |");
+        for (j, cell) in row.iter().enumerate() {
+            let rank = |m: f64| ranked[j].iter().position(|r| (r - m).abs() < 1e-9);
+            out += &match cell {
+                None => " – |".to_string(),
+                Some((m, sd)) => match rank(*m) {
+                    Some(0) => format!(" **{m:.2} ± {sd:.2}** |"),
+                    Some(1) => format!(" <u>{m:.2} ± {sd:.2}</u> |"),
+                    _ => format!(" {m:.2} ± {sd:.2} |"),
+                },
+            };
+        }
+        out += "\n";
+    }
+    out
+}
+
+/// Which table a grid makes, and so under which data conditions each run trains.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Layout {
+    /// Table 1: complete data as loaded.
+    Table1,
+    /// Table 2: each modality of each sample masked at each rate in every split.
+    Missing(Vec<f64>),
+    /// Fig. 2: one modality masked in training only, at each ratio.
+    Isolation {
+        modalities: Vec<String>,
+        ratios: Vec<f64>,
+    },
+}
+
+/// One data condition of a grid: the run folder's suffix and the `train` flags.
+#[derive(Clone, Debug, PartialEq)]
+struct Condition {
+    key: String,
+    flags: Vec<String>,
+}
+
+impl Layout {
+    fn conditions(&self) -> Vec<Condition> {
+        match self {
+            Layout::Table1 => vec![Condition {
+                key: String::new(),
+                flags: Vec::new(),
+            }],
+            Layout::Missing(rates) => rates
+                .iter()
+                .map(|r| Condition {
+                    key: format!("-missing{r}"),
+                    flags: vec!["--missing".into(), r.to_string()],
+                })
+                .collect(),
+            Layout::Isolation { modalities, ratios } => (0..modalities.len())
+                .flat_map(|k| ratios.iter().map(move |&r| (k, r)))
+                .map(|(k, r)| {
+                    let rates: Vec<String> = (0..modalities.len())
+                        .map(|j| if j == k { r.to_string() } else { "0".into() })
+                        .collect();
+                    Condition {
+                        key: format!("-mask-{}{r}", modalities[k]),
+                        flags: vec!["--missing-train".into(), rates.join(",")],
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
 /// What `bench` runs.
 pub struct Grid {
     pub data: String,
@@ -176,25 +278,29 @@ pub struct Grid {
     /// Also MLA's ablation (its own table, `ablation.md`).
     pub ablation: bool,
     pub seeds: Vec<u64>,
+    pub layout: Layout,
     pub jobs: usize,
+    /// Threads of each run.
+    pub threads: usize,
     pub out: PathBuf,
     /// More `train` flags, the same for every run.
     pub extra: Vec<String>,
 }
 
-fn run_dir_of(out: &Path, v: &Variant, seed: u64) -> PathBuf {
-    out.join("runs").join(format!("{}-seed{seed}", v.name()))
+fn run_dir_of(out: &Path, v: &Variant, c: &Condition, seed: u64) -> PathBuf {
+    out.join("runs")
+        .join(format!("{}{}-seed{seed}", v.name(), c.key))
 }
 
 /// Runs one grid cell: skipped when finished, resumed when checkpointed.
-fn run_one(grid: &Grid, v: &Variant, seed: u64) -> Result<String> {
-    let dir = run_dir_of(&grid.out, v, seed);
+fn run_one(grid: &Grid, v: &Variant, c: &Condition, seed: u64) -> Result<String> {
+    let dir = run_dir_of(&grid.out, v, c, seed);
     if dir.join(TEST).exists() {
         return Ok("already done".into());
     }
     let exe = std::env::current_exe().context("finding mla-native itself")?;
     let mut cmd = Command::new(exe);
-    cmd.arg("train").arg("--quiet");
+    cmd.args(["--threads", &grid.threads.to_string(), "train", "--quiet"]);
     let how = if dir.join(CHECKPOINT).exists() {
         cmd.arg("--resume").arg(&dir);
         // A resumed run keeps its saved settings; only the epoch count may follow.
@@ -206,6 +312,7 @@ fn run_one(grid: &Grid, v: &Variant, seed: u64) -> Result<String> {
         cmd.args(["--data", &grid.data])
             .args(v.flags())
             .args(["--seed", &seed.to_string()])
+            .args(&c.flags)
             .args(&grid.extra)
             .arg("--out")
             .arg(&dir);
@@ -247,6 +354,17 @@ fn read_run(dir: &Path) -> Result<Option<(EvalReport, f64)>> {
     Ok(Some((test, mean_std(&seconds).0)))
 }
 
+/// The test reports of the finished seeds of one cell.
+fn reports(grid: &Grid, v: &Variant, c: &Condition) -> Result<Vec<(u64, EvalReport, f64)>> {
+    let mut out = Vec::new();
+    for &seed in &grid.seeds {
+        if let Some((test, seconds)) = read_run(&run_dir_of(&grid.out, v, c, seed))? {
+            out.push((seed, test, seconds));
+        }
+    }
+    Ok(out)
+}
+
 /// Every variant the grid runs, each once.
 fn all_variants(grid: &Grid) -> Vec<Variant> {
     let mut all = grid.variants.clone();
@@ -260,14 +378,20 @@ fn all_variants(grid: &Grid) -> Vec<Variant> {
     all
 }
 
-/// Runs the grid (`jobs` at a time), then writes `table.md` (and `ablation.md`) and
-/// `results.json` into `out` and returns the tables.
+/// Runs the grid (`jobs` at a time), then writes its tables and `results.json` into
+/// `out` and returns the Markdown.
 pub fn run(grid: &Grid) -> Result<String> {
     let variants = all_variants(grid);
-    let cells: Vec<(Variant, u64)> = variants
-        .iter()
-        .flat_map(|v| grid.seeds.iter().map(move |&s| (v.clone(), s)))
-        .collect();
+    let conditions = grid.layout.conditions();
+    // Seed by seed: a grid stopped part way holds whole tables of fewer seeds.
+    let mut cells: Vec<(Variant, Condition, u64)> = Vec::new();
+    for &seed in &grid.seeds {
+        for c in &conditions {
+            for v in &variants {
+                cells.push((v.clone(), c.clone(), seed));
+            }
+        }
+    }
     let total = cells.len();
     let queue = Mutex::new(cells.into_iter().enumerate());
     let failures = Mutex::new(Vec::new());
@@ -277,22 +401,20 @@ pub fn run(grid: &Grid) -> Result<String> {
             scope.spawn(|| {
                 loop {
                     let next = queue.lock().expect("queue").next();
-                    let Some((i, (v, seed))) = next else { break };
+                    let Some((i, (v, c, seed))) = next else {
+                        break;
+                    };
                     let t = Instant::now();
-                    match run_one(grid, &v, seed) {
+                    let name = format!("{}{}", v.name(), c.key);
+                    match run_one(grid, &v, &c, seed) {
                         Ok(how) => eprintln!(
-                            "[{}/{total}] {} seed {seed}: {how} in {:.0} s ({:.0} s so far)",
+                            "[{}/{total}] {name} seed {seed}: {how} in {:.0} s ({:.0} s so far)",
                             i + 1,
-                            v.name(),
                             t.elapsed().as_secs_f64(),
                             started.elapsed().as_secs_f64()
                         ),
                         Err(e) => {
-                            eprintln!(
-                                "[{}/{total}] {} seed {seed}: FAILED: {e:#}",
-                                i + 1,
-                                v.name()
-                            );
+                            eprintln!("[{}/{total}] {name} seed {seed}: FAILED: {e:#}", i + 1);
                             failures.lock().expect("failures").push(format!("{e:#}"));
                         }
                     }
@@ -300,8 +422,133 @@ pub fn run(grid: &Grid) -> Result<String> {
             });
         }
     });
+    let failed = failures.into_inner().expect("failures");
+    let md = match &grid.layout {
+        Layout::Table1 => write_table1(grid, &variants)?,
+        Layout::Missing(rates) => write_table2(grid, &variants, rates)?,
+        Layout::Isolation { modalities, ratios } => {
+            write_isolation(grid, &variants, modalities, ratios)?
+        }
+    };
+    if !failed.is_empty() {
+        bail!(
+            "{} of {total} runs failed (the table holds the others; rerun the same command to retry them):\n{}",
+            failed.len(),
+            failed.join("\n")
+        );
+    }
+    Ok(md)
+}
+
+/// The seed and test report of each run, for `results.json`.
+fn runs_json(runs: Vec<(u64, EvalReport, f64)>) -> Vec<serde_json::Value> {
+    runs.into_iter()
+        .map(|(seed, test, _)| serde_json::json!({ "seed": seed, "test": test }))
+        .collect()
+}
+
+/// `results.json`: the grid's data and seeds, and the fields of `rest`.
+fn write_results(grid: &Grid, mut rest: serde_json::Value) -> Result<()> {
+    rest["data"] = serde_json::json!(grid.data);
+    rest["seeds"] = serde_json::json!(grid.seeds);
+    run_dir::write_atomic(
+        &grid.out,
+        "results.json",
+        serde_json::to_string_pretty(&rest)?.as_bytes(),
+    )
+}
+
+/// Table 2 from the finished runs: `missing.md` and `results.json`.
+fn write_table2(grid: &Grid, variants: &[Variant], rates: &[f64]) -> Result<String> {
+    let mut rows = Vec::new();
+    let mut json = Vec::new();
+    let conditions = grid.layout.conditions();
+    for v in variants {
+        let mut cells = Vec::new();
+        for (c, rate) in conditions.iter().zip(rates) {
+            let runs = reports(grid, v, c)?;
+            cells.push(runs.iter().map(|r| r.1.fused).collect());
+            let runs = runs_json(runs);
+            json.push(serde_json::json!({
+                "name": v.name(), "title": v.title(), "rate": rate, "runs": runs,
+            }));
+        }
+        rows.push((v.title(), cells));
+    }
+    let md = missing_table(rates, &rows);
+    run_dir::write_atomic(&grid.out, "missing.md", md.as_bytes())?;
+    write_results(grid, serde_json::json!({ "rates": rates, "cells": json }))?;
+    Ok(md)
+}
+
+/// Fig. 2 from the finished runs: per method and masked modality, each modality's test
+/// accuracy (and the fused one) at each ratio: `isolation.md`, `isolation.svg` and
+/// `results.json`.
+fn write_isolation(
+    grid: &Grid,
+    variants: &[Variant],
+    modalities: &[String],
+    ratios: &[f64],
+) -> Result<String> {
+    let conditions = grid.layout.conditions();
+    let mut md = String::from("| Method | masked in training | ratio |");
+    for name in modalities {
+        md += &format!(" {name} |");
+    }
+    md += " Multi |\n|---|---|---:|";
+    md += &"---:|".repeat(modalities.len() + 1);
+    md += "\n";
+    let mut panels = Vec::new();
+    let mut json = Vec::new();
+    for v in variants {
+        for (k, masked) in modalities.iter().enumerate() {
+            // Per ratio: the mean accuracy of each modality and the fused one.
+            let mut curves = vec![Vec::new(); modalities.len() + 1];
+            for (j, &ratio) in ratios.iter().enumerate() {
+                let runs = reports(grid, v, &conditions[k * ratios.len() + j])?;
+                md += &format!("| {} | {masked} | {ratio} |", v.title());
+                for (row, curve) in curves.iter_mut().enumerate() {
+                    let values: Vec<f64> = runs
+                        .iter()
+                        .map(|r| 100.0 * r.1.unimodal.get(row).copied().unwrap_or(r.1.fused))
+                        .collect();
+                    let (mean, sd) = mean_std(&values);
+                    curve.push(if values.is_empty() {
+                        f64::NAN
+                    } else {
+                        mean / 100.0
+                    });
+                    md += &if values.is_empty() {
+                        " – |".to_string()
+                    } else {
+                        format!(" {mean:.2} ± {sd:.2} |")
+                    };
+                }
+                md += "\n";
+                let runs = runs_json(runs);
+                json.push(serde_json::json!({
+                    "name": v.name(), "title": v.title(), "masked": masked, "ratio": ratio,
+                    "runs": runs,
+                }));
+            }
+            panels.push((
+                format!("{}: {masked} masked in training", v.title()),
+                curves,
+            ));
+        }
+    }
+    run_dir::write_atomic(&grid.out, "isolation.md", md.as_bytes())?;
+    let svg = crate::plot::isolation_svg(&panels, modalities, ratios);
+    run_dir::write_atomic(&grid.out, "isolation.svg", svg.as_bytes())?;
+    write_results(grid, serde_json::json!({ "ratios": ratios, "cells": json }))?;
+    Ok(md)
+}
+
+/// Table 1 (and the ablation's) from the finished runs: `table.md`, `ablation.md`,
+/// `results.json`.
+fn write_table1(grid: &Grid, variants: &[Variant]) -> Result<String> {
     let mut columns = Vec::new();
-    for v in &variants {
+    for v in variants {
         let mut column = Column {
             name: v.name(),
             title: v.title(),
@@ -309,12 +556,10 @@ pub fn run(grid: &Grid) -> Result<String> {
             tests: Vec::new(),
             seconds_per_epoch: Vec::new(),
         };
-        for &seed in &grid.seeds {
-            if let Some((test, seconds)) = read_run(&run_dir_of(&grid.out, v, seed))? {
-                column.seeds.push(seed);
-                column.tests.push(test);
-                column.seconds_per_epoch.push(seconds);
-            }
+        for (seed, test, seconds) in reports(grid, v, &grid.layout.conditions()[0])? {
+            column.seeds.push(seed);
+            column.tests.push(test);
+            column.seconds_per_epoch.push(seconds);
         }
         columns.push(column);
     }
@@ -333,20 +578,7 @@ pub fn run(grid: &Grid) -> Result<String> {
             "\nAblation (HGM = head gradient modification, DF = dynamic fusion):\n\n{ablation}"
         );
     }
-    let json = serde_json::json!({ "data": grid.data, "seeds": grid.seeds, "columns": columns });
-    run_dir::write_atomic(
-        &grid.out,
-        "results.json",
-        serde_json::to_string_pretty(&json)?.as_bytes(),
-    )?;
-    let failed = failures.into_inner().expect("failures");
-    if !failed.is_empty() {
-        bail!(
-            "{} of {total} runs failed (the table holds the others; rerun the same command to retry them):\n{}",
-            failed.len(),
-            failed.join("\n")
-        );
-    }
+    write_results(grid, serde_json::json!({ "columns": columns }))?;
     Ok(md)
 }
 
@@ -388,6 +620,25 @@ mod tests {
         assert_eq!(lines[3], "| image | **90.00 ± 0.00** | 65.00 ± 7.07 | – |");
         assert_eq!(lines[4], "| Multi | 91.00 ± 1.41 | **96.00 ± 1.41** | – |");
         assert_eq!(lines[5], "| s/epoch | 1.00 | 1.00 | – |");
+    }
+
+    #[test]
+    fn missing_table_rows_per_method_best_bold_second_underlined() {
+        let rows = vec![
+            ("A".to_string(), vec![vec![0.9, 0.8], vec![0.5]]),
+            ("B".to_string(), vec![vec![0.7], vec![0.6, 0.6]]),
+            ("C".to_string(), vec![vec![0.95], vec![]]),
+        ];
+        let t = missing_table(&[0.1, 0.7], &rows);
+        println!("{t}");
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "| Method | η = 0.1 | η = 0.7 |");
+        assert_eq!(
+            lines[2],
+            "| A | <u>85.00 ± 7.07</u> | <u>50.00 ± 0.00</u> |"
+        );
+        assert_eq!(lines[3], "| B | 70.00 ± 0.00 | **60.00 ± 0.00** |");
+        assert_eq!(lines[4], "| C | **95.00 ± 0.00** | – |");
     }
 
     #[test]

@@ -18,7 +18,8 @@ use serde_json::json;
 use crate::data::{Pretrained, file_reader, load, read_manifest};
 use crate::report::{epoch_line, table};
 use crate::run_dir::{
-    self, CHECKPOINT, CONFIG, CONFIG_TOML, METRICS, MODEL, PLOT, SKIPPED, SPLIT, TEST,
+    self, CHECKPOINT, CONFIG, CONFIG_TOML, EMBEDDINGS, GAP, METRICS, MISSING, MODEL, PLOT, SKIPPED,
+    SPLIT, TEST,
 };
 use crate::{
     BenchArgs, EvalArgs, FusionArg, OptimizerArg, PredictArgs, PredictFormat, SampleArgs, TrainArgs,
@@ -132,6 +133,26 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
             FusionArg::BatchEntropy => Fusion::BatchEntropy,
         };
     }
+    let missing = &mut config.missing;
+    if let Some(r) = &args.missing {
+        *missing = mla::data::MissingConfig {
+            seed: missing.seed,
+            ..mla::data::MissingConfig::default()
+        };
+        (missing.train, missing.valid, missing.test) = (r.clone(), r.clone(), r.clone());
+    }
+    for (rates, part) in [
+        (&args.missing_train, &mut missing.train),
+        (&args.missing_valid, &mut missing.valid),
+        (&args.missing_test, &mut missing.test),
+    ] {
+        if let Some(r) = rates {
+            *part = r.clone();
+        }
+    }
+    if let Some(s) = args.missing_seed {
+        missing.seed = Some(s);
+    }
     Ok(config)
 }
 
@@ -176,6 +197,34 @@ fn metrics_lines(history: &[mla::EpochMetrics], previous: &str) -> Result<String
     Ok(out)
 }
 
+/// Masks `splits` as the run's `missing` section asks, and says what that did (`None`
+/// when nothing is masked).
+fn mask(
+    config: &RunConfig,
+    splits: &mut mla::data::Splits,
+) -> Result<Option<Vec<mla::data::MissingReport>>> {
+    if config.missing.is_none() {
+        return Ok(None);
+    }
+    let reports = config.missing.apply(splits, config.train.seed)?;
+    for r in &reports {
+        let cells: Vec<String> = r
+            .modalities
+            .iter()
+            .zip(r.missing_fraction())
+            .zip(&r.rates)
+            .map(|((name, f), rate)| format!("{name} {:.1}% (rate {rate})", 100.0 * f))
+            .collect();
+        eprintln!(
+            "mla-native: missing in {}: {}; {} samples kept a modality they would have lost",
+            r.split,
+            cells.join(", "),
+            r.kept
+        );
+    }
+    Ok(Some(reports))
+}
+
 pub fn train(args: TrainArgs) -> Result<()> {
     let backend: Backend = args.device.parse()?;
     let (config, checkpoint, dir) = match &args.resume {
@@ -197,7 +246,8 @@ pub fn train(args: TrainArgs) -> Result<()> {
         device: &device,
         quiet: args.quiet,
     };
-    let data = load(&config.data, &mut config.model, &pretrained)?;
+    let mut data = load(&config.data, &mut config.model, &pretrained)?;
+    let masked = mask(&config, &mut data.splits)?;
     let (splits, preprocess) = (data.splits, data.preprocess);
     let mut trainer = match &checkpoint {
         Some(bytes) => Trainer::resume(&config.model, &config.train, splits, &device, bytes)
@@ -271,6 +321,14 @@ pub fn train(args: TrainArgs) -> Result<()> {
             "  class {name:<16} train {:>5}  valid {:>5}  test {:>5}",
             counts[0][c], counts[1][c], counts[2][c]
         );
+    }
+
+    if let Some(reports) = &masked {
+        run_dir::write_atomic(
+            &dir,
+            MISSING,
+            serde_json::to_string_pretty(reports)?.as_bytes(),
+        )?;
     }
 
     let previous = run_dir::read(&dir, METRICS).unwrap_or_default();
@@ -351,7 +409,8 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         device: &device,
         quiet: false,
     };
-    let splits = load(&config.data, &mut config.model, &pretrained)?.splits;
+    let mut splits = load(&config.data, &mut config.model, &pretrained)?.splits;
+    mask(&config, &mut splits)?;
     if splits.test.names() != header.spec.modalities {
         bail!(
             "the model's modalities {:?} do not match the data's {:?}",
@@ -370,6 +429,25 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         "{}",
         table(&format!("test ({} samples)", report.samples), &report)
     );
+    let gap = pollster::block_on(mla::modality_gap::modality_gap(
+        &model,
+        &splits.test,
+        config.train.batch_size,
+        &device,
+    ))?;
+    for p in &gap.pairs {
+        println!("modality gap {}–{}: {:.4}", p.a, p.b, p.gap);
+    }
+    run_dir::write_atomic(dir, GAP, serde_json::to_string_pretty(&gap)?.as_bytes())?;
+    let title = format!(
+        "{} — test features, first two principal axes",
+        config.train.method.title()
+    );
+    run_dir::write_atomic(
+        dir,
+        EMBEDDINGS,
+        crate::plot::embeddings_svg(&title, &gap).as_bytes(),
+    )?;
     if let Ok(saved) = run_dir::read(dir, TEST) {
         let saved: mla::EvalReport = serde_json::from_slice(&saved)
             .with_context(|| format!("parsing {}", dir.join(TEST).display()))?;
@@ -577,22 +655,64 @@ fn emoji_sample(package: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn bench(args: BenchArgs) -> Result<()> {
+pub fn bench(args: BenchArgs, threads: Option<usize>) -> Result<()> {
     let variants = crate::bench::parse_methods(&args.methods)?;
     if args.seeds == 0 {
         bail!("--seeds must be at least 1");
     }
+    for (flag, rates) in [
+        ("--missing-rates", &args.missing_rates),
+        ("--isolation", &args.isolation),
+    ] {
+        if let Some(r) = rates.iter().flatten().find(|r| !(0.0..=1.0).contains(*r)) {
+            bail!("{flag}: {r} is not a rate in [0, 1]");
+        }
+    }
+    let layout = match (&args.missing_rates, &args.isolation, args.ablation) {
+        (None, None, _) => crate::bench::Layout::Table1,
+        (Some(rates), None, false) => crate::bench::Layout::Missing(rates.clone()),
+        (None, Some(ratios), false) => {
+            // The modalities' names, for the masks and the table: from the data itself.
+            let data = crate::spec::parse(&args.data, 0)?;
+            let mut model = ModelConfig::default();
+            let device = Backend::Cpu.device()?;
+            let dir = crate::encoders::dir(None);
+            let pretrained = Pretrained {
+                dir: &dir,
+                device: &device,
+                quiet: true,
+            };
+            let splits = load(&data, &mut model, &pretrained)?.splits;
+            crate::bench::Layout::Isolation {
+                modalities: splits.train.names(),
+                ratios: ratios.clone(),
+            }
+        }
+        _ => bail!(
+            "--ablation, --missing-rates and --isolation make different tables: run them as separate grids"
+        ),
+    };
+    let file = match layout {
+        crate::bench::Layout::Table1 => "table.md",
+        crate::bench::Layout::Missing(_) => "missing.md",
+        crate::bench::Layout::Isolation { .. } => "isolation.md",
+    };
     let grid = crate::bench::Grid {
         data: args.data,
         variants,
         ablation: args.ablation,
         seeds: (0..args.seeds).collect(),
+        layout,
+        threads: threads.unwrap_or_else(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (cores / args.jobs.max(1)).max(1)
+        }),
         jobs: args.jobs,
         out: args.out,
         extra: args.train,
     };
     let table = crate::bench::run(&grid)?;
     println!("{table}");
-    println!("wrote {}", grid.out.join("table.md").display());
+    println!("wrote {}", grid.out.join(file).display());
     Ok(())
 }

@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train a model (by default MLA on the built-in synthetic data, on the CPU).
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Re-evaluate a saved run on its test split.
     Eval(EvalArgs),
     /// Predict every sample of a manifest with a saved model.
@@ -39,7 +39,8 @@ enum Command {
     /// files: an example of what `train --manifest` and the browser page take.
     Sample(SampleArgs),
     /// Train methods x seeds on one data source and print the paper's Table 1 layout
-    /// (also written as table.md and results.json); rerun to resume a grid.
+    /// (also written as table.md and results.json), with --missing-rates its Table 2
+    /// layout (missing.md), or with --isolation its Fig. 2; rerun to resume a grid.
     Bench(BenchArgs),
     /// Pretrained encoders (MobileNetV2, MiniLM): get their weights once, list them.
     Encoders(EncodersArgs),
@@ -106,10 +107,22 @@ struct BenchArgs {
     /// Also run MLA's ablation: HGM on/off x dynamic fusion on/off.
     #[arg(long)]
     ablation: bool,
-    /// Seeds 0..N (weight initialisation and batch order).
+    /// Seeds 0..N (weight initialisation, batch order and missing-modality masks).
     #[arg(long, default_value_t = 3)]
     seeds: u64,
-    /// Runs at the same time (each a process of its own).
+    /// Missing rates, e.g. `0.1,0.2,0.3,0.4,0.5,0.6,0.7`: every method at every rate
+    /// (`train --missing R`: each modality of each sample masked with probability R in
+    /// every split), and the paper's Table 2 layout (missing.md).
+    #[arg(long, value_delimiter = ',')]
+    missing_rates: Option<Vec<f64>>,
+    /// Ratios, e.g. `0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9`: the paper's Fig. 2, each
+    /// modality in turn masked at each ratio in training only (validation and test
+    /// complete), every method, each modality's test accuracy (isolation.md,
+    /// isolation.svg).
+    #[arg(long, value_delimiter = ',')]
+    isolation: Option<Vec<f64>>,
+    /// Runs at the same time (each a process of its own, on --threads threads
+    /// [default: the cores shared out among the jobs]).
     #[arg(long, default_value_t = 1)]
     jobs: usize,
     /// Folder of the grid: runs/<method>-seed<k>/, table.md, results.json.
@@ -179,7 +192,8 @@ struct TrainArgs {
     /// (with its saved configuration; --epochs may raise the epoch count).
     #[arg(long, conflicts_with_all = ["config", "method", "seed", "data_seed", "data",
         "manifest", "image_size", "skip_bad", "batch_size", "optimizer", "lr", "alpha", "no_hgm",
-        "fusion", "out", "condition_modality", "pretrained"])]
+        "fusion", "out", "condition_modality", "pretrained", "missing", "missing_train",
+        "missing_valid", "missing_test", "missing_seed"])]
     resume: Option<PathBuf>,
     /// Method to train: mla, or a baseline of the paper: sum, joint (= concat), late
     /// (= late-fusion), film, bigated, ogm-ge, qmf [default: mla].
@@ -247,6 +261,23 @@ struct TrainArgs {
     /// Test-time fusion of unimodal predictions (MLA).
     #[arg(long, value_enum)]
     fusion: Option<FusionArg>,
+    /// Mask each modality of each sample with this probability in every split (the
+    /// paper's missing rate η), on top of cells already missing: `0.3`, or one rate per
+    /// modality, `0.5,0`. A sample keeps one of its modalities when all would go.
+    #[arg(long, value_name = "RATES")]
+    missing: Option<mla::data::MissingRates>,
+    /// Missing rate(s) of the train split only (overrides --missing there).
+    #[arg(long, value_name = "RATES")]
+    missing_train: Option<mla::data::MissingRates>,
+    /// Missing rate(s) of the validation split only (overrides --missing there).
+    #[arg(long, value_name = "RATES")]
+    missing_valid: Option<mla::data::MissingRates>,
+    /// Missing rate(s) of the test split only (overrides --missing there).
+    #[arg(long, value_name = "RATES")]
+    missing_test: Option<mla::data::MissingRates>,
+    /// Seed of the missing-modality masks [default: the training seed].
+    #[arg(long)]
+    missing_seed: Option<u64>,
     /// Directory for the model, resolved config and metrics [default: runs/<timestamp>].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -309,11 +340,11 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let result = match cli.command {
-        Command::Train(args) => commands::train(args),
+        Command::Train(args) => commands::train(*args),
         Command::Eval(args) => commands::eval(args),
         Command::Predict(args) => commands::predict(args),
         Command::Sample(args) => commands::sample(args),
-        Command::Bench(args) => commands::bench(args),
+        Command::Bench(args) => commands::bench(args, cli.threads),
         Command::Encoders(args) => encoders::run(args),
         Command::Speed(args) => speed::run(&args, threads),
     };

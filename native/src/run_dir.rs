@@ -23,6 +23,12 @@ pub const METRICS: &str = "metrics.jsonl";
 pub const TEST: &str = "test.json";
 /// Loss and validation accuracy per epoch, as an SVG plot.
 pub const PLOT: &str = "plot.svg";
+/// Written by `eval`: the modality gap of every pair of modalities on the test split.
+pub const GAP: &str = "gap.json";
+/// Written by `eval`: the test features of every modality in 2-D, as an SVG plot.
+pub const EMBEDDINGS: &str = "embeddings.svg";
+/// With missing-modality masks: the rates asked and reached per split and modality.
+pub const MISSING: &str = "missing.json";
 /// For manifests: the manifest line of every sample and its split (`line,split`).
 pub const SPLIT: &str = "split.csv";
 

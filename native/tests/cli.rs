@@ -871,3 +871,123 @@ fn speed_times_each_method_on_a_model_and_rejects_empty_runs() {
         text(&o)
     );
 }
+
+#[test]
+fn missing_rates_mask_runs_and_bench_makes_table_2_and_fig_2() {
+    let dir = scratch("missing");
+    let out = dir.join("run");
+    let o = run(&[
+        "train",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--missing",
+        "0.5",
+        "--missing-test",
+        "0.2,0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("missing in train"), "{}", text(&o));
+    let reports: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("missing.json")).unwrap()).unwrap();
+    assert_eq!(reports[0]["split"], "train");
+    assert_eq!(reports[2]["rates"], serde_json::json!([0.2, 0.0]));
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(config.contains("[missing]"), "{config}");
+    // eval draws the same test masks (it matches the saved result) and reports the gap.
+    let o = run(&["eval", "--model", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("matches the saved test result exactly")
+            && text(&o).contains("modality gap"),
+        "{}",
+        text(&o)
+    );
+    let svg = std::fs::read_to_string(out.join("embeddings.svg")).unwrap();
+    assert_eq!(svg.matches("<g data-modality").count(), 2, "{svg}");
+    let gap: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("gap.json")).unwrap()).unwrap();
+    assert!(gap["pairs"][0]["gap"].as_f64().unwrap() > 0.0);
+    // Bad rates name their flag or field.
+    for (args, want) in [
+        (vec!["train", "--missing", "1.5"], "missing"),
+        (vec!["train", "--missing", "0.5,x"], "not a rate"),
+        (
+            vec!["train", "--missing-train", "0.1,0.2,0.3"],
+            "3 rates for 2 modalities",
+        ),
+        (
+            vec!["bench", "--missing-rates", "2", "--out", "x"],
+            "--missing-rates: 2",
+        ),
+    ] {
+        let o = run(&args);
+        assert!(
+            !o.status.success() && text(&o).contains(want),
+            "{args:?}: {}",
+            text(&o)
+        );
+        assert!(!text(&o).contains("panicked"), "{}", text(&o));
+    }
+    // Table 2: a row per method, a column per rate.
+    let grid = dir.join("table2");
+    let o = run(&[
+        "bench",
+        "--methods",
+        "mla,ae",
+        "--seeds",
+        "1",
+        "--jobs",
+        "2",
+        "--missing-rates",
+        "0.1,0.5",
+        "--out",
+        grid.to_str().unwrap(),
+        "--",
+        "--epochs",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let table = std::fs::read_to_string(grid.join("missing.md")).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines[0], "| Method | η = 0.1 | η = 0.5 |", "{table}");
+    assert!(
+        lines[2].starts_with("| MLA |") && lines[3].starts_with("| AE |"),
+        "{table}"
+    );
+    assert!(grid.join("runs/ae-missing0.5-seed0/test.json").is_file());
+    // Fig. 2: each modality masked in training at each ratio; the other splits whole.
+    let iso = dir.join("isolation");
+    let o = run(&[
+        "bench",
+        "--methods",
+        "qmf",
+        "--seeds",
+        "1",
+        "--isolation",
+        "0,0.8",
+        "--out",
+        iso.to_str().unwrap(),
+        "--",
+        "--epochs",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let md = std::fs::read_to_string(iso.join("isolation.md")).unwrap();
+    assert_eq!(
+        md.lines().filter(|l| l.starts_with("| QMF |")).count(),
+        4,
+        "{md}"
+    );
+    let masked: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(iso.join("runs/qmf-mask-strong0.8-seed0/missing.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(masked[0]["rates"], serde_json::json!([0.8, 0.0]));
+    assert_eq!(masked[2]["rates"], serde_json::json!([0.0, 0.0]));
+    let svg = std::fs::read_to_string(iso.join("isolation.svg")).unwrap();
+    assert_eq!(svg.matches("<polyline").count(), 2 * 3, "{svg}");
+    std::fs::remove_dir_all(dir).ok();
+}

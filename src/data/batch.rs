@@ -17,13 +17,19 @@ pub enum EncoderInput {
 
 impl EncoderInput {
     /// Builds the input of modality `modality` for the samples `indices` of `data`.
-    /// Absent samples contribute their stored (ignored) values.
+    /// Absent samples contribute zeros (padding for tokens): a masked cell's stored
+    /// values are never read, by any method.
     pub fn gather(data: &Dataset, modality: usize, indices: &[usize], device: &Device) -> Self {
         let m = &data.modalities[modality];
-        let values: Vec<f32> = indices
-            .iter()
-            .flat_map(|&i| m.item(i).iter().copied())
-            .collect();
+        let len = m.kind.item_len();
+        let mut values: Vec<f32> = Vec::with_capacity(indices.len() * len);
+        for &i in indices {
+            if m.present[i] {
+                values.extend_from_slice(m.item(i));
+            } else {
+                values.resize(values.len() + len, 0.0);
+            }
+        }
         Self::from_values(&m.kind, values, indices.len(), device)
     }
 

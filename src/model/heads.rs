@@ -37,6 +37,16 @@ pub enum HeadLayout {
     /// multiplies every other modality's hidden state; those are concatenated into an
     /// `(M-1)*s -> C` head.
     Gated { gate: usize },
+    /// AE: an `M*s -> hidden -> M*s` autoencoder fills in absent modalities; an
+    /// `M*s -> C` head reads the completed features ([`super::imputation`]).
+    Autoencoder { hidden: usize },
+    /// CRA: `blocks` residual autoencoders in cascade fill in absent modalities; an
+    /// `M*s -> C` head reads the completed features.
+    Cascade { blocks: usize, hidden: usize },
+    /// MMIN: a forward cascade of `blocks` residual autoencoders imagines absent
+    /// modalities and a `blocks*hidden -> C` head reads its codes; a backward cascade
+    /// (training only) maps the imagined modalities back.
+    Imagination { blocks: usize, hidden: usize },
 }
 
 /// QMF's temperature: confidence is `logsumexp(logits) / ENERGY_SCALE`.
@@ -76,6 +86,19 @@ impl HeadLayout {
         let (name, k) = match self {
             HeadLayout::Film { condition } => ("FiLM's condition modality", condition),
             HeadLayout::Gated { gate } => ("BiGated's gate modality", gate),
+            HeadLayout::Autoencoder { hidden }
+            | HeadLayout::Cascade { hidden, .. }
+            | HeadLayout::Imagination { hidden, .. }
+                if hidden == 0 =>
+            {
+                return Err(MlaError::config("train.impute.hidden", "must be > 0"));
+            }
+            HeadLayout::Cascade { blocks: 0, .. } | HeadLayout::Imagination { blocks: 0, .. } => {
+                return Err(MlaError::config(
+                    "train.impute.blocks",
+                    "must be at least 1",
+                ));
+            }
             _ => return Ok(()),
         };
         if k >= m {
@@ -92,6 +115,11 @@ impl HeadLayout {
     /// stand-in (every model has a `head`, so MLA's code and older files keep it).
     pub fn build(self, m: usize, s: usize, c: usize, device: &Device) -> (Linear, Vec<Linear>) {
         let linear = |i: usize, o: usize| LinearConfig::new(i, o).init(device);
+        let autoencoders = |n: usize, hidden: usize| -> Vec<Linear> {
+            (0..n)
+                .flat_map(|_| [linear(m * s, hidden), linear(hidden, m * s)])
+                .collect()
+        };
         match self {
             HeadLayout::Shared => (linear(s, c), Vec::new()),
             HeadLayout::Concat => (linear(m * s, c), Vec::new()),
@@ -103,6 +131,13 @@ impl HeadLayout {
                 linear((m - 1) * s, c),
                 (0..m).map(|_| linear(s, s)).collect(),
             ),
+            HeadLayout::Autoencoder { hidden } => (linear(m * s, c), autoencoders(1, hidden)),
+            HeadLayout::Cascade { blocks, hidden } => {
+                (linear(m * s, c), autoencoders(blocks, hidden))
+            }
+            HeadLayout::Imagination { blocks, hidden } => {
+                (linear(blocks * hidden, c), autoencoders(2 * blocks, hidden))
+            }
         }
     }
 }
@@ -148,6 +183,9 @@ impl MultimodalModel {
                     .collect();
                 self.head.forward(Tensor::cat(gated, 1))
             }
+            HeadLayout::Autoencoder { .. }
+            | HeadLayout::Cascade { .. }
+            | HeadLayout::Imagination { .. } => self.imputation_logits(masked, present),
         }
     }
 

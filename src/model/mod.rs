@@ -6,6 +6,7 @@
 mod cnn;
 mod encoder;
 mod heads;
+pub mod imputation;
 mod mlp;
 mod multimodal;
 pub mod pretrained;

@@ -4,6 +4,7 @@
 mod alternating;
 mod checkpoint;
 mod hgm;
+mod imputation;
 mod joint;
 mod late;
 mod ogm;
@@ -14,6 +15,7 @@ mod trainer;
 
 pub use alternating::Alternating;
 pub use hgm::HeadGradientModifier;
+pub use imputation::{Imputation, ImputationLosses, imputation_losses, shown_modalities};
 pub use joint::Joint;
 pub use late::Late;
 pub use ogm::{OgmGe, coefficients as ogm_coefficients, scores as ogm_scores};

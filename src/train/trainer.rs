@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{Parts, Saved, decode, encode};
 use super::{
-    Alternating, Joint, Late, OgmGe, Qmf, Strategy, StrategyState, TrainBatch, build_optimizer,
+    Alternating, Imputation, Joint, Late, OgmGe, Qmf, Strategy, StrategyState, TrainBatch,
+    build_optimizer,
 };
 use crate::config::{Method, TrainConfig};
 use crate::data::Splits;
@@ -138,6 +139,21 @@ impl Trainer {
                 device,
             )),
             Method::Late => Box::new(Late::new()),
+            Method::Ae | Method::Cra | Method::Mmin => {
+                let i = &config.impute;
+                let hidden = if i.hidden == 0 {
+                    model.feature_dim
+                } else {
+                    i.hidden
+                };
+                let blocks = i.blocks;
+                let layout = match config.method {
+                    Method::Ae => HeadLayout::Autoencoder { hidden },
+                    Method::Cra => HeadLayout::Cascade { blocks, hidden },
+                    _ => HeadLayout::Imagination { blocks, hidden },
+                };
+                Box::new(Imputation::new(layout, i, config.seed))
+            }
             Method::OgmGe => Box::new(OgmGe::new(&config.ogm, device)),
             Method::Qmf => Box::new(Qmf::new(
                 &config.qmf,

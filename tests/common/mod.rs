@@ -151,12 +151,18 @@ pub fn synth(config: &mut mla::RunConfig) -> &mut mla::data::SyntheticConfig {
     }
 }
 
-/// Generates the synthetic splits of a run configuration.
+/// Generates the synthetic splits of a run configuration, masked as its `missing`
+/// section says (as the front ends do after loading).
 pub fn splits_of(config: &mla::RunConfig) -> mla::data::Splits {
-    match &config.data {
+    let mut splits = match &config.data {
         mla::config::DataConfig::Synthetic(s) => s.generate().unwrap(),
         other => panic!("not synthetic data: {other:?}"),
-    }
+    };
+    config
+        .missing
+        .apply(&mut splits, config.train.seed)
+        .unwrap();
+    splits
 }
 
 /// Every float parameter of a CPU model, flattened in traversal order.

@@ -358,6 +358,21 @@ const stoppedAfter = Number((await status()).match(/stopped after (\d+)/)[1]);
 check(stoppedAfter <= 2, `Stop during epoch 2 ends training promptly (stopped after ${stoppedAfter} epochs)`);
 check(await page.getByTestId('start').isEnabled(), `Stop ends training: "${await status()}", Start is enabled again`);
 
+// A missing rate masks modalities in every split before training and says how many;
+// a rate outside [0, 1] is refused, naming the setting.
+await setField('missing', 1.5);
+await page.getByTestId('start').click();
+await page.getByTestId('train-error').waitFor({ timeout: 10_000 });
+const rateError = await page.getByTestId('train-error').textContent();
+check(rateError.includes('missing rate'), `a missing rate of 1.5 is refused: "${rateError}"`);
+await setField('missing', 0.4);
+await train(1, 300_000);
+const masked = await page.getByTestId('masked').textContent();
+const trainShare = Number((masked.match(/train: \w+ ([\d.]+)%/) ?? [])[1]);
+check(trainShare > 20 && trainShare < 40, `a missing rate of 0.4 masks modalities and says so: "${masked}"`);
+check(/%$/.test(await page.getByTestId('test-fused').textContent()), 'the masked run trains and tests');
+await setField('missing', 0);
+
 const panics = errors.filter((e) => /panicked|RuntimeError|unreachable/.test(e));
 check(panics.length === 0, `no panics or runtime errors in the page or its engine (${panics.join(' | ')})`);
 check((await page.getByTestId('engine-error').count()) === 0, 'the engine is still running');

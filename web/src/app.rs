@@ -71,6 +71,8 @@ pub struct Ui {
     pub step_seconds: RwSignal<Option<f64>>,
     pub test: RwSignal<Option<EvalReport>>,
     pub train_error: RwSignal<Option<String>>,
+    /// What the missing-modality masks of the current run did.
+    pub masked: RwSignal<Option<String>>,
     pub model: RwSignal<Option<ModelInfo>>,
     /// The engine (the worker that computes) failed; nothing more will run.
     pub engine_error: RwSignal<Option<String>>,
@@ -89,6 +91,7 @@ impl Ui {
             step_seconds: RwSignal::new(None),
             test: RwSignal::new(None),
             train_error: RwSignal::new(None),
+            masked: RwSignal::new(None),
             model: RwSignal::new(None),
             engine_error: RwSignal::new(None),
         }

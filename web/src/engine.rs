@@ -8,7 +8,7 @@ use std::cell::{Cell, RefCell};
 
 use js_sys::{Array, Math};
 use mla::burn::tensor::Device;
-use mla::data::{ColumnKind, ManifestConfig, ManifestData, Upload};
+use mla::data::{ColumnKind, ManifestConfig, ManifestData, MissingConfig, Upload};
 use mla::device::{BackendChoice, BrowserDevice, fetch_bytes};
 use mla::io::{ModelHeader, load_model, save_model};
 use mla::model::pretrained::{self, EncoderFiles, ExtractProgress, NoCache};
@@ -148,11 +148,12 @@ async fn handle(m: Message<Request>) -> Result<(), String> {
             train,
             data,
             pretrained,
+            missing,
         } => {
             idle()?;
             TRAINING.set(true);
             STOP.set(false);
-            let result = train_loop(id, train, data, pretrained).await;
+            let result = train_loop(id, *train, data, pretrained, missing).await;
             TRAINING.set(false);
             result
         }
@@ -391,9 +392,10 @@ async fn train_loop(
     config: TrainConfig,
     data: ManifestConfig,
     pretrained: Option<usize>,
+    missing: MissingConfig,
 ) -> Result<(), String> {
     let device = device()?;
-    let (data, model_config, files) = match pretrained {
+    let (mut data, model_config, files) = match pretrained {
         Some(size) => pretrained_data(id, &data, size, &device).await?,
         None => (
             built(&data)?,
@@ -401,6 +403,12 @@ async fn train_loop(
             EncoderFiles::default(),
         ),
     };
+    if !missing.is_none() {
+        let reports = missing
+            .apply(&mut data.splits, config.seed)
+            .map_err(|e| e.to_string())?;
+        reply(id, Reply::Masked(reports));
+    }
     let mut trainer = Trainer::with_encoders(&model_config, &config, data.splits, &files, &device)
         .await
         .map_err(|e| e.to_string())?;

@@ -6,7 +6,7 @@
 //! Replies carry the id of the request they answer; id 0 is the engine itself.
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use mla::data::ManifestConfig;
+use mla::data::{ManifestConfig, MissingConfig, MissingReport};
 use mla::device::BackendChoice;
 use mla::io::ModelHeader;
 use mla::predict::SamplePrediction;
@@ -37,10 +37,12 @@ pub enum Request {
     /// Train on the loaded data; the best epoch's model becomes the engine's model.
     /// `pretrained`: the image and text columns use the pretrained encoders, images at
     /// this size.
+    /// `missing`: modalities masked at a rate on top of the data's own missing cells.
     Train {
-        train: TrainConfig,
+        train: Box<TrainConfig>,
         data: ManifestConfig,
         pretrained: Option<usize>,
+        missing: MissingConfig,
     },
     /// Stop training after the current step (no reply of its own).
     Stop,
@@ -70,6 +72,8 @@ pub enum Reply {
         encoders: Result<Vec<EncoderInfo>, String>,
     },
     Data(DataSummary),
+    /// What the missing-modality masks did, per split.
+    Masked(Vec<MissingReport>),
     /// Pretrained features being computed: `done` of `total` samples of `modality`.
     Extracting {
         modality: String,
@@ -109,7 +113,11 @@ impl Reply {
     pub fn is_last(&self) -> bool {
         !matches!(
             self,
-            Reply::Busy(_) | Reply::Extracting { .. } | Reply::Step { .. } | Reply::Epoch { .. }
+            Reply::Busy(_)
+                | Reply::Masked(_)
+                | Reply::Extracting { .. }
+                | Reply::Step { .. }
+                | Reply::Epoch { .. }
         )
     }
 }

@@ -1,7 +1,7 @@
 //! The training settings form and how it maps onto the core's configuration.
 
 use leptos::prelude::*;
-use mla::data::ManifestConfig;
+use mla::data::{ManifestConfig, MissingConfig};
 use mla::{Fusion, MlaError, TrainConfig};
 
 use crate::protocol::EncoderInfo;
@@ -19,6 +19,8 @@ pub struct Settings {
     pub seed: u64,
     /// The pretrained encoders for images and texts (MobileNetV2 at `image_size`, MiniLM).
     pub pretrained: bool,
+    /// Each modality of each sample masked with this probability, in every split.
+    pub missing: f64,
 }
 
 impl Default for Settings {
@@ -35,6 +37,7 @@ impl Default for Settings {
             image_size: 16,
             seed: 0,
             pretrained: false,
+            missing: 0.0,
         }
     }
 }
@@ -69,6 +72,16 @@ impl Settings {
             ));
         }
         Ok(self.pretrained.then_some(self.image_size))
+    }
+
+    /// The missing-modality masks (the same rate in every split, as the paper's Table
+    /// 2), checked.
+    pub fn missing_config(&self) -> Result<MissingConfig, MlaError> {
+        let c = MissingConfig::everywhere(self.missing);
+        // The rule is the same for any number of modalities; 2 checks the rate.
+        c.validate(2)
+            .map_err(|_| MlaError::config("missing rate", "must be a number in [0, 1]"))?;
+        Ok(c)
     }
 
     /// How raw data becomes model inputs, checked.
@@ -193,6 +206,8 @@ pub fn SettingsForm(
                 get=|s| s.image_size set=|s, v| s.image_size = v />
             <NumberField label="seed" name="seed" settings disabled
                 get=|s| s.seed set=|s, v| s.seed = v />
+            <NumberField label="missing rate (0-1)" name="missing" settings disabled step="any"
+                get=|s| s.missing set=|s, v| s.missing = v />
             <label class="field">
                 <span>"head gradient modification"</span>
                 <input

@@ -13,10 +13,15 @@ use crate::settings::SettingsForm;
 /// per epoch, then the test table and the new model.
 fn start(ui: Ui) {
     let settings = ui.settings.get_untracked();
-    let configs = settings
-        .train_config()
-        .and_then(|t| Ok((t, settings.data_config()?, settings.pretrained()?)));
-    let (train, data, pretrained) = match configs {
+    let configs = settings.train_config().and_then(|t| {
+        Ok((
+            t,
+            settings.data_config()?,
+            settings.pretrained()?,
+            settings.missing_config()?,
+        ))
+    });
+    let (train, data, pretrained, missing) = match configs {
         Ok(c) => c,
         Err(e) => return ui.train_error.set(Some(e.to_string())),
     };
@@ -24,19 +29,22 @@ fn start(ui: Ui) {
     ui.test.set(None);
     ui.train_error.set(None);
     ui.step_seconds.set(None);
+    ui.masked.set(None);
     ui.run.set(RunState::Preparing(
         "preparing the data and the model…".into(),
     ));
     client::send(
         Request::Train {
-            train,
+            train: Box::new(train),
             data,
             pretrained,
+            missing,
         },
         Vec::new(),
         None,
         move |reply, _| match reply {
             Reply::Busy(what) => ui.run.set(RunState::Preparing(what)),
+            Reply::Masked(reports) => ui.masked.set(Some(masked_summary(&reports))),
             Reply::Extracting {
                 modality,
                 done,
@@ -85,6 +93,26 @@ fn start(ui: Ui) {
             _ => {}
         },
     );
+}
+
+/// "missing after masking — train: image 31%, text 29% …" for the page.
+fn masked_summary(reports: &[mla::data::MissingReport]) -> String {
+    let parts: Vec<String> = reports
+        .iter()
+        .map(|r| {
+            let cells: Vec<String> = r
+                .modalities
+                .iter()
+                .zip(r.missing_fraction())
+                .map(|(n, f)| format!("{n} {}", pct(f)))
+                .collect();
+            format!("{}: {}", r.split, cells.join(", "))
+        })
+        .collect();
+    format!(
+        "missing after masking (each sample keeps one modality) — {}",
+        parts.join("; ")
+    )
 }
 
 fn pct(x: f64) -> String {
@@ -213,6 +241,7 @@ pub fn TrainPanel() -> impl IntoView {
                 </button>
             </div>
             <div class="progress">{progress}</div>
+            {move || ui.masked.get().map(|m| view! { <p class="note" data-testid="masked">{m}</p> })}
             {move || ui.train_error.get().map(|e| view! { <p class="error" data-testid="train-error">{e}</p> })}
             <div class="charts">
                 <LineChart title="Training loss per modality" id="loss-chart" series=losses />
