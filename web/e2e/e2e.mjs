@@ -366,7 +366,7 @@ await page.getByTestId('train-error').waitFor({ timeout: 10_000 });
 const rateError = await page.getByTestId('train-error').textContent();
 check(rateError.includes('missing rate'), `a missing rate of 1.5 is refused: "${rateError}"`);
 await setField('missing', 0.4);
-await train(1, 300_000);
+await train(2, 300_000);
 const masked = await page.getByTestId('masked').textContent();
 const trainShare = Number((masked.match(/train: \w+ ([\d.]+)%/) ?? [])[1]);
 check(trainShare > 20 && trainShare < 40, `a missing rate of 0.4 masks modalities and says so: "${masked}"`);
