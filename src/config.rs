@@ -256,6 +256,24 @@ pub enum ProjectWith {
     Previous,
 }
 
+/// How MLA's head is kept: the ablation of issue 16. The defaults are the paper's
+/// method (one shared head, one optimizer, one learning rate).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MlaConfig {
+    /// A head per modality instead of the shared one, each trained in its modality's
+    /// step: alternating Late fusion (HGM has nothing to protect there and is off).
+    pub head_per_modality: bool,
+    /// The shared head's learning rate divided by the number of modalities `M` (it
+    /// takes `M` steps per batch where each encoder takes one).
+    pub head_lr_divided: bool,
+    /// The shared head's optimizer state (momentum, Adam's moments) kept per modality,
+    /// so one modality's step carries nothing of another's.
+    pub head_state_per_modality: bool,
+    /// The shared head's weight with a bias per modality instead of one shared bias.
+    pub bias_per_modality: bool,
+}
+
 /// Head gradient modification (Eq. 3-5).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -291,6 +309,8 @@ pub struct TrainConfig {
     pub optimizer: OptimizerConfig,
     /// Used by MLA only.
     pub hgm: HgmConfig,
+    /// Used by MLA only: the head options of the ablation.
+    pub mla: MlaConfig,
     /// Used by OGM-GE only.
     pub ogm: OgmConfig,
     /// Used by QMF only.
@@ -318,6 +338,7 @@ impl Default for TrainConfig {
             batch_size: 64,
             optimizer: OptimizerConfig::default(),
             hgm: HgmConfig::default(),
+            mla: MlaConfig::default(),
             ogm: OgmConfig::default(),
             qmf: QmfConfig::default(),
             impute: ImputeConfig::default(),
@@ -374,6 +395,20 @@ impl TrainConfig {
         }
         if !(o.lr_decay > 0.0 && o.lr_decay <= 1.0) {
             return bad("optimizer.lr_decay", "must be in (0, 1]");
+        }
+        if self.method != Method::Mla && self.mla != MlaConfig::default() {
+            return bad("mla", "the head options are MLA's (method = \"mla\")");
+        }
+        if self.mla.head_per_modality
+            && (self.mla.head_lr_divided
+                || self.mla.head_state_per_modality
+                || self.mla.bias_per_modality)
+        {
+            return bad(
+                "mla.head_per_modality",
+                "with a head per modality there is no shared head for head_lr_divided, \
+                 head_state_per_modality or bias_per_modality to act on",
+            );
         }
         if !(self.hgm.alpha.is_finite() && self.hgm.alpha > 0.0) {
             return bad("hgm.alpha", "must be a finite number > 0");

@@ -59,7 +59,8 @@ pub fn predict(model: &MultimodalModel, fusion: Fusion, batch: &Batch) -> Result
         0,
     );
     Ok(match model.layout {
-        HeadLayout::Shared => {
+        // MLA's heads, shared or not: test-time fusion of the unimodal predictions.
+        HeadLayout::Shared | HeadLayout::SharedWeight | HeadLayout::Unshared => {
             let fused = fusion.fuse(unimodal.clone(), batch.present.clone());
             Predictions {
                 unimodal,

@@ -27,7 +27,8 @@ pub mod rng;
 pub mod train;
 
 pub use config::{
-    HgmConfig, Method, OptimizerConfig, OptimizerKind, ProjectWith, RunConfig, TrainConfig,
+    HgmConfig, Method, MlaConfig, OptimizerConfig, OptimizerKind, ProjectWith, RunConfig,
+    TrainConfig,
 };
 pub use device::Backend;
 pub use error::{MlaError, Result};

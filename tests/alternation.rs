@@ -1,13 +1,14 @@
-//! Alternation (Eq. 1-2): a modality's step changes only its encoder and the head.
+//! Alternation (Eq. 1-2): a modality's step changes only its encoder and the head; the
+//! head options of MLA's ablation (issue 16) do what they say.
 
 mod common;
 
 use common::*;
 use mla::burn::module::Module;
-use mla::config::{HgmConfig, OptimizerConfig};
+use mla::config::{HgmConfig, MlaConfig, OptimizerConfig};
 use mla::data::{SyntheticConfig, SyntheticKind, SyntheticModality};
 use mla::model::{HeadLayout, ModelConfig, ModelSpec, MultimodalModel};
-use mla::train::{Alternating, TrainBatch, build_optimizer};
+use mla::train::{Alternating, Strategy, TrainBatch, build_optimizer};
 
 fn bytes<M: Module>(m: &M) -> Vec<u8> {
     m.clone().into_record().into_bytes().unwrap().to_vec()
@@ -94,6 +95,205 @@ fn modality_step_leaves_other_encoders_bit_identical() {
                 head_before, head_after,
                 "the shared head must train in every step"
             );
+        }
+    }
+}
+
+/// Two modalities of plain features, a shared-head model and a batch of all samples.
+fn setup(head_per_modality: bool) -> (mla::data::Dataset, MultimodalModel) {
+    let device = cpu();
+    let data = SyntheticConfig {
+        train: 64,
+        valid: 4,
+        test: 4,
+        ..SyntheticConfig::default()
+    }
+    .generate()
+    .unwrap()
+    .train;
+    let config = ModelConfig {
+        feature_dim: 8,
+        ..Default::default()
+    };
+    let layout = if head_per_modality {
+        HeadLayout::Unshared
+    } else {
+        HeadLayout::Shared
+    };
+    let spec = ModelSpec::for_data(&data, &config, layout).unwrap();
+    let model = spec.init(1, &device).unwrap().train();
+    (data, model)
+}
+
+fn floats(l: &mla::burn::nn::Linear) -> Vec<f32> {
+    let mut v = host(
+        l.weight
+            .val()
+            .reshape([l.weight.val().shape().num_elements()]),
+    );
+    v.extend(host(l.bias.as_ref().unwrap().val()));
+    v
+}
+
+fn step(
+    mla: &mut Alternating,
+    model: MultimodalModel,
+    m: usize,
+    data: &mla::data::Dataset,
+    optimizer: &mut mla::burn::optim::ModuleOptimizer,
+    lr: f64,
+) -> MultimodalModel {
+    let ad = cpu().autodiff();
+    let idx: Vec<usize> = (0..data.len()).collect();
+    let batch = TrainBatch {
+        data,
+        indices: &idx,
+        device: &ad,
+        epoch: 0,
+    };
+    mla.modality_step(model, m, &batch, optimizer, lr)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn per_modality_head_state_carries_no_momentum_between_modalities() {
+    let (data, model) = setup(false);
+    let no_hgm = HgmConfig {
+        enabled: false,
+        ..HgmConfig::default()
+    };
+    let opt = OptimizerConfig {
+        lr: 0.1,
+        ..Default::default()
+    };
+    assert!(opt.momentum > 0.0);
+    let run = |options: &MlaConfig| {
+        let mut mla = Alternating::with_options(vec![0, 1], &no_hgm, options, &opt, 8, &cpu());
+        let mut optimizer = build_optimizer(&opt);
+        let after0 = step(&mut mla, model.clone(), 0, &data, &mut optimizer, opt.lr);
+        let after1 = step(&mut mla, after0.clone(), 1, &data, &mut optimizer, opt.lr);
+        // Modality 1's step alone, from the same model, with optimizers that never
+        // saw modality 0.
+        let mut fresh = Alternating::with_options(vec![0, 1], &no_hgm, options, &opt, 8, &cpu());
+        let mut fresh_optimizer = build_optimizer(&opt);
+        let alone = step(&mut fresh, after0, 1, &data, &mut fresh_optimizer, opt.lr);
+        (floats(&after1.head), floats(&alone.head))
+    };
+    let per_modality = MlaConfig {
+        head_state_per_modality: true,
+        ..MlaConfig::default()
+    };
+    let (after, alone) = run(&per_modality);
+    assert!(
+        after == alone,
+        "modality 0's step left momentum in modality 1's"
+    );
+    // The paper's single optimizer does carry it: the option changes something.
+    let (after, alone) = run(&MlaConfig::default());
+    assert!(
+        after != alone,
+        "one optimizer should mix the modalities' momentum"
+    );
+}
+
+#[test]
+fn divided_head_learning_rate_moves_the_head_by_a_mth_and_encoders_as_before() {
+    let (data, model) = setup(false);
+    let opt = OptimizerConfig {
+        lr: 0.1,
+        momentum: 0.0,
+        weight_decay: 0.0,
+        ..Default::default()
+    };
+    let run = |options: MlaConfig| {
+        let mut mla =
+            Alternating::with_options(vec![0, 1], &HgmConfig::default(), &options, &opt, 8, &cpu());
+        let mut optimizer = build_optimizer(&opt);
+        step(&mut mla, model.clone(), 1, &data, &mut optimizer, opt.lr)
+    };
+    let plain = run(MlaConfig::default());
+    let divided = run(MlaConfig {
+        head_lr_divided: true,
+        ..MlaConfig::default()
+    });
+    let before = floats(&model.head);
+    for ((b, p), d) in before
+        .iter()
+        .zip(floats(&plain.head))
+        .zip(floats(&divided.head))
+    {
+        // Plain SGD: the step is lr x gradient, so half the lr moves half as far (M = 2).
+        assert!(((d - b) - (p - b) / 2.0).abs() < 1e-6, "{b} {p} {d}");
+    }
+    assert!(floats(&plain.head) != before);
+    assert_eq!(bytes(&plain.encoders[1]), bytes(&divided.encoders[1]));
+}
+
+#[test]
+fn a_head_per_modality_trains_only_its_own_head_and_fuses_like_mla() {
+    let (data, model) = setup(true);
+    let options = MlaConfig {
+        head_per_modality: true,
+        ..MlaConfig::default()
+    };
+    let opt = OptimizerConfig::default();
+    let mut mla =
+        Alternating::with_options(vec![0, 1], &HgmConfig::default(), &options, &opt, 8, &cpu());
+    assert_eq!(mla.head_layout(), HeadLayout::Unshared);
+    assert!(mla.hgm().is_none(), "HGM has no shared head to protect");
+    let mut optimizer = build_optimizer(&opt);
+    let after = step(&mut mla, model.clone(), 1, &data, &mut optimizer, 0.1);
+    assert_eq!(bytes(&after.layers[0]), bytes(&model.layers[0]));
+    assert_ne!(bytes(&after.layers[1]), bytes(&model.layers[1]));
+    assert_eq!(bytes(&after.encoders[0]), bytes(&model.encoders[0]));
+    // Evaluation fuses the heads' predictions with MLA's entropy fusion.
+    let batch = mla::data::Batch::gather(&data, &[0, 1, 2, 3], &cpu());
+    let plain = after.valid();
+    let out = mla::eval::predict(&plain, mla::Fusion::Entropy, &batch).unwrap();
+    let want = mla::Fusion::Entropy.fuse(out.unimodal.clone(), batch.present.clone());
+    assert_eq!(host(out.fused), host(want.logits));
+    let k1 = host(plain.unimodal_logits(1, plain.all_features(&batch).unwrap()[1].clone()));
+    let own = host(plain.layers[1].forward(plain.all_features(&batch).unwrap()[1].clone()));
+    assert_eq!(k1, own, "a modality's prediction is its own head's");
+}
+
+#[test]
+fn a_bias_per_modality_shares_the_weight_and_moves_only_the_stepping_modality_bias() {
+    let (data, _) = setup(false);
+    let config = ModelConfig {
+        feature_dim: 8,
+        ..Default::default()
+    };
+    let spec = ModelSpec::for_data(&data, &config, HeadLayout::SharedWeight).unwrap();
+    let model = spec.init(1, &cpu()).unwrap().train();
+    assert!(model.head.bias.is_none());
+    let options = MlaConfig {
+        bias_per_modality: true,
+        ..MlaConfig::default()
+    };
+    let opt = OptimizerConfig::default();
+    let mut mla =
+        Alternating::with_options(vec![0, 1], &HgmConfig::default(), &options, &opt, 8, &cpu());
+    assert_eq!(mla.head_layout(), HeadLayout::SharedWeight);
+    let mut optimizer = build_optimizer(&opt);
+    let after = step(&mut mla, model.clone(), 1, &data, &mut optimizer, 0.1);
+    let bias = |m: &MultimodalModel, k: usize| host(m.layers[k].bias.as_ref().unwrap().val());
+    assert_eq!(bias(&after, 0), bias(&model, 0));
+    assert_ne!(bias(&after, 1), bias(&model, 1));
+    assert_ne!(bytes(&after.head), bytes(&model.head));
+    // Modality k's logits: the shared weight, then its own bias.
+    let plain = after.valid();
+    let batch = mla::data::Batch::gather(&data, &[0, 1, 2], &cpu());
+    let h = plain.all_features(&batch).unwrap()[0].clone();
+    let got = host(plain.unimodal_logits(0, h.clone()));
+    let w = host(plain.head.weight.val());
+    let (hs, b0) = (host(h), bias(&plain, 0));
+    let c = b0.len();
+    for i in 0..3 {
+        for j in 0..c {
+            let want: f32 = b0[j] + (0..8).map(|k| hs[i * 8 + k] * w[k * c + j]).sum::<f32>();
+            assert!((got[i * c + j] - want).abs() < 1e-5);
         }
     }
 }

@@ -82,6 +82,10 @@ fn mla_with_hgm_and_momentum_resumes_exactly() {
     config.train.optimizer.kind = OptimizerKind::Sgd;
     assert!(config.train.optimizer.momentum > 0.0 && config.train.hgm.enabled);
     check_resume(&config, 2);
+    // With the head's momentum kept per modality, those optimizers resume too.
+    config.train.mla.head_state_per_modality = true;
+    config.train.mla.head_lr_divided = true;
+    check_resume(&config, 2);
 }
 
 #[test]

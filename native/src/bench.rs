@@ -24,6 +24,45 @@ pub struct Variant {
     pub hgm: bool,
     /// MLA only: dynamic (entropy) fusion on; off = equal weights.
     pub dynamic: bool,
+    /// MLA only: one of the head options of the head ablation (issue 16).
+    pub head: Option<HeadOption>,
+}
+
+/// MLA's head options (`train.mla`), one at a time in the head ablation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadOption {
+    StatePerModality,
+    LrDivided,
+    BiasPerModality,
+    PerModality,
+}
+
+impl HeadOption {
+    pub const ALL: [HeadOption; 4] = [
+        HeadOption::StatePerModality,
+        HeadOption::LrDivided,
+        HeadOption::BiasPerModality,
+        HeadOption::PerModality,
+    ];
+
+    /// The `train` flag, which is also the run name's suffix.
+    fn flag(self) -> &'static str {
+        match self {
+            HeadOption::StatePerModality => "head-state-per-modality",
+            HeadOption::LrDivided => "head-lr-divided",
+            HeadOption::BiasPerModality => "bias-per-modality",
+            HeadOption::PerModality => "head-per-modality",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            HeadOption::StatePerModality => "head state per modality",
+            HeadOption::LrDivided => "head lr / M",
+            HeadOption::BiasPerModality => "bias per modality",
+            HeadOption::PerModality => "a head per modality",
+        }
+    }
 }
 
 impl Variant {
@@ -32,6 +71,7 @@ impl Variant {
             method,
             hgm: true,
             dynamic: true,
+            head: None,
         }
     }
 
@@ -45,12 +85,18 @@ impl Variant {
             if !self.dynamic {
                 n += "-no-df";
             }
+            if let Some(h) = self.head {
+                n += &format!("-{}", h.flag());
+            }
         }
         n
     }
 
     /// The column heading.
     pub fn title(&self) -> String {
+        if let Some(h) = self.head {
+            return format!("MLA ({})", h.title());
+        }
         if self.method == Method::Mla && !(self.hgm && self.dynamic) {
             let mark = |on: bool| if on { "✓" } else { "✗" };
             format!("MLA (HGM {}, DF {})", mark(self.hgm), mark(self.dynamic))
@@ -68,7 +114,27 @@ impl Variant {
         if !self.dynamic {
             f.extend(["--fusion".into(), "mean".into()]);
         }
+        if let Some(h) = self.head {
+            f.push(format!("--{}", h.flag()));
+        }
         f
+    }
+
+    /// MLA's head ablation: the paper's MLA, without HGM, and each head option alone.
+    pub fn head_ablation() -> Vec<Variant> {
+        let mla = Variant::of(Method::Mla);
+        let mut all = vec![
+            mla.clone(),
+            Variant {
+                hgm: false,
+                ..mla.clone()
+            },
+        ];
+        all.extend(HeadOption::ALL.map(|h| Variant {
+            head: Some(h),
+            ..mla.clone()
+        }));
+        all
     }
 
     /// The four MLA configurations of the ablation: HGM x dynamic fusion.
@@ -78,15 +144,23 @@ impl Variant {
                 method: Method::Mla,
                 hgm,
                 dynamic,
+                head: None,
             })
             .into()
     }
 }
 
-/// Parses `--methods`: `all`, or names separated by commas.
+/// Parses `--methods`: `all`, `mla-heads` (MLA's head ablation, with Late fusion and
+/// QMF beside it), or names separated by commas.
 pub fn parse_methods(list: &str) -> Result<Vec<Variant>> {
-    if list.trim() == "all" {
-        return Ok(Method::ALL.into_iter().map(Variant::of).collect());
+    match list.trim() {
+        "all" => return Ok(Method::ALL.into_iter().map(Variant::of).collect()),
+        "mla-heads" => {
+            let mut v = Variant::head_ablation();
+            v.extend([Method::Late, Method::Qmf].map(Variant::of));
+            return Ok(v);
+        }
+        _ => {}
     }
     list.split(',')
         .map(|s| Ok(Variant::of(s.parse::<Method>()?)))
@@ -658,5 +732,22 @@ mod tests {
             Variant::ablation()[0].flags(),
             ["--method", "mla", "--no-hgm", "--fusion", "mean"]
         );
+        let heads = parse_methods("mla-heads").unwrap();
+        let names: Vec<String> = heads.iter().map(Variant::name).collect();
+        assert_eq!(
+            names,
+            [
+                "mla",
+                "mla-no-hgm",
+                "mla-head-state-per-modality",
+                "mla-head-lr-divided",
+                "mla-bias-per-modality",
+                "mla-head-per-modality",
+                "late",
+                "qmf"
+            ]
+        );
+        assert_eq!(heads[5].flags(), ["--method", "mla", "--head-per-modality"]);
+        assert_eq!(heads[3].title(), "MLA (head lr / M)");
     }
 }

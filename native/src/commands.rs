@@ -133,6 +133,11 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
             FusionArg::BatchEntropy => Fusion::BatchEntropy,
         };
     }
+    let mla = &mut train.mla;
+    mla.head_state_per_modality |= args.head_state_per_modality;
+    mla.head_lr_divided |= args.head_lr_divided;
+    mla.bias_per_modality |= args.bias_per_modality;
+    mla.head_per_modality |= args.head_per_modality;
     let missing = &mut config.missing;
     if let Some(r) = &args.missing {
         *missing = mla::data::MissingConfig {

@@ -100,8 +100,9 @@ struct BenchArgs {
     /// Data source, as `train --data` takes it.
     #[arg(long, default_value = "builtin")]
     data: String,
-    /// Methods: `all` (sum, concat, late, film, bigated, ogm-ge, qmf, mla) or a comma
-    /// list.
+    /// Methods: `all` (sum, concat, late, film, bigated, ogm-ge, qmf, mla), `mla-heads`
+    /// (MLA, MLA without HGM and MLA with each head option, with Late fusion and QMF),
+    /// or a comma list (also ae, cra, mmin).
     #[arg(long, default_value = "all")]
     methods: String,
     /// Also run MLA's ablation: HGM on/off x dynamic fusion on/off.
@@ -193,7 +194,8 @@ struct TrainArgs {
     #[arg(long, conflicts_with_all = ["config", "method", "seed", "data_seed", "data",
         "manifest", "image_size", "skip_bad", "batch_size", "optimizer", "lr", "alpha", "no_hgm",
         "fusion", "out", "condition_modality", "pretrained", "missing", "missing_train",
-        "missing_valid", "missing_test", "missing_seed"])]
+        "missing_valid", "missing_test", "missing_seed", "head_state_per_modality",
+        "head_lr_divided", "bias_per_modality", "head_per_modality"])]
     resume: Option<PathBuf>,
     /// Method to train: mla, or a baseline of the paper: sum, joint (= concat), late
     /// (= late-fusion), film, bigated, ogm-ge, qmf [default: mla].
@@ -261,6 +263,20 @@ struct TrainArgs {
     /// Test-time fusion of unimodal predictions (MLA).
     #[arg(long, value_enum)]
     fusion: Option<FusionArg>,
+    /// MLA's head ablation: keep the shared head's optimizer state (momentum) per
+    /// modality.
+    #[arg(long)]
+    head_state_per_modality: bool,
+    /// MLA's head ablation: divide the shared head's learning rate by the number of
+    /// modalities.
+    #[arg(long)]
+    head_lr_divided: bool,
+    /// MLA's head ablation: the shared head's weight with a bias per modality.
+    #[arg(long)]
+    bias_per_modality: bool,
+    /// MLA's head ablation: a head per modality (alternating Late fusion; no HGM).
+    #[arg(long)]
+    head_per_modality: bool,
     /// Mask each modality of each sample with this probability in every split (the
     /// paper's missing rate η), on top of cells already missing: `0.3`, or one rate per
     /// modality, `0.5,0`. A sample keeps one of its modalities when all would go.

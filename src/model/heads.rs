@@ -4,7 +4,7 @@
 //! own prediction is the same network with the others deactivated (zero features), as
 //! the paper evaluates fusion methods, except where the layout has a head per modality.
 
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,13 @@ pub enum HeadLayout {
     /// MLA: one `s -> C` head applied to each modality's feature on its own.
     #[default]
     Shared,
+    /// MLA's ablation (`train.mla.bias_per_modality`): the shared head's `s -> C` weight
+    /// (the head, without its bias) and a bias per modality (`layers[m]`'s bias; its
+    /// `1 x C` weight is unused).
+    SharedWeight,
+    /// MLA's ablation (`train.mla.head_per_modality`): an `s -> C` head per modality,
+    /// each trained in its modality's step, fused as MLA fuses (alternating Late fusion).
+    Unshared,
     /// Concat: one `M*s -> C` head over the concatenated features.
     Concat,
     /// Sum: an `s -> C` head per modality; the fused logits are their sum.
@@ -77,7 +84,7 @@ impl HeadLayout {
     pub fn per_modality(self) -> bool {
         matches!(
             self,
-            HeadLayout::Sum | HeadLayout::Late | HeadLayout::Energy
+            HeadLayout::Sum | HeadLayout::Late | HeadLayout::Energy | HeadLayout::Unshared
         )
     }
 
@@ -122,8 +129,19 @@ impl HeadLayout {
         };
         match self {
             HeadLayout::Shared => (linear(s, c), Vec::new()),
+            // The biases start at zero (a 1-input layer's default range would be ±1).
+            HeadLayout::SharedWeight => (
+                LinearConfig::new(s, c).with_bias(false).init(device),
+                (0..m)
+                    .map(|_| {
+                        LinearConfig::new(1, c)
+                            .with_initializer(Initializer::Zeros)
+                            .init(device)
+                    })
+                    .collect(),
+            ),
             HeadLayout::Concat => (linear(m * s, c), Vec::new()),
-            HeadLayout::Sum | HeadLayout::Late | HeadLayout::Energy => {
+            HeadLayout::Sum | HeadLayout::Late | HeadLayout::Energy | HeadLayout::Unshared => {
                 (linear(1, 1), (0..m).map(|_| linear(s, c)).collect())
             }
             HeadLayout::Film { .. } => (linear((m - 1) * s, c), vec![linear(s, 2 * s)]),
@@ -155,8 +173,11 @@ impl MultimodalModel {
             .map(|(k, h)| h * mask(k))
             .collect();
         match self.layout {
-            HeadLayout::Shared | HeadLayout::Concat => self.head.forward(Tensor::cat(masked, 1)),
-            HeadLayout::Sum | HeadLayout::Late | HeadLayout::Energy => {
+            // (MLA's shared layouts fuse at test time instead: [`crate::fusion`].)
+            HeadLayout::Shared | HeadLayout::SharedWeight | HeadLayout::Concat => {
+                self.head.forward(Tensor::cat(masked, 1))
+            }
+            HeadLayout::Sum | HeadLayout::Late | HeadLayout::Energy | HeadLayout::Unshared => {
                 let (logits, weights) = self.per_modality(masked, present);
                 weighted_sum(logits, &weights)
             }

@@ -322,6 +322,13 @@ impl MultimodalModel {
     pub fn unimodal_logits(&self, modality: usize, features: Tensor<2>) -> Tensor<2> {
         match self.layout {
             HeadLayout::Shared => self.head.forward(features),
+            HeadLayout::SharedWeight => {
+                let bias = self.layers[modality]
+                    .bias
+                    .as_ref()
+                    .expect("per-modality biases are built with a bias");
+                self.head.forward(features) + bias.val().unsqueeze_dim(0)
+            }
             HeadLayout::Concat => {
                 let s = features.dims()[1];
                 let w = self.head.weight.val().narrow(0, modality * s, s);

@@ -2,11 +2,12 @@
 
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Bytes, Device, Tensor};
 
 use super::hgm::HeadGradientModifier;
+use super::optimizer::build_optimizer;
 use super::strategy::{Strategy, StrategyState, TrainBatch};
-use crate::config::HgmConfig;
+use crate::config::{HgmConfig, MlaConfig, OptimizerConfig};
 use crate::data::{EncoderInput, labels};
 use crate::error::{MlaError, Result};
 use crate::model::{HeadLayout, MultimodalModel};
@@ -18,18 +19,49 @@ pub struct Alternating {
     order: Vec<usize>,
     hgm: Option<HeadGradientModifier>,
     loss: CrossEntropyLoss,
+    options: MlaConfig,
+    /// With `head_state_per_modality`: modality `m`'s optimizer for the shared head.
+    head_optimizers: Vec<ModuleOptimizer>,
+    optimizer: OptimizerConfig,
 }
 
 impl Alternating {
     /// `order`: the modality sequence within a batch; `hgm`: `None` or its settings,
     /// with `P` of a head reading `feature_dim` features kept on `device` (plain).
     pub fn new(order: Vec<usize>, hgm: &HgmConfig, feature_dim: usize, device: &Device) -> Self {
-        Self {
+        Self::with_options(
             order,
-            hgm: hgm
-                .enabled
+            hgm,
+            &MlaConfig::default(),
+            &OptimizerConfig::default(),
+            feature_dim,
+            device,
+        )
+    }
+
+    /// [`Alternating::new`] with the head options of `options` (`optimizer` builds the
+    /// per-modality head optimizers when they are asked for).
+    pub fn with_options(
+        order: Vec<usize>,
+        hgm: &HgmConfig,
+        options: &MlaConfig,
+        optimizer: &OptimizerConfig,
+        feature_dim: usize,
+        device: &Device,
+    ) -> Self {
+        let head_optimizers = if options.head_state_per_modality {
+            order.iter().map(|_| build_optimizer(optimizer)).collect()
+        } else {
+            Vec::new()
+        };
+        Self {
+            hgm: (hgm.enabled && !options.head_per_modality)
                 .then(|| HeadGradientModifier::new(hgm, feature_dim, device)),
+            order,
             loss: CrossEntropyLossConfig::new().init(device),
+            options: options.clone(),
+            head_optimizers,
+            optimizer: optimizer.clone(),
         }
     }
 
@@ -60,23 +92,57 @@ impl Alternating {
         }
         let input = EncoderInput::gather(batch.data, modality, &idx, batch.device);
         let features = model.features(modality, &input)?; // [B_m, s]
-        let logits = model.head.forward(features.clone());
+        let logits = model.unimodal_logits(modality, features.clone());
         let loss = self
             .loss
             .forward(logits, labels(batch.data, &idx, batch.device));
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        let mut all = loss.backward();
+        let split = self.options.head_lr_divided || self.options.head_state_per_modality;
+        // The shared head's gradients apart from the encoder's when the head steps with
+        // its own learning rate or optimizer state.
+        let mut head = if split {
+            let ids: Vec<_> = std::iter::once(model.head.weight.id)
+                .chain(model.head.bias.as_ref().map(|b| b.id))
+                .collect();
+            GradientsParams::from_params(&mut all, &model, &ids)
+        } else {
+            GradientsParams::new()
+        };
+        let mut grads = GradientsParams::from_module(&mut all, &model);
         if let Some(hgm) = self.hgm.as_mut() {
             let h_mean = features.detach().mean_dim(0).squeeze_dim::<1>(0).inner();
-            hgm.apply(&mut grads, &model.head, h_mean);
+            hgm.apply(
+                if split { &mut head } else { &mut grads },
+                &model.head,
+                h_mean,
+            );
         }
-        let model = optimizer.step(lr, model, grads);
+        let mut model = optimizer.step(lr, model, grads);
+        if split {
+            let head_lr = if self.options.head_lr_divided {
+                lr / self.order.len() as f64
+            } else {
+                lr
+            };
+            let head_optimizer = match self.head_optimizers.get_mut(modality) {
+                Some(own) => own,
+                None => optimizer,
+            };
+            model = head_optimizer.step(head_lr, model, head);
+        }
         Ok((model, Some(loss.detach().inner())))
     }
 }
 
 impl Strategy for Alternating {
     fn head_layout(&self) -> HeadLayout {
-        HeadLayout::Shared
+        if self.options.head_per_modality {
+            HeadLayout::Unshared
+        } else if self.options.bias_per_modality {
+            HeadLayout::SharedWeight
+        } else {
+            HeadLayout::Shared
+        }
     }
 
     fn loss_names(&self, modalities: &[String]) -> Vec<String> {
@@ -99,17 +165,44 @@ impl Strategy for Alternating {
         Ok((model, losses))
     }
 
-    fn state(&self) -> StrategyState {
-        match &self.hgm {
+    fn state(&self) -> Result<StrategyState> {
+        let optimizers = self
+            .head_optimizers
+            .iter()
+            .map(|o| {
+                o.into_bytes()
+                    .map(|b| b.to_vec())
+                    .map_err(|e| MlaError::Checkpoint(format!("a head optimizer: {e}")))
+            })
+            .collect::<Result<_>>()?;
+        Ok(match &self.hgm {
             Some(h) => StrategyState {
                 matrices: vec![h.projection().matrix().clone()],
                 counters: vec![h.steps()],
+                optimizers,
             },
-            None => StrategyState::default(),
-        }
+            None => StrategyState {
+                optimizers,
+                ..StrategyState::default()
+            },
+        })
     }
 
     fn restore(&mut self, state: StrategyState) -> Result<()> {
+        if state.optimizers.len() != self.head_optimizers.len() {
+            return Err(MlaError::Checkpoint(
+                "its head optimizers do not match this run's head_state_per_modality".into(),
+            ));
+        }
+        self.head_optimizers = state
+            .optimizers
+            .into_iter()
+            .map(|bytes| {
+                build_optimizer(&self.optimizer)
+                    .from_bytes(Bytes::from_bytes_vec(bytes))
+                    .map_err(|e| MlaError::Checkpoint(format!("a head optimizer: {e}")))
+            })
+            .collect::<Result<_>>()?;
         match (&mut self.hgm, &state.matrices[..], &state.counters[..]) {
             (Some(h), [p], [steps]) => h.restore(p.clone(), *steps),
             (None, [], []) => Ok(()),

@@ -38,6 +38,9 @@ pub(super) struct Saved {
     /// The method's state ([`super::StrategyState`]) on the host.
     pub matrices: Vec<HostMatrix>,
     pub counters: Vec<usize>,
+    /// The method's own optimizers' records (absent in older checkpoints).
+    #[serde(default)]
+    pub optimizers: Vec<Vec<u8>>,
 }
 
 /// The four parts of a checkpoint.
@@ -125,6 +128,7 @@ mod tests {
                 best: Some((2, 0.5)),
                 matrices: vec![(1, 2, vec![0.25, -1.5])],
                 counters: vec![7],
+                optimizers: vec![vec![4, 5]],
             },
             model: vec![1, 2, 3],
             best: Vec::new(),

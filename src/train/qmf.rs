@@ -117,16 +117,19 @@ impl Strategy for Qmf {
         Ok((model, vec![out(fused_loss), out(unimodal), out(rank)]))
     }
 
-    fn state(&self) -> StrategyState {
-        StrategyState {
+    fn state(&self) -> Result<StrategyState> {
+        Ok(StrategyState {
             matrices: vec![self.history.clone()],
-            counters: Vec::new(),
-        }
+            ..StrategyState::default()
+        })
     }
 
     fn restore(&mut self, state: StrategyState) -> Result<()> {
         match &state.matrices[..] {
-            [h] if h.dims() == self.history.dims() && state.counters.is_empty() => {
+            [h] if h.dims() == self.history.dims()
+                && state.counters.is_empty()
+                && state.optimizers.is_empty() =>
+            {
                 self.history = h.clone().to_device(&self.history.device());
                 Ok(())
             }

@@ -34,12 +34,14 @@ pub fn masked_mean(values: Tensor<1>, mask: Tensor<1>) -> Tensor<1> {
 }
 
 /// What a method carries from batch to batch besides the model and the optimizer
-/// (HGM's `P` and step count), for checkpoints.
+/// (HGM's `P` and step count, optimizers of its own), for checkpoints.
 #[derive(Clone, Debug, Default)]
 pub struct StrategyState {
     /// Plain-device matrices.
     pub matrices: Vec<Tensor<2>>,
     pub counters: Vec<usize>,
+    /// Records of the method's own optimizers (MLA's per-modality head optimizers).
+    pub optimizers: Vec<Vec<u8>>,
 }
 
 /// A training method: how one batch updates the model.
@@ -62,13 +64,13 @@ pub trait Strategy {
     ) -> Result<(MultimodalModel, Vec<Option<Tensor<1>>>)>;
 
     /// The state a checkpoint must keep; none by default.
-    fn state(&self) -> StrategyState {
-        StrategyState::default()
+    fn state(&self) -> Result<StrategyState> {
+        Ok(StrategyState::default())
     }
 
     /// Continues from [`Strategy::state`]'s result.
     fn restore(&mut self, state: StrategyState) -> Result<()> {
-        if state.matrices.is_empty() && state.counters.is_empty() {
+        if state.matrices.is_empty() && state.counters.is_empty() && state.optimizers.is_empty() {
             Ok(())
         } else {
             Err(crate::error::MlaError::Checkpoint(

@@ -118,9 +118,11 @@ impl Trainer {
         splits.validate()?;
         let order = config.order(splits.train.num_modalities())?;
         let strategy: Box<dyn Strategy> = match config.method {
-            Method::Mla => Box::new(Alternating::new(
+            Method::Mla => Box::new(Alternating::with_options(
                 order,
                 &config.hgm,
+                &config.mla,
+                &config.optimizer,
                 model.feature_dim,
                 device,
             )),
@@ -402,7 +404,7 @@ impl Trainer {
             .into_bytes()
             .map_err(|e| MlaError::Checkpoint(format!("optimizer: {e}")))?
             .to_vec();
-        let state = self.strategy.state();
+        let state = self.strategy.state()?;
         let mut matrices = Vec::with_capacity(state.matrices.len());
         for m in state.matrices {
             let [rows, cols] = m.dims();
@@ -418,6 +420,7 @@ impl Trainer {
             best: self.best.as_ref().map(|b| (b.epoch, b.fused)),
             matrices,
             counters: state.counters,
+            optimizers: state.optimizers,
         };
         encode(&Parts {
             saved,
@@ -491,6 +494,7 @@ impl Trainer {
         trainer.strategy.restore(StrategyState {
             matrices,
             counters: saved.counters,
+            optimizers: saved.optimizers,
         })?;
         trainer.rng = saved.rng;
         trainer.order = saved.order;
