@@ -272,6 +272,10 @@ pub struct MlaConfig {
     pub head_state_per_modality: bool,
     /// The shared head's weight with a bias per modality instead of one shared bias.
     pub bias_per_modality: bool,
+    /// Before fusion, each modality's logits divided by a temperature fitted on the
+    /// validation split ([`crate::calibration`]), refitted every epoch and kept with
+    /// the model.
+    pub calibrate: bool,
 }
 
 /// Head gradient modification (Eq. 3-5).

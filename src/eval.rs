@@ -50,7 +50,7 @@ pub struct Predictions {
 /// Runs `model` (no autodiff) on one batch.
 pub fn predict(model: &MultimodalModel, fusion: Fusion, batch: &Batch) -> Result<Predictions> {
     let features = model.all_features(batch)?;
-    let unimodal = Tensor::stack(
+    let unimodal: Tensor<3> = Tensor::stack(
         features
             .iter()
             .enumerate()
@@ -58,6 +58,16 @@ pub fn predict(model: &MultimodalModel, fusion: Fusion, batch: &Batch) -> Result
             .collect(),
         0,
     );
+    // Calibrated MLA: each modality's logits over its temperature, before fusion.
+    let unimodal = if model.temperatures.is_empty() {
+        unimodal
+    } else {
+        let inverse: Vec<f32> = model.temperatures.iter().map(|t| 1.0 / t).collect();
+        let m = inverse.len();
+        unimodal
+            * Tensor::<1>::from_floats(inverse.as_slice(), &model.head.weight.device())
+                .reshape([m, 1, 1])
+    };
     Ok(match model.layout {
         // MLA's heads, shared or not: test-time fusion of the unimodal predictions.
         HeadLayout::Shared | HeadLayout::SharedWeight | HeadLayout::Unshared => {

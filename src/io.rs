@@ -31,6 +31,9 @@ pub struct ModelHeader {
     pub preprocess: Option<Preprocess>,
     /// Version of the crate that wrote the file.
     pub written_by: String,
+    /// Each modality's temperature before fusion (MLA with `calibrate`; empty: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub temperatures: Vec<f32>,
 }
 
 impl ModelHeader {
@@ -41,6 +44,7 @@ impl ModelHeader {
             fusion,
             preprocess,
             written_by: format!("mla {}", env!("CARGO_PKG_VERSION")),
+            temperatures: Vec::new(),
         }
     }
 }
@@ -51,7 +55,11 @@ impl ModelHeader {
 /// The weights come to the host with one asynchronous read first: Burn's record
 /// writer reads tensors synchronously, which a browser's GPU cannot do.
 pub async fn save_model(header: &ModelHeader, model: &MultimodalModel) -> Result<Vec<u8>> {
-    let json = serde_json::to_vec(header)?;
+    let header = ModelHeader {
+        temperatures: model.temperatures.clone(),
+        ..header.clone()
+    };
+    let json = serde_json::to_vec(&header)?;
     let model = model.clone().drop_networks(&header.spec, Networks::Frozen);
     let weights = weights_to_bytes(&model).await?;
     let mut out = Vec::with_capacity(8 + json.len() + weights.len());
@@ -76,7 +84,16 @@ pub fn load_model(bytes: &[u8], device: &Device) -> Result<(ModelHeader, Multimo
         .ok_or_else(|| MlaError::Model(format!("header of {len} bytes is cut short")))?;
     let header: ModelHeader =
         serde_json::from_slice(json).map_err(|e| MlaError::Model(format!("header: {e}")))?;
-    let model = weights_from_bytes(&header.spec, &bytes[8 + len..], device)?;
+    let mut model = weights_from_bytes(&header.spec, &bytes[8 + len..], device)?;
+    if !header.temperatures.is_empty() && header.temperatures.len() != header.spec.modalities.len()
+    {
+        return Err(MlaError::Model(format!(
+            "header: {} temperatures for {} modalities",
+            header.temperatures.len(),
+            header.spec.modalities.len()
+        )));
+    }
+    model.temperatures = header.temperatures.clone();
     Ok((header, model))
 }
 

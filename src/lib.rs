@@ -12,6 +12,7 @@
 //! - [`modality_gap`]: the distance between modalities' normalised features.
 //! - [`io`]: model files as bytes.
 
+pub mod calibration;
 pub mod config;
 pub mod data;
 pub mod device;

@@ -61,6 +61,7 @@ fn saved_model_reproduces_test_numbers_and_rejects_garbage() {
         fusion: config.train.fusion,
         preprocess: None,
         written_by: "test".into(),
+        temperatures: Vec::new(),
     };
     let bytes = pollster::block_on(save_model(&header, &model)).unwrap();
     let (loaded_header, loaded) = load_model(&bytes, &cpu()).unwrap();
@@ -150,4 +151,45 @@ fn image_and_text_encoders_learn_with_missing_modalities() {
         assert!(*acc > 0.5, "{name} accuracy {acc} (chance 0.25)");
     }
     assert!(test.fused > 0.6, "fused {}", test.fused);
+}
+
+#[test]
+fn calibrated_mla_keeps_its_temperatures_in_the_model_file() {
+    let mut config = RunConfig::default();
+    config.train.epochs = 2;
+    synth(&mut config).train = 256;
+    config.train.mla.calibrate = true;
+    let (trainer, test) = train(&config);
+    let (model, _) = trainer.best_model();
+    assert_eq!(model.temperatures.len(), 2);
+    assert!(model.temperatures.iter().all(|t| t.is_finite() && *t > 0.0));
+    // The model file keeps them, and the reloaded model tests the same.
+    let (header, loaded) = reload(&trainer, None);
+    assert_eq!(header.temperatures, model.temperatures);
+    let again = pollster::block_on(evaluate(
+        &loaded,
+        header.fusion,
+        &trainer.splits().test,
+        64,
+        &cpu(),
+    ))
+    .unwrap();
+    assert_eq!(again, test);
+    // Each is the NLL minimiser of its modality's validation logits.
+    let valid = &trainer.splits().valid;
+    let mut plain_model = model.clone();
+    plain_model.temperatures.clear();
+    let refit =
+        pollster::block_on(mla::calibration::calibrate(&plain_model, valid, 64, &cpu())).unwrap();
+    assert_eq!(refit, model.temperatures);
+    // Without them each modality's argmax, so its accuracy, is the same.
+    let uncalibrated = pollster::block_on(evaluate(
+        &plain_model,
+        header.fusion,
+        &trainer.splits().test,
+        64,
+        &cpu(),
+    ))
+    .unwrap();
+    assert_eq!(uncalibrated.unimodal, test.unimodal);
 }

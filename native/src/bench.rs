@@ -35,14 +35,16 @@ pub enum HeadOption {
     LrDivided,
     BiasPerModality,
     PerModality,
+    Calibrate,
 }
 
 impl HeadOption {
-    pub const ALL: [HeadOption; 4] = [
+    pub const ALL: [HeadOption; 5] = [
         HeadOption::StatePerModality,
         HeadOption::LrDivided,
         HeadOption::BiasPerModality,
         HeadOption::PerModality,
+        HeadOption::Calibrate,
     ];
 
     /// The `train` flag, which is also the run name's suffix.
@@ -52,6 +54,7 @@ impl HeadOption {
             HeadOption::LrDivided => "head-lr-divided",
             HeadOption::BiasPerModality => "bias-per-modality",
             HeadOption::PerModality => "head-per-modality",
+            HeadOption::Calibrate => "calibrate",
         }
     }
 
@@ -61,6 +64,7 @@ impl HeadOption {
             HeadOption::LrDivided => "head lr / M",
             HeadOption::BiasPerModality => "bias per modality",
             HeadOption::PerModality => "a head per modality",
+            HeadOption::Calibrate => "temperatures calibrated",
         }
     }
 }
@@ -743,6 +747,7 @@ mod tests {
                 "mla-head-lr-divided",
                 "mla-bias-per-modality",
                 "mla-head-per-modality",
+                "mla-calibrate",
                 "late",
                 "qmf"
             ]

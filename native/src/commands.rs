@@ -138,6 +138,7 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
     mla.head_lr_divided |= args.head_lr_divided;
     mla.bias_per_modality |= args.bias_per_modality;
     mla.head_per_modality |= args.head_per_modality;
+    mla.calibrate |= args.calibrate;
     let missing = &mut config.missing;
     if let Some(r) = &args.missing {
         *missing = mla::data::MissingConfig {

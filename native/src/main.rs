@@ -195,7 +195,7 @@ struct TrainArgs {
         "manifest", "image_size", "skip_bad", "batch_size", "optimizer", "lr", "alpha", "no_hgm",
         "fusion", "out", "condition_modality", "pretrained", "missing", "missing_train",
         "missing_valid", "missing_test", "missing_seed", "head_state_per_modality",
-        "head_lr_divided", "bias_per_modality", "head_per_modality"])]
+        "head_lr_divided", "bias_per_modality", "head_per_modality", "calibrate"])]
     resume: Option<PathBuf>,
     /// Method to train: mla, or a baseline of the paper: sum, joint (= concat), late
     /// (= late-fusion), film, bigated, ogm-ge, qmf [default: mla].
@@ -277,6 +277,10 @@ struct TrainArgs {
     /// MLA's head ablation: a head per modality (alternating Late fusion; no HGM).
     #[arg(long)]
     head_per_modality: bool,
+    /// MLA's head ablation: each modality's logits over a temperature fitted on the
+    /// validation split before fusion (kept in the model file).
+    #[arg(long)]
+    calibrate: bool,
     /// Mask each modality of each sample with this probability in every split (the
     /// paper's missing rate η), on top of cells already missing: `0.3`, or one rate per
     /// modality, `0.5,0`. A sample keeps one of its modalities when all would go.

@@ -183,6 +183,7 @@ impl ModelSpec {
             head,
             layers,
             layout: self.head,
+            temperatures: Vec::new(),
         })
     }
 }
@@ -206,6 +207,10 @@ pub struct MultimodalModel {
     pub layers: Vec<Linear>,
     #[module(skip)]
     pub layout: HeadLayout,
+    /// MLA with `calibrate`: each modality's temperature, dividing its logits before
+    /// fusion (empty: none). Saved in the model file's header.
+    #[module(skip)]
+    pub temperatures: Vec<f32>,
 }
 
 impl MultimodalModel {

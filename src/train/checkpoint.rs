@@ -35,6 +35,9 @@ pub(super) struct Saved {
     pub history: Vec<EpochMetrics>,
     /// The best epoch so far and its fused validation accuracy.
     pub best: Option<(usize, f64)>,
+    /// The best model's temperatures (MLA with `calibrate`).
+    #[serde(default)]
+    pub best_temperatures: Vec<f32>,
     /// The method's state ([`super::StrategyState`]) on the host.
     pub matrices: Vec<HostMatrix>,
     pub counters: Vec<usize>,
@@ -126,6 +129,7 @@ mod tests {
                 order: vec![2, 0, 1],
                 history: Vec::new(),
                 best: Some((2, 0.5)),
+                best_temperatures: Vec::new(),
                 matrices: vec![(1, 2, vec![0.25, -1.5])],
                 counters: vec![7],
                 optimizers: vec![vec![4, 5]],

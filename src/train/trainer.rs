@@ -332,7 +332,16 @@ impl Trainer {
             *count = 0;
             train_loss.push(mean);
         }
-        let valid_model = self.model.valid();
+        let mut valid_model = self.model.valid();
+        if self.config.mla.calibrate {
+            valid_model.temperatures = crate::calibration::calibrate(
+                &valid_model,
+                &self.splits.valid,
+                self.config.batch_size,
+                &self.device,
+            )
+            .await?;
+        }
         let valid = evaluate(
             &valid_model,
             self.config.fusion,
@@ -418,6 +427,11 @@ impl Trainer {
             order: self.order.clone(),
             history: self.history.clone(),
             best: self.best.as_ref().map(|b| (b.epoch, b.fused)),
+            best_temperatures: self
+                .best
+                .as_ref()
+                .map(|b| b.model.temperatures.clone())
+                .unwrap_or_default(),
             matrices,
             counters: state.counters,
             optimizers: state.optimizers,
@@ -474,11 +488,15 @@ impl Trainer {
         }
         trainer.model = weights_from_bytes(&trainer.spec, &weights, device)?.train();
         trainer.best = match saved.best {
-            Some((epoch, fused)) => Some(Best {
-                epoch,
-                fused,
-                model: weights_from_bytes(&trainer.spec, &best, device)?,
-            }),
+            Some((epoch, fused)) => {
+                let mut model = weights_from_bytes(&trainer.spec, &best, device)?;
+                model.temperatures = saved.best_temperatures.clone();
+                Some(Best {
+                    epoch,
+                    fused,
+                    model,
+                })
+            }
             None => None,
         };
         trainer.optimizer = build_optimizer(&config.optimizer)

@@ -219,6 +219,7 @@ pub fn reload(
         fusion: trainer.config().fusion,
         preprocess,
         written_by: "test".into(),
+        temperatures: Vec::new(),
     };
     let bytes = pollster::block_on(mla::io::save_model(&header, &model)).unwrap();
     mla::io::load_model(&bytes, &cpu()).unwrap()
