@@ -193,10 +193,33 @@ pub struct Column {
     pub tests: Vec<EvalReport>,
     /// Per seed: mean seconds per epoch.
     pub seconds_per_epoch: Vec<f64>,
+    /// Per seed: the epoch validation chose.
+    pub best_epochs: Vec<usize>,
+}
+
+impl Column {
+    fn new(name: String, title: String) -> Self {
+        Self {
+            name,
+            title,
+            seeds: Vec::new(),
+            tests: Vec::new(),
+            seconds_per_epoch: Vec::new(),
+            best_epochs: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, run: Run) {
+        self.seeds.push(run.seed);
+        self.tests.push(run.test);
+        self.seconds_per_epoch.push(run.seconds);
+        self.best_epochs.push(run.best_epoch);
+    }
 }
 
 /// The Markdown table: a row per modality and `Multi` (accuracy %, mean ± std over
-/// seeds, the best mean of each row in bold), and seconds per epoch.
+/// seeds, the best mean of each row in bold), seconds per epoch, and the epochs
+/// validation chose (per seed).
 pub fn table(columns: &[Column]) -> String {
     let Some(first) = columns.iter().find(|c| !c.tests.is_empty()) else {
         return "no finished runs\n".into();
@@ -242,6 +265,15 @@ pub fn table(columns: &[Column]) -> String {
             " – |".into()
         } else {
             format!(" {m:.2} |")
+        };
+    }
+    out += "\n| best epoch |";
+    for c in columns {
+        let epochs: Vec<String> = c.best_epochs.iter().map(|e| e.to_string()).collect();
+        out += &if epochs.is_empty() {
+            " – |".into()
+        } else {
+            format!(" {} |", epochs.join(", "))
         };
     }
     out + "\n"
@@ -309,6 +341,9 @@ pub enum Layout {
         modalities: Vec<String>,
         ratios: Vec<f64>,
     },
+    /// Each method at each learning rate; Table 1 with each method at the rate whose
+    /// mean fused validation accuracy is highest.
+    LrGrid(Vec<f64>),
 }
 
 /// One data condition of a grid: the run folder's suffix and the `train` flags.
@@ -332,9 +367,23 @@ impl Layout {
                     flags: vec!["--missing".into(), r.to_string()],
                 })
                 .collect(),
+            Layout::LrGrid(lrs) => lrs
+                .iter()
+                .map(|lr| Condition {
+                    key: format!("-lr{lr}"),
+                    flags: vec!["--lr".into(), lr.to_string()],
+                })
+                .collect(),
             Layout::Isolation { modalities, ratios } => (0..modalities.len())
                 .flat_map(|k| ratios.iter().map(move |&r| (k, r)))
                 .map(|(k, r)| {
+                    // Nothing masked is the same run whichever modality it is for.
+                    if r == 0.0 {
+                        return Condition {
+                            key: "-mask-none".into(),
+                            flags: Vec::new(),
+                        };
+                    }
                     let rates: Vec<String> = (0..modalities.len())
                         .map(|j| if j == k { r.to_string() } else { "0".into() })
                         .collect();
@@ -416,28 +465,56 @@ fn run_one(grid: &Grid, v: &Variant, c: &Condition, seed: u64) -> Result<String>
     Ok(how.into())
 }
 
-/// Reads a finished run: its test report and mean seconds per epoch.
-fn read_run(dir: &Path) -> Result<Option<(EvalReport, f64)>> {
+/// A finished run, as the tables read it.
+#[derive(Clone, Debug)]
+struct Run {
+    seed: u64,
+    test: EvalReport,
+    /// Mean seconds per epoch.
+    seconds: f64,
+    /// The epoch validation chose (1-based).
+    best_epoch: usize,
+    /// Its fused validation accuracy.
+    valid_fused: f64,
+}
+
+/// Reads a finished run (`None` while it is not).
+fn read_run(dir: &Path, seed: u64) -> Result<Option<Run>> {
     let Ok(bytes) = run_dir::read(dir, TEST) else {
         return Ok(None);
     };
     let test: EvalReport = serde_json::from_slice(&bytes)
         .with_context(|| format!("parsing {}", dir.join(TEST).display()))?;
     let metrics = String::from_utf8_lossy(&run_dir::read(dir, METRICS)?).to_string();
-    let seconds: Vec<f64> = metrics
+    let lines: Vec<serde_json::Value> = metrics
         .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["seconds"].as_f64())
+        .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
-    Ok(Some((test, mean_std(&seconds).0)))
+    let seconds: Vec<f64> = lines.iter().filter_map(|v| v["seconds"].as_f64()).collect();
+    let best_epoch = lines
+        .iter()
+        .find_map(|v| v["best_epoch"].as_u64())
+        .unwrap_or(0) as usize;
+    let valid_fused = lines
+        .iter()
+        .find(|v| v["epoch"].as_u64() == Some(best_epoch as u64))
+        .and_then(|v| v["valid"]["fused"].as_f64())
+        .unwrap_or(f64::NAN);
+    Ok(Some(Run {
+        seed,
+        test,
+        seconds: mean_std(&seconds).0,
+        best_epoch,
+        valid_fused,
+    }))
 }
 
-/// The test reports of the finished seeds of one cell.
-fn reports(grid: &Grid, v: &Variant, c: &Condition) -> Result<Vec<(u64, EvalReport, f64)>> {
+/// The finished seeds of one cell.
+fn reports(grid: &Grid, v: &Variant, c: &Condition) -> Result<Vec<Run>> {
     let mut out = Vec::new();
     for &seed in &grid.seeds {
-        if let Some((test, seconds)) = read_run(&run_dir_of(&grid.out, v, c, seed))? {
-            out.push((seed, test, seconds));
+        if let Some(run) = read_run(&run_dir_of(&grid.out, v, c, seed), seed)? {
+            out.push(run);
         }
     }
     Ok(out)
@@ -466,7 +543,10 @@ pub fn run(grid: &Grid) -> Result<String> {
     for &seed in &grid.seeds {
         for c in &conditions {
             for v in &variants {
-                cells.push((v.clone(), c.clone(), seed));
+                let cell = (v.clone(), c.clone(), seed);
+                if !cells.contains(&cell) {
+                    cells.push(cell);
+                }
             }
         }
     }
@@ -507,6 +587,7 @@ pub fn run(grid: &Grid) -> Result<String> {
         Layout::Isolation { modalities, ratios } => {
             write_isolation(grid, &variants, modalities, ratios)?
         }
+        Layout::LrGrid(lrs) => write_lr_grid(grid, &variants, lrs)?,
     };
     if !failed.is_empty() {
         bail!(
@@ -518,10 +599,15 @@ pub fn run(grid: &Grid) -> Result<String> {
     Ok(md)
 }
 
-/// The seed and test report of each run, for `results.json`.
-fn runs_json(runs: Vec<(u64, EvalReport, f64)>) -> Vec<serde_json::Value> {
+/// The seed, test report and chosen epoch of each run, for `results.json`.
+fn runs_json(runs: Vec<Run>) -> Vec<serde_json::Value> {
     runs.into_iter()
-        .map(|(seed, test, _)| serde_json::json!({ "seed": seed, "test": test }))
+        .map(|r| {
+            serde_json::json!({
+                "seed": r.seed, "test": r.test, "best_epoch": r.best_epoch,
+                "valid_fused": r.valid_fused,
+            })
+        })
         .collect()
 }
 
@@ -545,7 +631,7 @@ fn write_table2(grid: &Grid, variants: &[Variant], rates: &[f64]) -> Result<Stri
         let mut cells = Vec::new();
         for (c, rate) in conditions.iter().zip(rates) {
             let runs = reports(grid, v, c)?;
-            cells.push(runs.iter().map(|r| r.1.fused).collect());
+            cells.push(runs.iter().map(|r| r.test.fused).collect());
             let runs = runs_json(runs);
             json.push(serde_json::json!({
                 "name": v.name(), "title": v.title(), "rate": rate, "runs": runs,
@@ -588,7 +674,7 @@ fn write_isolation(
                 for (row, curve) in curves.iter_mut().enumerate() {
                     let values: Vec<f64> = runs
                         .iter()
-                        .map(|r| 100.0 * r.1.unimodal.get(row).copied().unwrap_or(r.1.fused))
+                        .map(|r| 100.0 * r.test.unimodal.get(row).copied().unwrap_or(r.test.fused))
                         .collect();
                     let (mean, sd) = mean_std(&values);
                     curve.push(if values.is_empty() {
@@ -622,22 +708,78 @@ fn write_isolation(
     Ok(md)
 }
 
+/// The learning-rate grid from the finished runs: `lr.md` (every method at every rate:
+/// validation and test fused accuracy, the chosen rate marked), `table.md` (Table 1
+/// with each method at its chosen rate) and `results.json`.
+fn write_lr_grid(grid: &Grid, variants: &[Variant], lrs: &[f64]) -> Result<String> {
+    let conditions = grid.layout.conditions();
+    let mut md = String::from(
+        "| Method | lr | valid fused | test fused | best epochs |\n|---|---:|---:|---:|---|\n",
+    );
+    let mut columns = Vec::new();
+    let mut json = Vec::new();
+    for v in variants {
+        let cells: Vec<Vec<Run>> = conditions
+            .iter()
+            .map(|c| reports(grid, v, c))
+            .collect::<Result<_>>()?;
+        let valid = |runs: &[Run]| {
+            let f: Vec<f64> = runs.iter().map(|r| 100.0 * r.valid_fused).collect();
+            mean_std(&f)
+        };
+        // The first rate with the highest mean validation accuracy.
+        let chosen =
+            (0..lrs.len())
+                .filter(|&j| !cells[j].is_empty())
+                .fold(None::<usize>, |best, j| match best {
+                    Some(b) if valid(&cells[b]).0 >= valid(&cells[j]).0 => Some(b),
+                    _ => Some(j),
+                });
+        for (j, runs) in cells.iter().enumerate() {
+            if runs.is_empty() {
+                continue;
+            }
+            let (vm, vs) = valid(runs);
+            let test: Vec<f64> = runs.iter().map(|r| 100.0 * r.test.fused).collect();
+            let (tm, ts) = mean_std(&test);
+            let epochs: Vec<String> = runs.iter().map(|r| r.best_epoch.to_string()).collect();
+            let mark = if chosen == Some(j) { " (chosen)" } else { "" };
+            md += &format!(
+                "| {} | {}{mark} | {vm:.2} ± {vs:.2} | {tm:.2} ± {ts:.2} | {} |\n",
+                v.title(),
+                lrs[j],
+                epochs.join(", ")
+            );
+            json.push(serde_json::json!({
+                "name": v.name(), "lr": lrs[j], "chosen": chosen == Some(j),
+                "runs": runs_json(runs.clone()),
+            }));
+        }
+        if let Some(j) = chosen {
+            let mut column = Column::new(v.name(), format!("{} (lr {})", v.title(), lrs[j]));
+            for run in cells[j].clone() {
+                column.push(run);
+            }
+            columns.push(column);
+        }
+    }
+    run_dir::write_atomic(&grid.out, "lr.md", md.as_bytes())?;
+    let tuned = table(&columns);
+    run_dir::write_atomic(&grid.out, "table.md", tuned.as_bytes())?;
+    write_results(grid, serde_json::json!({ "lrs": lrs, "cells": json }))?;
+    Ok(format!(
+        "{md}\nEach method at its chosen learning rate:\n\n{tuned}"
+    ))
+}
+
 /// Table 1 (and the ablation's) from the finished runs: `table.md`, `ablation.md`,
 /// `results.json`.
 fn write_table1(grid: &Grid, variants: &[Variant]) -> Result<String> {
     let mut columns = Vec::new();
     for v in variants {
-        let mut column = Column {
-            name: v.name(),
-            title: v.title(),
-            seeds: Vec::new(),
-            tests: Vec::new(),
-            seconds_per_epoch: Vec::new(),
-        };
-        for (seed, test, seconds) in reports(grid, v, &grid.layout.conditions()[0])? {
-            column.seeds.push(seed);
-            column.tests.push(test);
-            column.seconds_per_epoch.push(seconds);
+        let mut column = Column::new(v.name(), v.title());
+        for run in reports(grid, v, &grid.layout.conditions()[0])? {
+            column.push(run);
         }
         columns.push(column);
     }
@@ -680,6 +822,7 @@ mod tests {
             title: name.into(),
             seeds: (0..tests.len() as u64).collect(),
             seconds_per_epoch: vec![1.0; tests.len()],
+            best_epochs: (1..=tests.len()).collect(),
             tests,
         };
         let t = table(&[
@@ -698,6 +841,7 @@ mod tests {
         assert_eq!(lines[3], "| image | **90.00 ± 0.00** | 65.00 ± 7.07 | – |");
         assert_eq!(lines[4], "| Multi | 91.00 ± 1.41 | **96.00 ± 1.41** | – |");
         assert_eq!(lines[5], "| s/epoch | 1.00 | 1.00 | – |");
+        assert_eq!(lines[6], "| best epoch | 1, 2 | 1, 2 | – |");
     }
 
     #[test]

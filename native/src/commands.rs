@@ -674,10 +674,27 @@ pub fn bench(args: BenchArgs, threads: Option<usize>) -> Result<()> {
             bail!("{flag}: {r} is not a rate in [0, 1]");
         }
     }
-    let layout = match (&args.missing_rates, &args.isolation, args.ablation) {
-        (None, None, _) => crate::bench::Layout::Table1,
-        (Some(rates), None, false) => crate::bench::Layout::Missing(rates.clone()),
-        (None, Some(ratios), false) => {
+    if let Some(lr) = args
+        .lr_grid
+        .iter()
+        .flatten()
+        .find(|lr| !(lr.is_finite() && **lr > 0.0))
+    {
+        bail!("--lr-grid: {lr} is not a learning rate (a number > 0)");
+    }
+    if args.lr_grid.is_some() && args.train.iter().any(|a| a == "--lr") {
+        bail!("--lr-grid sets each run's --lr; leave --lr out of the train flags");
+    }
+    let layout = match (
+        &args.missing_rates,
+        &args.isolation,
+        args.ablation,
+        &args.lr_grid,
+    ) {
+        (None, None, _, None) => crate::bench::Layout::Table1,
+        (None, None, false, Some(lrs)) => crate::bench::Layout::LrGrid(lrs.clone()),
+        (Some(rates), None, false, None) => crate::bench::Layout::Missing(rates.clone()),
+        (None, Some(ratios), false, None) => {
             // The modalities' names, for the masks and the table: from the data itself.
             let data = crate::spec::parse(&args.data, 0)?;
             let mut model = ModelConfig::default();
@@ -695,11 +712,12 @@ pub fn bench(args: BenchArgs, threads: Option<usize>) -> Result<()> {
             }
         }
         _ => bail!(
-            "--ablation, --missing-rates and --isolation make different tables: run them as separate grids"
+            "--ablation, --missing-rates, --isolation and --lr-grid make different tables: run them as separate grids"
         ),
     };
     let file = match layout {
         crate::bench::Layout::Table1 => "table.md",
+        crate::bench::Layout::LrGrid(_) => "lr.md",
         crate::bench::Layout::Missing(_) => "missing.md",
         crate::bench::Layout::Isolation { .. } => "isolation.md",
     };

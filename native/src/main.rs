@@ -122,6 +122,11 @@ struct BenchArgs {
     /// isolation.svg).
     #[arg(long, value_delimiter = ',')]
     isolation: Option<Vec<f64>>,
+    /// Learning rates, e.g. `0.01,0.03,0.1`: every method at each, then Table 1 with
+    /// each method at the rate of its best mean fused validation accuracy (lr.md,
+    /// table.md): tuning with the same budget for every method.
+    #[arg(long, value_delimiter = ',')]
+    lr_grid: Option<Vec<f64>>,
     /// Runs at the same time (each a process of its own, on --threads threads
     /// [default: the cores shared out among the jobs]).
     #[arg(long, default_value_t = 1)]

@@ -991,3 +991,59 @@ fn missing_rates_mask_runs_and_bench_makes_table_2_and_fig_2() {
     assert_eq!(svg.matches("<polyline").count(), 2 * 3, "{svg}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn bench_tunes_the_learning_rate_per_method_on_validation() {
+    let dir = scratch("lr-grid");
+    let out = dir.join("grid");
+    let o = run(&[
+        "bench",
+        "--methods",
+        "mla,late",
+        "--seeds",
+        "1",
+        "--jobs",
+        "2",
+        "--lr-grid",
+        "0.0001,0.01",
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+        "--epochs",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let lr = std::fs::read_to_string(out.join("lr.md")).unwrap();
+    // Four rows, one chosen per method: with 2 epochs, 1e-4 barely moves, 0.01 learns.
+    assert_eq!(
+        lr.lines().filter(|l| l.starts_with("| MLA |")).count(),
+        2,
+        "{lr}"
+    );
+    assert!(
+        lr.contains("| MLA | 0.01 (chosen) |") && lr.contains("| Late Fusion | 0.01 (chosen) |"),
+        "{lr}"
+    );
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    assert!(
+        table.starts_with("| Data | MLA (lr 0.01) | Late Fusion (lr 0.01) |"),
+        "{table}"
+    );
+    assert!(table.contains("| best epoch |"), "{table}");
+    let o = run(&[
+        "bench",
+        "--lr-grid",
+        "0.1",
+        "--out",
+        "x",
+        "--",
+        "--lr",
+        "0.2",
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("leave --lr out"),
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
