@@ -9,6 +9,7 @@ use common::*;
 use mla::config::{Method, RunConfig};
 use mla::data::{Manifest, ManifestConfig, from_manifest, shapes::shapes};
 use mla::data::{Preprocessor, Standardizer};
+use mla::model::{Encoder, MultimodalModel};
 use mla::predict::{RawInput, image_text_inputs, image_text_kinds, predict_sample};
 
 fn reader(files: &HashMap<String, Vec<u8>>) -> impl FnMut(&str) -> Result<Vec<u8>, String> + '_ {
@@ -52,6 +53,18 @@ fn shapes_sample_trains_and_predicts_from_raw_inputs() {
 
     // Save with preprocessing, reload, predict a raw sample.
     let (header, model) = reload(&trainer, Some(data.preprocess.clone()));
+    // The text encoder's word weights (TF-IDF pooling, the default) were fitted on the
+    // training split when training started and travel in the model file.
+    let idf = |m: &MultimodalModel| match &m.encoders[1] {
+        Encoder::Text(e) => {
+            let w = e.idf.as_ref().expect("tf-idf pooling has weights").val();
+            w.into_data().try_to_vec::<f32>().unwrap()
+        }
+        _ => panic!("modality 1 is text"),
+    };
+    let fitted = idf(trainer.model());
+    assert_eq!(fitted, idf(&model));
+    assert!(fitted.iter().any(|&w| w > 1.5), "{fitted:?}");
     let row = manifest
         .rows
         .iter()

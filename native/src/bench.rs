@@ -157,18 +157,25 @@ impl Variant {
 /// Parses `--methods`: `all`, `mla-heads` (MLA's head ablation, with Late fusion and
 /// QMF beside it), or names separated by commas.
 pub fn parse_methods(list: &str) -> Result<Vec<Variant>> {
-    match list.trim() {
-        "all" => return Ok(Method::ALL.into_iter().map(Variant::of).collect()),
-        "mla-heads" => {
-            let mut v = Variant::head_ablation();
-            v.extend([Method::Late, Method::Qmf].map(Variant::of));
-            return Ok(v);
+    let mut out: Vec<Variant> = Vec::new();
+    for item in list.split(',').map(str::trim) {
+        let group = match item {
+            "all" => Method::ALL.into_iter().map(Variant::of).collect(),
+            "mla-heads" => {
+                let mut v = Variant::head_ablation();
+                v.extend([Method::Late, Method::Qmf].map(Variant::of));
+                v
+            }
+            one => vec![Variant::of(one.parse::<Method>()?)],
+        };
+        // A method named twice (`mla-heads,late`) runs once.
+        for v in group {
+            if !out.iter().any(|o| o.name() == v.name()) {
+                out.push(v);
+            }
         }
-        _ => {}
     }
-    list.split(',')
-        .map(|s| Ok(Variant::of(s.parse::<Method>()?)))
-        .collect()
+    Ok(out)
 }
 
 /// Mean and (sample) standard deviation.
@@ -881,6 +888,13 @@ mod tests {
             ["--method", "mla", "--no-hgm", "--fusion", "mean"]
         );
         let heads = parse_methods("mla-heads").unwrap();
+        let more: Vec<String> = parse_methods("mla-heads, concat,late")
+            .unwrap()
+            .iter()
+            .map(Variant::name)
+            .collect();
+        assert_eq!(more.len(), heads.len() + 1);
+        assert_eq!(more.last().map(String::as_str), Some("joint"));
         let names: Vec<String> = heads.iter().map(Variant::name).collect();
         assert_eq!(
             names,

@@ -88,14 +88,7 @@ impl Batch {
             .iter()
             .map(|m| indices.iter().map(|&i| m.present[i]).collect())
             .collect();
-        let flat: Vec<f32> = present_host
-            .iter()
-            .flat_map(|row| row.iter().map(|&p| if p { 1.0 } else { 0.0 }))
-            .collect();
-        let present = Tensor::from_data(
-            TensorData::new(flat, [data.num_modalities(), indices.len()]),
-            device,
-        );
+        let present = flags_tensor(&present_host, device);
         Batch {
             inputs,
             present,
@@ -103,6 +96,16 @@ impl Batch {
             labels: labels(data, indices, device),
         }
     }
+}
+
+/// `[M][B]` flags as an `[M, B]` tensor of 1.0 (true) and 0.0 (false).
+pub fn flags_tensor(flags: &[Vec<bool>], device: &Device) -> Tensor<2> {
+    let (m, n) = (flags.len(), flags.first().map_or(0, Vec::len));
+    let flat: Vec<f32> = flags
+        .iter()
+        .flat_map(|row| row.iter().map(|&p| if p { 1.0 } else { 0.0 }))
+        .collect();
+    Tensor::from_data(TensorData::new(flat, [m, n]), device)
 }
 
 /// `[B]` labels of the samples `indices`.

@@ -29,7 +29,7 @@ pub mod wav;
 
 pub use av_digits::{AvDigitsConfig, AvSplit, av_digits};
 pub use bad::triage;
-pub use batch::{Batch, EncoderInput, labels};
+pub use batch::{Batch, EncoderInput, flags_tensor, labels};
 pub use crema_d::{CremaD, CremaDConfig, crema_d};
 pub use dataset::{Dataset, InputKind, ModalityData, Splits};
 pub use emoji::{EMOJI_IMAGES, EmojiLabel, emoji_manifest};

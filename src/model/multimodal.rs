@@ -237,16 +237,25 @@ impl MultimodalModel {
         Ok(self)
     }
 
-    /// Standardises the features of each frozen pretrained encoder with the statistics
-    /// of its cached features in `train` (present samples). Done once, when training
-    /// starts: the statistics are part of the model from then on.
-    pub fn standardize_features(mut self, train: &Dataset) -> Self {
+    /// Fits what the encoders take from the training split's present samples rather
+    /// than learn: the standardisation of each frozen pretrained encoder's cached
+    /// features, and the word weights of each text encoder with TF-IDF pooling. Done
+    /// once, when training starts: the statistics are part of the model from then on.
+    pub fn fit_statistics(mut self, train: &Dataset) -> Self {
         for (encoder, data) in self.encoders.iter_mut().zip(&train.modalities) {
-            if let (Encoder::Pretrained(e), InputKind::Features { .. }) = (encoder, &data.kind) {
-                let rows: Vec<usize> = (0..data.present.len())
+            let rows = || -> Vec<usize> {
+                (0..data.present.len())
                     .filter(|&i| data.present[i])
-                    .collect();
-                e.standardize(&data.values, &rows);
+                    .collect()
+            };
+            match (encoder, &data.kind) {
+                (Encoder::Pretrained(e), InputKind::Features { .. }) => {
+                    e.standardize(&data.values, &rows())
+                }
+                (Encoder::Text(e), InputKind::Tokens { len, .. }) => {
+                    e.fit_idf(&data.values, *len, &rows())
+                }
+                _ => {}
             }
         }
         self

@@ -5,11 +5,13 @@
 //! embedding table drawn at the usual `N(0, 1)` and updated by plain SGD learns each
 //! word's row only in the few batches that hold the word, so rare words stay random
 //! noise that outweighs what was learnt. Rows start small, move faster than the rest,
-//! unknown words are left out, and the pooled sum is scaled by `1/√n`.
+//! unknown words are left out, and the pooled sum is scaled by `1/√n`; with
+//! `pooling = "tf-idf"` each word is weighted by its inverse document frequency in the
+//! training split, as the linear bag-of-words model it is measured against weighs it.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
-use burn::tensor::{Device, Int, Tensor, activation::relu};
+use burn::tensor::{Device, Int, Tensor, TensorData, activation::relu};
 use serde::{Deserialize, Serialize};
 
 use crate::data::text::{PAD, UNKNOWN};
@@ -22,6 +24,12 @@ pub enum TextPooling {
     Mean,
     /// Their sum over `√n` (`n` words): a long text weighs a little more.
     SqrtMean,
+    /// Each word weighted by its inverse document frequency in the training split,
+    /// `ln((1 + N) / (1 + df)) + 1` (`N` texts, `df` of them with the word), the
+    /// weighted sum divided by the weights' Euclidean norm: a TF-IDF vector of unit
+    /// length, spanned by the embeddings. Common words weigh less from the first step
+    /// instead of after they have been learnt to.
+    TfIdf,
 }
 
 /// Embedding of each token, pooled over the words (padding, and unknown words with
@@ -72,7 +80,7 @@ impl Default for TextEncoderConfig {
             init_std: 0.1,
             embedding_scale: 10.0,
             skip_unknown: true,
-            pooling: TextPooling::SqrtMean,
+            pooling: TextPooling::TfIdf,
         }
     }
 }
@@ -88,6 +96,8 @@ impl TextEncoderConfig {
                 })
                 .init(device),
             proj: LinearConfig::new(self.embed_dim, d_out).init(device),
+            idf: (self.pooling == TextPooling::TfIdf)
+                .then(|| Param::from_tensor(Tensor::ones([vocab], device)).set_require_grad(false)),
             scale: self.embedding_scale,
             skip_unknown: self.skip_unknown,
             pooling: self.pooling,
@@ -100,6 +110,9 @@ impl TextEncoderConfig {
 pub struct TextEncoder {
     pub embedding: Embedding,
     pub proj: Linear,
+    /// Each id's inverse document frequency (not trained; with `TfIdf` pooling only):
+    /// fitted on the training split by [`TextEncoder::fit_idf`].
+    pub idf: Option<Param<Tensor<1>>>,
     #[module(skip)]
     pub scale: f64,
     #[module(skip)]
@@ -109,6 +122,48 @@ pub struct TextEncoder {
 }
 
 impl TextEncoder {
+    /// Sets the inverse document frequencies (with `TfIdf` pooling; otherwise does
+    /// nothing) from the texts `rows` of `ids` (`len` ids per text, sample-major, as a
+    /// data set stores them). Padding and unknown words keep weight 1; they are never
+    /// pooled where they would matter (padding never, unknown words with
+    /// `skip_unknown` off, weighed as a word seen once).
+    pub fn fit_idf(&mut self, ids: &[f32], len: usize, rows: &[usize]) {
+        let Some(idf) = &self.idf else {
+            return;
+        };
+        let vocab = self.embedding.weight.dims()[0];
+        let mut df = vec![0usize; vocab];
+        let mut seen = vec![usize::MAX; vocab];
+        for &row in rows {
+            for &id in &ids[row * len..(row + 1) * len] {
+                let id = id as usize;
+                // Each text counts once per word, however often the word occurs in it.
+                if id < vocab && seen[id] != row {
+                    seen[id] = row;
+                    df[id] += 1;
+                }
+            }
+        }
+        let n = rows.len() as f64;
+        let weights: Vec<f32> = df
+            .iter()
+            .enumerate()
+            .map(|(id, &d)| match id {
+                PAD => 1.0,
+                UNKNOWN => ((1.0 + n) / 2.0).ln() as f32 + 1.0,
+                _ => ((1.0 + n) / (1.0 + d as f64)).ln() as f32 + 1.0,
+            })
+            .collect();
+        let device = idf.device();
+        self.idf = Some(
+            Param::from_tensor(Tensor::from_data(
+                TensorData::new(weights, [vocab]),
+                &device,
+            ))
+            .set_require_grad(false),
+        );
+    }
+
     /// `[B, L]` token ids `-> [B, d_out]`.
     pub fn forward(&self, ids: Tensor<2, Int>) -> Tensor<2> {
         let [b, l] = ids.dims();
@@ -116,14 +171,20 @@ impl TextEncoder {
         if self.skip_unknown {
             words = words.bool_and(ids.clone().not_equal_elem(UNKNOWN as i64));
         }
-        let mask = words.float().reshape([b, l, 1]);
-        let emb = self.embedding.forward(ids) * mask.clone() * self.scale;
-        let count = mask.sum_dim(1).clamp_min(1.0); // [B, 1, 1]
-        let count = match self.pooling {
-            TextPooling::Mean => count,
-            TextPooling::SqrtMean => count.sqrt(),
+        let mut mask = words.float().reshape([b, l, 1]);
+        let norm = match (&self.idf, self.pooling) {
+            (Some(idf), TextPooling::TfIdf) => {
+                // Each word's weight: its idf where it is pooled, else 0.
+                let weight = idf.val().select(0, ids.clone().reshape([b * l]));
+                mask = mask * weight.reshape([b, l, 1]);
+                mask.clone().square().sum_dim(1).sqrt().clamp_min(1e-6) // [B, 1, 1]
+            }
+            (_, TextPooling::SqrtMean) => mask.clone().sum_dim(1).clamp_min(1.0).sqrt(),
+            // `Mean`, or `TfIdf` without weights (not reachable through `init`).
+            _ => mask.clone().sum_dim(1).clamp_min(1.0),
         };
-        let pooled = (emb.sum_dim(1) / count).reshape([b, self.embedding.weight.dims()[1]]);
+        let emb = self.embedding.forward(ids) * mask * self.scale;
+        let pooled = (emb.sum_dim(1) / norm).reshape([b, self.embedding.weight.dims()[1]]);
         relu(self.proj.forward(pooled))
     }
 }
@@ -147,7 +208,10 @@ mod tests {
     #[test]
     fn unknown_words_are_skipped_and_the_sum_is_scaled_by_the_root_of_the_count() {
         let device = Device::flex();
-        let config = TextEncoderConfig::default();
+        let config = TextEncoderConfig {
+            pooling: TextPooling::SqrtMean,
+            ..Default::default()
+        };
         let mut e = crate::model::seeded(&device, 0, || config.init(6, 4, &device));
         // The identity as projection (no bias), so the output is the pooled embedding
         // through ReLU; embeddings set by hand: row k is k, k, k, k (stored / scale).
@@ -175,6 +239,52 @@ mod tests {
         e.skip_unknown = old.skip_unknown;
         let out = host(e.forward(ids(&[&[2, 1, 3, 0]])));
         assert!((out[0] - 2.0).abs() < 1e-5, "{out:?}");
+    }
+
+    #[test]
+    fn tf_idf_pooling_weighs_each_word_by_its_idf_over_the_norm_of_the_weights() {
+        let device = Device::flex();
+        let config = TextEncoderConfig {
+            embed_dim: 3,
+            ..Default::default()
+        };
+        assert_eq!(config.pooling, TextPooling::TfIdf);
+        let mut e = crate::model::seeded(&device, 0, || config.init(5, 3, &device));
+        e.proj.weight = e.proj.weight.map(|_| Tensor::eye(3, &device));
+        e.proj.bias = None;
+        // Row k of the effective table is one-hot on axis k % 3, times (k + 1).
+        let table: Vec<f32> = (0..5)
+            .flat_map(|k| {
+                let mut row = [0f32; 3];
+                row[k % 3] = (k + 1) as f32 / config.embedding_scale as f32;
+                row
+            })
+            .collect();
+        e.embedding.weight = e
+            .embedding
+            .weight
+            .map(|_| Tensor::from_data(TensorData::new(table, [5, 3]), &device));
+        // Four training texts (ids; 0 pads); the third is absent from the split.
+        let texts = [2.0, 3.0, 0.0, 2.0, 2.0, 4.0, 3.0, 3.0, 3.0, 2.0, 1.0, 0.0];
+        e.fit_idf(&texts, 3, &[0, 1, 3]);
+        // By hand: N = 3 texts; word 2 in all 3, word 3 in 1 (once per text, however
+        // often), word 4 in 1; idf = ln((1 + N) / (1 + df)) + 1.
+        let idf = |df: f64| ((4.0 / (1.0 + df)).ln() + 1.0) as f32;
+        let got = host(e.idf.as_ref().unwrap().val().reshape([1, 5]));
+        let want = [1.0, idf(1.0), idf(3.0), idf(1.0), idf(1.0)];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-6, "{got:?} vs {want:?}");
+        }
+        // "2 2 3" (the unknown 1 is skipped): tf-idf weights 2·idf(3) on word 2 and
+        // idf(1) on word 3, pooled as the weighted sum of rows over the weights' norm.
+        let out = host(e.forward(ids(&[&[2, 1, 2, 3]])));
+        let (w2, w3) = (2.0 * idf(3.0), idf(1.0));
+        let norm = (idf(3.0).powi(2) * 2.0 + w3 * w3).sqrt();
+        // Word 2's row is 3 on axis 2, word 3's is 4 on axis 0.
+        let want = [4.0 * w3 / norm, 0.0, 3.0 * w2 / norm];
+        for (g, w) in out.iter().zip(want) {
+            assert!((g - w).abs() < 1e-5, "{out:?} vs {want:?}");
+        }
     }
 
     #[test]

@@ -11,11 +11,11 @@
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor};
 
 use super::strategy::{Strategy, TrainBatch};
 use crate::config::ImputeConfig;
-use crate::data::Batch;
+use crate::data::{Batch, flags_tensor};
 use crate::error::Result;
 use crate::model::imputation::feature_mask;
 use crate::model::{HeadLayout, MultimodalModel};
@@ -157,12 +157,7 @@ impl Strategy for Imputation {
             self.seed,
             self.config.hide,
         );
-        let [m, n] = b.present.dims();
-        let flat: Vec<f32> = shown
-            .iter()
-            .flat_map(|row| row.iter().map(|&p| if p { 1.0 } else { 0.0 }))
-            .collect();
-        let shown = Tensor::from_data(TensorData::new(flat, [m, n]), batch.device);
+        let shown = flags_tensor(&shown, batch.device);
         let losses = imputation_losses(
             &model,
             model.all_features(&b)?,

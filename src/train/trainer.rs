@@ -186,7 +186,7 @@ impl Trainer {
         // Built plain (identical on every backend), then given autodiff for training.
         let net = spec
             .init(config.seed, device)?
-            .standardize_features(&splits.train)
+            .fit_statistics(&splits.train)
             .train();
         let losses = strategy.loss_names(&spec.modalities).len();
         let mut trainer = Self {
