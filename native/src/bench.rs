@@ -166,7 +166,17 @@ pub fn parse_methods(list: &str) -> Result<Vec<Variant>> {
                 v.extend([Method::Late, Method::Qmf].map(Variant::of));
                 v
             }
-            one => vec![Variant::of(one.parse::<Method>()?)],
+            // A method, or one of MLA's variants by its run name (`mla-no-hgm`).
+            one => match one.parse::<Method>() {
+                Ok(method) => vec![Variant::of(method)],
+                Err(e) => vec![
+                    Variant::head_ablation()
+                        .into_iter()
+                        .chain(Variant::ablation())
+                        .find(|v| v.name() == one)
+                        .ok_or(e)?,
+                ],
+            },
         };
         // A method named twice (`mla-heads,late`) runs once.
         for v in group {
@@ -895,6 +905,13 @@ mod tests {
             .collect();
         assert_eq!(more.len(), heads.len() + 1);
         assert_eq!(more.last().map(String::as_str), Some("joint"));
+        let picked: Vec<String> = parse_methods("mla,mla-no-hgm,late")
+            .unwrap()
+            .iter()
+            .map(Variant::name)
+            .collect();
+        assert_eq!(picked, ["mla", "mla-no-hgm", "late"]);
+        assert!(parse_methods("mla-no-such").is_err());
         let names: Vec<String> = heads.iter().map(Variant::name).collect();
         assert_eq!(
             names,

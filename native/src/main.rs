@@ -102,8 +102,8 @@ struct BenchArgs {
     data: String,
     /// Methods: `all` (sum, concat, late, film, bigated, ogm-ge, qmf, mla), `mla-heads`
     /// (MLA, MLA without HGM and MLA with each head option, with Late fusion and QMF),
-    /// or a comma list of methods and these groups (also ae, cra, mmin), e.g.
-    /// `mla-heads,concat`.
+    /// or a comma list of methods, these groups and MLA's variants by their run names
+    /// (also ae, cra, mmin), e.g. `mla-heads,concat` or `mla,mla-no-hgm,late`.
     #[arg(long, default_value = "all")]
     methods: String,
     /// Also run MLA's ablation: HGM on/off x dynamic fusion on/off.
