@@ -83,20 +83,8 @@ with open(f"{out}/names-subcategory.csv", "w", newline="", encoding="utf-8") as 
     w.writerow(["name:text", "blank:text", "label"])
     w.writerows([name, "none", s] for name, s in emoji if count[s] >= 10)
 PY
-cat >"$out/alone-v2.toml" <<'TOML'
-[[model.encoders]]
-type = "text"
-pooling = "sqrt-mean"
-init_std = 0.1
-embedding_scale = 10.0
-skip_unknown = true
-[[model.encoders]]
-type = "text"
-pooling = "sqrt-mean"
-init_std = 0.1
-embedding_scale = 10.0
-skip_unknown = true
-TOML
+v2='{ type = "text", init_std = 0.1, embedding_scale = 10.0, skip_unknown = true, pooling = "sqrt-mean" }'
+printf '[model]\nencoders = [%s, %s]\n' "$v2" "$v2" >"$out/alone-v2.toml"
 for task in category subcategory; do
   for s in 0 1 2; do
     for seed in 0 1 2; do
