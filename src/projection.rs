@@ -62,7 +62,9 @@ impl Projection {
         let h = h_mean.reshape([d, 1]);
         let ph = self.p.clone().matmul(h.clone()); // [d, 1]
         let denom = h.transpose().matmul(ph.clone()).add_scalar(self.alpha); // [1, 1]
-        let update = ph.clone().matmul(ph.transpose()).div(denom); // [d, d], symmetric
+        // The outer product as a broadcast product (each entry one multiplication, as in
+        // a matmul of inner size 1): no GEMM packing for a rank-1 result.
+        let update = (ph.clone() * ph.reshape([1, d])).div(denom); // [d, d], symmetric
         self.p = self.p.clone() - update;
     }
 

@@ -863,10 +863,62 @@ fn speed_times_each_method_on_a_model_and_rejects_empty_runs() {
         let seconds = r["seconds_per_step"].as_f64().unwrap();
         assert!(seconds > 0.0 && seconds.is_finite(), "{r}");
     }
+    // Two methods round for round: both timed, the ratio of the rounds' times.
+    let o = run(&[
+        "speed",
+        "--threads",
+        "1",
+        "--model",
+        "mfeat-mlp",
+        "--batch",
+        "8",
+        "--steps",
+        "2",
+        "--rounds",
+        "3",
+        "--against",
+        "concat",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON line");
+    assert_eq!(
+        (r["per"].as_str(), r["rounds"].as_u64()),
+        (Some("step"), Some(3))
+    );
+    assert_eq!(r["against"]["method"], "joint");
+    let ratio = r["against"]["ratio"].as_f64().unwrap();
+    assert!(ratio > 0.0 && ratio.is_finite(), "{r}");
+    // Whole epochs (batches and validation) on a data set, with its default model.
+    let o = run(&[
+        "speed",
+        "--threads",
+        "1",
+        "--data",
+        "builtin",
+        "--rounds",
+        "2",
+        "--against",
+        "late",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON line");
+    assert_eq!(
+        (r["per"].as_str(), r["model"].as_str()),
+        (Some("epoch"), Some("builtin"))
+    );
+    let epoch = r["seconds_per_epoch"].as_f64().unwrap();
+    let step = r["seconds_per_step"].as_f64().unwrap();
+    assert!(r["steps"].as_u64().unwrap() > 1 && epoch > step, "{r}");
+    assert!(
+        r["against"]["seconds_per_epoch"].as_f64().unwrap() > 0.0,
+        "{r}"
+    );
     let o = run(&["speed", "--model", "mfeat-mlp", "--steps", "0"]);
     assert!(!o.status.success());
     assert!(
-        text(&o).contains("--steps must be at least 1"),
+        text(&o).contains("--steps and --rounds must be at least 1"),
         "{}",
         text(&o)
     );

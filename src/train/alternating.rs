@@ -97,39 +97,48 @@ impl Alternating {
             .loss
             .forward(logits, labels(batch.data, &idx, batch.device));
         let mut all = loss.backward();
-        let split = self.options.head_lr_divided || self.options.head_state_per_modality;
-        // The shared head's gradients apart from the encoder's when the head steps with
-        // its own learning rate or optimizer state.
-        let mut head = if split {
-            let ids: Vec<_> = std::iter::once(model.head.weight.id)
-                .chain(model.head.bias.as_ref().map(|b| b.id))
-                .collect();
-            GradientsParams::from_params(&mut all, &model, &ids)
-        } else {
-            GradientsParams::new()
-        };
-        let mut grads = GradientsParams::from_module(&mut all, &model);
+        // Encoder `modality`, the shared head and the layers beside it step on their
+        // own: the other encoders have no gradient, and walking them (gradient lookup,
+        // optimizer) costs as much as the step itself on small models.
+        let MultimodalModel {
+            mut encoders,
+            head,
+            layers,
+            layout,
+            temperatures,
+        } = model;
+        let encoder = encoders.remove(modality);
+        let encoder_grads = GradientsParams::from_module(&mut all, &encoder);
+        let mut head_grads = GradientsParams::from_module(&mut all, &head);
+        let layer_grads = GradientsParams::from_module(&mut all, &layers);
         if let Some(hgm) = self.hgm.as_mut() {
             let h_mean = features.detach().mean_dim(0).squeeze_dim::<1>(0).inner();
-            hgm.apply(
-                if split { &mut head } else { &mut grads },
-                &model.head,
-                h_mean,
-            );
+            hgm.apply(&mut head_grads, &head, h_mean);
         }
-        let mut model = optimizer.step(lr, model, grads);
-        if split {
-            let head_lr = if self.options.head_lr_divided {
-                lr / self.order.len() as f64
-            } else {
-                lr
-            };
-            let head_optimizer = match self.head_optimizers.get_mut(modality) {
-                Some(own) => own,
-                None => optimizer,
-            };
-            model = head_optimizer.step(head_lr, model, head);
-        }
+        encoders.insert(modality, optimizer.step(lr, encoder, encoder_grads));
+        // Per-modality biases or heads step once per batch, at the full rate.
+        let layers = if layers.is_empty() {
+            layers
+        } else {
+            optimizer.step(lr, layers, layer_grads)
+        };
+        // The shared head steps once per modality: its rate is divided when asked.
+        let head_lr = if self.options.head_lr_divided {
+            lr / self.order.len() as f64
+        } else {
+            lr
+        };
+        let head_optimizer = match self.head_optimizers.get_mut(modality) {
+            Some(own) => own,
+            None => optimizer,
+        };
+        let model = MultimodalModel {
+            encoders,
+            head: head_optimizer.step(head_lr, head, head_grads),
+            layers,
+            layout,
+            temperatures,
+        };
         Ok((model, Some(loss.detach().inner())))
     }
 }
