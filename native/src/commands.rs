@@ -50,13 +50,11 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
         (None, None) => None,
     };
     if let Some(data) = data {
-        config.data = data;
-        // The default architecture for raw data, unless a config file sets one.
-        if matches!(config.data, DataConfig::Manifest(_) | DataConfig::Emoji(_))
-            && args.config.is_none()
-        {
-            config.model = ModelConfig::for_manifest();
+        // The data source's default architecture, unless a config file sets one.
+        if args.config.is_none() {
+            config.model = crate::spec::default_model(&data);
         }
+        config.data = data;
     } else if let Some(s) = args.data_seed {
         *config.data.seed_mut() = s;
     }

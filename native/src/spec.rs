@@ -51,6 +51,15 @@ pub fn manifest(path: &str, seed: u64) -> DataConfig {
     })
 }
 
+/// The model a data source trains without a configuration file: the raw-data
+/// architecture for manifests and the emoji set, the default otherwise.
+pub fn default_model(data: &DataConfig) -> mla::model::ModelConfig {
+    match data {
+        DataConfig::Manifest(_) | DataConfig::Emoji(_) => mla::model::ModelConfig::for_manifest(),
+        _ => mla::model::ModelConfig::default(),
+    }
+}
+
 /// Parses a `--data` spec; `seed` seeds the data (split, pairing, generation).
 pub fn parse(spec: &str, seed: u64) -> Result<DataConfig> {
     let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));

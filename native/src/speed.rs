@@ -1,12 +1,13 @@
 //! `mla-native speed`: seconds per training step of one method on one model, on data of
 //! the model's shapes (or per epoch on a real data set), optionally against a second
-//! method timed round for round in the same process. `bench/pytorch_reference.py` builds the same models and steps in
-//! PyTorch, and `bench/speed.sh` runs both side by side.
+//! method timed round for round in the same process. `bench/pytorch_reference.py`
+//! builds the same models and steps in PyTorch, and `bench/speed.sh` runs both side by
+//! side.
 
 use anyhow::{Result, bail};
 use clap::ValueEnum;
 use mla::burn::tensor::Device;
-use mla::config::{DataConfig, Method, RunConfig, TrainConfig};
+use mla::config::{Method, RunConfig, TrainConfig};
 use mla::data::{Dataset, InputKind, ModalityData};
 use mla::model::{CnnEncoderConfig, EncoderConfig, MlpEncoderConfig, ModelConfig, Resnet18Config};
 use mla::{Backend, Trainer};
@@ -283,25 +284,23 @@ pub fn speed(args: &SpeedArgs, threads: usize) -> Result<SpeedReport> {
 /// the seconds and the steps taken.
 fn round(trainer: &mut Trainer, steps: Option<usize>) -> Result<(f64, usize)> {
     let start = std::time::Instant::now();
-    let mut taken = 0;
-    match steps {
+    let taken = match steps {
         Some(n) => {
             for _ in 0..n {
                 trainer.step()?;
             }
             pollster::block_on(trainer.sync())?;
-            taken = n;
+            n
         }
         None => {
-            loop {
+            let mut taken = 1;
+            while !trainer.step()? {
                 taken += 1;
-                if trainer.step()? {
-                    break;
-                }
             }
             pollster::block_on(trainer.end_epoch())?;
+            taken
         }
-    }
+    };
     Ok((start.elapsed().as_secs_f64(), taken))
 }
 
@@ -360,13 +359,12 @@ fn data_trainers(
     methods: &[Method],
     device: &Device,
 ) -> Result<Vec<Trainer>> {
+    let data = crate::spec::parse(spec, 0)?;
     let mut config = RunConfig {
-        data: crate::spec::parse(spec, 0)?,
+        model: crate::spec::default_model(&data),
+        data,
         ..RunConfig::default()
     };
-    if matches!(config.data, DataConfig::Manifest(_) | DataConfig::Emoji(_)) {
-        config.model = ModelConfig::for_manifest();
-    }
     let encoders = crate::encoders::dir(None);
     let pretrained = crate::data::Pretrained {
         dir: &encoders,
