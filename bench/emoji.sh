@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The emoji benchmarks of BENCHMARKS.md ("Pretrained encoders"):
-#  1. the text encoder trained from scratch (two earlier versions and now) against a TF-IDF
-#     logistic regression on the emoji names, on 3 splits (data seeds 0-2);
+#  1. the text encoder trained from scratch (three earlier versions and now) against a
+#     TF-IDF logistic regression on the emoji names, on 10 splits (data seeds 0-9);
 #  2. MLA, Concat, Late fusion and QMF with encoders from scratch and with the pretrained
 #     ones, 3 seeds each (mla-native bench).
 #
@@ -22,49 +22,38 @@ mkdir -p "$out"
 [ -f "$out/emoji/emoji.csv" ] || "$bin" sample --emoji "$pkg" --out "$out/emoji"
 csv="$out/emoji/emoji.csv"
 
-# Earlier versions of the scratch text encoder, as configurations: the first one, and
-# the previous default (sum over √n pooling, before TF-IDF pooling).
-cat >"$out/text-v1.toml" <<'TOML'
-[model]
-feature_dim = 64
-encoders = [{ type = "cnn" }, { type = "text", init_std = 1.0, embedding_scale = 1.0, skip_unknown = false, pooling = "mean" }]
-TOML
-cat >"$out/text-v2.toml" <<'TOML'
-[model]
-feature_dim = 64
-encoders = [{ type = "cnn" }, { type = "text", init_std = 0.1, embedding_scale = 10.0, skip_unknown = true, pooling = "sqrt-mean" }]
-TOML
-for s in 0 1 2; do
-  for v in now v1 v2; do
+# The scratch text encoder's versions, as configurations (none for the current default):
+# v1 the first one; v2 sum / √n pooling; v3 TF-IDF pooling with a ReLU projection; now
+# TF-IDF pooling without a projection.
+text() { printf '{ type = "text", init_std = %s, embedding_scale = %s, skip_unknown = %s, pooling = "%s", projection = "relu" }' "$@"; }
+v1=$(text 1.0 1.0 false mean)
+v2=$(text 0.1 10.0 true sqrt-mean)
+v3=$(text 0.1 10.0 true tf-idf)
+for v in v1 v2 v3; do
+  printf '[model]\nfeature_dim = 64\nencoders = [{ type = "cnn" }, %s]\n' "${!v}" >"$out/text-$v.toml"
+  printf '[model]\nfeature_dim = 64\nencoders = [%s, %s]\n' "${!v}" "${!v}" >"$out/alone-$v.toml"
+done
+splits=$(seq 0 9)
+versions="v1 v2 v3 now"
+
+# 1. MLA on pictures + names, 10 splits (data seeds), one thread per run: the test
+#    accuracy of the name modality, and the logistic regression on the same split.
+for s in $splits; do
+  for v in $versions; do
     dir="$out/text-$v-split$s"
     config=()
     [ "$v" != now ] && config=(--config "$out/text-$v.toml")
     [ -f "$dir/test.json" ] || "$bin" train "${config[@]}" --manifest "$csv" --data-seed "$s" $train \
-      --out "$dir" --quiet >/dev/null
+      --threads 1 --out "$dir" --quiet >/dev/null
   done
-  "$python" bench/text_baseline.py --manifest "$csv" --column name --run "$out/text-now-split$s" \
-    >"$out/tfidf-split$s.json"
+  [ -f "$out/tfidf-split$s.json" ] || "$python" bench/text_baseline.py --manifest "$csv" --column name \
+    --run "$out/text-now-split$s" >"$out/tfidf-split$s.json"
 done
-"$python" - "$out" <<'PY'
-import json, statistics, sys
-out = sys.argv[1]
-rows = {"scratch text encoder, first version": "text-v1",
-        "scratch text encoder, sum / √n pooling (previous default)": "text-v2",
-        "scratch text encoder, now (TF-IDF pooling)": "text-now"}
-print("| emoji names, test accuracy % | split 0 | split 1 | split 2 | mean |")
-print("|---|---:|---:|---:|---:|")
-for name, run in rows.items():
-    a = [100 * json.load(open(f"{out}/{run}-split{s}/test.json"))["unimodal"][1] for s in range(3)]
-    print(f"| {name} (MLA, its text modality) | " + " | ".join(f"{x:.1f}" for x in a) + f" | {statistics.mean(a):.1f} |")
-a = [100 * json.load(open(f"{out}/tfidf-split{s}.json"))["test"] for s in range(3)]
-print("| TF-IDF logistic regression (C on validation) | " + " | ".join(f"{x:.1f}" for x in a) + f" | {statistics.mean(a):.1f} |")
-PY
 
 # 1b. The text encoder alone: the names with a constant second column ("none"), so that
 #     neither the picture nor its share of the head steers the epoch choice; by category
 #     (emoji.csv) and by subcategory (from the package's emoji.json, subcategories with
-#     10 or more emoji); 3 splits x 3 seeds, previous (sum / √n) and current (TF-IDF)
-#     pooling, against the logistic regression on the same splits.
+#     10 or more emoji); 10 splits x 3 seeds, against the logistic regression.
 "$python" - "$csv" "$pkg" "$out" <<'PY'
 import csv, json, sys
 from collections import Counter
@@ -83,35 +72,49 @@ with open(f"{out}/names-subcategory.csv", "w", newline="", encoding="utf-8") as 
     w.writerow(["name:text", "blank:text", "label"])
     w.writerows([name, "none", s] for name, s in emoji if count[s] >= 10)
 PY
-v2='{ type = "text", init_std = 0.1, embedding_scale = 10.0, skip_unknown = true, pooling = "sqrt-mean" }'
-printf '[model]\nencoders = [%s, %s]\n' "$v2" "$v2" >"$out/alone-v2.toml"
 for task in category subcategory; do
-  for s in 0 1 2; do
+  for s in $splits; do
     for seed in 0 1 2; do
-      for v in now v2; do
+      for v in $versions; do
         dir="$out/alone-$task-$v-split$s-seed$seed"
         config=()
-        [ "$v" = v2 ] && config=(--config "$out/alone-v2.toml")
+        [ "$v" != now ] && config=(--config "$out/alone-$v.toml")
         [ -f "$dir/test.json" ] || "$bin" train "${config[@]}" --manifest "$out/names-$task.csv" \
           --data-seed "$s" --seed "$seed" $train --out "$dir" --quiet >/dev/null
       done
     done
-    "$python" bench/text_baseline.py --manifest "$out/names-$task.csv" --column name \
-      --run "$out/alone-$task-now-split$s-seed0" >"$out/alone-$task-tfidf-split$s.json"
+    [ -f "$out/alone-$task-tfidf-split$s.json" ] || "$python" bench/text_baseline.py \
+      --manifest "$out/names-$task.csv" --column name --run "$out/alone-$task-now-split${s}-seed0" \
+      >"$out/alone-$task-tfidf-split$s.json"
   done
 done
+
+# The tables: mean test accuracy over the splits (of the seeds' mean per split), and
+# the mean of the per-split differences from the logistic regression ± its standard error.
 "$python" - "$out" <<'PY'
 import json, statistics, sys
 out = sys.argv[1]
-print("| names alone, test accuracy % (mean of 3 seeds per split) | split 0 | split 1 | split 2 | mean |")
-print("|---|---:|---:|---:|---:|")
+versions = {"v1": "first version", "v2": "sum / √n pooling", "v3": "TF-IDF pooling, ReLU projection",
+            "now": "TF-IDF pooling, no projection (now)"}
+def acc(path, k):
+    return 100 * json.load(open(path))["unimodal"][k]
+def rows(title, runs, lr):
+    lr = [100 * json.load(open(p))["test"] for p in lr]
+    print(f"| {title} | test accuracy % | minus the logistic regression's |")
+    print("|---|---:|---:|")
+    for v, name in versions.items():
+        a = [statistics.mean(acc(p, k) for p, k in split) for split in runs(v)]
+        d = [x - y for x, y in zip(a, lr)]
+        se = statistics.stdev(d) / len(d) ** 0.5
+        print(f"| scratch text encoder, {name} | {statistics.mean(a):.1f} | {statistics.mean(d):+.1f} ± {se:.1f} |")
+    print(f"| TF-IDF logistic regression (C on validation) | {statistics.mean(lr):.1f} | |\n")
+rows("MLA on pictures + names (the name modality), 10 splits",
+     lambda v: [[(f"{out}/text-{v}-split{s}/test.json", 1)] for s in range(10)],
+     [f"{out}/tfidf-split{s}.json" for s in range(10)])
 for task in ["category", "subcategory"]:
-    for name, v in [("sum / √n pooling (previous default)", "v2"), ("TF-IDF pooling (now)", "now")]:
-        a = [statistics.mean(100 * json.load(open(f"{out}/alone-{task}-{v}-split{s}-seed{k}/test.json"))["unimodal"][0]
-                             for k in range(3)) for s in range(3)]
-        print(f"| {task}: scratch text encoder, {name} | " + " | ".join(f"{x:.1f}" for x in a) + f" | {statistics.mean(a):.1f} |")
-    a = [100 * json.load(open(f"{out}/alone-{task}-tfidf-split{s}.json"))["test"] for s in range(3)]
-    print(f"| {task}: TF-IDF logistic regression | " + " | ".join(f"{x:.1f}" for x in a) + f" | {statistics.mean(a):.1f} |")
+    rows(f"names alone, {task}, 10 splits x 3 seeds",
+         lambda v: [[(f"{out}/alone-{task}-{v}-split{s}-seed{k}/test.json", 0) for k in range(3)] for s in range(10)],
+         [f"{out}/alone-{task}-tfidf-split{s}.json" for s in range(10)])
 PY
 
 for kind in scratch pretrained; do

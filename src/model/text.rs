@@ -1,13 +1,17 @@
-//! Text encoder over token ids: embedding, pooling over the known words, projection.
+//! Text encoder over token ids: embedding, pooling over the known words, and
+//! (optionally) a projection.
 //!
 //! Its defaults come from measuring it against a TF-IDF logistic regression on real
 //! names and titles (BENCHMARKS.md, "The text encoder trained from scratch"): an
 //! embedding table drawn at the usual `N(0, 1)` and updated by plain SGD learns each
 //! word's row only in the few batches that hold the word, so rare words stay random
 //! noise that outweighs what was learnt. Rows start small, move faster than the rest,
-//! unknown words are left out, and the pooled sum is scaled by `1/√n`; with
-//! `pooling = "tf-idf"` each word is weighted by its inverse document frequency in the
-//! training split, as the linear bag-of-words model it is measured against weighs it.
+//! and unknown words are left out; each word is weighted by its inverse document
+//! frequency in the training split (`pooling = "tf-idf"`), as the linear bag-of-words
+//! model it is measured against weighs it; and the pooled vector is the feature vector
+//! (`projection = "none"`): with the shared linear head, the model is that linear
+//! model's family, factorised through the feature width. A ReLU projection cost about
+//! a point against it.
 
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
@@ -32,8 +36,22 @@ pub enum TextPooling {
     TfIdf,
 }
 
+/// What maps a text's pooled embedding to the encoder's features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TextProjection {
+    /// A linear layer (`embed_dim -> d_out`) and ReLU.
+    Relu,
+    /// None: the embeddings are as wide as the features (`embed_dim` is not used) and
+    /// the pooled vector is the feature vector, so that with the linear head the model
+    /// is a linear function of the text's TF-IDF vector (fastText's design), the model
+    /// family of the linear bag-of-words baseline.
+    None,
+}
+
 /// Embedding of each token, pooled over the words (padding, and unknown words with
-/// `skip_unknown`), then a linear projection with ReLU to the feature size.
+/// `skip_unknown` left out), then (with `projection = "relu"`) a linear projection with
+/// ReLU to the feature size.
 ///
 /// Fields missing from a configuration take the values of the first version of this
 /// encoder, so that models trained with it load and predict as they did; new runs get
@@ -59,6 +77,13 @@ pub struct TextEncoderConfig {
     /// How the words' embeddings are pooled.
     #[serde(default = "mean")]
     pub pooling: TextPooling,
+    /// What maps the pooled vector to the features (the first versions: `Relu`).
+    #[serde(default = "relu_projection")]
+    pub projection: TextProjection,
+}
+
+fn relu_projection() -> TextProjection {
+    TextProjection::Relu
 }
 
 fn default_embed() -> usize {
@@ -81,6 +106,7 @@ impl Default for TextEncoderConfig {
             embedding_scale: 10.0,
             skip_unknown: true,
             pooling: TextPooling::TfIdf,
+            projection: TextProjection::None,
         }
     }
 }
@@ -88,14 +114,19 @@ impl Default for TextEncoderConfig {
 impl TextEncoderConfig {
     /// Builds the encoder for a vocabulary of `vocab` ids and `d_out` features.
     pub fn init(&self, vocab: usize, d_out: usize, device: &Device) -> TextEncoder {
+        let width = match self.projection {
+            TextProjection::None => d_out,
+            TextProjection::Relu => self.embed_dim,
+        };
         TextEncoder {
-            embedding: EmbeddingConfig::new(vocab, self.embed_dim)
+            embedding: EmbeddingConfig::new(vocab, width)
                 .with_initializer(Initializer::Normal {
                     mean: 0.0,
                     std: self.init_std / self.embedding_scale,
                 })
                 .init(device),
-            proj: LinearConfig::new(self.embed_dim, d_out).init(device),
+            proj: (self.projection != TextProjection::None)
+                .then(|| LinearConfig::new(width, d_out).init(device)),
             idf: (self.pooling == TextPooling::TfIdf)
                 .then(|| Param::from_tensor(Tensor::ones([vocab], device)).set_require_grad(false)),
             scale: self.embedding_scale,
@@ -109,7 +140,7 @@ impl TextEncoderConfig {
 #[derive(Module, Debug)]
 pub struct TextEncoder {
     pub embedding: Embedding,
-    pub proj: Linear,
+    pub proj: Option<Linear>,
     /// Each id's inverse document frequency (not trained; with `TfIdf` pooling only):
     /// fitted on the training split by [`TextEncoder::fit_idf`].
     pub idf: Option<Param<Tensor<1>>>,
@@ -185,7 +216,10 @@ impl TextEncoder {
         };
         let emb = self.embedding.forward(ids) * mask * self.scale;
         let pooled = (emb.sum_dim(1) / norm).reshape([b, self.embedding.weight.dims()[1]]);
-        relu(self.proj.forward(pooled))
+        match &self.proj {
+            Some(proj) => relu(proj.forward(pooled)),
+            None => pooled,
+        }
     }
 }
 
@@ -210,13 +244,15 @@ mod tests {
         let device = Device::flex();
         let config = TextEncoderConfig {
             pooling: TextPooling::SqrtMean,
+            projection: TextProjection::Relu,
             ..Default::default()
         };
         let mut e = crate::model::seeded(&device, 0, || config.init(6, 4, &device));
         // The identity as projection (no bias), so the output is the pooled embedding
         // through ReLU; embeddings set by hand: row k is k, k, k, k (stored / scale).
-        e.proj.weight = e.proj.weight.map(|_| Tensor::eye(4, &device));
-        e.proj.bias = None;
+        let proj = e.proj.as_mut().unwrap();
+        proj.weight = proj.weight.clone().map(|_| Tensor::eye(4, &device));
+        proj.bias = None;
         let table: Vec<f32> = (0..6)
             .flat_map(|k| [k as f32 / config.embedding_scale as f32; 4])
             .collect();
@@ -233,6 +269,7 @@ mod tests {
         // The first version: a plain mean over every non-padding token, unknown ones too.
         let old: TextEncoderConfig = serde_json::from_str(r#"{"embed_dim": 4}"#).unwrap();
         assert_eq!(old.pooling, TextPooling::Mean);
+        assert_eq!(old.projection, TextProjection::Relu);
         assert!(!old.skip_unknown);
         assert_eq!(old.embedding_scale, 1.0);
         e.pooling = old.pooling;
@@ -244,19 +281,21 @@ mod tests {
     #[test]
     fn tf_idf_pooling_weighs_each_word_by_its_idf_over_the_norm_of_the_weights() {
         let device = Device::flex();
-        let config = TextEncoderConfig {
-            embed_dim: 3,
-            ..Default::default()
-        };
+        let config = TextEncoderConfig::default();
         assert_eq!(config.pooling, TextPooling::TfIdf);
+        assert_eq!(config.projection, TextProjection::None);
+        // Without a projection the embeddings are as wide as the features (3), whatever
+        // `embed_dim` says, and the output is the pooled vector itself.
         let mut e = crate::model::seeded(&device, 0, || config.init(5, 3, &device));
-        e.proj.weight = e.proj.weight.map(|_| Tensor::eye(3, &device));
-        e.proj.bias = None;
-        // Row k of the effective table is one-hot on axis k % 3, times (k + 1).
+        assert!(e.proj.is_none());
+        assert_eq!(e.embedding.weight.dims(), [5, 3]);
+        // Row k of the effective table is one-hot on axis k % 3, times (k + 1), negated
+        // for word 3: nothing clips negative features.
         let table: Vec<f32> = (0..5)
             .flat_map(|k| {
                 let mut row = [0f32; 3];
-                row[k % 3] = (k + 1) as f32 / config.embedding_scale as f32;
+                let sign = if k == 3 { -1.0 } else { 1.0 };
+                row[k % 3] = sign * (k + 1) as f32 / config.embedding_scale as f32;
                 row
             })
             .collect();
@@ -280,8 +319,8 @@ mod tests {
         let out = host(e.forward(ids(&[&[2, 1, 2, 3]])));
         let (w2, w3) = (2.0 * idf(3.0), idf(1.0));
         let norm = (idf(3.0).powi(2) * 2.0 + w3 * w3).sqrt();
-        // Word 2's row is 3 on axis 2, word 3's is 4 on axis 0.
-        let want = [4.0 * w3 / norm, 0.0, 3.0 * w2 / norm];
+        // Word 2's row is 3 on axis 2, word 3's is -4 on axis 0.
+        let want = [-4.0 * w3 / norm, 0.0, 3.0 * w2 / norm];
         for (g, w) in out.iter().zip(want) {
             assert!((g - w).abs() < 1e-5, "{out:?} vs {want:?}");
         }
@@ -305,6 +344,7 @@ mod tests {
             let config = TextEncoderConfig {
                 embed_dim: 4,
                 embedding_scale: scale,
+                projection: TextProjection::Relu,
                 ..Default::default()
             };
             // Held like every model's initialisation (the lazy weights draw from the
@@ -316,11 +356,12 @@ mod tests {
                     .embedding
                     .weight
                     .map(|_| Tensor::from_data(TensorData::new(stored, [5, 4]), &plain));
-                e.proj.weight = e
-                    .proj
+                let p = e.proj.as_mut().unwrap();
+                p.weight = p
                     .weight
+                    .clone()
                     .map(|_| Tensor::from_data(TensorData::new(proj.clone(), [4, 3]), &plain));
-                e.proj.bias = None;
+                p.bias = None;
                 e
             });
             let e = e.to_device(&device).train();
