@@ -8,6 +8,26 @@ use serde::{Deserialize, Serialize};
 use super::Backend;
 use crate::error::{MlaError, Result};
 
+/// Runs the module's static constructors (Burn's kernel registry, `inventory`): what a
+/// browser module's start function calls first, once (nothing elsewhere).
+///
+/// wasm-ld wraps *every* export of a module that never calls `__wasm_call_ctors` itself
+/// in a call to it — a `cdylib` too — so each call from JavaScript into the module (each
+/// future poll, message, table slot) re-ran hundreds of constructors: 8-10% of the
+/// training worker's time in a profile (`web/e2e/profile.mjs`). One explicit call turns
+/// the wrapping off.
+pub fn run_static_constructors() {
+    #[cfg(target_arch = "wasm32")]
+    {
+        unsafe extern "C" {
+            fn __wasm_call_ctors();
+        }
+        // SAFETY: the linker's synthetic function, which takes nothing and returns
+        // nothing; called from the start function before the module's other code.
+        unsafe { __wasm_call_ctors() }
+    }
+}
+
 /// Which backend a page or widget asks for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -15,7 +15,7 @@ mod browser;
 
 #[cfg(target_arch = "wasm32")]
 pub use browser::fetch_bytes;
-pub use browser::{BackendChoice, BrowserDevice, is_software_adapter};
+pub use browser::{BackendChoice, BrowserDevice, is_software_adapter, run_static_constructors};
 
 /// A compute backend by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

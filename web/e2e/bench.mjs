@@ -57,15 +57,24 @@ server.close();
 // Native, same data (the sample at seed 0), model, batch and learning rate.
 const sample = path.join(work, 'sample');
 execFileSync(native, ['sample', '--out', sample, '--samples', '480', '--seed', '0']);
-const r = spawnSync(native, ['train', '--manifest', path.join(sample, 'shapes.csv'), '--image-size', '16',
-  '--epochs', String(epochs), '--batch-size', '32', '--lr', '0.02', '--out', path.join(work, 'run'), '--quiet'],
-  { encoding: 'utf8' });
-if (r.status !== 0) throw new Error(`mla-native train failed: ${r.stderr}`);
-const train = Number(r.stderr.match(/(\d+) train \//)[1]);
-const seconds = fs.readFileSync(path.join(work, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n')
-  .map((l) => JSON.parse(l).seconds).filter((s) => s !== undefined);
-const steps = Math.ceil(train / 32);
-results.native_cpu = { seconds_per_step_last_epoch: seconds.at(-1) / steps, epoch_seconds: seconds };
-console.log('native', JSON.stringify(results.native_cpu));
+// The page's worker has one thread: natively at one thread too, and at all cores.
+for (const [key, threads] of [['native_cpu', []], ['native_cpu_1_thread', ['--threads', '1']]]) {
+  const run = path.join(work, `run-${key}`);
+  const r = spawnSync(native, [...threads, 'train', '--manifest', path.join(sample, 'shapes.csv'), '--image-size', '16',
+    '--epochs', String(epochs), '--batch-size', '32', '--lr', '0.02', '--out', run, '--quiet'],
+    { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mla-native train failed: ${r.stderr}`);
+  const train = Number(r.stderr.match(/(\d+) train \//)[1]);
+  const seconds = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n')
+    .map((l) => JSON.parse(l).seconds).filter((s) => s !== undefined);
+  const steps = Math.ceil(train / 32);
+  results[key] = { seconds_per_step_last_epoch: seconds.at(-1) / steps, epoch_seconds: seconds };
+  console.log(key, JSON.stringify(results[key]));
+}
+if (results.cpu) {
+  results.ratio_page_cpu_to_native_1_thread = results.cpu.seconds_per_step_last_epoch
+    / results.native_cpu_1_thread.seconds_per_step_last_epoch;
+  console.log('page CPU / native 1 thread', results.ratio_page_cpu_to_native_1_thread.toFixed(2));
+}
 console.log(JSON.stringify(results, null, 2));
 fs.rmSync(work, { recursive: true, force: true });

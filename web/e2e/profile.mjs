@@ -1,36 +1,100 @@
-// Where the page spends its time while training: a CPU profile (Chrome DevTools
-// protocol) of steps 3-7 of the built-in sample, printed as self and inclusive time per
-// function. Function names need a build without `strip` (stripped builds show indices):
+// Where the page's training time goes: a CPU profile of the engine's worker (Chrome
+// DevTools protocol) while it trains the built-in sample on a backend, then the
+// functions with the most samples (self time, then inclusive time). Training runs in
+// the worker, so a profile of the page's thread would show little.
 //
-//   CARGO_PROFILE_WASM_RELEASE_STRIP=false trunk build --release --dist /tmp/dist-prof
-//   node web/e2e/profile.mjs /tmp/dist-prof
-import { launch, serve } from './harness.mjs';
+//   CARGO_PROFILE_WASM_RELEASE_STRIP=false trunk build --release --dist dist-profile
+//   MLA_DIST=dist-profile node web/e2e/profile.mjs [epochs] [backend]
+//
+// The wasm keeps its function names only when it is not stripped (the first line);
+// the profile is also written to $MLA_PROFILE_OUT (default worker.cpuprofile), which
+// Chromium's DevTools open. Sampling slows the steps down (~1.2x).
 import fs from 'node:fs';
-const server = await serve(process.argv[2]);
-const { context, page } = await launch(fs.mkdtempSync('/tmp/mla-profile-'));
-await page.goto(server.url + '/');
-await page.waitForFunction(() => document.querySelector('[data-testid=backend]')?.dataset.readyMs !== undefined);
-await page.getByTestId('use-sample').click();
-const e = page.locator('input[name=epochs]'); await e.fill('2'); await e.dispatchEvent('change');
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { launch, serve } from './harness.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const dist = process.env.MLA_DIST ?? path.join(root, 'dist');
+const out = process.env.MLA_PROFILE_OUT ?? 'worker.cpuprofile';
+const epochs = Number(process.argv[2] ?? 5);
+const backend = process.argv[3] ?? 'cpu';
+const server = await serve(dist);
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mla-profile-'));
+const { context, page } = await launch(path.join(work, 'profile'));
+
+// The worker is reached through the page's session: attached targets get their own
+// session, addressed through Target.sendMessageToTarget.
 const cdp = await context.newCDPSession(page);
-await cdp.send('Profiler.enable');
-await cdp.send('Profiler.setSamplingInterval', { interval: 1000 });
+let worker = null;
+let nextId = 1;
+const pending = new Map();
+cdp.on('Target.attachedToTarget', (e) => {
+  if (e.targetInfo.type === 'worker') worker = e.sessionId;
+});
+cdp.on('Target.receivedMessageFromTarget', (e) => {
+  const m = JSON.parse(e.message);
+  if (m.id && pending.has(m.id)) {
+    pending.get(m.id)(m);
+    pending.delete(m.id);
+  }
+});
+const send = (method, params = {}) => new Promise((resolve, reject) => {
+  if (!worker) reject(new Error('the engine worker never started'));
+  const id = nextId++;
+  pending.set(id, resolve);
+  cdp.send('Target.sendMessageToTarget', { sessionId: worker, message: JSON.stringify({ id, method, params }) });
+});
+await cdp.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: false });
+
+await page.goto(`${server.url}/?backend=${backend}`);
+await page.waitForFunction(() => document.querySelector('[data-testid=backend]')?.dataset.readyMs !== undefined, null, { timeout: 120_000 });
+await page.getByTestId('use-sample').click();
+await page.getByTestId('split-counts').waitFor();
+const epochsInput = page.locator('input[name=epochs]');
+await epochsInput.fill(String(epochs));
+await epochsInput.dispatchEvent('change');
+await send('Profiler.enable');
+await send('Profiler.setSamplingInterval', { interval: 200 });
+await send('Profiler.start');
 await page.getByTestId('start').click();
-await page.waitForFunction(() => /epoch 1\/2, batch 3/.test(document.querySelector('[data-testid=status]')?.textContent), null, {timeout: 600000});
-await cdp.send('Profiler.start');
-await page.waitForFunction(() => /epoch 1\/2, batch 7/.test(document.querySelector('[data-testid=status]')?.textContent), null, {timeout: 600000});
-const { profile } = await cdp.send('Profiler.stop');
-// self time per function
+await page.waitForFunction((n) => document.querySelector('[data-testid=status]')?.textContent.startsWith(`finished ${n} epochs`), epochs, { timeout: 1_800_000 });
+console.log(await page.getByTestId('status').textContent());
+const { result } = await send('Profiler.stop');
+fs.writeFileSync(out, JSON.stringify(result.profile));
+
+const { nodes, samples, timeDeltas } = result.profile;
+const byId = new Map(nodes.map((n) => [n.id, n]));
 const self = new Map();
-const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-const dt = profile.timeDeltas; let i = 0;
-for (const s of profile.samples) { const n = byId.get(s); const k = n.callFrame.functionName || '(anon)'; self.set(k, (self.get(k) ?? 0) + (dt[i++] ?? 0)); }
-const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 40);
-for (const [k, v] of top) console.log((v / 1000).toFixed(0).padStart(7), 'ms', k.slice(0, 150));
-// inclusive: parents chain
-const parent = new Map(); for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-const incl = new Map(); i = 0;
-for (const s of profile.samples) { const seen = new Set(); let id = s; while (id !== undefined) { const k = byId.get(id).callFrame.functionName || '(anon)'; if (!seen.has(k)) { seen.add(k); incl.set(k, (incl.get(k) ?? 0) + (dt[i] ?? 0)); } id = parent.get(id); } i++; }
-console.log('--- inclusive');
-for (const [k, v] of [...incl.entries()].sort((a, b) => b[1] - a[1]).slice(0, 60)) console.log((v / 1000).toFixed(0).padStart(7), 'ms', k.slice(0, 150));
-await context.close(); server.close();
+let total = 0;
+samples.forEach((id, i) => {
+  const name = byId.get(id).callFrame.functionName || '(anonymous)';
+  const dt = timeDeltas[i] ?? 0;
+  self.set(name, (self.get(name) ?? 0) + dt);
+  total += dt;
+});
+console.log(`self time of the worker's functions (${(total / 1e6).toFixed(1)} s sampled; written to ${out}):`);
+for (const [name, t] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
+  console.log(`${((100 * t) / total).toFixed(1).padStart(5)}%  ${name.slice(0, 140)}`);
+}
+// Inclusive time: each sample counts once for every function on its stack.
+const parent = new Map();
+for (const n of nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const inclusive = new Map();
+samples.forEach((id, i) => {
+  const seen = new Set();
+  for (let at = id; at !== undefined; at = parent.get(at)) {
+    const name = byId.get(at).callFrame.functionName || '(anonymous)';
+    if (!seen.has(name)) {
+      seen.add(name);
+      inclusive.set(name, (inclusive.get(name) ?? 0) + (timeDeltas[i] ?? 0));
+    }
+  }
+});
+console.log('inclusive time:');
+for (const [name, t] of [...inclusive.entries()].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
+  console.log(`${((100 * t) / total).toFixed(1).padStart(5)}%  ${name.slice(0, 140)}`);
+}
+await context.close();
+server.close();

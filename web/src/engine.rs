@@ -381,8 +381,9 @@ async fn pretrained_data(
     Ok((built, model, files))
 }
 
-/// How long training may run between two turns of the worker's event loop.
-const YIELD_MS: f64 = 50.0;
+/// How long training may run between two turns of the worker's event loop: a Stop
+/// waits at most this long (plus a step); each turn costs a clamped timer (~4 ms).
+const YIELD_MS: f64 = 200.0;
 
 /// Trains until done or stopped, giving the event loop a turn (a stop gets in) at least
 /// every [`YIELD_MS`] milliseconds, then tests the best epoch's model and makes it the
@@ -419,18 +420,23 @@ async fn train_loop(
         let started = browser::now_ms();
         let epoch = trainer.epochs_done() + 1;
         for step in 0..steps {
-            reply(
-                id,
-                Reply::Step {
-                    epoch,
-                    epochs: config.epochs,
-                    step,
-                    steps,
-                },
-            );
             // A turn costs a few milliseconds (timers are clamped), as much as a small
-            // model's step on the CPU backend: not one per step.
-            if browser::now_ms() - yielded >= YIELD_MS {
+            // model's step on the CPU backend: not one per step. Progress goes out at
+            // each turn and each epoch's start, not per step: a message costs the
+            // worker time too, and the page renders each one.
+            let turn = browser::now_ms() - yielded >= YIELD_MS;
+            if turn || step == 0 {
+                reply(
+                    id,
+                    Reply::Step {
+                        epoch,
+                        epochs: config.epochs,
+                        step,
+                        steps,
+                    },
+                );
+            }
+            if turn {
                 browser::yield_now().await;
                 yielded = browser::now_ms();
             }

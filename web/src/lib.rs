@@ -19,12 +19,12 @@ mod train_panel;
 
 /// Entry point, run once when the module loads.
 ///
-/// The page is a library (`cdylib`), not a binary: wasm-ld wraps every export of a
-/// binary ("command") in a call to the static constructors, and Burn's kernel
-/// registry (`inventory`) has hundreds of them, which cost about a second per
-/// training step in the browser.
+/// The page is a library (`cdylib`), and it runs the static constructors itself, once:
+/// otherwise wasm-ld wraps every export in a call to them, and Burn's kernel registry
+/// (`inventory`) has hundreds (see [`mla::device::run_static_constructors`]).
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
+    mla::device::run_static_constructors();
     // In the engine's worker there is no page: `engine::engine_main` takes over there.
     if web_sys::window().is_none() {
         return;

@@ -15,9 +15,11 @@ pub use classifier::Classifier;
 
 use wasm_bindgen::prelude::*;
 
-/// Runs once when the module loads: panics go to the console with their message.
+/// Runs once when the module loads: the static constructors, once (see
+/// [`mla::device::run_static_constructors`]); panics go to the console with their message.
 #[wasm_bindgen(start)]
 pub fn start() {
+    mla::device::run_static_constructors();
     console_error_panic_hook::set_once();
 }
 
