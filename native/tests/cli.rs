@@ -827,6 +827,18 @@ fn pretrained_encoders_train_eval_and_predict_from_files() {
     );
 }
 
+/// `mla-native --threads 1 speed ARGS --json`, which must succeed: its report.
+fn speed_report(args: &[&str]) -> serde_json::Value {
+    let all: Vec<&str> = ["--threads", "1", "speed"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .chain(["--json"])
+        .collect();
+    let o = run(&all);
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).expect("one JSON line")
+}
+
 #[test]
 fn speed_times_each_method_on_a_model_and_rejects_empty_runs() {
     for (model, method, name) in [
@@ -834,25 +846,9 @@ fn speed_times_each_method_on_a_model_and_rejects_empty_runs() {
         ("mfeat-mlp", "concat", "joint"),
         ("av-cnn", "mla", "mla"),
     ] {
-        let args = [
-            "speed",
-            "--threads",
-            "1",
-            "--model",
-            model,
-            "--method",
-            method,
-            "--batch",
-            "8",
-            "--warmup",
-            "1",
-            "--steps",
-            "2",
-            "--json",
-        ];
-        let o = run(&args);
-        assert!(o.status.success(), "{}", text(&o));
-        let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON line");
+        let r = speed_report(&[
+            "--model", model, "--method", method, "--batch", "8", "--warmup", "1", "--steps", "2",
+        ]);
         assert_eq!(r["framework"], "mla");
         assert_eq!(r["model"], model);
         assert_eq!(r["method"], name);
@@ -864,10 +860,7 @@ fn speed_times_each_method_on_a_model_and_rejects_empty_runs() {
         assert!(seconds > 0.0 && seconds.is_finite(), "{r}");
     }
     // Two methods round for round: both timed, the ratio of the rounds' times.
-    let o = run(&[
-        "speed",
-        "--threads",
-        "1",
+    let r = speed_report(&[
         "--model",
         "mfeat-mlp",
         "--batch",
@@ -878,10 +871,7 @@ fn speed_times_each_method_on_a_model_and_rejects_empty_runs() {
         "3",
         "--against",
         "concat",
-        "--json",
     ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON line");
     assert_eq!(
         (r["per"].as_str(), r["rounds"].as_u64()),
         (Some("step"), Some(3))
@@ -890,20 +880,7 @@ fn speed_times_each_method_on_a_model_and_rejects_empty_runs() {
     let ratio = r["against"]["ratio"].as_f64().unwrap();
     assert!(ratio > 0.0 && ratio.is_finite(), "{r}");
     // Whole epochs (batches and validation) on a data set, with its default model.
-    let o = run(&[
-        "speed",
-        "--threads",
-        "1",
-        "--data",
-        "builtin",
-        "--rounds",
-        "2",
-        "--against",
-        "late",
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON line");
+    let r = speed_report(&["--data", "builtin", "--rounds", "2", "--against", "late"]);
     assert_eq!(
         (r["per"].as_str(), r["model"].as_str()),
         (Some("epoch"), Some("builtin"))

@@ -114,9 +114,12 @@ impl Default for TextEncoderConfig {
 impl TextEncoderConfig {
     /// Builds the encoder for a vocabulary of `vocab` ids and `d_out` features.
     pub fn init(&self, vocab: usize, d_out: usize, device: &Device) -> TextEncoder {
-        let width = match self.projection {
-            TextProjection::None => d_out,
-            TextProjection::Relu => self.embed_dim,
+        let (width, proj) = match self.projection {
+            TextProjection::None => (d_out, None),
+            TextProjection::Relu => (
+                self.embed_dim,
+                Some(LinearConfig::new(self.embed_dim, d_out).init(device)),
+            ),
         };
         TextEncoder {
             embedding: EmbeddingConfig::new(vocab, width)
@@ -125,8 +128,7 @@ impl TextEncoderConfig {
                     std: self.init_std / self.embedding_scale,
                 })
                 .init(device),
-            proj: (self.projection != TextProjection::None)
-                .then(|| LinearConfig::new(width, d_out).init(device)),
+            proj,
             idf: (self.pooling == TextPooling::TfIdf)
                 .then(|| Param::from_tensor(Tensor::ones([vocab], device)).set_require_grad(false)),
             scale: self.embedding_scale,
