@@ -8,7 +8,7 @@ use crate::data::{
 };
 use crate::error::{MlaError, Result};
 use crate::fusion::Fusion;
-use crate::model::ModelConfig;
+use crate::model::{EncoderConfig, ModelConfig};
 
 /// Which training method runs: MLA, or one of the paper's baselines (appendix A.2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -330,6 +330,11 @@ pub struct TrainConfig {
     pub modality_order: Vec<usize>,
     /// Seed of weight initialisation and batch order.
     pub seed: u64,
+    /// Label smoothing of every training loss, in `[0, 1)`: the target puts
+    /// `1 - label_smoothing` on the label and the rest evenly on all classes. None (the
+    /// default): [`TEXT_LABEL_SMOOTHING`] when a modality has the text encoder trained
+    /// from scratch, else 0 (see [`TrainConfig::label_smoothing_for`]).
+    pub label_smoothing: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -350,11 +355,36 @@ impl Default for TrainConfig {
             fusion: Fusion::Entropy,
             modality_order: Vec::new(),
             seed: 0,
+            label_smoothing: None,
         }
     }
 }
 
+/// The label smoothing of models with a text encoder trained from scratch. That
+/// encoder is a linear bag-of-words model, which fits its training texts within a few
+/// epochs (names and titles rarely share words across classes) and from then on only
+/// grows its logits, where a logistic regression's L2 penalty, tuned on validation,
+/// stops; smoothing bounds the logits instead. Measured on emoji names against such a
+/// regression (BENCHMARKS.md, "The text encoder trained from scratch"): from 0.6
+/// points below it to its level. Every modality gets the same smoothing, because
+/// entropy fusion compares the modalities' confidences: smoothing the text modality
+/// alone cost the fused prediction a point there.
+pub const TEXT_LABEL_SMOOTHING: f64 = 0.1;
+
 impl TrainConfig {
+    /// The label smoothing for a model with `encoders`: the configured one, else
+    /// [`TEXT_LABEL_SMOOTHING`] when one of them is the text encoder trained from
+    /// scratch, else 0.
+    pub fn label_smoothing_for(&self, encoders: &[EncoderConfig]) -> f64 {
+        self.label_smoothing.unwrap_or_else(|| {
+            if encoders.iter().any(|e| matches!(e, EncoderConfig::Text(_))) {
+                TEXT_LABEL_SMOOTHING
+            } else {
+                0.0
+            }
+        })
+    }
+
     /// The modality order for `m` modalities, checked.
     pub fn order(&self, m: usize) -> Result<Vec<usize>> {
         if self.modality_order.is_empty() {
@@ -384,6 +414,11 @@ impl TrainConfig {
         }
         if self.batch_size == 0 {
             return bad("batch_size", "must be at least 1");
+        }
+        if let Some(s) = self.label_smoothing
+            && !(0.0..1.0).contains(&s)
+        {
+            return bad("label_smoothing", "must be in [0, 1)");
         }
         if !(o.lr.is_finite() && o.lr > 0.0) {
             return bad("optimizer.lr", "must be a finite number > 0");

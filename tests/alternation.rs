@@ -71,6 +71,7 @@ fn modality_step_leaves_other_encoders_bit_identical() {
                 indices: &idx[round * 48..(round + 1) * 48],
                 device: &ad,
                 epoch: 0,
+                label_smoothing: 0.0,
             };
             let (encoders_before, head_before) = snapshot(&model);
             model = mla
@@ -150,6 +151,7 @@ fn step(
         indices: &idx,
         device: &ad,
         epoch: 0,
+        label_smoothing: 0.0,
     };
     mla.modality_step(model, m, &batch, optimizer, lr)
         .unwrap()

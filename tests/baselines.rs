@@ -276,6 +276,7 @@ fn one_step(
         indices,
         device: &ad,
         epoch: 0,
+        label_smoothing: 0.0,
     };
     let (after, _) = strategy
         .train_batch(start.clone().train(), &batch, &mut opt, 1.0)
@@ -287,17 +288,13 @@ fn one_step(
 fn ogm_scales_only_the_dominant_encoder_by_its_coefficient() {
     let splits = splits();
     let indices: Vec<usize> = (0..32).collect();
-    let (start, joint) = one_step(
-        &mut Joint::new(HeadLayout::Concat, &cpu()),
-        &splits,
-        &indices,
-    );
+    let (start, joint) = one_step(&mut Joint::new(HeadLayout::Concat), &splits, &indices);
     let config = OgmConfig {
         alpha: 0.5,
         noise: false,
         ..Default::default()
     };
-    let (_, ogm) = one_step(&mut OgmGe::new(&config, &cpu()), &splits, &indices);
+    let (_, ogm) = one_step(&mut OgmGe::new(&config), &splits, &indices);
     // The coefficients from the starting model, computed on their own.
     let b = Batch::gather(&splits.train, &indices, &cpu());
     let feats = start.all_features(&b).unwrap();
@@ -485,7 +482,7 @@ fn mmin_reads_its_codes_and_its_losses_are_the_imagination_errors() {
         &presence(&present),
         &presence(&shown),
         Tensor::from_data(TensorData::new(vec![2i64, 1], [B]), &cpu()),
-        &cpu(),
+        0.0,
     );
     let (mut ce, mut forward, mut backward) = (0.0, 0.0, 0.0);
     let (mut hidden_cells, mut shown_cells) = (0.0, 0.0);

@@ -156,6 +156,7 @@ fn hgm_keeps_head_output_on_earlier_modality() {
             indices: idx,
             device: &ad,
             epoch: 0,
+            label_smoothing: 0.0,
         };
         model = mla
             .modality_step(model, 0, &batch, &mut optimizer, opt_config.lr)
@@ -177,6 +178,7 @@ fn hgm_keeps_head_output_on_earlier_modality() {
         indices: batches[7],
         device: &ad,
         epoch: 0,
+        label_smoothing: 0.0,
     };
     let b_step = |strategy: &mut Alternating| {
         strategy

@@ -109,6 +109,7 @@ fn under_mla_a_modality_missing_from_a_batch_takes_no_step_and_the_others_do() {
         indices: &idx,
         device: &ad,
         epoch: 0,
+        label_smoothing: 0.0,
     };
     let feature_dim = config.model.feature_dim;
     let hgm = HgmConfig::default();

@@ -118,6 +118,9 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
     if let Some(lr) = args.lr {
         train.optimizer.lr = lr;
     }
+    if let Some(s) = args.label_smoothing {
+        train.label_smoothing = Some(s);
+    }
     if let Some(a) = args.alpha {
         train.hgm.alpha = a;
     }

@@ -198,7 +198,8 @@ struct TrainArgs {
     /// Continue the interrupted run in this directory from its last finished epoch
     /// (with its saved configuration; --epochs may raise the epoch count).
     #[arg(long, conflicts_with_all = ["config", "method", "seed", "data_seed", "data",
-        "manifest", "image_size", "skip_bad", "batch_size", "optimizer", "lr", "alpha", "no_hgm",
+        "manifest", "image_size", "skip_bad", "batch_size", "optimizer", "lr", "label_smoothing",
+        "alpha", "no_hgm",
         "fusion", "out", "condition_modality", "pretrained", "missing", "missing_train",
         "missing_valid", "missing_test", "missing_seed", "head_state_per_modality",
         "head_lr_divided", "bias_per_modality", "head_per_modality", "calibrate"])]
@@ -260,6 +261,9 @@ struct TrainArgs {
     /// Initial learning rate.
     #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
+    /// Label smoothing of the training losses, in [0, 1).
+    #[arg(long, allow_negative_numbers = true)]
+    label_smoothing: Option<f64>,
     /// HGM's alpha (> 0).
     #[arg(long, allow_negative_numbers = true)]
     alpha: Option<f64>,

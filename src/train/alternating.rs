@@ -1,12 +1,11 @@
 //! MLA's alternating unimodal adaptation (Eq. 1-2) with HGM.
 
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Bytes, Device, Tensor};
 
 use super::hgm::HeadGradientModifier;
 use super::optimizer::build_optimizer;
-use super::strategy::{Strategy, StrategyState, TrainBatch};
+use super::strategy::{Strategy, StrategyState, TrainBatch, mean_ce};
 use crate::config::{HgmConfig, MlaConfig, OptimizerConfig};
 use crate::data::{EncoderInput, labels};
 use crate::error::{MlaError, Result};
@@ -18,7 +17,6 @@ use crate::model::{HeadLayout, MultimodalModel};
 pub struct Alternating {
     order: Vec<usize>,
     hgm: Option<HeadGradientModifier>,
-    loss: CrossEntropyLoss,
     options: MlaConfig,
     /// With `head_state_per_modality`: modality `m`'s optimizer for the shared head.
     head_optimizers: Vec<ModuleOptimizer>,
@@ -58,7 +56,6 @@ impl Alternating {
             hgm: (hgm.enabled && !options.head_per_modality)
                 .then(|| HeadGradientModifier::new(hgm, feature_dim, device)),
             order,
-            loss: CrossEntropyLossConfig::new().init(device),
             options: options.clone(),
             head_optimizers,
             optimizer: optimizer.clone(),
@@ -93,9 +90,11 @@ impl Alternating {
         let input = EncoderInput::gather(batch.data, modality, &idx, batch.device);
         let features = model.features(modality, &input)?; // [B_m, s]
         let logits = model.unimodal_logits(modality, features.clone());
-        let loss = self
-            .loss
-            .forward(logits, labels(batch.data, &idx, batch.device));
+        let loss = mean_ce(
+            logits,
+            labels(batch.data, &idx, batch.device),
+            batch.label_smoothing,
+        );
         let mut all = loss.backward();
         // Encoder `modality`, the shared head and the layers beside it step on their
         // own: the other encoders have no gradient, and walking them (gradient lookup,

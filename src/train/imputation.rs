@@ -9,11 +9,10 @@
 //! shrinking their features), the classifier loss on the head's reading of what the
 //! network saw.
 
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Int, Tensor};
 
-use super::strategy::{Strategy, TrainBatch};
+use super::strategy::{Strategy, TrainBatch, mean_ce};
 use crate::config::ImputeConfig;
 use crate::data::{Batch, flags_tensor};
 use crate::error::Result;
@@ -40,14 +39,14 @@ fn masked_mse(a: Tensor<2>, b: Tensor<2>, mask: Tensor<2>) -> Tensor<1> {
 
 /// The losses of `model` (an imputation layout) on one batch: encoder features
 /// `M x [B, s]`, `[M, B]` presence, the `[M, B]` part of it `shown` to the network,
-/// and `[B]` labels.
+/// and `[B]` labels, the classification loss with label `smoothing`.
 pub fn imputation_losses(
     model: &MultimodalModel,
     features: Vec<Tensor<2>>,
     present: &Tensor<2>,
     shown: &Tensor<2>,
     labels: Tensor<1, Int>,
-    device: &Device,
+    smoothing: f64,
 ) -> ImputationLosses {
     let s = features[0].dims()[1];
     let keep = feature_mask(present, s);
@@ -56,9 +55,7 @@ pub fn imputation_losses(
     let input = x.clone() * seen.clone();
     let out = model.impute(input.clone());
     let logits = model.imputed_head(input.clone(), seen.clone(), &out);
-    let ce = CrossEntropyLossConfig::new()
-        .init(device)
-        .forward(logits, labels);
+    let ce = mean_ce(logits, labels, smoothing);
     let target = x.detach();
     match model.layout {
         HeadLayout::Imagination { .. } => {
@@ -164,7 +161,7 @@ impl Strategy for Imputation {
             &b.present,
             &shown,
             b.labels,
-            batch.device,
+            batch.label_smoothing,
         );
         let mut total =
             losses.ce.clone() + losses.recon.clone().mul_scalar(self.config.recon_weight);

@@ -1,11 +1,10 @@
 //! Joint training of a fused head with one loss: the Concat, Sum, FiLM and BiGated
 //! baselines (they differ in the head, [`HeadLayout`]).
 
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 
-use super::strategy::{Strategy, TrainBatch};
+use super::strategy::{Strategy, TrainBatch, mean_ce};
 use crate::data::Batch;
 use crate::error::Result;
 use crate::model::{HeadLayout, MultimodalModel};
@@ -14,16 +13,12 @@ use crate::model::{HeadLayout, MultimodalModel};
 /// the fused logits: the setting in which modality laziness appears.
 pub struct Joint {
     layout: HeadLayout,
-    loss: CrossEntropyLoss,
 }
 
 impl Joint {
-    /// Joint training of the fused head `layout` on `device`.
-    pub fn new(layout: HeadLayout, device: &Device) -> Self {
-        Self {
-            layout,
-            loss: CrossEntropyLossConfig::new().init(device),
-        }
+    /// Joint training of the fused head `layout`.
+    pub fn new(layout: HeadLayout) -> Self {
+        Self { layout }
     }
 }
 
@@ -45,7 +40,7 @@ impl Strategy for Joint {
     ) -> Result<(MultimodalModel, Vec<Option<Tensor<1>>>)> {
         let b = Batch::gather(batch.data, batch.indices, batch.device);
         let logits = model.fused_logits(model.all_features(&b)?, &b.present);
-        let loss = self.loss.forward(logits, b.labels);
+        let loss = mean_ce(logits, b.labels, batch.label_smoothing);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let model = optimizer.step(lr, model, grads);
         Ok((model, vec![Some(loss.detach().inner())]))

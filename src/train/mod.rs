@@ -21,5 +21,5 @@ pub use late::Late;
 pub use ogm::{OgmGe, coefficients as ogm_coefficients, scores as ogm_scores};
 pub use optimizer::build_optimizer;
 pub use qmf::{Qmf, rank_loss as qmf_rank_loss};
-pub use strategy::{Strategy, StrategyState, TrainBatch, masked_mean, per_sample_ce};
+pub use strategy::{Strategy, StrategyState, TrainBatch, masked_mean, mean_ce, per_sample_ce};
 pub use trainer::{EpochMetrics, Trainer};

@@ -9,12 +9,11 @@
 //! noise on, `N(0, std(g))` is added to each encoder parameter's gradient `g`.
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::softmax;
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Distribution, Tensor};
 
-use super::strategy::{Strategy, TrainBatch};
+use super::strategy::{Strategy, TrainBatch, mean_ce};
 use crate::config::OgmConfig;
 use crate::data::Batch;
 use crate::error::Result;
@@ -22,14 +21,12 @@ use crate::model::{HeadLayout, MultimodalModel};
 
 pub struct OgmGe {
     config: OgmConfig,
-    loss: CrossEntropyLoss,
 }
 
 impl OgmGe {
-    pub fn new(config: &OgmConfig, device: &Device) -> Self {
+    pub fn new(config: &OgmConfig) -> Self {
         Self {
             config: config.clone(),
-            loss: CrossEntropyLossConfig::new().init(device),
         }
     }
 }
@@ -114,7 +111,7 @@ impl Strategy for OgmGe {
         let b = Batch::gather(batch.data, batch.indices, batch.device);
         let features = model.all_features(&b)?;
         let logits = model.fused_logits(features.clone(), &b.present);
-        let loss = self.loss.forward(logits, b.labels.clone());
+        let loss = mean_ce(logits, b.labels.clone(), batch.label_smoothing);
         let mut grads = GradientsParams::from_grads(loss.backward(), &model);
         let epoch = batch.epoch + 1;
         if (self.config.start_epoch..=self.config.end_epoch).contains(&epoch) {

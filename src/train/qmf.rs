@@ -14,7 +14,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor};
 
 use super::late::unimodal_losses;
-use super::strategy::{Strategy, StrategyState, TrainBatch, masked_mean, per_sample_ce};
+use super::strategy::{Strategy, StrategyState, TrainBatch, masked_mean, mean_ce, per_sample_ce};
 use crate::config::QmfConfig;
 use crate::data::Batch;
 use crate::error::{MlaError, Result};
@@ -76,8 +76,8 @@ impl Strategy for Qmf {
         // confidences) and its own.
         let (logits, weights) = model.per_modality(model.all_features(&b)?, &b.present);
         let fused = weighted_sum(logits.clone(), &weights);
-        let fused_loss = per_sample_ce(fused, b.labels.clone()).mean();
-        let unimodal = unimodal_losses(&logits, &b)
+        let fused_loss = mean_ce(fused, b.labels.clone(), batch.label_smoothing);
+        let unimodal = unimodal_losses(&logits, &b, batch)
             .into_iter()
             .reduce(|a, l| a + l)
             .expect("M >= 2");
@@ -100,7 +100,8 @@ impl Strategy for Qmf {
                 Some(sum) => sum + r,
                 None => r,
             });
-            losses.push(per_sample_ce(l.clone(), b.labels.clone()).detach() * present);
+            // The confidence history keeps the plain cross-entropy, as QMF defines it.
+            losses.push(per_sample_ce(l.clone(), b.labels.clone(), 0.0).detach() * present);
         }
         let rank = rank.expect("M >= 2");
         let total =

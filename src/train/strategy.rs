@@ -17,15 +17,27 @@ pub struct TrainBatch<'a> {
     pub device: &'a Device,
     /// The epoch, 0-based.
     pub epoch: usize,
+    /// Label smoothing of the training losses (`train.label_smoothing`, resolved).
+    pub label_smoothing: f64,
 }
 
-/// Cross-entropy of each sample: `[B, C]` logits and `[B]` labels `-> [B]`.
-pub fn per_sample_ce(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+/// Cross-entropy of each sample against its label smoothed by `smoothing` (the target
+/// puts `1 - smoothing` on the label and spreads `smoothing` evenly over all `C`
+/// classes; 0 is the plain cross-entropy): `[B, C]` logits and `[B]` labels `-> [B]`.
+pub fn per_sample_ce(logits: Tensor<2>, labels: Tensor<1, Int>, smoothing: f64) -> Tensor<1> {
     let [b, _] = logits.dims();
-    log_softmax(logits, 1)
-        .gather(1, labels.reshape([b, 1]))
-        .reshape([b])
-        .neg()
+    let log_p = log_softmax(logits, 1);
+    let label = log_p.clone().gather(1, labels.reshape([b, 1])).reshape([b]);
+    if smoothing == 0.0 {
+        return label.neg();
+    }
+    let uniform = log_p.mean_dim(1).reshape([b]);
+    (label.mul_scalar(1.0 - smoothing) + uniform.mul_scalar(smoothing)).neg()
+}
+
+/// Mean [`per_sample_ce`] over the batch: `[B, C]` logits and `[B]` labels `-> [1]`.
+pub fn mean_ce(logits: Tensor<2>, labels: Tensor<1, Int>, smoothing: f64) -> Tensor<1> {
+    per_sample_ce(logits, labels, smoothing).mean()
 }
 
 /// Mean of `values` over the samples where `mask` is 1 (`[B]` each; 0 when none is).

@@ -61,6 +61,8 @@ pub struct Trainer {
     loss_counts: Vec<usize>,
     best: Option<Best>,
     history: Vec<EpochMetrics>,
+    /// `config.label_smoothing`, resolved for the model's encoders.
+    label_smoothing: f64,
 }
 
 impl Trainer {
@@ -126,20 +128,14 @@ impl Trainer {
                 model.feature_dim,
                 device,
             )),
-            Method::Joint => Box::new(Joint::new(HeadLayout::Concat, device)),
-            Method::Sum => Box::new(Joint::new(HeadLayout::Sum, device)),
-            Method::Film => Box::new(Joint::new(
-                HeadLayout::Film {
-                    condition: config.condition_modality,
-                },
-                device,
-            )),
-            Method::Bigated => Box::new(Joint::new(
-                HeadLayout::Gated {
-                    gate: config.condition_modality,
-                },
-                device,
-            )),
+            Method::Joint => Box::new(Joint::new(HeadLayout::Concat)),
+            Method::Sum => Box::new(Joint::new(HeadLayout::Sum)),
+            Method::Film => Box::new(Joint::new(HeadLayout::Film {
+                condition: config.condition_modality,
+            })),
+            Method::Bigated => Box::new(Joint::new(HeadLayout::Gated {
+                gate: config.condition_modality,
+            })),
             Method::Late => Box::new(Late::new()),
             Method::Ae | Method::Cra | Method::Mmin => {
                 let i = &config.impute;
@@ -156,7 +152,7 @@ impl Trainer {
                 };
                 Box::new(Imputation::new(layout, i, config.seed))
             }
-            Method::OgmGe => Box::new(OgmGe::new(&config.ogm, device)),
+            Method::OgmGe => Box::new(OgmGe::new(&config.ogm)),
             Method::Qmf => Box::new(Qmf::new(
                 &config.qmf,
                 splits.train.num_modalities(),
@@ -182,6 +178,7 @@ impl Trainer {
                 )));
             }
         }
+        let label_smoothing = config.label_smoothing_for(&spec.encoders);
         let autodiff = device.clone().autodiff();
         // Built plain (identical on every backend), then given autodiff for training.
         let net = spec
@@ -206,6 +203,7 @@ impl Trainer {
             loss_counts: vec![0; losses],
             best: None,
             history: Vec::new(),
+            label_smoothing,
         };
         trainer.shuffle();
         Ok(trainer)
@@ -215,6 +213,12 @@ impl Trainer {
         self.order = (0..self.splits.train.len()).collect();
         self.rng.shuffle(&mut self.order);
         self.cursor = 0;
+    }
+
+    /// The label smoothing the losses train with (`train.label_smoothing`, or what
+    /// its automatic setting chose for the encoders).
+    pub fn label_smoothing(&self) -> f64 {
+        self.label_smoothing
     }
 
     /// The architecture (saved with the weights).
@@ -286,6 +290,7 @@ impl Trainer {
                 indices: &indices,
                 device: &self.autodiff,
                 epoch: self.epoch,
+                label_smoothing: self.label_smoothing,
             };
             let lr = self.config.optimizer.lr_at(self.epoch);
             let model = self.model.clone();
