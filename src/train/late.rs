@@ -21,18 +21,15 @@ impl Late {
     }
 }
 
-/// Each modality's mean cross-entropy over the batch samples that have it: `M x [1]`.
-pub(crate) fn unimodal_losses(
-    logits: &[Tensor<2>],
-    b: &Batch,
-    batch: &TrainBatch,
-) -> Vec<Tensor<1>> {
+/// Each modality's mean cross-entropy (label `smoothing`) over the batch samples that
+/// have it: `M x [1]`.
+pub(crate) fn unimodal_losses(logits: &[Tensor<2>], b: &Batch, smoothing: f64) -> Vec<Tensor<1>> {
     let [m, n] = b.present.dims();
     (0..m)
         .map(|k| {
             let mask = b.present.clone().narrow(0, k, 1).reshape([n]);
             masked_mean(
-                per_sample_ce(logits[k].clone(), b.labels.clone(), batch.label_smoothing),
+                per_sample_ce(logits[k].clone(), b.labels.clone(), smoothing),
                 mask,
             )
         })
@@ -57,7 +54,7 @@ impl Strategy for Late {
     ) -> Result<(MultimodalModel, Vec<Option<Tensor<1>>>)> {
         let b = Batch::gather(batch.data, batch.indices, batch.device);
         let (logits, _) = model.per_modality(model.all_features(&b)?, &b.present);
-        let losses = unimodal_losses(&logits, &b, batch);
+        let losses = unimodal_losses(&logits, &b, batch.label_smoothing);
         let total = losses.iter().cloned().reduce(|a, l| a + l).expect("M >= 2");
         let grads = GradientsParams::from_grads(total.backward(), &model);
         let model = optimizer.step(lr, model, grads);

@@ -77,7 +77,7 @@ impl Strategy for Qmf {
         let (logits, weights) = model.per_modality(model.all_features(&b)?, &b.present);
         let fused = weighted_sum(logits.clone(), &weights);
         let fused_loss = mean_ce(fused, b.labels.clone(), batch.label_smoothing);
-        let unimodal = unimodal_losses(&logits, &b, batch)
+        let unimodal = unimodal_losses(&logits, &b, batch.label_smoothing)
             .into_iter()
             .reduce(|a, l| a + l)
             .expect("M >= 2");
