@@ -313,6 +313,17 @@ pub fn train(args: TrainArgs) -> Result<()> {
         config.train.epochs,
         dir.display()
     );
+    if trainer.label_smoothing() > 0.0 {
+        let why = if config.train.label_smoothing.is_none() {
+            " (the scratch text encoder's default; --label-smoothing 0 turns it off)"
+        } else {
+            ""
+        };
+        eprintln!(
+            "mla-native: label smoothing {}{why}",
+            trainer.label_smoothing()
+        );
+    }
     // Samples per class and split, so a skewed or tiny class shows before training.
     let names: Vec<String> = match &preprocess {
         Some(p) => p.classes.clone(),

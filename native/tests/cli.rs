@@ -563,6 +563,12 @@ fn typed_manifest_trains_and_predicts() {
         config.contains("mel_bins = 16") && config.contains("frames = 30"),
         "{config}"
     );
+    // The text column's encoder turned label smoothing on, and the log says so.
+    assert!(
+        text(&o).contains("label smoothing 0.1 (the scratch text encoder's default"),
+        "{}",
+        text(&o)
+    );
 
     // Predict rows without labels and without the text column.
     let mut input = String::from("feat:vector,voice:audio\n");
