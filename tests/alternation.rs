@@ -7,7 +7,7 @@ use common::*;
 use mla::burn::module::Module;
 use mla::config::{HgmConfig, MlaConfig, OptimizerConfig};
 use mla::data::{SyntheticConfig, SyntheticKind, SyntheticModality};
-use mla::model::{HeadLayout, ModelConfig, ModelSpec, MultimodalModel};
+use mla::model::{HeadLayout, MultimodalModel};
 use mla::train::{Alternating, Strategy, TrainBatch, build_optimizer};
 
 fn bytes<M: Module>(m: &M) -> Vec<u8> {
@@ -50,12 +50,7 @@ fn modality_step_leaves_other_encoders_bit_identical() {
     .generate()
     .unwrap()
     .train;
-    let config = ModelConfig {
-        feature_dim: 16,
-        ..Default::default()
-    };
-    let spec = ModelSpec::for_data(&data, &config, HeadLayout::Shared).unwrap();
-    let mut model = spec.init(0, &device).unwrap().train();
+    let mut model = trainable_model(&data, 16, HeadLayout::Shared, 0);
     // Momentum and weight decay on: a drifting optimizer would change untouched encoders.
     let opt = OptimizerConfig {
         lr: 0.05,
@@ -102,7 +97,6 @@ fn modality_step_leaves_other_encoders_bit_identical() {
 
 /// Two modalities of plain features, a shared-head model and a batch of all samples.
 fn setup(head_per_modality: bool) -> (mla::data::Dataset, MultimodalModel) {
-    let device = cpu();
     let data = SyntheticConfig {
         train: 64,
         valid: 4,
@@ -112,17 +106,12 @@ fn setup(head_per_modality: bool) -> (mla::data::Dataset, MultimodalModel) {
     .generate()
     .unwrap()
     .train;
-    let config = ModelConfig {
-        feature_dim: 8,
-        ..Default::default()
-    };
     let layout = if head_per_modality {
         HeadLayout::Unshared
     } else {
         HeadLayout::Shared
     };
-    let spec = ModelSpec::for_data(&data, &config, layout).unwrap();
-    let model = spec.init(1, &device).unwrap().train();
+    let model = trainable_model(&data, 8, layout, 1);
     (data, model)
 }
 
@@ -263,12 +252,7 @@ fn a_head_per_modality_trains_only_its_own_head_and_fuses_like_mla() {
 #[test]
 fn a_bias_per_modality_shares_the_weight_and_moves_only_the_stepping_modality_bias() {
     let (data, _) = setup(false);
-    let config = ModelConfig {
-        feature_dim: 8,
-        ..Default::default()
-    };
-    let spec = ModelSpec::for_data(&data, &config, HeadLayout::SharedWeight).unwrap();
-    let model = spec.init(1, &cpu()).unwrap().train();
+    let model = trainable_model(&data, 8, HeadLayout::SharedWeight, 1);
     assert!(model.head.bias.is_none());
     let options = MlaConfig {
         bias_per_modality: true,

@@ -3,14 +3,13 @@
 mod common;
 
 use common::*;
-use mla::burn::module::Module;
 use mla::burn::nn::loss::CrossEntropyLossConfig;
 use mla::burn::nn::{Linear, LinearConfig};
 use mla::burn::optim::GradientsParams;
 use mla::burn::tensor::{Int, Tensor, TensorData};
 use mla::config::{HgmConfig, OptimizerConfig};
 use mla::data::SyntheticConfig;
-use mla::model::{HeadLayout, ModelConfig, ModelSpec, MultimodalModel};
+use mla::model::{HeadLayout, MultimodalModel};
 use mla::rng::Rng;
 use mla::train::{Alternating, HeadGradientModifier, TrainBatch, build_optimizer};
 
@@ -130,12 +129,7 @@ fn hgm_keeps_head_output_on_earlier_modality() {
     .generate()
     .unwrap()
     .train;
-    let config = ModelConfig {
-        feature_dim: 32,
-        ..Default::default()
-    };
-    let spec = ModelSpec::for_data(&data, &config, HeadLayout::Shared).unwrap();
-    let mut model = spec.init(1, &device).unwrap().train();
+    let mut model = trainable_model(&data, 32, HeadLayout::Shared, 1);
     // No weight decay: SGD adds its L2 term after the projection (as PyTorch's does in
     // the paper's code), shrinking W in every direction; this test isolates HGM.
     let opt_config = OptimizerConfig {

@@ -10,7 +10,7 @@ use mla::burn::tensor::{Int, Tensor, TensorData, activation::softmax};
 use mla::config::TEXT_LABEL_SMOOTHING;
 use mla::config::{HgmConfig, OptimizerConfig, TrainConfig};
 use mla::data::{Batch, SyntheticConfig, SyntheticKind, SyntheticModality};
-use mla::model::{ModelConfig, ModelSpec};
+use mla::model::ModelConfig;
 use mla::train::{Alternating, Late, Strategy, TrainBatch, build_optimizer, per_sample_ce};
 
 #[test]
@@ -64,12 +64,7 @@ fn confidence_after_training(strategy: &mut dyn Strategy, alpha: f64) -> [f64; 2
     .generate()
     .unwrap()
     .train;
-    let config = ModelConfig {
-        feature_dim: 8,
-        ..Default::default()
-    };
-    let spec = ModelSpec::for_data(&data, &config, strategy.head_layout()).unwrap();
-    let mut model = spec.init(0, &device).unwrap().train();
+    let mut model = trainable_model(&data, 8, strategy.head_layout(), 0);
     let opt = OptimizerConfig {
         lr: 0.1,
         ..Default::default()

@@ -143,6 +143,26 @@ pub fn symmetric_eigenvalues(a: &[f64], d: usize) -> Vec<f64> {
     (0..d).map(|i| a[i * d + i]).collect()
 }
 
+/// A model with default encoders and `feature_dim` features for `data`, its `layout`
+/// of head, initialised from `seed` on the CPU and ready to train.
+pub fn trainable_model(
+    data: &mla::data::Dataset,
+    feature_dim: usize,
+    layout: mla::model::HeadLayout,
+    seed: u64,
+) -> mla::model::MultimodalModel {
+    let config = mla::model::ModelConfig {
+        feature_dim,
+        ..Default::default()
+    };
+    use mla::burn::module::Module;
+    mla::model::ModelSpec::for_data(data, &config, layout)
+        .unwrap()
+        .init(seed, &cpu())
+        .unwrap()
+        .train()
+}
+
 /// The synthetic data settings of a run configuration.
 pub fn synth(config: &mut mla::RunConfig) -> &mut mla::data::SyntheticConfig {
     match &mut config.data {
