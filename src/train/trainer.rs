@@ -61,8 +61,6 @@ pub struct Trainer {
     loss_counts: Vec<usize>,
     best: Option<Best>,
     history: Vec<EpochMetrics>,
-    /// `config.label_smoothing`, resolved for the model's encoders.
-    label_smoothing: f64,
 }
 
 impl Trainer {
@@ -178,7 +176,6 @@ impl Trainer {
                 )));
             }
         }
-        let label_smoothing = config.label_smoothing_for(&spec.encoders);
         let autodiff = device.clone().autodiff();
         // Built plain (identical on every backend), then given autodiff for training.
         let net = spec
@@ -203,7 +200,6 @@ impl Trainer {
             loss_counts: vec![0; losses],
             best: None,
             history: Vec::new(),
-            label_smoothing,
         };
         trainer.shuffle();
         Ok(trainer)
@@ -218,7 +214,7 @@ impl Trainer {
     /// The label smoothing the losses train with (`train.label_smoothing`, or what
     /// its automatic setting chose for the encoders).
     pub fn label_smoothing(&self) -> f64 {
-        self.label_smoothing
+        self.config.label_smoothing_for(&self.spec.encoders)
     }
 
     /// The architecture (saved with the weights).
@@ -290,7 +286,7 @@ impl Trainer {
                 indices: &indices,
                 device: &self.autodiff,
                 epoch: self.epoch,
-                label_smoothing: self.label_smoothing,
+                label_smoothing: self.label_smoothing(),
             };
             let lr = self.config.optimizer.lr_at(self.epoch);
             let model = self.model.clone();
