@@ -34,6 +34,28 @@ pub enum MlaError {
     #[error("checkpoint: {0}")]
     Checkpoint(String),
 
+    /// Training produced a non-finite loss or weight: it stopped, keeping what the
+    /// epochs before had made (the last checkpoint, the best model).
+    #[error(
+        "training diverged: {method}'s {what} became {value} in epoch {epoch}{step}, at \
+         learning rate {}: train with a lower learning rate",
+        short_number(.lr)
+    )]
+    Diverged {
+        /// The method's name (`mla`, `qmf`, ...).
+        method: String,
+        /// What went non-finite: `loss \`audio\``, `weights`.
+        what: String,
+        /// The value seen (`NaN`, `inf`).
+        value: String,
+        /// 1-based epoch.
+        epoch: usize,
+        /// `", step 12 of 38"`, or empty when the step is not known.
+        step: String,
+        /// The learning rate of that epoch.
+        lr: f64,
+    },
+
     /// Reading a tensor back from the device failed.
     #[error("reading a tensor from the device failed: {0}")]
     Read(String),
@@ -50,6 +72,15 @@ impl MlaError {
             field: field.into(),
             reason: reason.into(),
         }
+    }
+}
+
+/// A number for a message: `0.05`, `1e30` (not thirty digits), `2.5e-7`.
+pub fn short_number(v: &f64) -> String {
+    if *v != 0.0 && !(1e-4..1e6).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
     }
 }
 

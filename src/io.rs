@@ -1,21 +1,27 @@
 //! Model files as bytes: the architecture, the fusion rule and the weights in one
 //! buffer, shared by every front end (a model trained natively loads in the browser).
 //!
-//! Layout: `b"MLA1"`, a little-endian `u32` length, that many bytes of JSON header
-//! ([`ModelHeader`]), then the weights as a Burn record (burnpack).
+//! Layout: `b"MLA2"`, a little-endian `u32` length, the SHA-256 of everything after it
+//! (32 bytes), that many bytes of JSON header ([`ModelHeader`]), then the weights as a
+//! Burn record (burnpack). Files of the first layout (`b"MLA1"`: no checksum) still
+//! load; [`checksum_note`] says so.
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::data::Preprocess;
 use crate::error::{MlaError, Result};
 use crate::eval::read_floats;
 use crate::fusion::Fusion;
+use crate::limits::MAX_HEADER_BYTES;
 use crate::model::{ModelSpec, MultimodalModel, Networks};
 
-const MAGIC: &[u8; 4] = b"MLA1";
+const MAGIC: &[u8; 4] = b"MLA2";
+/// The first layout, without a checksum.
+const MAGIC_V1: &[u8; 4] = b"MLA1";
 
 /// What a model file says about its model, besides the weights.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,54 +53,160 @@ impl ModelHeader {
             temperatures: Vec::new(),
         }
     }
+
+    /// Checks the fields against each other and against [`crate::limits`] (a header
+    /// is read from a file: nothing of the sizes it names is allocated before this).
+    pub fn validate(&self) -> Result<()> {
+        self.spec.validate()?;
+        if let Some(p) = &self.preprocess {
+            p.validate(self.spec.num_classes, self.spec.modalities.len())?;
+        }
+        let m = self.spec.modalities.len();
+        if !self.temperatures.is_empty() && self.temperatures.len() != m {
+            return Err(MlaError::Model(format!(
+                "header: {} temperatures for {m} modalities",
+                self.temperatures.len()
+            )));
+        }
+        if let Some(t) = self
+            .temperatures
+            .iter()
+            .find(|t| !(t.is_finite() && **t > 0.0))
+        {
+            return Err(MlaError::Model(format!(
+                "header: temperature {t} is not a number > 0"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Encodes `model` (any device) with its header into one buffer. Frozen pretrained
 /// networks are left out: the header names each by its encoder file's SHA-256.
 ///
 /// The weights come to the host with one asynchronous read first: Burn's record
-/// writer reads tensors synchronously, which a browser's GPU cannot do.
+/// writer reads tensors synchronously, which a browser's GPU cannot do. A model with a
+/// non-finite weight is refused: it could only predict nonsense.
 pub async fn save_model(header: &ModelHeader, model: &MultimodalModel) -> Result<Vec<u8>> {
     let header = ModelHeader {
         temperatures: model.temperatures.clone(),
         ..header.clone()
     };
-    let json = serde_json::to_vec(&header)?;
     let model = model.clone().drop_networks(&header.spec, Networks::Frozen);
-    let weights = weights_to_bytes(&model).await?;
-    let mut out = Vec::with_capacity(8 + json.len() + weights.len());
+    if !weights_finite(&model).await? {
+        return Err(MlaError::Model(
+            "not saved: its weights are not all finite numbers (NaN or infinity)".into(),
+        ));
+    }
+    model_file(&header, &weights_to_bytes(&model).await?)
+}
+
+/// The bytes of a model file: `header` and `weights` (a Burn record, as
+/// [`weights_to_bytes`] makes) in the current layout, with their checksum. Writes what
+/// it is given: [`save_model`] is the writer that checks the weights first.
+pub fn model_file(header: &ModelHeader, weights: &[u8]) -> Result<Vec<u8>> {
+    let json = serde_json::to_vec(header)?;
+    let mut out = Vec::with_capacity(40 + json.len() + weights.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    out.extend_from_slice(
+        &Sha256::new()
+            .chain_update(&json)
+            .chain_update(weights)
+            .finalize(),
+    );
     out.extend_from_slice(&json);
-    out.extend_from_slice(&weights);
+    out.extend_from_slice(weights);
     Ok(out)
+}
+
+/// The header and the weights of a model file, its checksum verified where it has one.
+fn parts(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
+    let bad = |why: String| MlaError::Model(why);
+    let magic = bytes.get(..4);
+    if bytes.len() < 8 || (magic != Some(MAGIC) && magic != Some(MAGIC_V1)) {
+        return Err(bad("not an mla model file (bad magic bytes)".into()));
+    }
+    let len = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
+    if len > MAX_HEADER_BYTES {
+        return Err(bad(format!(
+            "a header of {len} bytes, above the limit of {MAX_HEADER_BYTES} (damaged file)"
+        )));
+    }
+    let (digest, rest) = if magic == Some(MAGIC) {
+        let digest = bytes
+            .get(8..40)
+            .ok_or_else(|| bad("the checksum is cut short".into()))?;
+        (Some(digest), &bytes[40..])
+    } else {
+        (None, &bytes[8..])
+    };
+    if rest.len() < len {
+        return Err(bad(format!("header of {len} bytes is cut short")));
+    }
+    if let Some(digest) = digest
+        && Sha256::digest(rest).as_slice() != digest
+    {
+        return Err(bad(
+            "the file is damaged: its SHA-256 does not match its contents (cut, changed or \
+             corrupted since it was written)"
+                .into(),
+        ));
+    }
+    Ok(rest.split_at(len))
+}
+
+/// A note for a model file whose damage cannot be detected (the first layout, written
+/// before files carried a checksum); `None` for current files.
+pub fn checksum_note(bytes: &[u8]) -> Option<&'static str> {
+    (bytes.get(..4) == Some(MAGIC_V1)).then_some(
+        "this model file was written before model files carried a checksum, so damage to it \
+         cannot be detected; save it again (export it, or train again) to add one",
+    )
 }
 
 /// Decodes a buffer written by [`save_model`] into its header and a model on `device`
 /// (without its frozen pretrained networks: see [`MultimodalModel::load_networks`]).
-pub fn load_model(bytes: &[u8], device: &Device) -> Result<(ModelHeader, MultimodalModel)> {
-    if bytes.len() < 8 || &bytes[..4] != MAGIC {
-        return Err(MlaError::Model(
-            "not an mla model file (bad magic bytes)".into(),
-        ));
-    }
-    let len = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
-    let json = bytes
-        .get(8..8 + len)
-        .ok_or_else(|| MlaError::Model(format!("header of {len} bytes is cut short")))?;
+///
+/// Refused, with the reason: a file whose checksum does not match, a header whose
+/// fields disagree or exceed [`crate::limits`], weights that do not fit the
+/// architecture, and weights that are not all finite (one asynchronous read).
+pub async fn load_model(bytes: &[u8], device: &Device) -> Result<(ModelHeader, MultimodalModel)> {
+    let (json, weights) = parts(bytes)?;
     let header: ModelHeader =
         serde_json::from_slice(json).map_err(|e| MlaError::Model(format!("header: {e}")))?;
-    let mut model = weights_from_bytes(&header.spec, &bytes[8 + len..], device)?;
-    if !header.temperatures.is_empty() && header.temperatures.len() != header.spec.modalities.len()
-    {
-        return Err(MlaError::Model(format!(
-            "header: {} temperatures for {} modalities",
-            header.temperatures.len(),
-            header.spec.modalities.len()
-        )));
+    header.validate()?;
+    let mut model = weights_from_bytes(&header.spec, weights, device)?;
+    if !weights_finite(&model).await? {
+        return Err(MlaError::Model(
+            "its weights are not all finite numbers (NaN or infinity): the model diverged \
+             in training; train it again with a lower learning rate"
+                .into(),
+        ));
     }
     model.temperatures = header.temperatures.clone();
     Ok((header, model))
+}
+
+/// Whether every weight of `model` is a finite number: one sum per parameter and one
+/// read of them all (a NaN or infinity anywhere makes its sum non-finite).
+pub async fn weights_finite(model: &MultimodalModel) -> Result<bool> {
+    let mut sums = Sums(Vec::new());
+    model.visit(&mut sums);
+    if sums.0.is_empty() {
+        return Ok(true);
+    }
+    let sums = read_floats(Tensor::cat(sums.0, 0)).await?;
+    Ok(sums.iter().all(|s| s.is_finite()))
+}
+
+/// Each float parameter's sum of absolute values, `[1]`.
+struct Sums(Vec<Tensor<1>>);
+
+impl ModuleVisitor for Sums {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.push(param.val().abs().sum());
+    }
 }
 
 /// The weights of `model` (any device) as a Burn record (burnpack), which keeps each

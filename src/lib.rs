@@ -11,6 +11,7 @@
 //! - [`eval`]: unimodal and fused accuracy.
 //! - [`modality_gap`]: the distance between modalities' normalised features.
 //! - [`io`]: model files as bytes.
+//! - [`limits`]: upper bounds on every size read from a file or an option.
 
 pub mod calibration;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod eval;
 pub mod fusion;
 pub mod io;
+pub mod limits;
 pub mod modality_gap;
 pub mod model;
 pub mod predict;

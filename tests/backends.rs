@@ -77,7 +77,7 @@ fn wgpu_model_comes_back_to_the_host_unchanged() {
     let host = pollster::block_on(to_host(&on_gpu)).unwrap();
     assert!(!cpu.is_empty() && common::params(&host) == cpu);
     let bytes = pollster::block_on(save_model(&header, &on_gpu)).unwrap();
-    let (_, back) = load_model(&bytes, &wgpu).unwrap();
+    let (_, back) = pollster::block_on(load_model(&bytes, &wgpu)).unwrap();
     let back = pollster::block_on(to_host(&back)).unwrap();
     assert!(
         common::params(&back) == cpu,

@@ -125,7 +125,7 @@ fn a_checkpoint_of_another_run_is_refused() {
     let bytes = pollster::block_on(t.checkpoint()).unwrap();
 
     let mut other = config.clone();
-    other.train.optimizer.lr *= 2.0;
+    other.train.optimizer.momentum = 0.5;
     let err = Trainer::resume(
         &other.model,
         &other.train,
@@ -139,6 +139,17 @@ fn a_checkpoint_of_another_run_is_refused() {
         err.as_deref(),
         Some("checkpoint: it was written by a run with another training configuration")
     );
+    // The learning rate may change (to go on more slowly after a divergence).
+    let mut slower = config.clone();
+    slower.train.optimizer.lr /= 10.0;
+    let t = Trainer::resume(
+        &slower.model,
+        &slower.train,
+        splits_of(&slower),
+        &device,
+        &bytes,
+    );
+    assert_eq!(t.map(|t| t.epochs_done()).ok(), Some(1));
     let mut longer = config.clone();
     longer.train.epochs = 5;
     let t = Trainer::resume(
@@ -161,5 +172,6 @@ fn a_checkpoint_of_another_run_is_refused() {
         &device,
         &bytes[..100],
     );
-    assert!(cut.is_err_and(|e| e.to_string().contains("cut short")));
+    // The checksum catches the cut before any section is read.
+    assert!(cut.is_err_and(|e| e.to_string().contains("damaged")));
 }

@@ -64,7 +64,7 @@ fn saved_model_reproduces_test_numbers_and_rejects_garbage() {
         temperatures: Vec::new(),
     };
     let bytes = pollster::block_on(save_model(&header, &model)).unwrap();
-    let (loaded_header, loaded) = load_model(&bytes, &cpu()).unwrap();
+    let (loaded_header, loaded) = pollster::block_on(load_model(&bytes, &cpu())).unwrap();
     assert_eq!(loaded_header, header);
     let again = pollster::block_on(evaluate(
         &loaded,
@@ -77,18 +77,18 @@ fn saved_model_reproduces_test_numbers_and_rejects_garbage() {
     assert_eq!(again, test);
 
     assert!(
-        load_model(b"nonsense", &cpu())
+        pollster::block_on(load_model(b"nonsense", &cpu()))
             .unwrap_err()
             .to_string()
             .contains("magic")
     );
     let cut = &bytes[..bytes.len() / 2];
-    assert!(load_model(cut, &cpu()).is_err());
+    assert!(pollster::block_on(load_model(cut, &cpu())).is_err());
     let mut other = header.clone();
     other.spec.feature_dim = 7;
     let wrong = pollster::block_on(save_model(&other, &model)).unwrap();
     assert!(
-        load_model(&wrong, &cpu())
+        pollster::block_on(load_model(&wrong, &cpu()))
             .unwrap_err()
             .to_string()
             .contains("do not fit")

@@ -307,7 +307,7 @@ fn frozen_encoders_learn_the_emoji_and_predict_from_raw_inputs() {
     let bytes = pollster::block_on(mla::io::save_model(&header, &best)).unwrap();
     println!("model file: {} bytes", bytes.len());
     assert!(bytes.len() < 1_000_000, "{} bytes", bytes.len());
-    let (header, loaded) = mla::io::load_model(&bytes, &device).unwrap();
+    let (header, loaded) = pollster::block_on(mla::io::load_model(&bytes, &device)).unwrap();
     assert_eq!(header.spec.frozen_networks().len(), 2);
 
     // A test sample, found by its name's ids (before extraction), and its raw files.
@@ -368,7 +368,7 @@ fn frozen_encoders_learn_the_emoji_and_predict_from_raw_inputs() {
     let last = changed.len() - 1;
     changed[last] ^= 1;
     other.insert(EncoderFile::decode("changed.mlae", changed).unwrap());
-    let (_, fresh) = mla::io::load_model(&bytes, &device).unwrap();
+    let (_, fresh) = pollster::block_on(mla::io::load_model(&bytes, &device)).unwrap();
     let e = fresh
         .load_networks(&header.spec, &other, Networks::Frozen, &device)
         .err()
@@ -502,7 +502,14 @@ fn every_method_trains_on_frozen_pretrained_features() {
             batch_size: 32,
             ..Default::default()
         };
-        config.optimizer.lr = 0.05;
+        // FiLM's multiplicative conditioning (`γ ⊙ h + β`, γ unbounded) diverges at
+        // 0.05 on these features in its sixth epoch (NaN loss, now an error): its rate
+        // is lower.
+        config.optimizer.lr = if method == mla::config::Method::Film {
+            0.02
+        } else {
+            0.05
+        };
         let (_, test) = train_and_test(&model, &config, splits.clone(), &files);
         println!("{}: {test:?}", method.name());
         assert!(test.fused > 0.45, "{}: {test:?}", method.name());

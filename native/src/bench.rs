@@ -14,7 +14,7 @@ use mla::EvalReport;
 use mla::config::Method;
 use serde::Serialize;
 
-use crate::run_dir::{self, CHECKPOINT, METRICS, TEST};
+use crate::run_dir::{self, CHECKPOINT, DIVERGED, METRICS, TEST};
 
 /// One column of the table: a method, with MLA's ablation switches.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -212,6 +212,8 @@ pub struct Column {
     pub seconds_per_epoch: Vec<f64>,
     /// Per seed: the epoch validation chose.
     pub best_epochs: Vec<usize>,
+    /// The seeds whose runs diverged, with the epoch (not in the numbers above).
+    pub diverged: Vec<(u64, usize)>,
 }
 
 impl Column {
@@ -223,6 +225,7 @@ impl Column {
             tests: Vec::new(),
             seconds_per_epoch: Vec::new(),
             best_epochs: Vec::new(),
+            diverged: Vec::new(),
         }
     }
 
@@ -266,11 +269,23 @@ pub fn table(columns: &[Column]) -> String {
             .collect();
         let best = stats.iter().flatten().map(|s| s.0).fold(f64::MIN, f64::max);
         out += &format!("| {label} |");
-        for s in &stats {
+        for (s, c) in stats.iter().zip(columns) {
             out += &match s {
                 Some((m, sd)) if (m - best).abs() < 1e-9 => format!(" **{m:.2} ± {sd:.2}** |"),
                 Some((m, sd)) => format!(" {m:.2} ± {sd:.2} |"),
+                None if !c.diverged.is_empty() => " diverged |".into(),
                 None => " – |".into(),
+            };
+        }
+        out += "\n";
+    }
+    if columns.iter().any(|c| !c.diverged.is_empty()) {
+        out += "| diverged |";
+        for c in columns {
+            out += &if c.diverged.is_empty() {
+                " – |".into()
+            } else {
+                format!(" {} |", diverged_list(&c.diverged))
             };
         }
         out += "\n";
@@ -294,6 +309,15 @@ pub fn table(columns: &[Column]) -> String {
         };
     }
     out + "\n"
+}
+
+/// `seed 0 (epoch 2), seed 3 (epoch 1)`.
+fn diverged_list(runs: &[(u64, usize)]) -> String {
+    let list: Vec<String> = runs
+        .iter()
+        .map(|(seed, epoch)| format!("seed {seed} (epoch {epoch})"))
+        .collect();
+    list.join(", ")
 }
 
 /// Table 2's layout: a row per method, a column per missing rate, the fused test
@@ -442,6 +466,11 @@ fn run_one(grid: &Grid, v: &Variant, c: &Condition, seed: u64) -> Result<String>
     if dir.join(TEST).exists() {
         return Ok("already done".into());
     }
+    // A divergence is a result of the run, not a failure to retry: it would diverge
+    // again at the same rate.
+    if let Some(epoch) = diverged_epoch(&dir) {
+        return Ok(format!("diverged in epoch {epoch} (earlier)"));
+    }
     let exe = std::env::current_exe().context("finding mla-native itself")?;
     let mut cmd = Command::new(exe);
     cmd.args(["--threads", &grid.threads.to_string(), "train", "--quiet"]);
@@ -470,6 +499,9 @@ fn run_one(grid: &Grid, v: &Variant, c: &Condition, seed: u64) -> Result<String>
         .status()
         .context("starting a training run")?;
     if !status.success() {
+        if let Some(epoch) = diverged_epoch(&dir) {
+            return Ok(format!("diverged in epoch {epoch}"));
+        }
         let log = std::fs::read_to_string(dir.join("log.txt")).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(5).collect();
         bail!(
@@ -524,6 +556,21 @@ fn read_run(dir: &Path, seed: u64) -> Result<Option<Run>> {
         best_epoch,
         valid_fused,
     }))
+}
+
+/// The epoch a run diverged in (`train` wrote `diverged.json`), if it did.
+fn diverged_epoch(dir: &Path) -> Option<usize> {
+    let bytes = run_dir::read(dir, DIVERGED).ok()?;
+    let record: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(record["epoch"].as_u64().unwrap_or(0) as usize)
+}
+
+/// The seeds of one cell whose runs diverged, with the epoch.
+fn diverged(grid: &Grid, v: &Variant, c: &Condition) -> Vec<(u64, usize)> {
+    grid.seeds
+        .iter()
+        .filter_map(|&seed| diverged_epoch(&run_dir_of(&grid.out, v, c, seed)).map(|e| (seed, e)))
+        .collect()
 }
 
 /// The finished seeds of one cell.
@@ -740,19 +787,29 @@ fn write_lr_grid(grid: &Grid, variants: &[Variant], lrs: &[f64]) -> Result<Strin
             .iter()
             .map(|c| reports(grid, v, c))
             .collect::<Result<_>>()?;
+        let diverged: Vec<Vec<(u64, usize)>> =
+            conditions.iter().map(|c| diverged(grid, v, c)).collect();
         let valid = |runs: &[Run]| {
             let f: Vec<f64> = runs.iter().map(|r| 100.0 * r.valid_fused).collect();
             mean_std(&f)
         };
-        // The first rate with the highest mean validation accuracy.
-        let chosen =
-            (0..lrs.len())
-                .filter(|&j| !cells[j].is_empty())
-                .fold(None::<usize>, |best, j| match best {
-                    Some(b) if valid(&cells[b]).0 >= valid(&cells[j]).0 => Some(b),
-                    _ => Some(j),
-                });
+        // The first rate with the highest mean validation accuracy, among those where
+        // no seed diverged.
+        let chosen = (0..lrs.len())
+            .filter(|&j| !cells[j].is_empty() && diverged[j].is_empty())
+            .fold(None::<usize>, |best, j| match best {
+                Some(b) if valid(&cells[b]).0 >= valid(&cells[j]).0 => Some(b),
+                _ => Some(j),
+            });
         for (j, runs) in cells.iter().enumerate() {
+            if !diverged[j].is_empty() {
+                md += &format!(
+                    "| {} | {} | diverged: {} | – | – |\n",
+                    v.title(),
+                    lrs[j],
+                    diverged_list(&diverged[j])
+                );
+            }
             if runs.is_empty() {
                 continue;
             }
@@ -795,9 +852,11 @@ fn write_table1(grid: &Grid, variants: &[Variant]) -> Result<String> {
     let mut columns = Vec::new();
     for v in variants {
         let mut column = Column::new(v.name(), v.title());
-        for run in reports(grid, v, &grid.layout.conditions()[0])? {
+        let condition = &grid.layout.conditions()[0];
+        for run in reports(grid, v, condition)? {
             column.push(run);
         }
+        column.diverged = diverged(grid, v, condition);
         columns.push(column);
     }
     let pick = |wanted: &[Variant]| -> Vec<Column> {
@@ -841,6 +900,7 @@ mod tests {
             seconds_per_epoch: vec![1.0; tests.len()],
             best_epochs: (1..=tests.len()).collect(),
             tests,
+            diverged: Vec::new(),
         };
         let t = table(&[
             col("A", vec![report([0.5, 0.9], 0.9), report([0.7, 0.9], 0.92)]),
@@ -859,6 +919,19 @@ mod tests {
         assert_eq!(lines[4], "| Multi | 91.00 ± 1.41 | **96.00 ± 1.41** | – |");
         assert_eq!(lines[5], "| s/epoch | 1.00 | 1.00 | – |");
         assert_eq!(lines[6], "| best epoch | 1, 2 | 1, 2 | – |");
+
+        // Diverged runs are named, not counted, and a method with none finished says so.
+        let mut a = col("A", vec![report([0.5, 0.9], 0.9)]);
+        a.diverged = vec![(1, 2)];
+        let mut d = col("D", vec![]);
+        d.diverged = vec![(0, 1), (1, 3)];
+        let t = table(&[a, d]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[4], "| Multi | **90.00 ± 0.00** | diverged |", "{t}");
+        assert_eq!(
+            lines[5], "| diverged | seed 1 (epoch 2) | seed 0 (epoch 1), seed 1 (epoch 3) |",
+            "{t}"
+        );
     }
 
     #[test]

@@ -18,8 +18,8 @@ use serde_json::json;
 use crate::data::{Pretrained, file_reader, load, read_manifest};
 use crate::report::{epoch_line, table};
 use crate::run_dir::{
-    self, CHECKPOINT, CONFIG, CONFIG_TOML, EMBEDDINGS, GAP, METRICS, MISSING, MODEL, PLOT, SKIPPED,
-    SPLIT, TEST,
+    self, CHECKPOINT, CONFIG, CONFIG_TOML, DIVERGED, EMBEDDINGS, GAP, METRICS, MISSING, MODEL,
+    PLOT, SKIPPED, SPLIT, TEST,
 };
 use crate::{
     BenchArgs, EvalArgs, FusionArg, OptimizerArg, PredictArgs, PredictFormat, SampleArgs, TrainArgs,
@@ -27,8 +27,8 @@ use crate::{
 
 /// A run configuration file: TOML, or JSON when it ends in `.json`.
 fn read_config(path: &Path) -> Result<RunConfig> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = crate::files::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))?;
     let parsed = if path.extension().is_some_and(|e| e == "json") {
         serde_json::from_str(&text).map_err(anyhow::Error::from)
     } else {
@@ -176,6 +176,9 @@ fn resumed(args: &TrainArgs, dir: &Path) -> Result<(RunConfig, Vec<u8>)> {
     if let Some(e) = args.epochs {
         config.train.epochs = e;
     }
+    if let Some(lr) = args.lr {
+        config.train.optimizer.lr = lr;
+    }
     let checkpoint = run_dir::read(dir, CHECKPOINT).with_context(|| {
         format!(
             "{} has no checkpoint: the run ended before its first epoch did; start it again",
@@ -237,6 +240,9 @@ pub fn train(args: TrainArgs) -> Result<()> {
     let (config, checkpoint, dir) = match &args.resume {
         Some(dir) => {
             let (config, checkpoint) = resumed(&args, dir)?;
+            if let Some(note) = mla::train::checkpoint_checksum_note(&checkpoint) {
+                eprintln!("note: {}: {note}", dir.join(CHECKPOINT).display());
+            }
             (config, Some(checkpoint), dir.clone())
         }
         None => {
@@ -349,6 +355,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         )?;
     }
 
+    let header = ModelHeader::new(trainer.spec().clone(), config.train.fusion, preprocess);
     let previous = run_dir::read(&dir, METRICS).unwrap_or_default();
     let mut metrics_log = metrics_lines(trainer.history(), &String::from_utf8_lossy(&previous))?;
     let epochs = config.train.epochs;
@@ -370,7 +377,13 @@ pub fn train(args: TrainArgs) -> Result<()> {
             bar.inc(1);
         }
         bar.finish_and_clear();
-        let m = pollster::block_on(trainer.end_epoch())?;
+        let m = match pollster::block_on(trainer.end_epoch()) {
+            Ok(m) => m,
+            Err(e @ mla::MlaError::Diverged { .. }) => {
+                return Err(diverged(e, &trainer, &header, &dir));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let seconds = started.elapsed().as_secs_f64();
         println!("{}", epoch_line(&m, epochs, seconds));
         let mut line = serde_json::to_value(&m)?;
@@ -385,7 +398,6 @@ pub fn train(args: TrainArgs) -> Result<()> {
     }
 
     let (model, best_epoch) = trainer.best_model();
-    let header = ModelHeader::new(trainer.spec().clone(), config.train.fusion, preprocess);
     run_dir::write_atomic(
         &dir,
         MODEL,
@@ -395,6 +407,8 @@ pub fn train(args: TrainArgs) -> Result<()> {
     metrics_log += &format!("{}\n", json!({ "test": test, "best_epoch": best_epoch }));
     run_dir::write_atomic(&dir, METRICS, metrics_log.as_bytes())?;
     run_dir::write_atomic(&dir, TEST, serde_json::to_string_pretty(&test)?.as_bytes())?;
+    // A run resumed after a divergence has now finished.
+    let _ = std::fs::remove_file(dir.join(DIVERGED));
     println!(
         "\n{}",
         table(
@@ -409,6 +423,52 @@ pub fn train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// What to do after a run diverged: the best model so far is saved (its epochs were
+/// finite), the last checkpoint is left as it was, and the error says how to go on.
+fn diverged(
+    error: mla::MlaError,
+    trainer: &Trainer,
+    header: &ModelHeader,
+    dir: &Path,
+) -> anyhow::Error {
+    let (model, best_epoch) = trainer.best_model();
+    let mut next = Vec::new();
+    let epoch = match &error {
+        mla::MlaError::Diverged { epoch, .. } => *epoch,
+        _ => 0,
+    };
+    let record = json!({ "epoch": epoch, "error": error.to_string() });
+    if let Err(e) = run_dir::write_atomic(dir, DIVERGED, record.to_string().as_bytes()) {
+        next.push(format!("{DIVERGED} could not be written: {e:#}"));
+    }
+    if best_epoch > 0 {
+        match pollster::block_on(save_model(header, &model))
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| run_dir::write_atomic(dir, MODEL, &bytes))
+        {
+            Ok(()) => next.push(format!(
+                "the best model so far (epoch {best_epoch}) is in {}",
+                dir.join(MODEL).display()
+            )),
+            Err(e) => next.push(format!("the best model could not be saved: {e:#}")),
+        }
+    }
+    let lower = mla::error::short_number(&(trainer.config().optimizer.lr / 10.0));
+    if trainer.epochs_done() > 0 {
+        next.push(format!(
+            "resume from its last finished epoch ({}) with a lower rate: mla-native train \
+             --resume {} --lr {lower}",
+            trainer.epochs_done(),
+            dir.display()
+        ));
+    } else {
+        next.push(format!(
+            "no epoch finished before it: start again with a lower rate (--lr {lower})"
+        ));
+    }
+    anyhow::anyhow!("{error}\n  {}", next.join("\n  "))
+}
+
 pub fn eval(args: EvalArgs) -> Result<()> {
     let dir = &args.model;
     let config: RunConfig = serde_json::from_slice(&run_dir::read(dir, CONFIG)?)
@@ -418,7 +478,11 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         .with_context(|| format!("checking {}", dir.join(CONFIG).display()))?;
     let backend: Backend = args.device.parse()?;
     let device = backend.device()?;
-    let (header, model) = load_model(&run_dir::read(dir, MODEL)?, &device)
+    let bytes = run_dir::read(dir, MODEL)?;
+    if let Some(note) = mla::io::checksum_note(&bytes) {
+        eprintln!("note: {}: {note}", dir.join(MODEL).display());
+    }
+    let (header, model) = pollster::block_on(load_model(&bytes, &device))
         .with_context(|| format!("loading {}", dir.join(MODEL).display()))?;
     let mut config = config;
     let encoder_dir = crate::encoders::dir(args.encoders.as_deref());
@@ -488,9 +552,18 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     } else {
         dir.join(MODEL)
     };
-    let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-    let (header, model) =
-        load_model(&bytes, &device).with_context(|| format!("loading {}", file.display()))?;
+    let bytes = crate::files::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    if let Some(note) = mla::io::checksum_note(&bytes) {
+        eprintln!("note: {}: {note}", file.display());
+    }
+    let (header, model) = pollster::block_on(load_model(&bytes, &device))
+        .with_context(|| format!("loading {}", file.display()))?;
+    if header.preprocess.is_none() {
+        bail!(
+            "{} was trained on the built-in data, not on a manifest: it has no preprocessing for raw inputs",
+            file.display()
+        );
+    }
     let dir = crate::encoders::dir(args.encoders.as_deref());
     let mut files = EncoderFiles::new(dir.display().to_string());
     let model = pollster::block_on(model.with_frozen_networks(
@@ -500,18 +573,12 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         |name| {
             let path = dir.join(&name);
             async move {
-                std::fs::read(&path).map_err(|e| {
+                crate::files::read(&path).map_err(|e| {
                     format!("{e}; make it with `mla-native encoders import` (see the README)")
                 })
             }
         },
     ))?;
-    if header.preprocess.is_none() {
-        bail!(
-            "{} was trained on the built-in data, not on a manifest: it has no preprocessing for raw inputs",
-            dir.display()
-        );
-    }
     let manifest = read_manifest(&args.input)?;
     let mut read = file_reader(&args.input);
     let csv = match args.format {
@@ -649,7 +716,7 @@ pub fn sample(args: SampleArgs) -> Result<()> {
 /// pictures (`images/`), for the page or any tool that takes manifests.
 fn emoji_sample(package: &Path, out: &Path) -> Result<()> {
     let json = package.join("emoji.json");
-    let bytes = std::fs::read(&json).with_context(|| format!("reading {}", json.display()))?;
+    let bytes = crate::files::read(&json).with_context(|| format!("reading {}", json.display()))?;
     let mut manifest = mla::data::emoji_manifest(&bytes, Default::default())?;
     let images = out.join("images");
     std::fs::create_dir_all(&images).with_context(|| format!("creating {}", images.display()))?;
@@ -659,7 +726,8 @@ fn emoji_sample(package: &Path, out: &Path) -> Result<()> {
             .expect("every emoji row has its picture");
         let name = path.rsplit('/').next().expect("a file name").to_string();
         let from = package.join(&path);
-        let png = std::fs::read(&from).with_context(|| format!("reading {}", from.display()))?;
+        let png =
+            crate::files::read(&from).with_context(|| format!("reading {}", from.display()))?;
         run_dir::write_atomic(&images, &name, &png)?;
         row.cells[0] = Some(format!("images/{name}"));
     }

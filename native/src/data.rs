@@ -17,7 +17,7 @@ use crate::encoders::DiskCache;
 
 /// Reads and parses a manifest file.
 pub fn read_manifest(path: &Path) -> Result<Manifest> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = crate::files::read(path).with_context(|| format!("reading {}", path.display()))?;
     let name = path.display().to_string();
     Ok(Manifest::parse(&name, &bytes)?)
 }
@@ -32,7 +32,7 @@ fn dir_reader(dir: &Path) -> impl FnMut(&str) -> Result<Vec<u8>, String> + use<>
     let base = dir.to_path_buf();
     move |rel: &str| {
         let path = base.join(rel);
-        std::fs::read(&path).map_err(|e| format!("cannot read {} ({e})", path.display()))
+        crate::files::read(&path).map_err(|e| format!("cannot read {} ({e})", path.display()))
     }
 }
 
@@ -70,7 +70,7 @@ pub fn load(data: &DataConfig, model: &mut ModelConfig, pretrained: &Pretrained)
         DataConfig::Emoji(e) => {
             let dir = Path::new(&e.dir);
             let json = dir.join("emoji.json");
-            let bytes = std::fs::read(&json).with_context(|| {
+            let bytes = crate::files::read(&json).with_context(|| {
                 format!(
                     "reading {} (the folder of the npm package emoji-datasource-google: \
                      `npm pack emoji-datasource-google@16.0.0`, unpacked)",
@@ -213,7 +213,8 @@ fn load_av_digits(a: &AvDigitsSource) -> Result<(Splits, Vec<String>)> {
     let recordings = wavs
         .iter()
         .map(|p| {
-            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            let bytes =
+                crate::files::read(p).with_context(|| format!("reading {}", p.display()))?;
             let name = p.file_name().expect("a file").to_string_lossy().to_string();
             Ok((name, bytes))
         })
@@ -221,7 +222,7 @@ fn load_av_digits(a: &AvDigitsSource) -> Result<(Splits, Vec<String>)> {
     let mnist = Path::new(&a.mnist);
     let images = find(mnist, &["images-idx3-ubyte.gz", "images-idx3-ubyte"])?;
     let labels = find(mnist, &["labels-idx1-ubyte.gz", "labels-idx1-ubyte"])?;
-    let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    let read = |p: &Path| crate::files::read(p).with_context(|| format!("reading {}", p.display()));
     Ok(av_digits(
         &recordings,
         &read(&images)?,

@@ -33,7 +33,7 @@ pub fn load(dir: &Path, nets: &[Net]) -> Result<EncoderFiles> {
             continue;
         }
         let path = dir.join(net.file_name());
-        let bytes = match std::fs::read(&path) {
+        let bytes = match crate::files::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
                 "the pretrained encoder `{}` is needed but {} does not exist; make it once with \
@@ -48,7 +48,22 @@ pub fn load(dir: &Path, nets: &[Net]) -> Result<EncoderFiles> {
             ),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        files.insert(EncoderFile::decode(&path.display().to_string(), bytes)?);
+        let file = EncoderFile::decode(&path.display().to_string(), bytes)?;
+        // What `encoders import` makes is known to the byte: anything else is a damaged
+        // file (4 KB of NaN in its weights trains a model on constant features).
+        if let Some(p) = PACKAGES.iter().find(|p| p.net == file.header.net)
+            && file.sha256 != p.converted
+        {
+            bail!(
+                "{} has SHA-256 {}, not the {} that `mla-native encoders import` makes: it is \
+                 damaged or from another version of mla; delete it and run `mla-native encoders \
+                 import` again",
+                path.display(),
+                file.sha256,
+                p.converted
+            );
+        }
+        files.insert(file);
     }
     Ok(files)
 }
@@ -59,7 +74,7 @@ pub struct DiskCache(pub PathBuf);
 
 impl FeatureCache for DiskCache {
     fn get(&mut self, key: &str) -> Option<Vec<f32>> {
-        let bytes = std::fs::read(self.0.join(format!("{key}.f32"))).ok()?;
+        let bytes = crate::files::read(&self.0.join(format!("{key}.f32"))).ok()?;
         (bytes.len() % 4 == 0).then(|| {
             bytes
                 .chunks_exact(4)
@@ -149,7 +164,7 @@ fn wheel(p: &Package, downloads: &Path, offline: bool) -> Result<PathBuf> {
             );
         }
     }
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = crate::files::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let sha = sha256_hex(&bytes);
     if sha != p.sha256 {
         bail!(
@@ -297,7 +312,7 @@ pub fn run(args: EncodersArgs) -> Result<()> {
             let dir = dir(d.as_deref());
             for net in Net::ALL {
                 let path = dir.join(net.file_name());
-                match std::fs::read(&path) {
+                match crate::files::read(&path) {
                     Ok(bytes) => {
                         let file = EncoderFile::decode(&path.display().to_string(), bytes)?;
                         println!(

@@ -5,6 +5,7 @@ mod commands;
 mod cpu;
 mod data;
 mod encoders;
+mod files;
 mod plot;
 mod report;
 mod run_dir;
@@ -196,9 +197,10 @@ struct TrainArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Continue the interrupted run in this directory from its last finished epoch
-    /// (with its saved configuration; --epochs may raise the epoch count).
+    /// (with its saved configuration; --epochs may raise the epoch count, --lr lower
+    /// the learning rate after a run diverged).
     #[arg(long, conflicts_with_all = ["config", "method", "seed", "data_seed", "data",
-        "manifest", "image_size", "skip_bad", "batch_size", "optimizer", "lr", "label_smoothing",
+        "manifest", "image_size", "skip_bad", "batch_size", "optimizer", "label_smoothing",
         "alpha", "no_hgm",
         "fusion", "out", "condition_modality", "pretrained", "missing", "missing_train",
         "missing_valid", "missing_test", "missing_seed", "head_state_per_modality",
@@ -362,6 +364,13 @@ fn parse_method(s: &str) -> Result<mla::config::Method, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Burn puts what it builds without a device (an optimizer state read back from a
+    // checkpoint) on its default device, the GPU when wgpu is compiled in: starting
+    // a GPU driver for a CPU run. Every device this program uses is named explicitly.
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        // SAFETY: first thing in `main`, before any other thread exists.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
     let threads = cli
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

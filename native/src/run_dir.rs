@@ -29,6 +29,8 @@ pub const GAP: &str = "gap.json";
 pub const EMBEDDINGS: &str = "embeddings.svg";
 /// With missing-modality masks: the rates asked and reached per split and modality.
 pub const MISSING: &str = "missing.json";
+/// Written when a run diverged (the error and the epoch); removed when it finishes.
+pub const DIVERGED: &str = "diverged.json";
 /// For manifests: the manifest line of every sample and its split (`line,split`).
 pub const SPLIT: &str = "split.csv";
 
@@ -67,5 +69,5 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
 /// Reads `dir/name`, naming the file in errors.
 pub fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
     let path = dir.join(name);
-    fs::read(&path).with_context(|| format!("reading {}", path.display()))
+    crate::files::read(&path).with_context(|| format!("reading {}", path.display()))
 }

@@ -370,9 +370,15 @@ fn a_killed_run_resumes_and_ends_like_an_uninterrupted_one() {
         "{}",
         text(&o)
     );
-    let o = run(&["train", "--resume", killed.to_str().unwrap(), "--lr", "0.5"]);
+    let o = run(&[
+        "train",
+        "--resume",
+        killed.to_str().unwrap(),
+        "--batch-size",
+        "7",
+    ]);
     assert!(
-        !o.status.success() && text(&o).contains("--lr"),
+        !o.status.success() && text(&o).contains("--batch-size"),
         "{}",
         text(&o)
     );
@@ -1080,5 +1086,192 @@ fn bench_tunes_the_learning_rate_per_method_on_validation() {
         "{}",
         text(&o)
     );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A run that diverges exits non-zero naming what diverged and where, keeps its last
+/// good checkpoint and best model, and resumes from it with a lower `--lr` (issue 25).
+#[test]
+fn a_diverging_run_stops_and_resumes_with_a_lower_rate() {
+    let dir = scratch("diverge");
+    let out = dir.join("run");
+    let out_s = out.to_str().unwrap();
+    let o = run(&["train", "--epochs", "1", "--quiet", "--out", out_s]);
+    assert!(o.status.success(), "{}", text(&o));
+    let checkpoint = std::fs::read(out.join("checkpoint.mlac")).unwrap();
+    // Two more epochs at an absurd rate: the second epoch of the run diverges.
+    let o = run(&[
+        "train", "--resume", out_s, "--epochs", "3", "--lr", "1e30", "--quiet",
+    ]);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("training diverged: mla's")
+            && t.contains("in epoch 2")
+            && t.contains("lower learning rate")
+            && t.contains(&format!("--resume {out_s} --lr")),
+        "{t}"
+    );
+    assert!(!t.contains("panicked"), "{t}");
+    assert_eq!(
+        std::fs::read(out.join("checkpoint.mlac")).unwrap(),
+        checkpoint,
+        "the last good checkpoint is kept as it was"
+    );
+    // The best model (epoch 1) still predicts; eval finds it finite.
+    let o = run(&["eval", "--model", out_s]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("XDG_RUNTIME_DIR"), "{}", text(&o));
+    // Without XDG_RUNTIME_DIR, Mesa's Vulkan driver complains each time it starts.
+    let o = bin()
+        .args([
+            "train", "--resume", out_s, "--epochs", "3", "--lr", "0.001", "--quiet",
+        ])
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // A CPU run's resume starts no GPU driver.
+    assert!(!text(&o).contains("XDG_RUNTIME_DIR"), "{}", text(&o));
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(
+        metrics.lines().count(),
+        4,
+        "3 epochs and the test line: {metrics}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Files that are not what they claim: a damaged model file, a device or FIFO named in
+/// a manifest, a manifest naming a truncated JPEG; and a model of the built-in data
+/// blamed correctly when asked to read raw inputs.
+#[test]
+fn damaged_and_hostile_files_are_clear_errors() {
+    let dir = scratch("hostile");
+    let out = dir.join("run");
+    let o = run(&[
+        "train",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let model = out.join("model.mla");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let n = bytes.len();
+    bytes[n - 100] ^= 0x20;
+    let damaged = dir.join("damaged.mla");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let manifest = dir.join("m.csv");
+    std::fs::write(&manifest, "v:vector,label\n1;2,x\n").unwrap();
+    let o = run(&[
+        "predict",
+        "--model",
+        damaged.to_str().unwrap(),
+        "--input",
+        manifest.to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("SHA-256 does not match"),
+        "{}",
+        text(&o)
+    );
+    // Trained on the built-in data: the message names the model, not the encoders.
+    let o = run(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        manifest.to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success()
+            && text(&o).contains(&format!(
+                "{} was trained on the built-in data",
+                model.display()
+            )),
+        "{}",
+        text(&o)
+    );
+
+    // A manifest whose cells name a device and a FIFO: refused, never read.
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let fifo = data.join("pipe.wav");
+    let fifo_made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut m = String::from("clip:audio,v:vector,label\n");
+    for i in 0..6 {
+        m += &format!(
+            "/dev/zero,1;2,a\n{},3;4,b\n",
+            if fifo_made && i == 0 {
+                "pipe.wav"
+            } else {
+                "/dev/urandom"
+            }
+        );
+    }
+    std::fs::write(data.join("m.csv"), m).unwrap();
+    let o = run(&[
+        "train",
+        "--manifest",
+        data.join("m.csv").to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--quiet",
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("not a regular file"),
+        "{}",
+        text(&o)
+    );
+
+    // A truncated JPEG among good pictures: an error naming it; --skip-bad leaves it out.
+    let shapes = dir.join("shapes");
+    let path = write_shapes(&shapes, 24);
+    let mut img = image::RgbImage::new(16, 16);
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        *p = image::Rgb([(x * 16) as u8, (y * 16) as u8, 128]);
+    }
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
+    let jpeg = jpeg.into_inner();
+    std::fs::write(shapes.join("cut.jpg"), &jpeg[..jpeg.len() / 3]).unwrap();
+    let mut csv = std::fs::read_to_string(&path).unwrap();
+    let first = csv.lines().nth(1).unwrap().to_string();
+    let (_, rest) = first.split_once(',').unwrap();
+    csv += &format!("cut.jpg,{rest}\n");
+    std::fs::write(&path, csv).unwrap();
+    let o = run(&[
+        "train",
+        "--manifest",
+        path.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--quiet",
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("cut.jpg") && text(&o).contains("cut short"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&[
+        "train",
+        "--manifest",
+        path.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--quiet",
+        "--skip-bad",
+        "--out",
+        dir.join("skipped").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let skipped = std::fs::read_to_string(dir.join("skipped/skipped.txt")).unwrap();
+    assert!(skipped.contains("cut.jpg"), "{skipped}");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -20,6 +20,7 @@ use super::values::Values;
 #[cfg(not(target_arch = "wasm32"))]
 use super::values::ValuesWriter;
 use crate::error::{MlaError, Result};
+use crate::limits;
 
 /// Where the parts are under the root, and what the model gets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,6 +75,12 @@ impl CremaDConfig {
         let bad = |f: &str, r: &str| Err(MlaError::config(format!("data.options.{f}"), r));
         if self.audio_frames == 0 || self.frames == 0 {
             return bad("audio_frames/frames", "must be at least 1");
+        }
+        for (field, value, max) in [
+            ("audio_frames", self.audio_frames, limits::MAX_FRAMES),
+            ("frames", self.frames, limits::MAX_CHANNELS / 3),
+        ] {
+            limits::within(field, value, max).or_else(|r| bad(field, &r))?;
         }
         if !(4..=512).contains(&self.image_size) {
             return bad("image_size", "must be in 4..=512");

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MlaError, Result};
+use crate::limits;
 
 /// Filterbank settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,6 +49,12 @@ impl FbankConfig {
     pub fn validate(&self) -> Result<()> {
         if self.mel_bins < 1 {
             return Err(MlaError::config("fbank.mel_bins", "must be at least 1"));
+        }
+        for (field, value, max) in [
+            ("fbank.mel_bins", self.mel_bins, limits::MAX_MEL_BINS),
+            ("fbank.frames", self.frames, limits::MAX_FRAMES),
+        ] {
+            limits::within(field, value, max).map_err(|r| MlaError::config(field, r))?;
         }
         if !(self.frame_length_ms > 0.0 && self.frame_shift_ms > 0.0) {
             return Err(MlaError::config(

@@ -4,6 +4,7 @@
 use std::io::Read;
 
 use crate::error::{MlaError, Result};
+use crate::limits;
 
 /// An IDX array of unsigned bytes: its dimensions and values.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,9 +19,12 @@ pub fn parse_idx(name: &str, bytes: &[u8]) -> Result<Idx> {
     let owned;
     let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
+        // Bounded: a few kilobytes of gzip can expand to gigabytes.
         flate2::read::GzDecoder::new(bytes)
+            .take(limits::MAX_FILE_BYTES + 1)
             .read_to_end(&mut out)
             .map_err(|e| bad(format!("not a readable gzip file ({e})")))?;
+        limits::within("unpacked size", out.len() as u64, limits::MAX_FILE_BYTES).map_err(bad)?;
         owned = out;
         &owned[..]
     } else {
@@ -46,7 +50,10 @@ pub fn parse_idx(name: &str, bytes: &[u8]) -> Result<Idx> {
             u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize
         })
         .collect();
-    let count = dims.iter().product::<usize>();
+    let count = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| bad(format!("dimensions {dims:?} are too large")))?;
     let values = &bytes[header..];
     if values.len() != count {
         return Err(bad(format!(

@@ -18,6 +18,7 @@ use super::split::{check_fractions, stratified_split};
 use super::standardize::Standardizer;
 use super::text::Tokenizer;
 use crate::error::{MlaError, Result};
+use crate::limits;
 
 /// Settings for building a data set from a manifest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,6 +75,12 @@ impl ManifestConfig {
         }
         if self.max_tokens == 0 || self.max_vocab == 0 {
             return bad("max_tokens/max_vocab", "must be at least 1");
+        }
+        for (field, value, max) in [
+            ("max_tokens", self.max_tokens, limits::MAX_TOKENS),
+            ("max_vocab", self.max_vocab, limits::MAX_VOCAB),
+        ] {
+            limits::within(field, value, max).or_else(|r| bad(field, &r))?;
         }
         self.fbank.validate()?;
         check_fractions(self.valid_fraction, self.test_fraction)

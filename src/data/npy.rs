@@ -46,8 +46,15 @@ pub fn parse_npy(name: &str, bytes: &[u8]) -> Result<NpyArray> {
         .ok_or_else(|| bad("the header is cut short or not text".into()))?;
     let descr = field(header, "descr").ok_or_else(|| bad("no `descr` in the header".into()))?;
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
-    if field(header, "fortran_order") != Some("False") {
-        return Err(bad("Fortran-ordered arrays are not supported".into()));
+    match field(header, "fortran_order") {
+        Some("False") => {}
+        Some("True") => return Err(bad("Fortran-ordered arrays are not supported".into())),
+        _ => {
+            return Err(bad(format!(
+                "malformed header (no `fortran_order: True/False`): `{}`",
+                header.trim_end()
+            )));
+        }
     }
     let shape: Vec<usize> = field(header, "shape")
         .ok_or_else(|| bad("no `shape` in the header".into()))?
@@ -58,7 +65,12 @@ pub fn parse_npy(name: &str, bytes: &[u8]) -> Result<NpyArray> {
         .map(|s| s.parse::<usize>())
         .collect::<std::result::Result<_, _>>()
         .map_err(|_| bad(format!("bad shape in `{header}`")))?;
-    let n: usize = shape.iter().product();
+    // Checked: a shape whose product overflows must not wrap to a small size.
+    let too_large = || bad(format!("shape {shape:?} is too large"));
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(too_large)?;
     let data = &bytes[start + len..];
     let (size, convert): (usize, fn(&[u8]) -> f32) = match descr {
         "<f4" | "f4" => (4, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
@@ -77,10 +89,10 @@ pub fn parse_npy(name: &str, bytes: &[u8]) -> Result<NpyArray> {
             )));
         }
     };
-    if data.len() != n * size {
+    let need = n.checked_mul(size).ok_or_else(too_large)?;
+    if data.len() != need {
         return Err(bad(format!(
-            "shape {shape:?} of `{descr}` needs {} bytes of data, the file has {}",
-            n * size,
+            "shape {shape:?} of `{descr}` needs {need} bytes of data, the file has {}",
             data.len()
         )));
     }
@@ -155,5 +167,17 @@ mod tests {
         assert!(e(&numpy_file(">f4", "(1,)", &[0; 4])).contains("dtype `>f4`"));
         let nan: Vec<u8> = f32::NAN.to_le_bytes().to_vec();
         assert!(e(&numpy_file("<f4", "(1,)", &nan)).contains("not finite"));
+        // 2^32 * 2^32 + 2 wraps to 2 in unchecked arithmetic: two values would be read.
+        let wrap = numpy_file("<f4", "(4294967296, 4294967296, 2)", &[0; 8]);
+        assert!(e(&wrap).contains("is too large"), "{}", e(&wrap));
+        // A header that is not numpy's dict is malformed, not "Fortran-ordered".
+        let mut garbled = numpy_file("<f4", "(1,)", &[0; 4]);
+        let at = garbled.windows(5).position(|w| w == b"False").unwrap();
+        garbled[at..at + 5].copy_from_slice(b"Fxlse");
+        let msg = e(&garbled);
+        assert!(
+            msg.contains("malformed header") && !msg.contains("Fortran"),
+            "{msg}"
+        );
     }
 }

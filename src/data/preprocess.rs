@@ -159,6 +159,65 @@ pub struct Preprocess {
     pub modalities: Vec<Preprocessor>,
 }
 
+impl Preprocess {
+    /// Checks a model file's preprocessing against its architecture (`num_classes`
+    /// names, one entry per modality) and every size against [`crate::limits`]: a name
+    /// list shorter than the classes would mislabel or fail at prediction time.
+    pub fn validate(&self, num_classes: usize, modalities: usize) -> Result<()> {
+        use crate::limits::{
+            MAX_INPUT_SIDE, MAX_SAMPLE_RATE, MAX_TOKENS, MAX_VECTOR_LEN, MAX_VOCAB, within,
+        };
+        let bad = |why: String| MlaError::Model(format!("preprocessing: {why}"));
+        if self.classes.len() != num_classes {
+            return Err(bad(format!(
+                "{} class names for {num_classes} classes",
+                self.classes.len()
+            )));
+        }
+        if self.modalities.len() != modalities {
+            return Err(bad(format!(
+                "{} entries for {modalities} modalities",
+                self.modalities.len()
+            )));
+        }
+        for p in &self.modalities {
+            let sizes = match p {
+                Preprocessor::Image { size, .. } => vec![("image size", *size, MAX_INPUT_SIDE)],
+                Preprocessor::Text(t) => vec![
+                    ("max_tokens", t.max_len, MAX_TOKENS),
+                    ("vocabulary", t.vocab.len(), MAX_VOCAB),
+                ],
+                Preprocessor::Wordpiece(t) => vec![
+                    ("max_tokens", t.max_len, MAX_TOKENS),
+                    ("vocabulary", t.vocab.len(), MAX_VOCAB),
+                ],
+                Preprocessor::Audio(a) => {
+                    a.fbank.validate().map_err(|e| bad(e.to_string()))?;
+                    vec![(
+                        "sample rate",
+                        a.sample_rate as usize,
+                        MAX_SAMPLE_RATE as usize,
+                    )]
+                }
+                Preprocessor::Vector(s) => {
+                    if s.mean.len() != s.std.len() {
+                        return Err(bad(format!(
+                            "{} means and {} deviations",
+                            s.mean.len(),
+                            s.std.len()
+                        )));
+                    }
+                    vec![("vector length", s.mean.len(), MAX_VECTOR_LEN)]
+                }
+            };
+            for (field, value, max) in sizes {
+                within(field, value, max).map_err(bad)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Preprocessor {
     /// The kind of raw input it takes.
     pub fn kind(&self) -> ColumnKind {

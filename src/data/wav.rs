@@ -2,6 +2,7 @@
 //! mixed down to mono).
 
 use crate::error::{MlaError, Result};
+use crate::limits;
 
 /// Mono audio in 16-bit integer scale (what Kaldi's features expect).
 #[derive(Clone, Debug, PartialEq)]
@@ -31,7 +32,15 @@ pub fn decode_wav(name: &str, bytes: &[u8]) -> Result<Audio> {
         let id = &bytes[at..at + 4];
         let len = u32_at(bytes, at + 4) as usize;
         let body = at + 8;
-        let end = body.saturating_add(len).min(bytes.len());
+        // A chunk longer than the file is a cut or damaged file, not a short clip.
+        if len > bytes.len() - body {
+            return Err(bad(format!(
+                "its `{}` chunk declares {len} bytes, the file holds {} after it (cut short or damaged)",
+                String::from_utf8_lossy(id),
+                bytes.len() - body
+            )));
+        }
+        let end = body + len;
         match id {
             b"fmt " if len >= 16 && body + 16 <= bytes.len() => {
                 let tag = u16_at(bytes, body);
@@ -57,6 +66,7 @@ pub fn decode_wav(name: &str, bytes: &[u8]) -> Result<Audio> {
     if channels == 0 || rate == 0 {
         return Err(bad(format!("{channels} channels at {rate} Hz")));
     }
+    limits::within("sample rate", rate, limits::MAX_SAMPLE_RATE).map_err(bad)?;
     let width = (bits as usize).div_ceil(8);
     let decode: fn(&[u8]) -> f32 = match (tag, bits) {
         (1, 8) => |b| (b[0] as f32 - 128.0) * 256.0,
@@ -179,5 +189,23 @@ mod tests {
         mu[20] = 7; // mu-law
         let e = decode_wav("mu.wav", &mu).unwrap_err().to_string();
         assert!(e.contains("unsupported encoding"), "{e}");
+        // A data chunk that declares more than the file holds: cut, not a short clip.
+        let mut short = wav(&[1, 2, 3, 4], 1, 16);
+        short.truncate(short.len() - 2);
+        let e = decode_wav("short.wav", &short).unwrap_err().to_string();
+        assert!(
+            e.contains("short.wav")
+                && e.contains("`data` chunk declares 8 bytes")
+                && e.contains("holds 6"),
+            "{e}"
+        );
+        // 8 KB declaring a 4 GHz rate would build a 100-million-sample window.
+        let mut fast = encode_wav(&[0; 4000], 8000);
+        fast[24..28].copy_from_slice(&4_000_000_000u32.to_le_bytes());
+        let e = decode_wav("fast.wav", &fast).unwrap_err().to_string();
+        assert!(
+            e.contains("fast.wav") && e.contains("sample rate") && e.contains("limit of 384000"),
+            "{e}"
+        );
     }
 }

@@ -33,6 +33,73 @@ pub enum EncoderConfig {
 }
 
 impl EncoderConfig {
+    /// An upper estimate of its parameter count on `input` with `feature_dim` features
+    /// (the large matrices; saturating), checked before a model is built.
+    pub fn approx_params(&self, input: &InputKind, feature_dim: usize) -> usize {
+        let m = usize::saturating_mul;
+        let (channels, values, vocab) = match *input {
+            InputKind::Features { dim } => (1, dim, 0),
+            InputKind::Image {
+                channels,
+                height,
+                width,
+            } => (channels, m(m(channels, height), width), 0),
+            InputKind::Tokens { vocab, .. } => (1, 0, vocab),
+        };
+        match self {
+            EncoderConfig::Mlp(c) => m(values, c.hidden)
+                .saturating_add(m(m(c.hidden, c.hidden), c.layers))
+                .saturating_add(m(c.hidden, feature_dim)),
+            EncoderConfig::Cnn(c) => {
+                let mut prev = channels;
+                let mut n = 0usize;
+                for &w in &c.channels {
+                    n = n.saturating_add(m(m(prev, w), 9));
+                    prev = w;
+                }
+                n.saturating_add(m(m(prev, m(c.grid, c.grid)), feature_dim))
+            }
+            EncoderConfig::Text(c) => {
+                m(vocab, c.embed_dim).saturating_add(m(c.embed_dim, feature_dim))
+            }
+            // ResNet-18 has about 2,800 width² weights (11.2 M at width 64).
+            EncoderConfig::Resnet18(c) => m(m(c.width, c.width), 3000)
+                .saturating_add(m(m(c.width, 8), feature_dim))
+                .saturating_add(m(m(channels, c.width), 49)),
+            EncoderConfig::MobilenetV2(_) => 3_600_000usize.saturating_add(m(1280, feature_dim)),
+            EncoderConfig::Minilm(_) => 23_000_000usize.saturating_add(m(384, feature_dim)),
+        }
+    }
+
+    /// Its sizes with their upper bounds (`(field, value, limit)`), checked before a
+    /// model of a file's architecture is built ([`super::ModelSpec::validate`]).
+    pub fn sizes(&self) -> Vec<(&'static str, usize, usize)> {
+        use crate::limits::{MAX_INPUT_SIDE, MAX_TOKENS, MAX_WIDTH};
+        match self {
+            EncoderConfig::Mlp(c) => vec![
+                ("mlp.hidden", c.hidden, MAX_WIDTH),
+                ("mlp.layers", c.layers, 64),
+            ],
+            EncoderConfig::Cnn(c) => {
+                let mut sizes = vec![
+                    ("cnn.channels (count)", c.channels.len(), 64),
+                    ("cnn.grid", c.grid, 64),
+                ];
+                sizes.extend(c.channels.iter().map(|&w| ("cnn.channels", w, MAX_WIDTH)));
+                sizes
+            }
+            EncoderConfig::Text(c) => vec![("text.embed_dim", c.embed_dim, MAX_WIDTH)],
+            EncoderConfig::Resnet18(c) => vec![
+                ("resnet18.width", c.width, 4096),
+                ("resnet18.frames", c.frames, 256),
+            ],
+            EncoderConfig::MobilenetV2(c) => {
+                vec![("mobilenet_v2.image_size", c.image_size, MAX_INPUT_SIDE)]
+            }
+            EncoderConfig::Minilm(c) => vec![("minilm.max_tokens", c.max_tokens, MAX_TOKENS)],
+        }
+    }
+
     /// The encoder that fits an input kind by default.
     pub fn default_for(kind: &InputKind) -> Self {
         match kind {

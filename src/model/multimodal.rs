@@ -114,6 +114,91 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
+    /// Checks that the parts agree and every size is within [`crate::limits`], before
+    /// anything of that size is allocated (a model file's header is untrusted input).
+    /// Errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        use crate::limits::{
+            MAX_CHANNELS, MAX_CLASSES, MAX_FRAMES, MAX_TOKENS, MAX_VECTOR_LEN, MAX_VOCAB,
+            MAX_WIDTH, within,
+        };
+        let bad = |why: String| MlaError::config("model (architecture)", why);
+        let m = self.modalities.len();
+        if m == 0 || self.inputs.len() != m || self.encoders.len() != m {
+            return Err(bad(format!(
+                "{m} modalities, {} inputs and {} encoders (one each, at least one)",
+                self.inputs.len(),
+                self.encoders.len()
+            )));
+        }
+        if self.feature_dim == 0 || self.num_classes < 2 {
+            return Err(bad(format!(
+                "`feature_dim` {} and `num_classes` {} (need >= 1 and >= 2)",
+                self.feature_dim, self.num_classes
+            )));
+        }
+        let mut sizes = vec![
+            ("feature_dim", self.feature_dim, MAX_WIDTH),
+            ("num_classes", self.num_classes, MAX_CLASSES),
+        ];
+        for (input, encoder) in self.inputs.iter().zip(&self.encoders) {
+            match *input {
+                InputKind::Features { dim } => sizes.push(("inputs.dim", dim, MAX_VECTOR_LEN)),
+                InputKind::Image {
+                    channels,
+                    height,
+                    width,
+                } => sizes.extend([
+                    ("inputs.channels", channels, MAX_CHANNELS),
+                    ("inputs.height", height, MAX_FRAMES),
+                    ("inputs.width", width, MAX_FRAMES),
+                    (
+                        "inputs (values)",
+                        channels.saturating_mul(height).saturating_mul(width),
+                        MAX_VECTOR_LEN,
+                    ),
+                ]),
+                InputKind::Tokens { len, vocab } => sizes.extend([
+                    ("inputs.len", len, MAX_TOKENS),
+                    ("inputs.vocab", vocab, MAX_VOCAB),
+                ]),
+            }
+            sizes.extend(encoder.sizes());
+        }
+        for (field, value, max) in sizes {
+            within(field, value, max).map_err(bad)?;
+        }
+        // Each size within bounds, their products may not be: the whole model is too.
+        let (s, c) = (self.feature_dim, self.num_classes);
+        let head = match self.head {
+            HeadLayout::Autoencoder { hidden: h }
+            | HeadLayout::Cascade { hidden: h, .. }
+            | HeadLayout::Imagination { hidden: h, .. } => {
+                let blocks = match self.head {
+                    HeadLayout::Cascade { blocks, .. } | HeadLayout::Imagination { blocks, .. } => {
+                        blocks
+                    }
+                    _ => 1,
+                };
+                within("head blocks", blocks, 64).map_err(bad)?;
+                within("head hidden", h, MAX_WIDTH).map_err(bad)?;
+                m.saturating_mul(s)
+                    .saturating_mul(h)
+                    .saturating_mul(4 * blocks)
+                    .saturating_add(h.saturating_mul(blocks).saturating_mul(c))
+            }
+            _ => m.saturating_mul(s).saturating_mul(s + c).saturating_mul(2),
+        };
+        let params = self
+            .inputs
+            .iter()
+            .zip(&self.encoders)
+            .map(|(i, e)| e.approx_params(i, s))
+            .fold(head, usize::saturating_add);
+        within("parameters (estimated)", params, crate::limits::MAX_PARAMS).map_err(bad)?;
+        Ok(())
+    }
+
     /// The frozen pretrained networks, which a model file leaves out: what a front end
     /// loads ([`MultimodalModel::with_frozen_networks`]) to predict from raw inputs.
     pub fn frozen_networks(&self) -> Vec<Net> {

@@ -1,12 +1,15 @@
 //! The byte layout of a training checkpoint: everything a [`super::Trainer`] needs to go
 //! on from the end of an epoch exactly as if it had never stopped.
 //!
-//! Layout: `b"MLAC"`, a little-endian `u32` format version, then four sections, each a
-//! little-endian `u64` length and its bytes: the JSON [`Saved`] state, the current
-//! weights, the best epoch's weights (empty before the first epoch) — both Burn records
-//! that keep parameter ids — and the optimizer's record, keyed by those ids.
+//! Layout: `b"MLAC"`, a little-endian `u32` format version (2), the SHA-256 of
+//! everything after it (32 bytes), then four sections, each a little-endian `u64`
+//! length and its bytes: the JSON [`Saved`] state, the current weights, the best
+//! epoch's weights (empty before the first epoch) — both Burn records that keep
+//! parameter ids — and the optimizer's record, keyed by those ids. Version 1 is the
+//! same without the checksum; it still loads ([`checksum_note`]).
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::EpochMetrics;
 use crate::config::TrainConfig;
@@ -15,7 +18,9 @@ use crate::model::ModelSpec;
 use crate::rng::Rng;
 
 const MAGIC: &[u8; 4] = b"MLAC";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// The first version, without a checksum.
+const VERSION_V1: u32 = 1;
 
 /// A matrix on the host: rows, columns, row-major values.
 pub(super) type HostMatrix = (usize, usize, Vec<f32>);
@@ -46,6 +51,54 @@ pub(super) struct Saved {
     pub optimizers: Vec<Vec<u8>>,
 }
 
+impl Saved {
+    /// Checks the state's fields against each other: a checkpoint is read from a file,
+    /// and a claim such as "best epoch 99" of a 3-epoch run must not be believed.
+    fn validate(&self, has_best_weights: bool) -> Result<()> {
+        let bad = |why: String| Err(MlaError::Checkpoint(format!("state: {why}")));
+        self.spec
+            .validate()
+            .map_err(|e| MlaError::Checkpoint(format!("state: {e}")))?;
+        if self.history.len() != self.epoch {
+            return bad(format!(
+                "{} epochs done but {} in its history",
+                self.epoch,
+                self.history.len()
+            ));
+        }
+        if let Some((e, h)) = self
+            .history
+            .iter()
+            .enumerate()
+            .find(|(i, h)| h.epoch != i + 1)
+        {
+            return bad(format!("history entry {} is epoch {}", e + 1, h.epoch));
+        }
+        match self.best {
+            Some((best, _)) if best == 0 || best > self.epoch => {
+                return bad(format!("best epoch {best} of {} epochs done", self.epoch));
+            }
+            Some((_, fused)) if !(0.0..=1.0).contains(&fused) => {
+                return bad(format!("best validation accuracy {fused} is not in [0, 1]"));
+            }
+            Some(_) if !has_best_weights => return bad("a best epoch without its weights".into()),
+            None if has_best_weights || self.epoch > 0 => {
+                return bad(format!("no best epoch after {} epochs", self.epoch));
+            }
+            _ => {}
+        }
+        for (i, (rows, cols, values)) in self.matrices.iter().enumerate() {
+            if rows.checked_mul(*cols) != Some(values.len()) {
+                return bad(format!(
+                    "matrix {i} is {rows}x{cols} but holds {} values",
+                    values.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The four parts of a checkpoint.
 pub(super) struct Parts {
     pub saved: Saved,
@@ -60,11 +113,23 @@ pub(super) fn encode(parts: &Parts) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(8 + sections.iter().map(|s| 8 + s.len()).sum::<usize>());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&[0; 32]);
     for s in sections {
         out.extend_from_slice(&(s.len() as u64).to_le_bytes());
         out.extend_from_slice(s);
     }
+    let digest = Sha256::digest(&out[40..]);
+    out[8..40].copy_from_slice(&digest);
     Ok(out)
+}
+
+/// A note for a checkpoint whose damage cannot be detected (version 1, written before
+/// checkpoints carried a checksum); `None` otherwise.
+pub fn checksum_note(bytes: &[u8]) -> Option<&'static str> {
+    (bytes.len() >= 8 && &bytes[..4] == MAGIC && bytes[4..8] == VERSION_V1.to_le_bytes()).then_some(
+        "this checkpoint was written before checkpoints carried a checksum, so damage to \
+             it cannot be detected",
+    )
 }
 
 pub(super) fn decode(bytes: &[u8]) -> Result<Parts> {
@@ -73,12 +138,27 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Parts> {
         return Err(bad("not an mla checkpoint (bad magic bytes)".into()));
     }
     let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-    if version != VERSION {
-        return Err(bad(format!(
-            "format version {version}; this build reads version {VERSION}"
-        )));
-    }
-    let mut rest = &bytes[8..];
+    let mut rest = match version {
+        VERSION => {
+            let digest = bytes
+                .get(8..40)
+                .ok_or_else(|| bad("the checksum is cut short".into()))?;
+            if Sha256::digest(&bytes[40..]).as_slice() != digest {
+                return Err(bad(
+                    "the file is damaged: its SHA-256 does not match its contents (cut, \
+                     changed or corrupted since it was written)"
+                        .into(),
+                ));
+            }
+            &bytes[40..]
+        }
+        VERSION_V1 => &bytes[8..],
+        _ => {
+            return Err(bad(format!(
+                "format version {version}; this build reads versions {VERSION_V1} and {VERSION}"
+            )));
+        }
+    };
     let mut sections = Vec::with_capacity(4);
     for name in ["state", "weights", "best weights", "optimizer"] {
         let cut = || bad(format!("the {name} section is cut short"));
@@ -98,8 +178,9 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Parts> {
     let optimizer = sections.pop().unwrap_or_default();
     let best = sections.pop().unwrap_or_default();
     let model = sections.pop().unwrap_or_default();
-    let saved = serde_json::from_slice(&sections.pop().unwrap_or_default())
+    let saved: Saved = serde_json::from_slice(&sections.pop().unwrap_or_default())
         .map_err(|e| bad(format!("state: {e}")))?;
+    saved.validate(!best.is_empty())?;
     Ok(Parts {
         saved,
         model,
@@ -111,6 +192,25 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Parts> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::InputKind;
+    use crate::eval::EvalReport;
+    use crate::model::{EncoderConfig, MlpEncoderConfig};
+
+    fn epoch(e: usize) -> EpochMetrics {
+        EpochMetrics {
+            epoch: e,
+            lr: 0.1,
+            loss_names: vec!["a".into()],
+            train_loss: vec![1.0],
+            valid: EvalReport {
+                modalities: vec!["a".into()],
+                unimodal: vec![0.5],
+                fused: 0.5,
+                samples: 4,
+            },
+            best: e == 2,
+        }
+    }
 
     fn parts() -> Parts {
         Parts {
@@ -118,8 +218,8 @@ mod tests {
                 config: TrainConfig::default(),
                 spec: ModelSpec {
                     modalities: vec!["a".into()],
-                    inputs: Vec::new(),
-                    encoders: Vec::new(),
+                    inputs: vec![InputKind::Features { dim: 3 }],
+                    encoders: vec![EncoderConfig::Mlp(MlpEncoderConfig::default())],
                     feature_dim: 4,
                     num_classes: 2,
                     head: crate::model::HeadLayout::Shared,
@@ -127,7 +227,7 @@ mod tests {
                 epoch: 3,
                 rng: Rng::new(9),
                 order: vec![2, 0, 1],
-                history: Vec::new(),
+                history: (1..=3).map(epoch).collect(),
                 best: Some((2, 0.5)),
                 best_temperatures: Vec::new(),
                 matrices: vec![(1, 2, vec![0.25, -1.5])],
@@ -135,7 +235,7 @@ mod tests {
                 optimizers: vec![vec![4, 5]],
             },
             model: vec![1, 2, 3],
-            best: Vec::new(),
+            best: vec![6],
             optimizer: vec![9; 10],
         }
     }
@@ -149,19 +249,71 @@ mod tests {
         assert_eq!(back.saved.matrices, vec![(1, 2, vec![0.25, -1.5])]);
         assert_eq!(
             (back.model, back.best, back.optimizer),
-            (vec![1, 2, 3], vec![], vec![9; 10])
+            (vec![1, 2, 3], vec![6], vec![9; 10])
         );
+        assert_eq!(checksum_note(&bytes), None);
 
         let cut = decode(&bytes[..bytes.len() - 3])
             .err()
             .map(|e| e.to_string());
+        assert!(
+            cut.as_deref().is_some_and(|e| e.contains("damaged")),
+            "{cut:?}"
+        );
+        let mut other = bytes.clone();
+        other[4] = 3;
+        assert!(decode(&other).is_err_and(|e| e.to_string().contains("version 3")));
+        assert!(decode(b"MLA1....").is_err_and(|e| e.to_string().contains("magic")));
+    }
+
+    /// Version 1 (no checksum) of the same parts, as the previous release wrote it.
+    fn version_1(parts: &Parts) -> Vec<u8> {
+        let bytes = encode(parts).unwrap();
+        let mut v1 = bytes[..8].to_vec();
+        v1[4..8].copy_from_slice(&VERSION_V1.to_le_bytes());
+        v1.extend_from_slice(&bytes[40..]);
+        v1
+    }
+
+    #[test]
+    fn version_1_loads_with_a_note_and_its_sections_are_still_checked() {
+        let v1 = version_1(&parts());
+        assert!(checksum_note(&v1).is_some());
+        assert_eq!(decode(&v1).unwrap().saved.order, vec![2, 0, 1]);
+        let cut = decode(&v1[..v1.len() - 3]).err().map(|e| e.to_string());
         assert_eq!(
             cut.as_deref(),
             Some("checkpoint: the optimizer section is cut short")
         );
-        let mut other = bytes.clone();
-        other[4] = 2;
-        assert!(decode(&other).is_err_and(|e| e.to_string().contains("version 2")));
-        assert!(decode(b"MLA1....").is_err_and(|e| e.to_string().contains("magic")));
+    }
+
+    #[test]
+    fn state_that_contradicts_itself_is_refused() {
+        let refused = |change: &dyn Fn(&mut Parts), want: &str| {
+            let mut p = parts();
+            change(&mut p);
+            // Version 1 has no checksum to catch it first: the state's own checks must.
+            let e = decode(&version_1(&p)).err().map(|e| e.to_string());
+            assert!(
+                e.as_deref().is_some_and(|e| e.contains(want)),
+                "{want}: {e:?}"
+            );
+        };
+        refused(&|p| p.saved.best = Some((99, 0.5)), "best epoch 99 of 3");
+        refused(&|p| p.saved.best = Some((0, 0.5)), "best epoch 0 of 3");
+        refused(&|p| p.saved.best = Some((2, 7.0)), "not in [0, 1]");
+        refused(&|p| p.saved.best = None, "no best epoch after 3");
+        refused(&|p| p.best.clear(), "without its weights");
+        refused(&|p| p.saved.epoch = 5, "5 epochs done but 3");
+        refused(&|p| p.saved.history[1].epoch = 7, "entry 2 is epoch 7");
+        refused(
+            &|p| p.saved.matrices[0].0 = 3,
+            "matrix 0 is 3x2 but holds 2",
+        );
+        refused(
+            &|p| p.saved.matrices[0] = (usize::MAX, 2, vec![]),
+            "holds 0",
+        );
+        refused(&|p| p.saved.spec.num_classes = 1 << 40, "num_classes");
     }
 }

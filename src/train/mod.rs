@@ -14,6 +14,7 @@ mod strategy;
 mod trainer;
 
 pub use alternating::Alternating;
+pub use checkpoint::checksum_note as checkpoint_checksum_note;
 pub use hgm::HeadGradientModifier;
 pub use imputation::{Imputation, ImputationLosses, imputation_losses, shown_modalities};
 pub use joint::Joint;

@@ -57,8 +57,9 @@ pub struct Trainer {
     epoch: usize,
     order: Vec<usize>,
     cursor: usize,
-    loss_sums: Vec<Option<Tensor<1>>>,
-    loss_counts: Vec<usize>,
+    /// Each loss's value at each step of the epoch so far (0-based step, `[1]`): read
+    /// once at the epoch's end, for the mean and to find the step a divergence began.
+    step_losses: Vec<Vec<(usize, Tensor<1>)>>,
     best: Option<Best>,
     history: Vec<EpochMetrics>,
 }
@@ -159,6 +160,9 @@ impl Trainer {
             )),
         };
         let spec = ModelSpec::for_data(&splits.train, model, strategy.head_layout())?;
+        // Sizes from the data (classes, vocabulary, input shapes) within bounds before
+        // anything of their size is allocated.
+        spec.validate()?;
         for ((name, encoder), data) in spec
             .modalities
             .iter()
@@ -196,8 +200,7 @@ impl Trainer {
             epoch: 0,
             order: Vec::new(),
             cursor: 0,
-            loss_sums: vec![None; losses],
-            loss_counts: vec![0; losses],
+            step_losses: vec![Vec::new(); losses],
             best: None,
             history: Vec::new(),
         };
@@ -278,6 +281,7 @@ impl Trainer {
         }
         let n = self.order.len();
         if self.cursor < n {
+            let step = self.steps_done();
             let end = (self.cursor + self.config.batch_size).min(n);
             let indices = self.order[self.cursor..end].to_vec();
             self.cursor = end;
@@ -296,11 +300,7 @@ impl Trainer {
             self.model = model;
             for (k, loss) in losses.into_iter().enumerate() {
                 if let Some(loss) = loss {
-                    self.loss_counts[k] += 1;
-                    self.loss_sums[k] = Some(match self.loss_sums[k].take() {
-                        Some(sum) => sum + loss,
-                        None => loss,
-                    });
+                    self.step_losses[k].push((step, loss));
                 }
             }
         }
@@ -313,8 +313,8 @@ impl Trainer {
     /// queue of pending work, and the memory it holds, to one step, and its progress
     /// shows steps done rather than steps queued.
     pub async fn sync(&self) -> Result<()> {
-        if let Some(sum) = self.loss_sums.iter().flatten().last() {
-            read_floats(sum.clone()).await?;
+        if let Some((_, loss)) = self.step_losses.iter().flatten().last() {
+            read_floats(loss.clone()).await?;
         }
         Ok(())
     }
@@ -324,14 +324,47 @@ impl Trainer {
     pub async fn end_epoch(&mut self) -> Result<EpochMetrics> {
         while !self.step()? {}
         let lr = self.config.optimizer.lr_at(self.epoch);
-        let mut train_loss = Vec::with_capacity(self.loss_sums.len());
-        for (sum, count) in self.loss_sums.iter_mut().zip(self.loss_counts.iter_mut()) {
-            let mean = match sum.take() {
-                Some(sum) => read_floats(sum).await?[0] as f64 / (*count).max(1) as f64,
-                None => f64::NAN,
-            };
-            *count = 0;
-            train_loss.push(mean);
+        let names = self.strategy.loss_names(&self.spec.modalities);
+        let mut train_loss = Vec::with_capacity(self.step_losses.len());
+        // The first non-finite loss: (step, loss name, value).
+        let mut diverged: Option<(usize, String, f32)> = None;
+        for (k, steps) in self.step_losses.iter_mut().enumerate() {
+            let steps = std::mem::take(steps);
+            if steps.is_empty() {
+                train_loss.push(f64::NAN);
+                continue;
+            }
+            let (at, losses): (Vec<usize>, Vec<Tensor<1>>) = steps.into_iter().unzip();
+            let values = read_floats(Tensor::cat(losses, 0)).await?;
+            if let Some(i) = values.iter().position(|v| !v.is_finite())
+                && diverged.as_ref().is_none_or(|(s, ..)| at[i] < *s)
+            {
+                diverged = Some((at[i], format!("loss `{}`", names[k]), values[i]));
+            }
+            let sum: f64 = values.iter().map(|&v| v as f64).sum();
+            train_loss.push(sum / values.len() as f64);
+        }
+        let diverged = match diverged {
+            Some((step, what, value)) => Some((
+                what,
+                value,
+                format!(", step {} of {}", step + 1, self.steps_per_epoch()),
+            )),
+            // Finite losses with non-finite weights: the epoch's last updates overflowed.
+            None if !crate::io::weights_finite(&self.model).await? => {
+                Some(("weights".to_string(), f32::NAN, String::new()))
+            }
+            None => None,
+        };
+        if let Some((what, value, step)) = diverged {
+            return Err(MlaError::Diverged {
+                method: self.config.method.name().to_string(),
+                what,
+                value: value.to_string(),
+                epoch: self.epoch + 1,
+                step,
+                lr,
+            });
         }
         let mut valid_model = self.model.valid();
         if self.config.mla.calibrate {
@@ -363,7 +396,7 @@ impl Trainer {
         let metrics = EpochMetrics {
             epoch: self.epoch,
             lr,
-            loss_names: self.strategy.loss_names(&self.spec.modalities),
+            loss_names: names,
             train_loss,
             valid,
             best,
@@ -446,8 +479,8 @@ impl Trainer {
     }
 
     /// A trainer continuing from [`Trainer::checkpoint`]'s bytes. The run must be the
-    /// same: its training configuration (only `epochs` may differ, to train longer),
-    /// architecture and training split.
+    /// same: its training configuration (only `epochs` and the learning rate may
+    /// differ), architecture and training split.
     pub fn resume(
         model: &ModelConfig,
         config: &TrainConfig,
@@ -466,10 +499,13 @@ impl Trainer {
         let differs = |what: &str| {
             MlaError::Checkpoint(format!("it was written by a run with another {what}"))
         };
-        let same_config = TrainConfig {
+        // Only the epoch count and the learning rate may change: to train longer, or to
+        // go on with a lower rate after a divergence.
+        let mut same_config = TrainConfig {
             epochs: config.epochs,
             ..saved.config.clone()
         };
+        same_config.optimizer.lr = config.optimizer.lr;
         if same_config != *config {
             return Err(differs("training configuration"));
         }

@@ -242,5 +242,5 @@ pub fn reload(
         temperatures: Vec::new(),
     };
     let bytes = pollster::block_on(mla::io::save_model(&header, &model)).unwrap();
-    mla::io::load_model(&bytes, &cpu()).unwrap()
+    pollster::block_on(mla::io::load_model(&bytes, &cpu())).unwrap()
 }

@@ -171,14 +171,18 @@ async fn handle(m: Message<Request>) -> Result<(), String> {
         Request::Import { name } => {
             let bytes = m.bytes.ok_or("no model file attached")?;
             let device = device()?;
-            let (header, model) =
-                load_model(&bytes, &device).map_err(|e| format!("{name}: {e}"))?;
+            let (header, model) = load_model(&bytes, &device)
+                .await
+                .map_err(|e| format!("{name}: {e}"))?;
             // The page predicts from an image and/or a text.
             image_text_kinds(&header).map_err(|e| format!("{name}: {e}"))?;
             let model = with_frozen_networks(id, &header, model, &device)
                 .await
                 .map_err(|e| format!("{name}: {e}"))?;
-            let info = ModelInfo::of(&header, format!("imported from {name}"));
+            let note = mla::io::checksum_note(&bytes)
+                .map(|n| format!(" (note: {n})"))
+                .unwrap_or_default();
+            let info = ModelInfo::of(&header, format!("imported from {name}{note}"));
             ENGINE.with_borrow_mut(|e| e.model = Some(ReadyModel { header, model }));
             reply(id, Reply::Model(info));
             Ok(())

@@ -142,7 +142,9 @@ async fn load(
         encoders,
     } = options;
     let (device, backend) = shared(preference).await?;
-    let (header, model) = load_model(bytes, &device).map_err(|e| format!("{name}: {e}"))?;
+    let (header, model) = load_model(bytes, &device)
+        .await
+        .map_err(|e| format!("{name}: {e}"))?;
     let (takes_image, takes_text) =
         image_text_kinds(&header).map_err(|e| format!("{name}: {e}"))?;
     // Frozen pretrained networks are not in the model file: their encoder files are

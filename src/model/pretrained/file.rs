@@ -76,6 +76,8 @@ impl EncoderFile {
             ));
         }
         let len = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
+        crate::limits::within("header length", len, crate::limits::MAX_HEADER_BYTES)
+            .map_err(bad)?;
         let json = bytes
             .get(8..8 + len)
             .ok_or_else(|| bad(format!("header of {len} bytes is cut short")))?;
@@ -83,6 +85,10 @@ impl EncoderFile {
             serde_json::from_slice(json).map_err(|e| bad(format!("header: {e}")))?;
         if header.net == Net::MinilmL6 && header.vocab.is_none() {
             return Err(bad("a text encoder file without its vocabulary".into()));
+        }
+        if let Some(vocab) = &header.vocab {
+            crate::limits::within("vocabulary", vocab.len(), crate::limits::MAX_VOCAB)
+                .map_err(bad)?;
         }
         let sha256 = sha256_hex(&bytes);
         Ok(Self {
