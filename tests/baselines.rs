@@ -178,7 +178,13 @@ fn sum_late_and_qmf_fuse_their_heads_as_defined() {
             let w: Vec<f64> = match layout {
                 HeadLayout::Sum => here.iter().map(|_| 1.0).collect(),
                 HeadLayout::Late => here.iter().map(|_| 1.0 / here.len() as f64).collect(),
-                _ => here.iter().map(|&k| lse(&l[k]) / 10.0).collect(),
+                // QMF: energy confidences clamped at 0 and normalised (with a 1e-6
+                // floor each, so that no confidence anywhere gives equal weights).
+                _ => {
+                    let c: Vec<f64> = here.iter().map(|&k| (lse(&l[k]) / 10.0).max(0.0)).collect();
+                    let total: f64 = c.iter().sum::<f64>() + 1e-6 * c.len() as f64;
+                    c.iter().map(|c| (c + 1e-6) / total).collect()
+                }
             };
             want.extend(
                 (0..C).map(|c| here.iter().zip(&w).map(|(&k, w)| w * l[k][c]).sum::<f64>()),

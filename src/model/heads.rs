@@ -34,7 +34,8 @@ pub enum HeadLayout {
     /// Late fusion: an `s -> C` head per modality; the fused logits are their mean.
     Late,
     /// QMF: an `s -> C` head per modality; the fused logits are weighted by each
-    /// modality's energy confidence `logsumexp(f_m) / 10` ([`energy_confidence`]).
+    /// modality's energy confidence `logsumexp(f_m) / 10` ([`energy_confidence`]),
+    /// clamped at 0 and normalised to sum to 1 over the modalities present.
     Energy,
     /// FiLM: modality `condition`'s feature gives `(γ, β)` through one `s -> 2s` layer;
     /// every other modality's feature becomes `γ ⊙ h + β`; those are concatenated into
@@ -230,7 +231,15 @@ impl MultimodalModel {
                     .iter()
                     .map(|l| energy_confidence(l.clone()).detach())
                     .collect();
-                Tensor::stack::<2>(conf, 0) * present.clone()
+                // Normalised over the modalities present (QMF's own code uses the raw
+                // confidences): raw ones grow with the logits, and so does the fused
+                // loss's gradient, a feedback that made QMF diverge on pretrained
+                // features at rates where every other method trains. A negative
+                // energy counts as no confidence; with none anywhere, equal weights.
+                let conf = Tensor::stack::<2>(conf, 0).clamp_min(0.0) * present.clone();
+                let eps = 1e-6;
+                let total = conf.clone().sum_dim(0) + present.clone().sum_dim(0).mul_scalar(eps);
+                (conf + present.clone().mul_scalar(eps)) / total.clamp_min(1e-12)
             }
             _ => present.clone(),
         };

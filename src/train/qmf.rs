@@ -1,7 +1,9 @@
 //! QMF, quality-aware multimodal fusion (Zhang et al., ICML 2023), in the late-fusion
 //! setting as the paper applies it: a head per modality, fused logits
-//! `Σ_m c_m f_m` weighted by the detached energy confidence
-//! `c_m = logsumexp(f_m) / 10`, and the loss
+//! `Σ_m w_m f_m` weighted by the detached energy confidence
+//! `c_m = logsumexp(f_m) / 10`, normalised: `w_m = max(c_m, 0) / Σ_k max(c_k, 0)`
+//! (the paper's code weights by `c_m` itself, whose growth with the logits feeds back
+//! into the fused loss's gradient until training diverges), and the loss
 //! `CE(fused) + Σ_m CE(f_m) + rank_weight · Σ_m L_rank(c_m)`.
 //!
 //! The ranking loss asks a sample that has so far been harder (larger cumulative
