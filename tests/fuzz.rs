@@ -175,13 +175,16 @@ fn mutate(seed: &[u8], others: &[Vec<u8>], rng: &mut Rng) -> Vec<u8> {
     b
 }
 
+/// What a target does with one input: reads it, whatever the outcome.
+type Reader = Box<dyn Fn(&[u8])>;
+
 /// A reader of untrusted bytes and the files it starts from.
 struct Target {
     name: &'static str,
     seeds: Vec<Vec<u8>>,
     /// Relative cost: inputs per round.
     share: usize,
-    run: Box<dyn Fn(&[u8])>,
+    run: Reader,
 }
 
 fn wav(rate: u32, n: usize) -> Vec<u8> {
