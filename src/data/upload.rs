@@ -3,13 +3,22 @@
 
 use std::collections::BTreeMap;
 
-use super::manifest::Manifest;
+use super::manifest::{ColumnKind, Manifest};
 use super::manifest_data::{ManifestConfig, ManifestData, from_manifest_with};
 use super::preprocess::Preprocessor;
 use crate::error::{MlaError, Result};
 
 /// The most bytes an upload may hold in all; a browser tab keeps every file in memory.
 pub const MAX_UPLOAD_BYTES: u64 = 512 * 1024 * 1024;
+
+/// What a page's engine may use to build a data set: WebAssembly addresses 4 GiB, and
+/// the module, the uploaded files, the model and the features need the rest.
+pub const PAGE_MEMORY_BUDGET: u64 = 3 << 30;
+
+/// Bytes per decoded input value while a data set is built: `f32` values held about 3.5
+/// times over (the decoded cell, the data set, the copies on the way), as measured
+/// natively (1.1 MB per 160 px image).
+const BYTES_PER_VALUE: u64 = 14;
 
 /// Uploaded files by path (`/`-separated, relative to what was picked).
 #[derive(Clone, Debug, Default)]
@@ -63,6 +72,11 @@ impl FileSet {
     /// An empty set.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The bytes of every file together.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.values().map(|f| f.len() as u64).sum()
     }
 
     /// Adds a file under its relative path.
@@ -164,6 +178,89 @@ impl Upload {
         self.files.resolve(&self.manifest_path, path)
     }
 
+    /// About how many bytes building the data set takes: the files, and each sample's
+    /// decoded images (at their column's side: `fixed`, else `config.image_size`) and
+    /// filterbanks.
+    pub fn memory_needed(&self, config: &ManifestConfig, fixed: &[Option<Preprocessor>]) -> u64 {
+        let values: u64 = self
+            .manifest
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(c, column)| match column.kind {
+                ColumnKind::Image => {
+                    let side = match fixed.get(c).and_then(Option::as_ref) {
+                        Some(Preprocessor::Image { size, .. }) => *size,
+                        _ => config.image_size,
+                    } as u64;
+                    3 * side * side
+                }
+                ColumnKind::Audio => (config.fbank.frames * config.fbank.mel_bins) as u64,
+                _ => 0,
+            })
+            .sum();
+        self.files.total_bytes() + self.manifest.rows.len() as u64 * values * BYTES_PER_VALUE
+    }
+
+    /// `Err` saying why, before any file is decoded, when building the data set would
+    /// not fit [`PAGE_MEMORY_BUDGET`] (a page's engine that runs out of memory dies).
+    fn check_memory(&self, config: &ManifestConfig, fixed: &[Option<Preprocessor>]) -> Result<()> {
+        let gb = |b: u64| b as f64 / 1e9;
+        let needed = self.memory_needed(config, fixed);
+        if needed <= PAGE_MEMORY_BUDGET {
+            return Ok(());
+        }
+        let images = self
+            .manifest
+            .columns
+            .iter()
+            .any(|c| c.kind == ColumnKind::Image);
+        let at = |side: usize| {
+            let fixed: Vec<Option<Preprocessor>> = fixed
+                .iter()
+                .map(|p| match p {
+                    Some(Preprocessor::Image { norm, .. }) => Some(Preprocessor::Image {
+                        size: side,
+                        norm: *norm,
+                    }),
+                    other => other.clone(),
+                })
+                .collect();
+            let config = ManifestConfig {
+                image_size: side,
+                ..config.clone()
+            };
+            self.memory_needed(&config, &fixed)
+        };
+        let smaller = [224, 160, 128, 96, 64, 48, 32]
+            .into_iter()
+            .find(|&side| images && at(side) <= PAGE_MEMORY_BUDGET && at(side) < needed)
+            .map(|side| {
+                format!(
+                    "an image size of {side} px needs about {:.1} GB; ",
+                    gb(at(side))
+                )
+            })
+            .unwrap_or_default();
+        Err(MlaError::Data(format!(
+            "{}: building this data set would take about {:.1} GB ({} samples{}), more than \
+             the {:.1} GB a page's engine can hold: {smaller}fewer samples need less, and \
+             `mla-native train --manifest` has no such limit",
+            self.manifest_path,
+            gb(needed),
+            self.manifest.rows.len(),
+            if images {
+                format!(
+                    " with images at {} px",
+                    image_side(config, fixed, &self.manifest)
+                )
+            } else {
+                String::new()
+            },
+            gb(PAGE_MEMORY_BUDGET),
+        )))
+    }
+
     /// The data set: every image decoded and resized, text tokenised, split.
     pub fn build(&self, config: &ManifestConfig) -> Result<ManifestData> {
         self.build_with(config, &[])
@@ -176,6 +273,7 @@ impl Upload {
         config: &ManifestConfig,
         fixed: &[Option<Preprocessor>],
     ) -> Result<ManifestData> {
+        self.check_memory(config, fixed)?;
         from_manifest_with(
             &self.manifest,
             |p: &str| self.read(p).map(<[u8]>::to_vec),
@@ -183,6 +281,25 @@ impl Upload {
             fixed,
         )
     }
+}
+
+/// The side images are decoded at: the first image column's.
+fn image_side(
+    config: &ManifestConfig,
+    fixed: &[Option<Preprocessor>],
+    manifest: &Manifest,
+) -> usize {
+    manifest
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.kind == ColumnKind::Image)
+        .map(|(c, _)| match fixed.get(c).and_then(Option::as_ref) {
+            Some(Preprocessor::Image { size, .. }) => *size,
+            _ => config.image_size,
+        })
+        .next()
+        .unwrap_or(config.image_size)
 }
 
 /// Side of the built-in sample's PNG files (models resize to their own size).
@@ -269,5 +386,35 @@ mod tests {
         assert!(e.contains("limit is 512 MiB"), "{e}");
         let e = check_upload_size([]).unwrap_err().to_string();
         assert!(e.contains("no files"), "{e}");
+    }
+
+    /// The photo catalogue of issue 25 (3,380 photos): at 160 px the page's engine ran
+    /// out of memory 20 s into decoding and died without a word; at 96 px it trained.
+    #[test]
+    fn a_data_set_that_cannot_fit_the_page_is_refused_before_decoding() {
+        let rows: String = (0..3380)
+            .map(|i| format!("p{i}.jpg,title {i},c{}\n", i % 23))
+            .collect();
+        let text = format!("photo:image,title:text,label\n{rows}");
+        let upload = Upload {
+            manifest_path: "shop/m.csv".into(),
+            manifest: Manifest::parse("m.csv", text.as_bytes()).unwrap(),
+            files: set(&["shop/m.csv"]),
+        };
+        let at = |side: usize| ManifestConfig {
+            image_size: side,
+            ..Default::default()
+        };
+        let e = upload.build(&at(160)).unwrap_err().to_string();
+        assert!(
+            e.contains("shop/m.csv")
+                && e.contains("3380 samples with images at 160 px")
+                && e.contains("an image size of 128 px needs about 2.3 GB"),
+            "{e}"
+        );
+        assert!(upload.memory_needed(&at(96), &[]) <= PAGE_MEMORY_BUDGET);
+        // Within the budget the files themselves are read (and here, missing).
+        let e = upload.build(&at(96)).unwrap_err().to_string();
+        assert!(e.contains("p0.jpg") && !e.contains("GB"), "{e}");
     }
 }
