@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launch, serve, worstDiff } from './harness.mjs';
+import { damagedModel, launch, oversizedModel, serve, worstDiff } from './harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dist = process.env.MLA_DIST ?? path.join(root, 'dist');
@@ -276,6 +276,15 @@ fs.writeFileSync(corrupt, 'MLA1 this is not a model');
 await page.getByTestId('import').setInputFiles(corrupt);
 await page.getByTestId('model-error').waitFor({ timeout: 30_000 });
 check((await page.getByTestId('model-error').textContent()).includes('corrupt.mla'), 'a corrupt model file is an error naming it');
+// A flipped byte (checksum) and a header beyond the bounds (2^31 - 1 classes): errors too,
+// and the page goes on (the steps below train and predict in it).
+for (const [name, make, want] of [['damaged.mla', damagedModel, 'SHA-256 does not match'], ['huge.mla', oversizedModel, 'above the limit']]) {
+  make(path.join(runA, 'model.mla'), path.join(work, name));
+  await page.getByTestId('import').setInputFiles(path.join(work, name));
+  await page.waitForFunction((n) => document.querySelector('[data-testid=model-error]')?.textContent.includes(n), name, { timeout: 30_000 });
+  const shown = await page.getByTestId('model-error').textContent();
+  check(shown.includes(want), `${name} is refused: ${shown}`);
+}
 
 // 6. Pretrained encoders, served with the page when it was built with their files
 // (required in CI: MLA_REQUIRE_PRETRAINED): the fixture trains on their features, the
@@ -387,6 +396,17 @@ for (const [q, want] of [['', 'software adapter'], ['?backend=tpu', '`tpu` is no
   const said = `${await other.getByTestId('backend-notice').textContent().catch(() => '')} ${await other.getByTestId('address-error').textContent({ timeout: 1000 }).catch(() => '')}`;
   check(name === 'CPU (wasm)' && said.includes(want), `address "/${q}": auto runs on ${name} and says so: ${said.trim()}`);
   await other.close();
+}
+
+// An engine that traps (as wasm does when it runs out of memory: a rejected task with
+// `RuntimeError: unreachable`, which no `error` event reports) is said on the page, not
+// waited on forever.
+{
+  const [engine] = page.workers();
+  await engine.evaluate(() => { Promise.reject(new WebAssembly.RuntimeError('unreachable (forced)')); });
+  await page.getByTestId('engine-error').waitFor({ timeout: 30_000 });
+  const shown = await page.getByTestId('engine-error').textContent();
+  check(shown.includes('unreachable (forced)'), `a trapped engine is reported: ${shown}`);
 }
 
 const timings = { backend: backendName, ready_ms: readyMs, step_seconds_builtin: stepSeconds, longest_block_ms: longestBlockMs, status: trainStatus, pretrained_features_per_second_64px: extraction };

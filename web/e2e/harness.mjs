@@ -1,5 +1,6 @@
 // Serving dist/ on 127.0.0.1 and launching Debian's Chromium with WebGPU enabled
 // (software SwiftShader on machines without a GPU).
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -77,4 +78,28 @@ export function worstDiff(a, b) {
     diff([m.weight, m.entropy], [b.modalities[i].weight, b.modalities[i].entropy]);
   });
   return worst;
+}
+
+/// A copy of the model file `src` with one byte of its weights changed (its SHA-256 no
+/// longer matches), written to `dst`.
+export function damagedModel(src, dst) {
+  const bytes = fs.readFileSync(src);
+  bytes[bytes.length - 64] ^= 0x10;
+  fs.writeFileSync(dst, bytes);
+}
+
+/// A copy of the model file `src` (layout MLA2) whose header claims 2^31 - 1 classes, with
+/// a checksum that matches: only the header's bounds can refuse it (2^31 - 1 still
+/// fits the 32-bit `usize` of WebAssembly).
+export function oversizedModel(src, dst) {
+  const bytes = fs.readFileSync(src);
+  const len = bytes.readUInt32LE(4);
+  const header = JSON.parse(bytes.subarray(40, 40 + len).toString('utf8'));
+  header.spec.num_classes = 2 ** 31 - 1;
+  const json = Buffer.from(JSON.stringify(header));
+  const weights = bytes.subarray(40 + len);
+  const digest = crypto.createHash('sha256').update(json).update(weights).digest();
+  const size = Buffer.alloc(4);
+  size.writeUInt32LE(json.length);
+  fs.writeFileSync(dst, Buffer.concat([bytes.subarray(0, 4), size, digest, json, weights]));
 }

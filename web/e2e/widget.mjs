@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { launch, serve, worstDiff } from './harness.mjs';
+import { damagedModel, launch, oversizedModel, serve, worstDiff } from './harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dist = process.env.MLA_WIDGET_DIST ?? path.join(root, 'widget', 'dist');
@@ -77,6 +77,8 @@ fs.cpSync(dist, site, { recursive: true });
 fs.copyFileSync(path.join(work, 'run', 'model.mla'), path.join(site, 'model.mla'));
 fs.copyFileSync(path.join(fixture, imageRel), path.join(site, 'shape.png'));
 fs.writeFileSync(path.join(site, 'corrupt.mla'), 'MLA1 this is not a model');
+damagedModel(path.join(work, 'run', 'model.mla'), path.join(site, 'damaged.mla'));
+oversizedModel(path.join(work, 'run', 'model.mla'), path.join(site, 'huge.mla'));
 fs.copyFileSync(textVector, path.join(site, 'text-vector.mla'));
 fs.copyFileSync(vectors, path.join(site, 'vectors.mla'));
 // The backend asked for explicitly: `auto` would take the CPU on this software WebGPU
@@ -191,6 +193,8 @@ const rejections = await page.evaluate(async (cpu) => {
   const clf = await load('model.mla');
   return {
     corrupt: await reason(() => load('corrupt.mla')),
+    damaged: await reason(() => load('damaged.mla')),
+    huge: await reason(() => load('huge.mla')),
     missing: await reason(() => load('nothing-here.mla')),
     junkBytes: await reason(() => load(new Uint8Array([1, 2, 3]))),
     backend: await reason(() => load('model.mla', { backend: 'tpu' })),
@@ -209,7 +213,7 @@ const rejections = await page.evaluate(async (cpu) => {
   };
 }, cpu);
 const expect = {
-  corrupt: 'corrupt.mla', missing: '404', junkBytes: 'bad magic', backend: 'tpu', optionsNotObject: 'must be an object', freed: 'was freed', clash: 'share one device',
+  corrupt: 'corrupt.mla', damaged: 'SHA-256 does not match', huge: 'above the limit', missing: '404', junkBytes: 'bad magic', backend: 'tpu', optionsNotObject: 'must be an object', freed: 'was freed', clash: 'share one device',
   urlAsImage: 'is a string', numberAsText: 'must be a string', unknownKey: 'unknown input `audio`',
   nothing: 'at least one input', notAnImage: 'not a readable',
   noImageOrText: 'takes no image and no text (u: vector, v: vector)',

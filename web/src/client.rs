@@ -21,6 +21,11 @@ extern "C" {
 /// `WebAssembly.Module`, so it is not fetched or compiled twice) and hands over to
 /// [`crate::engine::engine_main`] with whatever arrived meanwhile.
 const BOOT: &str = r#"
+// A trap in the engine (out of memory: `RuntimeError: unreachable`) inside a task of
+// its futures rejects a promise, which no `error` event reports: said here.
+self.addEventListener('unhandledrejection', (event) => {
+  self.postMessage({ id: 0, json: JSON.stringify({ Crashed: `the engine failed: ${event.reason}` }) });
+});
 const queued = [];
 let booting = false;
 self.onmessage = async (event) => {
@@ -92,6 +97,18 @@ pub fn spawn(on_engine: impl FnMut(Reply, Option<Vec<u8>>) + 'static) -> Result<
 }
 
 fn route_engine(reply: Reply) {
+    // A dead engine answers nothing more: every request waiting for it hears why, so
+    // no panel waits forever.
+    if let Reply::Crashed(why) = &reply {
+        let waiting: Vec<Handler> = CLIENT.with_borrow_mut(|c| {
+            c.as_mut()
+                .map(|c| c.handlers.drain().map(|(_, h)| h).collect())
+                .unwrap_or_default()
+        });
+        for mut h in waiting {
+            h(Reply::Error(format!("the engine stopped: {why}")), None);
+        }
+    }
     // Taken out while it runs, so it may send requests itself.
     let handler = CLIENT.with_borrow_mut(|c| {
         c.as_mut()
