@@ -166,6 +166,18 @@ fn shape_problem(kind: ColumnKind, got: (u32, usize), want: (u32, usize)) -> Str
     }
 }
 
+/// The side and normalisation a column's images are decoded at: its fixed
+/// preprocessing's (a pretrained encoder), else `config.image_size`, symmetric.
+pub(crate) fn image_setting(
+    config: &ManifestConfig,
+    fixed: Option<&Preprocessor>,
+) -> (usize, ImageNorm) {
+    match fixed {
+        Some(Preprocessor::Image { size, norm }) => (*size, *norm),
+        _ => (config.image_size, ImageNorm::Symmetric),
+    }
+}
+
 /// Builds the data set of `manifest`. `read(path)` returns the bytes of a path as
 /// written in the manifest, or a message saying why it cannot. Every cell is read and
 /// checked before anything else, so that all bad rows are reported at once (or left
@@ -217,10 +229,7 @@ pub fn from_manifest_with(
         }
     }
     let images: Vec<(usize, ImageNorm)> = (0..columns.len())
-        .map(|c| match fixed(c) {
-            Some(Preprocessor::Image { size, norm }) => (*size, *norm),
-            _ => (config.image_size, ImageNorm::Symmetric),
-        })
+        .map(|c| image_setting(config, fixed(c)))
         .collect();
     let mut cells: Vec<Vec<Option<Cell>>> = Vec::with_capacity(manifest.rows.len());
     for (row, found) in manifest.rows.iter().zip(&mut problems) {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::manifest::{ColumnKind, Manifest};
-use super::manifest_data::{ManifestConfig, ManifestData, from_manifest_with};
+use super::manifest_data::{ManifestConfig, ManifestData, from_manifest_with, image_setting};
 use super::preprocess::Preprocessor;
 use crate::error::{MlaError, Result};
 
@@ -189,11 +189,8 @@ impl Upload {
             .enumerate()
             .map(|(c, column)| match column.kind {
                 ColumnKind::Image => {
-                    let side = match fixed.get(c).and_then(Option::as_ref) {
-                        Some(Preprocessor::Image { size, .. }) => *size,
-                        _ => config.image_size,
-                    } as u64;
-                    3 * side * side
+                    let side = image_setting(config, fixed.get(c).and_then(Option::as_ref)).0;
+                    3 * (side * side) as u64
                 }
                 ColumnKind::Audio => (config.fbank.frames * config.fbank.mel_bins) as u64,
                 _ => 0,
@@ -234,11 +231,13 @@ impl Upload {
         };
         let smaller = [224, 160, 128, 96, 64, 48, 32]
             .into_iter()
-            .find(|&side| images && at(side) <= PAGE_MEMORY_BUDGET && at(side) < needed)
-            .map(|side| {
+            .filter(|_| images)
+            .map(|side| (side, at(side)))
+            .find(|&(_, bytes)| bytes <= PAGE_MEMORY_BUDGET && bytes < needed)
+            .map(|(side, bytes)| {
                 format!(
                     "an image size of {side} px needs about {:.1} GB; ",
-                    gb(at(side))
+                    gb(bytes)
                 )
             })
             .unwrap_or_default();
@@ -250,10 +249,13 @@ impl Upload {
             gb(needed),
             self.manifest.rows.len(),
             if images {
-                format!(
-                    " with images at {} px",
-                    image_side(config, fixed, &self.manifest)
-                )
+                let first = self
+                    .manifest
+                    .columns
+                    .iter()
+                    .position(|c| c.kind == ColumnKind::Image);
+                let side = image_setting(config, first.and_then(|c| fixed.get(c)?.as_ref())).0;
+                format!(" with images at {side} px")
             } else {
                 String::new()
             },
@@ -281,25 +283,6 @@ impl Upload {
             fixed,
         )
     }
-}
-
-/// The side images are decoded at: the first image column's.
-fn image_side(
-    config: &ManifestConfig,
-    fixed: &[Option<Preprocessor>],
-    manifest: &Manifest,
-) -> usize {
-    manifest
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.kind == ColumnKind::Image)
-        .map(|(c, _)| match fixed.get(c).and_then(Option::as_ref) {
-            Some(Preprocessor::Image { size, .. }) => *size,
-            _ => config.image_size,
-        })
-        .next()
-        .unwrap_or(config.image_size)
 }
 
 /// Side of the built-in sample's PNG files (models resize to their own size).
