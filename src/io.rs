@@ -133,27 +133,35 @@ fn parts(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
             "a header of {len} bytes, above the limit of {MAX_HEADER_BYTES} (damaged file)"
         )));
     }
-    let (digest, rest) = if magic == Some(MAGIC) {
-        let digest = bytes
-            .get(8..40)
-            .ok_or_else(|| bad("the checksum is cut short".into()))?;
-        (Some(digest), &bytes[40..])
+    let checked = magic == Some(MAGIC);
+    let rest = if checked {
+        bytes
+            .get(40..)
+            .ok_or_else(|| bad("the checksum is cut short".into()))?
     } else {
-        (None, &bytes[8..])
+        &bytes[8..]
     };
     if rest.len() < len {
         return Err(bad(format!("header of {len} bytes is cut short")));
     }
-    if let Some(digest) = digest
-        && Sha256::digest(rest).as_slice() != digest
-    {
-        return Err(bad(
-            "the file is damaged: its SHA-256 does not match its contents (cut, changed or \
-             corrupted since it was written)"
-                .into(),
-        ));
+    if checked {
+        verified(bytes).map_err(bad)?;
     }
     Ok(rest.split_at(len))
+}
+
+/// What follows the 32-byte SHA-256 at bytes 8..40 of a model file or a checkpoint
+/// (after their magic and a 4-byte field), when it matches; else why not.
+pub(crate) fn verified(bytes: &[u8]) -> std::result::Result<&[u8], String> {
+    let digest = bytes.get(8..40).ok_or("the checksum is cut short")?;
+    if Sha256::digest(&bytes[40..]).as_slice() != digest {
+        return Err(
+            "the file is damaged: its SHA-256 does not match its contents (cut, \
+                    changed or corrupted since it was written)"
+                .into(),
+        );
+    }
+    Ok(&bytes[40..])
 }
 
 /// A note for a model file whose damage cannot be detected (the first layout, written

@@ -139,19 +139,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Parts> {
     }
     let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
     let mut rest = match version {
-        VERSION => {
-            let digest = bytes
-                .get(8..40)
-                .ok_or_else(|| bad("the checksum is cut short".into()))?;
-            if Sha256::digest(&bytes[40..]).as_slice() != digest {
-                return Err(bad(
-                    "the file is damaged: its SHA-256 does not match its contents (cut, \
-                     changed or corrupted since it was written)"
-                        .into(),
-                ));
-            }
-            &bytes[40..]
-        }
+        VERSION => crate::io::verified(bytes).map_err(bad)?,
         VERSION_V1 => &bytes[8..],
         _ => {
             return Err(bad(format!(
