@@ -291,6 +291,53 @@ fn frozen_encoders_learn_the_emoji_and_predict_from_raw_inputs() {
         "{progress:?}"
     );
 
+    // Features computed while the images are decoded, a chunk at a time in manifest
+    // order, are the features computed after the split (other batches: to rounding).
+    let mut streamed_progress = Vec::new();
+    let fixed = pretrained::prepare(&mut encoders.clone(), &files).unwrap();
+    let streamed = pollster::block_on(pretrained::from_manifest_extracting(
+        &manifest,
+        |p: &str| std::fs::read(emoji.join(p)).map_err(|e| e.to_string()),
+        &Default::default(),
+        &fixed,
+        pretrained::Extraction {
+            encoders: &encoders,
+            files: &files,
+            device: &device,
+            cache: &mut NoCache,
+            progress: &mut |p| streamed_progress.push((p.modality.clone(), p.done, p.total)),
+        },
+    ))
+    .unwrap();
+    assert_eq!(streamed.lines, data.lines);
+    for (a, b) in [
+        (&splits.train, &streamed.splits.train),
+        (&splits.valid, &streamed.splits.valid),
+        (&splits.test, &streamed.splits.test),
+    ] {
+        assert_eq!(a.labels, b.labels);
+        for (ma, mb) in a.modalities.iter().zip(&b.modalities) {
+            assert_eq!((&ma.kind, &ma.present), (&mb.kind, &mb.present));
+            let worst = ma
+                .values
+                .iter()
+                .zip(mb.values.iter())
+                .map(|(x, y)| (x - y).abs() / (1.0 + x.abs()))
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-4, "{}: {worst}", ma.name);
+        }
+    }
+    let images = manifest
+        .rows
+        .iter()
+        .filter(|r| r.cells[0].is_some())
+        .count();
+    assert_eq!(
+        streamed_progress.iter().find(|p| p.0 == "image").unwrap().2,
+        images
+    );
+    assert!(streamed_progress.contains(&("image".into(), images, images)));
+
     let (trainer, test) = train_and_test(&model, &config, splits.clone(), &files);
     println!("emoji, frozen MobileNetV2 + MiniLM, MLA: {test:?}");
     // 10 categories, the largest a fifth of the emoji.

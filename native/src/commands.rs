@@ -690,11 +690,7 @@ pub fn sample(args: SampleArgs) -> Result<()> {
     if args.samples < 12 {
         bail!("--samples must be at least 12 (two per class)");
     }
-    let (manifest, files) = mla::data::shapes::shapes(
-        args.samples,
-        mla::data::upload::SAMPLE_IMAGE_SIDE,
-        args.seed,
-    )?;
+    let (manifest, files) = mla::data::shapes::shapes(args.samples, args.side, args.seed)?;
     let out = &args.out;
     std::fs::create_dir_all(out.join("images"))
         .with_context(|| format!("creating {}", out.join("images").display()))?;

@@ -7,8 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mla::burn::tensor::Device;
 use mla::config::{AvDigitsSource, DataConfig};
 use mla::data::{
-    Manifest, ManifestConfig, Preprocess, Splits, av_digits, crema_d, emoji_manifest,
-    from_manifest_with, mfeat,
+    Manifest, ManifestConfig, Preprocess, Splits, av_digits, crema_d, emoji_manifest, mfeat,
 };
 use mla::model::ModelConfig;
 use mla::model::pretrained::{self, EncoderFiles, ExtractProgress};
@@ -132,8 +131,6 @@ fn load_manifest(
         .collect();
     let files = crate::encoders::load(pretrained.dir, &nets)?;
     let fixed = pretrained::prepare(&mut encoders, &files)?;
-    let data = from_manifest_with(manifest, read, options, &fixed)?;
-    let mut splits = data.splits;
     let bar = ProgressBar::new(0);
     if pretrained.quiet {
         bar.set_draw_target(ProgressDrawTarget::hidden());
@@ -154,13 +151,20 @@ fn load_manifest(
         }
         bar.set_position(p.done as u64);
     };
-    pollster::block_on(pretrained::extract_features(
-        &mut splits,
-        &encoders,
-        &files,
-        pretrained.device,
-        &mut DiskCache(pretrained.dir.join("features")),
-        &mut report,
+    // Images are decoded and turned into features a chunk at a time: memory holds the
+    // features, not every decoded image.
+    let data = pollster::block_on(pretrained::from_manifest_extracting(
+        manifest,
+        read,
+        options,
+        &fixed,
+        pretrained::Extraction {
+            encoders: &encoders,
+            files: &files,
+            device: pretrained.device,
+            cache: &mut DiskCache(pretrained.dir.join("features")),
+            progress: &mut report,
+        },
     ))?;
     bar.finish_and_clear();
     if !nets.is_empty() && !pretrained.quiet {
@@ -172,7 +176,7 @@ fn load_manifest(
     }
     model.encoders = encoders;
     Ok(Loaded {
-        splits,
+        splits: data.splits,
         preprocess: Some(data.preprocess),
         skipped: data.skipped,
         files,

@@ -149,11 +149,15 @@ struct SampleArgs {
     /// Write the emoji set instead (`emoji.csv` and `images/`), from this folder of the
     /// npm package emoji-datasource-google (`npm pack emoji-datasource-google@16.0.0`,
     /// unpacked: its `package/` folder).
-    #[arg(long, conflicts_with_all = ["samples", "seed"])]
+    #[arg(long, conflicts_with_all = ["samples", "seed", "side"])]
     emoji: Option<PathBuf>,
     /// Number of samples.
     #[arg(long, default_value_t = 480)]
     samples: usize,
+    /// Side of the square PNG pictures, in pixels (larger ones stand in for photos when
+    /// measuring memory and speed).
+    #[arg(long, default_value_t = mla::data::upload::SAMPLE_IMAGE_SIDE, value_parser = clap::value_parser!(u32).range(8..=1024))]
+    side: u32,
     /// Seed of the drawing.
     #[arg(long, default_value_t = 0)]
     seed: u64,

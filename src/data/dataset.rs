@@ -191,6 +191,81 @@ impl Dataset {
         Ok(splits)
     }
 
+    /// [`Dataset::split`], consuming the data set: where the three parts together take
+    /// every sample once, each in-memory modality is reordered in place and cut into its
+    /// parts, so that building the splits holds little more than one copy of the data
+    /// (instead of two).
+    pub fn split_into(self, train: &[usize], valid: &[usize], test: &[usize]) -> Result<Splits> {
+        let order: Vec<usize> = train.iter().chain(valid).chain(test).copied().collect();
+        let mut seen = vec![false; self.len()];
+        let permutation = order.len() == self.len()
+            && order
+                .iter()
+                .all(|&i| i < seen.len() && !std::mem::replace(&mut seen[i], true));
+        if !permutation {
+            return self.split(train, valid, test);
+        }
+        let cuts = [train.len(), train.len() + valid.len()];
+        let pick = |v: &[usize]| -> [Vec<usize>; 3] {
+            let o: Vec<usize> = order.iter().map(|&i| v[i]).collect();
+            [
+                o[..cuts[0]].to_vec(),
+                o[cuts[0]..cuts[1]].to_vec(),
+                o[cuts[1]..].to_vec(),
+            ]
+        };
+        let mut parts: [Vec<ModalityData>; 3] = Default::default();
+        for m in self.modalities {
+            let len = m.kind.item_len();
+            let present: Vec<bool> = order.iter().map(|&i| m.present[i]).collect();
+            let presents = [
+                present[..cuts[0]].to_vec(),
+                present[cuts[0]..cuts[1]].to_vec(),
+                present[cuts[1]..].to_vec(),
+            ];
+            let values: [Values; 3] = match m.values.into_memory() {
+                Ok(mut v) => {
+                    permute_rows(&mut v, len, &order);
+                    // Cut from the end, giving memory back after each cut.
+                    let last = v.split_off(cuts[1] * len);
+                    v.shrink_to_fit();
+                    let middle = v.split_off(cuts[0] * len);
+                    v.shrink_to_fit();
+                    [v.into(), middle.into(), last.into()]
+                }
+                Err(mapped) => [train, valid, test].map(|part| {
+                    part.iter()
+                        .flat_map(|&i| mapped[i * len..(i + 1) * len].iter().copied())
+                        .collect::<Vec<f32>>()
+                        .into()
+                }),
+            };
+            for ((part, values), present) in parts.iter_mut().zip(values).zip(presents) {
+                part.push(ModalityData {
+                    name: m.name.clone(),
+                    kind: m.kind.clone(),
+                    values,
+                    present,
+                });
+            }
+        }
+        let labels = pick(&self.labels);
+        let [train, valid, test] = parts;
+        let [train_y, valid_y, test_y] = labels;
+        let part = |modalities, labels| Dataset {
+            modalities,
+            labels,
+            num_classes: self.num_classes,
+        };
+        let splits = Splits {
+            train: part(train, train_y),
+            valid: part(valid, valid_y),
+            test: part(test, test_y),
+        };
+        splits.validate()?;
+        Ok(splits)
+    }
+
     /// The samples at `indices`, in that order (in memory).
     pub fn subset(&self, indices: &[usize]) -> Dataset {
         self.subset_with(indices, |m, _| {
@@ -271,6 +346,31 @@ impl Dataset {
     }
 }
 
+/// Reorders the rows (`len` values each) of `values` in place so that row `k` becomes
+/// the old row `order[k]` (`order` a permutation), one row of scratch memory.
+fn permute_rows(values: &mut [f32], len: usize, order: &[usize]) {
+    let mut done = vec![false; order.len()];
+    let mut scratch = vec![0.0; len];
+    for start in 0..order.len() {
+        if done[start] || order[start] == start {
+            continue;
+        }
+        // Follow the cycle through `start`: each row is read before it is overwritten.
+        scratch.copy_from_slice(&values[start * len..(start + 1) * len]);
+        let mut at = start;
+        loop {
+            done[at] = true;
+            let from = order[at];
+            if from == start {
+                values[at * len..(at + 1) * len].copy_from_slice(&scratch);
+                break;
+            }
+            values.copy_within(from * len..(from + 1) * len, at * len);
+            at = from;
+        }
+    }
+}
+
 /// Train, validation and test parts of one data set. The best epoch is chosen on
 /// `valid`; `test` is evaluated once at the end.
 #[derive(Clone, Debug)]
@@ -343,6 +443,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("sample 0, value 1"), "{e}");
+    }
+
+    #[test]
+    fn splitting_in_place_equals_copying() {
+        // 23 samples with distinct values, every seed's split a different permutation.
+        let n = 23;
+        let data = two_modal(
+            (0..2 * n).map(|v| v as f32).collect(),
+            (0..n).map(|i| i % 4 != 1).collect(),
+            (0..n).map(|i| i % 2).collect(),
+        )
+        .unwrap();
+        for seed in 0..20 {
+            let (train, valid, test) =
+                crate::data::split::stratified_split(&data.labels, 2, 0.2, 0.3, seed).unwrap();
+            let copied = data.split(&train, &valid, &test).unwrap();
+            let moved = data.clone().split_into(&train, &valid, &test).unwrap();
+            for (a, b) in [
+                (&copied.train, &moved.train),
+                (&copied.valid, &moved.valid),
+                (&copied.test, &moved.test),
+            ] {
+                assert_eq!(a.labels, b.labels);
+                for (ma, mb) in a.modalities.iter().zip(&b.modalities) {
+                    assert_eq!(*ma.values, *mb.values);
+                    assert_eq!(ma.present, mb.present);
+                }
+            }
+        }
+        // Parts that do not take every sample once are copied as before.
+        let partial = data.clone().split_into(&[0, 1, 2], &[3], &[4, 4]).unwrap();
+        assert_eq!(partial.test.labels, vec![0, 0]);
+        assert_eq!(*partial.test.modalities[0].values, [8., 9., 8., 9.]);
     }
 
     #[test]

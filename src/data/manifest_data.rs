@@ -3,11 +3,13 @@
 //! training split's statistics, which are kept for predictions later.
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
 
 use serde::{Deserialize, Serialize};
 
 use super::bad::triage;
-use super::dataset::{Dataset, ModalityData, Splits};
+use super::dataset::{Dataset, InputKind, ModalityData, Splits};
 use super::fbank::{FbankConfig, wav_fbank};
 use super::image::ImageNorm;
 use super::manifest::{ColumnKind, Manifest, ManifestRow};
@@ -107,6 +109,8 @@ enum Cell {
         rate: u32,
     },
     Text(String),
+    /// An image whose features (this many) are in its column's feature buffer.
+    Streamed(usize),
 }
 
 impl Cell {
@@ -135,6 +139,7 @@ impl Cell {
     fn shape(&self) -> Option<(u32, usize)> {
         match self {
             Cell::Values { values, rate } => Some((*rate, values.len())),
+            Cell::Streamed(dim) => Some((0, *dim)),
             Cell::Text(_) => None,
         }
     }
@@ -178,6 +183,49 @@ pub(crate) fn image_setting(
     }
 }
 
+/// Replaces image columns by features while a manifest is decoded, a chunk of images
+/// at a time (a frozen pretrained encoder's): a data set of any size then holds its
+/// features, never all its decoded images.
+pub trait StreamFeatures {
+    /// The feature size that column `c` (named `name`) becomes, or `None` to keep its
+    /// values. `kind` is the shape of its decoded images; `cells`, how many rows have
+    /// one. Asked once per image column, before any cell is read.
+    fn start(&mut self, column: usize, name: &str, kind: &InputKind, cells: usize)
+    -> Option<usize>;
+
+    /// The features `[n, dim]` of `n` decoded images of column `c` (`items`:
+    /// `[n, item_len]`, sample-major).
+    fn features(
+        &mut self,
+        column: usize,
+        items: Vec<f32>,
+        n: usize,
+    ) -> impl Future<Output = Result<Vec<f32>>>;
+}
+
+/// Keeps every column's values: no features are computed while building.
+pub struct KeepValues;
+
+impl StreamFeatures for KeepValues {
+    fn start(&mut self, _: usize, _: &str, _: &InputKind, _: usize) -> Option<usize> {
+        None
+    }
+
+    fn features(
+        &mut self,
+        _: usize,
+        _: Vec<f32>,
+        _: usize,
+    ) -> impl Future<Output = Result<Vec<f32>>> {
+        std::future::ready(Err(MlaError::Data(
+            "no column streams features here".into(),
+        )))
+    }
+}
+
+/// Images decoded before their features are computed (one pass of the network).
+const STREAM_CHUNK: usize = 32;
+
 /// Builds the data set of `manifest`. `read(path)` returns the bytes of a path as
 /// written in the manifest, or a message saying why it cannot. Every cell is read and
 /// checked before anything else, so that all bad rows are reported at once (or left
@@ -196,9 +244,31 @@ pub fn from_manifest(
 /// normalisation, its WordPiece vocabulary).
 pub fn from_manifest_with(
     manifest: &Manifest,
+    read: impl FnMut(&str) -> std::result::Result<Vec<u8>, String>,
+    config: &ManifestConfig,
+    fixed: &[Option<Preprocessor>],
+) -> Result<ManifestData> {
+    let mut keep = KeepValues;
+    let build = from_manifest_streaming(manifest, read, config, fixed, &mut keep);
+    // Nothing in it waits without a feature stream: one poll finishes it.
+    match std::pin::pin!(build).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(data) => data,
+        Poll::Pending => Err(MlaError::Data(
+            "building the data set waited with no feature stream".into(),
+        )),
+    }
+}
+
+/// [`from_manifest_with`], where `stream` may replace image columns with a fixed
+/// preprocessing by their features as they are decoded (see [`StreamFeatures`]): those
+/// columns become `Features { dim }` modalities, zeros where absent, and memory holds
+/// at most [`STREAM_CHUNK`] of their decoded images at a time.
+pub async fn from_manifest_streaming(
+    manifest: &Manifest,
     mut read: impl FnMut(&str) -> std::result::Result<Vec<u8>, String>,
     config: &ManifestConfig,
     fixed: &[Option<Preprocessor>],
+    stream: &mut impl StreamFeatures,
 ) -> Result<ManifestData> {
     config.validate()?;
     let fixed = |c: usize| fixed.get(c).and_then(Option::as_ref);
@@ -231,26 +301,74 @@ pub fn from_manifest_with(
     let images: Vec<(usize, ImageNorm)> = (0..columns.len())
         .map(|c| image_setting(config, fixed(c)))
         .collect();
-    let mut cells: Vec<Vec<Option<Cell>>> = Vec::with_capacity(manifest.rows.len());
-    for (row, found) in manifest.rows.iter().zip(&mut problems) {
+    let n = manifest.rows.len();
+    // Each streamed column's features, row by row (zeros where absent), and the
+    // decoded images waiting for the next pass of the network, with their rows.
+    let streams: Vec<Option<usize>> = columns
+        .iter()
+        .enumerate()
+        .map(|(c, column)| match fixed(c) {
+            Some(p @ Preprocessor::Image { .. }) => {
+                let cells = manifest.rows.iter().filter(|r| r.cells[c].is_some());
+                stream.start(c, &column.name, &p.input_kind(), cells.count())
+            }
+            _ => None,
+        })
+        .collect();
+    let mut features: Vec<Vec<f32>> = streams
+        .iter()
+        .map(|dim| vec![0.0; dim.map_or(0, |d| n * d)])
+        .collect();
+    let mut waiting: Vec<(Vec<f32>, Vec<usize>)> = vec![Default::default(); columns.len()];
+    let mut cells: Vec<Vec<Option<Cell>>> = Vec::with_capacity(n);
+    for (r, (row, found)) in manifest.rows.iter().zip(&mut problems).enumerate() {
         if row.label.is_none() {
             found.push("the `label` cell is empty".into());
         }
-        let decoded = columns
-            .iter()
-            .zip(&row.cells)
-            .zip(&images)
-            .map(|((column, cell), &image)| {
-                let cell = cell.as_deref()?;
-                let decoded =
-                    read_cell(&column.name, column.kind, cell, &mut read).and_then(|raw| {
-                        Cell::decode(cell, raw, image, config)
-                            .map_err(|e| format!("column `{}`: {}", column.name, plain(&e)))
-                    });
-                decoded.map_err(|why| found.push(why)).ok()
-            })
-            .collect();
+        let mut decoded = Vec::with_capacity(columns.len());
+        for (c, ((column, cell), &image)) in columns.iter().zip(&row.cells).zip(&images).enumerate()
+        {
+            let Some(cell) = cell.as_deref() else {
+                decoded.push(None);
+                continue;
+            };
+            let got = read_cell(&column.name, column.kind, cell, &mut read).and_then(|raw| {
+                Cell::decode(cell, raw, image, config)
+                    .map_err(|e| format!("column `{}`: {}", column.name, plain(&e)))
+            });
+            decoded.push(match (got, streams[c]) {
+                (Ok(Cell::Values { values, .. }), Some(dim)) => {
+                    waiting[c].0.extend_from_slice(&values);
+                    waiting[c].1.push(r);
+                    Some(Cell::Streamed(dim))
+                }
+                (Ok(cell), _) => Some(cell),
+                (Err(why), _) => {
+                    found.push(why);
+                    None
+                }
+            });
+        }
         cells.push(decoded);
+        for c in 0..columns.len() {
+            if waiting[c].1.len() >= STREAM_CHUNK || (r + 1 == n && !waiting[c].1.is_empty()) {
+                let (items, at) = std::mem::take(&mut waiting[c]);
+                let dim = streams[c].expect("only streamed columns wait");
+                let got = stream.features(c, items, at.len()).await?;
+                if got.len() != at.len() * dim {
+                    return Err(MlaError::Data(format!(
+                        "{name}: column `{}`: {} feature values for {} images of {dim}",
+                        columns[c].name,
+                        got.len(),
+                        at.len()
+                    )));
+                }
+                for (k, &row) in at.iter().enumerate() {
+                    features[c][row * dim..(row + 1) * dim]
+                        .copy_from_slice(&got[k * dim..(k + 1) * dim]);
+                }
+            }
+        }
     }
     // Cells whose shape differs from most of their column's. The good rows left all
     // have their column's shape, so it is found once, here.
@@ -292,6 +410,7 @@ pub fn from_manifest_with(
         .map(|(row, p)| format!("{name} line {}: {}", row.line, p.join("; ")))
         .collect();
     let skipped = triage(name, bad, config.skip_bad)?;
+    let kept: Vec<usize> = (0..n).filter(|&r| problems[r].is_empty()).collect();
     let (rows, cells): (Vec<_>, Vec<_>) = manifest
         .rows
         .iter()
@@ -347,6 +466,12 @@ pub fn from_manifest_with(
         let present: Vec<bool> = cells.iter().map(|r| r[c].is_some()).collect();
         let train_present: Vec<usize> = train.iter().copied().filter(|&i| present[i]).collect();
         let (preprocessor, values) = match column.kind {
+            ColumnKind::Image if streams[c].is_some() => {
+                let mut values = std::mem::take(&mut features[c]);
+                keep_rows(&mut values, streams[c].expect("checked"), &kept);
+                let preprocessor = fixed(c).expect("streamed columns are fixed").clone();
+                (preprocessor, values)
+            }
             ColumnKind::Text if fixed(c).is_some() => {
                 let preprocessor = fixed(c).expect("checked").clone();
                 let empty = vec![0.0; preprocessor.input_kind().item_len()];
@@ -430,7 +555,10 @@ pub fn from_manifest_with(
                 (preprocessor, values)
             }
         };
-        let input = preprocessor.input_kind();
+        let input = match streams[c] {
+            Some(dim) => InputKind::Features { dim },
+            None => preprocessor.input_kind(),
+        };
         modalities.push(ModalityData {
             name: column.name.clone(),
             kind: input,
@@ -439,8 +567,9 @@ pub fn from_manifest_with(
         });
         preprocessors.push(preprocessor);
     }
+    drop(cells);
     let all = Dataset::new(modalities, labels, classes.len())?;
-    let splits = all.split(&train, &valid, &test)?;
+    let splits = all.split_into(&train, &valid, &test)?;
     let lines = [&train, &valid, &test].map(|part| part.iter().map(|&i| rows[i].line).collect());
     Ok(ManifestData {
         lines,
@@ -455,6 +584,15 @@ pub fn from_manifest_with(
 
 /// A text column's tokenizer as one function of the text.
 type TextEncode<'a> = Box<dyn Fn(&str) -> Vec<f32> + 'a>;
+
+/// Keeps the rows `kept` (ascending) of `values` (`len` values per row), in place.
+fn keep_rows(values: &mut Vec<f32>, len: usize, kept: &[usize]) {
+    for (k, &row) in kept.iter().enumerate() {
+        values.copy_within(row * len..(row + 1) * len, k * len);
+    }
+    values.truncate(kept.len() * len);
+    values.shrink_to_fit();
+}
 
 /// Column `c`'s values, `len` per sample, zeros where it is missing.
 fn values_of(cells: &[Vec<Option<Cell>>], c: usize, len: usize) -> Vec<f32> {

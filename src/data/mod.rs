@@ -35,7 +35,10 @@ pub use dataset::{Dataset, InputKind, ModalityData, Splits};
 pub use emoji::{EMOJI_IMAGES, EmojiLabel, emoji_manifest};
 pub use image::ImageNorm;
 pub use manifest::{Column, ColumnKind, Manifest, ManifestRow};
-pub use manifest_data::{ManifestConfig, ManifestData, from_manifest, from_manifest_with};
+pub use manifest_data::{
+    KeepValues, ManifestConfig, ManifestData, StreamFeatures, from_manifest,
+    from_manifest_streaming, from_manifest_with,
+};
 pub use mfeat::{MfeatConfig, mfeat};
 pub use missing::{MissingConfig, MissingRates, MissingReport};
 pub use npy::{NpyArray, encode_npy, parse_npy};

@@ -180,14 +180,24 @@ impl Upload {
 
     /// About how many bytes building the data set takes: the files, and each sample's
     /// decoded images (at their column's side: `fixed`, else `config.image_size`) and
-    /// filterbanks.
-    pub fn memory_needed(&self, config: &ManifestConfig, fixed: &[Option<Preprocessor>]) -> u64 {
+    /// filterbanks. An image column `c` with `streamed[c] = Some(dim)` keeps `dim`
+    /// features per sample instead of its pixels (see
+    /// [`super::manifest_data::StreamFeatures`]).
+    pub fn memory_needed(
+        &self,
+        config: &ManifestConfig,
+        fixed: &[Option<Preprocessor>],
+        streamed: &[Option<usize>],
+    ) -> u64 {
         let values: u64 = self
             .manifest
             .columns
             .iter()
             .enumerate()
             .map(|(c, column)| match column.kind {
+                ColumnKind::Image if streamed.get(c).copied().flatten().is_some() => {
+                    streamed[c].expect("checked") as u64
+                }
                 ColumnKind::Image => {
                     let side = image_setting(config, fixed.get(c).and_then(Option::as_ref)).0;
                     3 * (side * side) as u64
@@ -201,9 +211,15 @@ impl Upload {
 
     /// `Err` saying why, before any file is decoded, when building the data set would
     /// not fit [`PAGE_MEMORY_BUDGET`] (a page's engine that runs out of memory dies).
-    fn check_memory(&self, config: &ManifestConfig, fixed: &[Option<Preprocessor>]) -> Result<()> {
+    /// `streamed` as for [`Upload::memory_needed`].
+    pub fn check_memory(
+        &self,
+        config: &ManifestConfig,
+        fixed: &[Option<Preprocessor>],
+        streamed: &[Option<usize>],
+    ) -> Result<()> {
         let gb = |b: u64| b as f64 / 1e9;
-        let needed = self.memory_needed(config, fixed);
+        let needed = self.memory_needed(config, fixed, streamed);
         if needed <= PAGE_MEMORY_BUDGET {
             return Ok(());
         }
@@ -227,7 +243,7 @@ impl Upload {
                 image_size: side,
                 ..config.clone()
             };
-            self.memory_needed(&config, &fixed)
+            self.memory_needed(&config, &fixed, streamed)
         };
         let smaller = [224, 160, 128, 96, 64, 48, 32]
             .into_iter()
@@ -275,7 +291,7 @@ impl Upload {
         config: &ManifestConfig,
         fixed: &[Option<Preprocessor>],
     ) -> Result<ManifestData> {
-        self.check_memory(config, fixed)?;
+        self.check_memory(config, fixed, &[])?;
         from_manifest_with(
             &self.manifest,
             |p: &str| self.read(p).map(<[u8]>::to_vec),
@@ -395,7 +411,17 @@ mod tests {
                 && e.contains("an image size of 128 px needs about 2.3 GB"),
             "{e}"
         );
-        assert!(upload.memory_needed(&at(96), &[]) <= PAGE_MEMORY_BUDGET);
+        assert!(upload.memory_needed(&at(96), &[], &[]) <= PAGE_MEMORY_BUDGET);
+        // Images turned into features as they are decoded (a frozen MobileNetV2's 1280)
+        // fit at any side.
+        let fixed = [Some(Preprocessor::Image {
+            size: 224,
+            norm: crate::data::ImageNorm::Imagenet,
+        })];
+        let needed = upload.memory_needed(&at(224), &fixed, &[Some(1280)]);
+        assert!(needed < PAGE_MEMORY_BUDGET / 10, "{needed}");
+        assert!(upload.check_memory(&at(224), &fixed, &[Some(1280)]).is_ok());
+        assert!(upload.check_memory(&at(224), &fixed, &[]).is_err());
         // Within the budget the files themselves are read (and here, missing).
         let e = upload.build(&at(96)).unwrap_err().to_string();
         assert!(e.contains("p0.jpg") && !e.contains("GB"), "{e}");

@@ -24,6 +24,16 @@ impl Values {
     pub fn is_mapped(&self) -> bool {
         !matches!(self.0, Repr::Memory(_))
     }
+
+    /// The values as an owned vector when they live in memory (no copy), else `Err`
+    /// with them unchanged.
+    pub fn into_memory(self) -> std::result::Result<Vec<f32>, Values> {
+        match self.0 {
+            Repr::Memory(v) => Ok(v),
+            #[cfg(not(target_arch = "wasm32"))]
+            mapped => Err(Values(mapped)),
+        }
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]

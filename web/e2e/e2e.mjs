@@ -400,13 +400,20 @@ for (const [q, want] of [['', 'software adapter'], ['?backend=tpu', '`tpu` is no
 
 // An engine that traps (as wasm does when it runs out of memory: a rejected task with
 // `RuntimeError: unreachable`, which no `error` event reports) is said on the page, not
-// waited on forever.
+// waited on forever; a fresh engine takes its place with the data loaded again, and
+// the page trains on it.
 {
   const [engine] = page.workers();
   await engine.evaluate(() => { Promise.reject(new WebAssembly.RuntimeError('unreachable (forced)')); });
   await page.getByTestId('engine-error').waitFor({ timeout: 30_000 });
   const shown = await page.getByTestId('engine-error').textContent();
-  check(shown.includes('unreachable (forced)'), `a trapped engine is reported: ${shown}`);
+  const restarted = await page.getByTestId('engine-error').getAttribute('data-restarted');
+  check(shown.includes('unreachable (forced)') && restarted === 'true' && shown.includes('data loaded again'), `a trapped engine is reported and replaced: ${shown}`);
+  await page.waitForFunction(() => document.querySelector('[data-testid=backend]')?.dataset.readyMs !== undefined, null, { timeout: 120_000 });
+  await page.waitForFunction(() => document.querySelector('[data-testid=data-name]')?.textContent.startsWith('built-in'), null, { timeout: 60_000 });
+  const workers = page.workers().length;
+  await train(2, 300_000);
+  check(/%$/.test(await page.getByTestId('test-fused').textContent()), `after the trap, the fresh engine (${workers} worker) trains on the data it reloaded: ${await status()}`);
 }
 
 const timings = { backend: backendName, ready_ms: readyMs, step_seconds_builtin: stepSeconds, longest_block_ms: longestBlockMs, status: trainStatus, pretrained_features_per_second_64px: extraction };

@@ -57,6 +57,67 @@ pub struct BackendInfo {
     pub encoders: Result<Vec<EncoderInfo>, String>,
 }
 
+/// An engine that stopped (a trap: out of memory, or a bug).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineFailure {
+    pub why: String,
+    /// A fresh engine was started (with the data loaded again, where there was some).
+    pub restarted: bool,
+}
+
+/// Engines restarted after a failure before the page gives up (a failure that comes
+/// back at once would otherwise restart forever).
+const RESTARTS: usize = 3;
+
+/// Asks the engine to start its backend; the page shows it when ready.
+fn start_backend(ui: Ui) {
+    // A backend the address names wrongly is said (by the header), and `auto` runs.
+    let backend = browser::backend_choice().unwrap_or_default();
+    client::send(
+        Request::Start {
+            backend,
+            encoders: browser::page_url("encoders/"),
+        },
+        Vec::new(),
+        None,
+        move |reply, _| match reply {
+            Reply::Ready {
+                name,
+                fallback,
+                encoders,
+            } => ui.backend.set(Some(BackendInfo {
+                name,
+                fallback,
+                ready_ms: browser::now_ms(),
+                encoders,
+            })),
+            Reply::Error(e) => ui.engine_error.set(Some(EngineFailure {
+                why: e,
+                restarted: false,
+            })),
+            _ => {}
+        },
+    );
+}
+
+/// After the engine failed: a fresh one, its backend started and the data loaded again;
+/// what lived only in the old one (a trained or imported model, a run) is gone.
+fn restart_engine(ui: Ui, why: String, restarts: &mut usize) {
+    let restarted = *restarts < RESTARTS && client::restart().is_ok();
+    ui.engine_error.set(Some(EngineFailure { why, restarted }));
+    if ui.run.with_untracked(RunState::is_running) {
+        ui.run.set(RunState::Idle);
+    }
+    if !restarted {
+        return;
+    }
+    *restarts += 1;
+    ui.backend.set(None);
+    ui.model.set(None);
+    start_backend(ui);
+    crate::data_panel::reload(ui);
+}
+
 /// The page's shared reactive state (all handles are `Copy`).
 #[derive(Clone, Copy)]
 pub struct Ui {
@@ -74,8 +135,9 @@ pub struct Ui {
     /// What the missing-modality masks of the current run did.
     pub masked: RwSignal<Option<String>>,
     pub model: RwSignal<Option<ModelInfo>>,
-    /// The engine (the worker that computes) failed; nothing more will run.
-    pub engine_error: RwSignal<Option<String>>,
+    /// The engine (the worker that computes) failed: why, and whether a fresh one took
+    /// its place.
+    pub engine_error: RwSignal<Option<EngineFailure>>,
 }
 
 impl Ui {
@@ -102,45 +164,22 @@ impl Ui {
 pub fn App() -> impl IntoView {
     let ui = Ui::new();
     provide_context(ui);
-    let started = client::spawn(move |reply, _| {
-        if let Reply::Crashed(e) | Reply::Error(e) = reply {
-            ui.engine_error.set(Some(e));
-            if ui.run.with_untracked(RunState::is_running) {
-                ui.run.set(RunState::Idle);
-            }
-        }
+    let mut restarts = 0;
+    let started = client::spawn(move |reply, _| match reply {
+        Reply::Crashed(why) => restart_engine(ui, why, &mut restarts),
+        Reply::Error(why) => ui.engine_error.set(Some(EngineFailure {
+            why,
+            restarted: false,
+        })),
+        _ => {}
     });
-    // A backend the address names wrongly is said, and `auto` runs.
-    let (backend, address_error) = match browser::backend_choice() {
-        Ok(b) => (b, None),
-        Err(e) => (Default::default(), Some(e)),
-    };
+    let address_error = browser::backend_choice().err();
     match started {
-        Ok(()) => client::send(
-            Request::Start {
-                backend,
-                encoders: browser::page_url("encoders/"),
-            },
-            Vec::new(),
-            None,
-            move |reply, _| match reply {
-                Reply::Ready {
-                    name,
-                    fallback,
-                    encoders,
-                } => ui.backend.set(Some(BackendInfo {
-                    name,
-                    fallback,
-                    ready_ms: browser::now_ms(),
-                    encoders,
-                })),
-                Reply::Error(e) => ui.engine_error.set(Some(e)),
-                _ => {}
-            },
-        ),
-        Err(e) => ui
-            .engine_error
-            .set(Some(format!("could not start the engine's worker: {e}"))),
+        Ok(()) => start_backend(ui),
+        Err(e) => ui.engine_error.set(Some(EngineFailure {
+            why: format!("could not start the engine's worker: {e}"),
+            restarted: false,
+        })),
     }
     let badge = move || match ui.backend.get() {
         None => view! { <span class="badge" data-testid="backend">"starting…"</span> }.into_any(),
@@ -171,8 +210,14 @@ pub fn App() -> impl IntoView {
                 <p class="error" data-testid="address-error">{e} "; `auto` runs instead."</p>
             })}
             {move || ui.engine_error.get().map(|e| view! {
-                <p class="error" data-testid="engine-error">
-                    "The engine stopped: " {e} ". Reload the page to start again."
+                <p class="error" data-testid="engine-error" data-restarted=e.restarted.to_string()>
+                    "The engine stopped: " {e.why} ". "
+                    {if e.restarted {
+                        "A fresh engine took its place, with the data loaded again; a model \
+                         trained or imported before is gone (export models to keep them)."
+                    } else {
+                        "Reload the page to start again."
+                    }}
                 </p>
             })}
         </header>

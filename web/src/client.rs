@@ -65,6 +65,37 @@ fn boot_url() -> Result<String, String> {
 
 /// Starts the engine. `on_engine` hears what concerns no request (a crash).
 pub fn spawn(on_engine: impl FnMut(Reply, Option<Vec<u8>>) + 'static) -> Result<(), String> {
+    let worker = start_worker()?;
+    CLIENT.set(Some(Client {
+        worker,
+        next_id: 1,
+        handlers: HashMap::new(),
+        on_engine: Box::new(on_engine),
+    }));
+    Ok(())
+}
+
+/// Replaces the engine by a fresh one (after a crash: its memory is gone with it). The
+/// new engine knows nothing yet: start its backend and load the data again.
+pub fn restart() -> Result<(), String> {
+    let worker = start_worker()?;
+    let old = CLIENT.with_borrow_mut(|c| {
+        let c = c.as_mut()?;
+        // Requests to the old engine hear nothing more.
+        c.handlers.clear();
+        Some(std::mem::replace(&mut c.worker, worker))
+    });
+    if let Some(old) = old {
+        // Whatever it still posts (a second crash report) is not heard.
+        old.set_onmessage(None);
+        old.set_onerror(None);
+        old.terminate();
+    }
+    Ok(())
+}
+
+/// A worker running [`BOOT`], its replies routed to the handlers.
+fn start_worker() -> Result<Worker, String> {
     let options = WorkerOptions::new();
     options.set_type(WorkerType::Module);
     options.set_name("mla-engine");
@@ -87,13 +118,7 @@ pub fn spawn(on_engine: impl FnMut(Reply, Option<Vec<u8>>) + 'static) -> Result<
     set("glue", &JsValue::from_str(&GLUE_URL.with(String::clone))).map_err(js_error)?;
     set("module", &wasm_bindgen::module()).map_err(js_error)?;
     worker.post_message(&boot).map_err(js_error)?;
-    CLIENT.set(Some(Client {
-        worker,
-        next_id: 1,
-        handlers: HashMap::new(),
-        on_engine: Box::new(on_engine),
-    }));
-    Ok(())
+    Ok(worker)
 }
 
 fn route_engine(reply: Reply) {

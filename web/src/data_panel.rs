@@ -1,5 +1,7 @@
 //! Loading data: the built-in sample, a picked folder or files, or a drop.
 
+use std::cell::RefCell;
+
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use mla::data::MAX_UPLOAD_BYTES;
@@ -13,6 +15,12 @@ use crate::protocol::{Reply, Request};
 /// Samples in the built-in sample.
 const SAMPLE_SIZE: usize = 480;
 
+thread_local! {
+    /// The request that loaded the engine's data, with its files (handles to the
+    /// user's files, not copies), so that a restarted engine can load it again.
+    static LOADED: RefCell<Option<(Request, Vec<PathFile>)>> = const { RefCell::new(None) };
+}
+
 /// Asks the engine to load data; it builds the data set at once, so every file is
 /// checked now, not at training time.
 fn request(ui: Ui, make: impl FnOnce(mla::data::ManifestConfig) -> Request, files: Vec<PathFile>) {
@@ -20,19 +28,33 @@ fn request(ui: Ui, make: impl FnOnce(mla::data::ManifestConfig) -> Request, file
         Ok(c) => c,
         Err(e) => return ui.data_error.set(Some(e.to_string())),
     };
+    send(ui, make(config), files);
+}
+
+fn send(ui: Ui, request: Request, files: Vec<PathFile>) {
     ui.data_busy.set(Some("checking the data…".into()));
-    client::send(make(config), files, None, move |reply, _| {
+    let again = (request.clone(), files.clone());
+    client::send(request, files, None, move |reply, _| {
         match reply {
             Reply::Busy(m) => return ui.data_busy.set(Some(m)),
             Reply::Data(summary) => {
                 ui.data.set(Some(summary));
                 ui.data_error.set(None);
+                LOADED.set(Some(again.clone()));
             }
             Reply::Error(e) => ui.data_error.set(Some(e)),
             _ => {}
         }
         ui.data_busy.set(None);
     });
+}
+
+/// Loads the data of the last successful load again (into a restarted engine).
+pub fn reload(ui: Ui) {
+    ui.data.set(None);
+    if let Some((request, files)) = LOADED.with_borrow(Clone::clone) {
+        send(ui, request, files);
+    }
 }
 
 fn load_sample(ui: Ui) {

@@ -5,6 +5,7 @@
 //! The page starts it with [`crate::client`]; it answers [`Request`]s with [`Reply`]s.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use js_sys::{Array, Math};
 use mla::burn::tensor::Device;
@@ -31,7 +32,9 @@ struct ReadyModel {
 /// An upload with the data set last built from it (kept while its settings hold, so
 /// training does not decode every image again).
 struct Loaded {
-    upload: Upload,
+    /// Shared, so that building from it may wait (on feature extraction) without
+    /// holding the engine borrowed.
+    upload: Rc<Upload>,
     built: Option<(ManifestConfig, ManifestData)>,
 }
 
@@ -288,7 +291,7 @@ fn accept(id: u32, name: String, upload: Upload, config: ManifestConfig) -> Resu
     let summary = summarize(name, &data);
     ENGINE.with_borrow_mut(|e| {
         e.data = Some(Loaded {
-            upload,
+            upload: Rc::new(upload),
             built: Some((config, data)),
         })
     });
@@ -324,12 +327,10 @@ async fn pretrained_data(
     image_size: usize,
     device: &Device,
 ) -> Result<(ManifestData, ModelConfig, EncoderFiles), String> {
-    let kinds: Vec<ColumnKind> = ENGINE.with_borrow(|e| {
-        e.data
-            .as_ref()
-            .map(|d| d.upload.manifest.columns.iter().map(|c| c.kind).collect())
-            .ok_or("load data first (the built-in sample or an upload)")
-    })?;
+    let upload = ENGINE
+        .with_borrow(|e| e.data.as_ref().map(|d| Rc::clone(&d.upload)))
+        .ok_or("load data first (the built-in sample or an upload)")?;
+    let kinds: Vec<ColumnKind> = upload.manifest.columns.iter().map(|c| c.kind).collect();
     let mut model = ModelConfig {
         pretrained: true,
         ..ModelConfig::for_manifest()
@@ -346,15 +347,15 @@ async fn pretrained_data(
         .collect();
     let files = encoder_files(id, &nets).await?;
     let fixed = pretrained::prepare(&mut encoders, &files).map_err(|e| e.to_string())?;
+    // Said before anything is decoded: a run that cannot fit the engine's memory.
+    upload
+        .check_memory(data, &fixed, &pretrained::frozen_dims(&encoders))
+        .map_err(|e| e.to_string())?;
     reply(
         id,
         Reply::Busy("decoding the data for the pretrained encoders…".into()),
     );
     browser::yield_now().await;
-    let mut built = ENGINE.with_borrow(|e| {
-        let upload = &e.data.as_ref().expect("checked above").upload;
-        upload.build_with(data, &fixed).map_err(|e| e.to_string())
-    })?;
     let mut last = (String::new(), 0.0);
     let mut report = |p: &ExtractProgress| {
         if last.0 != p.modality {
@@ -371,13 +372,20 @@ async fn pretrained_data(
             },
         );
     };
-    pretrained::extract_features(
-        &mut built.splits,
-        &encoders,
-        &files,
-        device,
-        &mut NoCache,
-        &mut report,
+    // Images are decoded and turned into features a chunk at a time: the engine holds
+    // the features, never every decoded image.
+    let built = pretrained::from_manifest_extracting(
+        &upload.manifest,
+        |p: &str| upload.read(p).map(<[u8]>::to_vec),
+        data,
+        &fixed,
+        pretrained::Extraction {
+            encoders: &encoders,
+            files: &files,
+            device,
+            cache: &mut NoCache,
+            progress: &mut report,
+        },
     )
     .await
     .map_err(|e| e.to_string())?;

@@ -1,10 +1,15 @@
 //! Frozen encoders' features, computed once per sample before training: an epoch then
 //! costs only the projection and the head.
 
+use std::collections::HashMap;
+
 use burn::tensor::Device;
 
-use super::{Backbone, EncoderFiles, TrainMode, sha256_hex};
-use crate::data::{EncoderInput, InputKind, ModalityData, Splits};
+use super::{Backbone, EncoderFiles, PretrainedSettings, TrainMode, sha256_hex};
+use crate::data::{
+    EncoderInput, InputKind, Manifest, ManifestConfig, ManifestData, ModalityData, Preprocessor,
+    Splits, StreamFeatures, from_manifest_streaming,
+};
 use crate::error::Result;
 use crate::eval::read_floats;
 use crate::model::EncoderConfig;
@@ -56,6 +61,35 @@ fn cache_key(sha256: &str, data: &ModalityData) -> String {
     sha256_hex(&bytes)
 }
 
+/// The settings of `encoder` when it is a frozen pretrained one (its features are
+/// computed once, before training).
+fn frozen(encoder: &EncoderConfig) -> Option<PretrainedSettings> {
+    encoder
+        .pretrained()
+        .filter(|settings| settings.train == TrainMode::Frozen)
+}
+
+/// Per encoder, the size of its features when it is frozen and pretrained (its image
+/// columns keep these instead of their pixels: [`from_manifest_extracting`]).
+pub fn frozen_dims(encoders: &[EncoderConfig]) -> Vec<Option<usize>> {
+    encoders
+        .iter()
+        .map(|e| frozen(e).map(|s| s.net.feature_dim()))
+        .collect()
+}
+
+/// The network's features `[n, dim]` of `n` inputs of `kind` (`flat`, sample-major).
+async fn features_of(
+    backbone: &Backbone,
+    kind: &InputKind,
+    flat: Vec<f32>,
+    n: usize,
+    device: &Device,
+) -> Result<Vec<f32>> {
+    let input = EncoderInput::from_values(kind, flat, n, device);
+    read_floats(backbone.features(&input)?).await
+}
+
 /// Runs `backbone` over the present samples of `data` (`CHUNK` at a time, one
 /// asynchronous read each): a modality of kind `Features { dim }`, zeros where absent.
 /// `progress(done)` after each chunk.
@@ -97,8 +131,7 @@ pub async fn extract_modality(
                 chunk.iter().flat_map(|&i| data.item(i).to_vec()).collect(),
             ),
         };
-        let input = EncoderInput::from_values(&kind, flat, chunk.len(), device);
-        let features = read_floats(backbone.features(&input)?).await?;
+        let features = features_of(backbone, &kind, flat, chunk.len(), device).await?;
         for (k, &i) in chunk.iter().enumerate() {
             values[i * dim..(i + 1) * dim].copy_from_slice(&features[k * dim..(k + 1) * dim]);
         }
@@ -126,12 +159,9 @@ pub async fn extract_features(
     progress: &mut dyn FnMut(&ExtractProgress),
 ) -> Result<()> {
     for (m, encoder) in encoders.iter().enumerate() {
-        let Some(settings) = encoder.pretrained() else {
+        let Some(settings) = frozen(encoder) else {
             continue;
         };
-        if settings.train != TrainMode::Frozen {
-            continue;
-        }
         let file = files.get(settings.net, settings.sha256.as_deref())?;
         let dim = settings.net.feature_dim();
         let name = splits.train.modalities[m].name.clone();
@@ -183,4 +213,131 @@ pub async fn extract_features(
         }
     }
     Ok(())
+}
+
+/// What a data set needs to be built with its frozen pretrained encoders' features:
+/// their configurations (one per column), files, the device, a cache and progress.
+pub struct Extraction<'a> {
+    pub encoders: &'a [EncoderConfig],
+    pub files: &'a EncoderFiles,
+    pub device: &'a Device,
+    pub cache: &'a mut dyn FeatureCache,
+    pub progress: &'a mut dyn FnMut(&ExtractProgress),
+}
+
+/// Builds the data set of `manifest` ([`from_manifest_streaming`]) and replaces each
+/// column whose encoder is frozen and pretrained by its features: image columns while
+/// they are decoded, a chunk at a time, so that memory holds the features and never
+/// every decoded image; text columns (small token ids) after the split, as
+/// [`extract_features`] does. `fixed` comes from [`super::prepare`] on the same
+/// encoders.
+pub async fn from_manifest_extracting(
+    manifest: &Manifest,
+    read: impl FnMut(&str) -> std::result::Result<Vec<u8>, String>,
+    config: &ManifestConfig,
+    fixed: &[Option<Preprocessor>],
+    extraction: Extraction<'_>,
+) -> Result<ManifestData> {
+    let mut stream = Stream {
+        extraction,
+        columns: HashMap::new(),
+    };
+    let mut data = from_manifest_streaming(manifest, read, config, fixed, &mut stream).await?;
+    let Extraction {
+        encoders,
+        files,
+        device,
+        cache,
+        progress,
+    } = stream.extraction;
+    extract_features(&mut data.splits, encoders, files, device, cache, progress).await?;
+    Ok(data)
+}
+
+/// [`from_manifest_extracting`]'s image columns, while they are decoded.
+struct Stream<'a> {
+    extraction: Extraction<'a>,
+    /// Per streamed column: its progress so far, its input kind and its network
+    /// (loaded at the first chunk the cache does not have).
+    columns: HashMap<usize, StreamedColumn>,
+}
+
+struct StreamedColumn {
+    progress: ExtractProgress,
+    kind: InputKind,
+    sha256: String,
+    backbone: Option<Backbone>,
+}
+
+impl StreamFeatures for Stream<'_> {
+    fn start(
+        &mut self,
+        column: usize,
+        name: &str,
+        kind: &InputKind,
+        cells: usize,
+    ) -> Option<usize> {
+        let settings = frozen(self.extraction.encoders.get(column)?)?;
+        // A missing or different file is reported by `extract_features` later.
+        let file = self
+            .extraction
+            .files
+            .get(settings.net, settings.sha256.as_deref())
+            .ok()?;
+        self.columns.insert(
+            column,
+            StreamedColumn {
+                progress: ExtractProgress {
+                    modality: name.to_string(),
+                    done: 0,
+                    total: cells,
+                    cached: false,
+                },
+                kind: kind.clone(),
+                sha256: file.sha256.clone(),
+                backbone: None,
+            },
+        );
+        Some(settings.net.feature_dim())
+    }
+
+    async fn features(&mut self, column: usize, items: Vec<f32>, n: usize) -> Result<Vec<f32>> {
+        let x = &mut self.extraction;
+        let c = self
+            .columns
+            .get_mut(&column)
+            .expect("`start` accepted the column");
+        let dim = frozen(&x.encoders[column])
+            .expect("checked at the start")
+            .net
+            .feature_dim();
+        // The key names the encoder file and every value of the chunk, as
+        // `cache_key` does for a whole split.
+        let mut bytes = Vec::with_capacity(128 + items.len() * 4);
+        bytes.extend_from_slice(c.sha256.as_bytes());
+        bytes.extend_from_slice(format!("{:?} x {n}", c.kind).as_bytes());
+        for v in &items {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        let key = sha256_hex(&bytes);
+        drop(bytes);
+        let (features, cached) = match x.cache.get(&key) {
+            Some(values) if values.len() == n * dim => (values, true),
+            _ => {
+                if c.backbone.is_none() {
+                    let settings = frozen(&x.encoders[column]).expect("checked at the start");
+                    let file = x.files.get(settings.net, settings.sha256.as_deref())?;
+                    c.backbone = Some(file.backbone(x.device)?);
+                }
+                let net = c.backbone.as_ref().expect("loaded above");
+                let values = features_of(net, &c.kind, items, n, x.device).await?;
+                x.cache.put(&key, &values);
+                (values, false)
+            }
+        };
+        c.progress.done += n;
+        c.progress.cached = cached;
+        (x.progress)(&c.progress);
+        Ok(features)
+    }
 }

@@ -21,7 +21,10 @@ mod wordpiece;
 pub use bert::{Bert, BertConfig, BertLayer, PAD_ID, from_hugging_face};
 pub use config::{MinilmConfig, MobilenetV2Config, Net, PretrainedSettings, TrainMode, prepare};
 pub use encoder::{Backbone, PretrainedEncoder};
-pub use features::{ExtractProgress, FeatureCache, NoCache, extract_features, extract_modality};
+pub use features::{
+    ExtractProgress, Extraction, FeatureCache, NoCache, extract_features, extract_modality,
+    from_manifest_extracting, frozen_dims,
+};
 pub use file::{EncoderFile, EncoderFileHeader, EncoderFiles, sha256_hex};
 pub use mobilenet_v2::{
     ConvBn, IMAGENET_MEAN, IMAGENET_STD, InvertedResidual, MOBILENET_V2_FEATURES, MobileNetV2,
