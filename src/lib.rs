@@ -21,6 +21,7 @@ pub mod error;
 pub mod eval;
 pub mod fusion;
 pub mod io;
+pub mod kernels;
 pub mod limits;
 pub mod modality_gap;
 pub mod model;

@@ -17,6 +17,23 @@ pub fn configure(threads: usize) -> Result<()> {
         .context("starting the CPU threads")
 }
 
+/// The threads a run gets: `--threads` when given, else `RAYON_NUM_THREADS` (what
+/// rayon itself reads, so that the variable means the same here as in any rayon
+/// program), else every core.
+pub fn threads(flag: Option<usize>) -> Result<usize> {
+    if let Some(n) = flag {
+        anyhow::ensure!(n >= 1, "--threads must be at least 1");
+        return Ok(n);
+    }
+    match std::env::var("RAYON_NUM_THREADS") {
+        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => anyhow::bail!("RAYON_NUM_THREADS is `{v}`; give a number of threads of 1 or more"),
+        },
+        _ => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn keep_freed_memory() {
     // From glibc's malloc.h.

@@ -23,7 +23,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Threads of the CPU backend [default: all cores].
+    /// Threads of the CPU backend [default: $RAYON_NUM_THREADS, else all cores].
     #[arg(long, global = true)]
     threads: Option<usize>,
 }
@@ -375,13 +375,13 @@ fn main() -> ExitCode {
         // SAFETY: first thing in `main`, before any other thread exists.
         unsafe { std::env::set_var("BURN_DEVICE", "flex") };
     }
-    let threads = cli
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if let Err(err) = cpu::configure(threads) {
-        eprintln!("error: {err:#}");
-        return ExitCode::FAILURE;
-    }
+    let threads = match cpu::threads(cli.threads).and_then(|n| cpu::configure(n).map(|()| n)) {
+        Ok(n) => n,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::Train(args) => commands::train(*args),
         Command::Eval(args) => commands::eval(args),

@@ -1275,3 +1275,56 @@ fn damaged_and_hostile_files_are_clear_errors() {
     assert!(skipped.contains("cut.jpg"), "{skipped}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `--threads`, else `RAYON_NUM_THREADS` (as in any rayon program), else every core: the
+/// thread count a run reports; a count that is not one is refused by name.
+#[test]
+fn threads_come_from_the_flag_then_rayon_num_threads() {
+    let threads = |env: Option<&str>, flag: Option<&str>| {
+        let mut c = bin();
+        c.env_remove("RAYON_NUM_THREADS");
+        if let Some(v) = env {
+            c.env("RAYON_NUM_THREADS", v);
+        }
+        if let Some(f) = flag {
+            c.args(["--threads", f]);
+        }
+        let o = c
+            .args([
+                "speed",
+                "--model",
+                "mfeat-mlp",
+                "--batch",
+                "8",
+                "--steps",
+                "1",
+                "--rounds",
+                "1",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        let t = text(&o);
+        if !o.status.success() {
+            return Err(t);
+        }
+        let line = t
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .unwrap()
+            .to_string();
+        let report: serde_json::Value = serde_json::from_str(&line).unwrap();
+        Ok(report["threads"].as_u64().unwrap())
+    };
+    assert_eq!(threads(Some("1"), None), Ok(1));
+    assert_eq!(threads(Some("1"), Some("2")), Ok(2));
+    assert_eq!(threads(None, Some("3")), Ok(3));
+    let e = threads(Some("many"), None).unwrap_err();
+    assert!(
+        e.contains("RAYON_NUM_THREADS") && !e.contains("panicked"),
+        "{e}"
+    );
+    let e = threads(None, Some("0")).unwrap_err();
+    assert!(e.contains("--threads") && !e.contains("panicked"), "{e}");
+}

@@ -7,6 +7,8 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::conv2d_forward;
+
 /// 3x3 convolutions with ReLU, 2x2 max-pooling between them, average pooling to a
 /// `grid x grid` map (which keeps the coarse layout that global pooling would lose),
 /// and a linear projection to the feature size.
@@ -76,7 +78,7 @@ impl CnnEncoder {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let last = self.convs.len().saturating_sub(1);
         let x = self.convs.iter().enumerate().fold(x, |x, (i, conv)| {
-            let x = relu(conv.forward(x));
+            let x = relu(conv2d_forward(conv, x));
             // Pool between convolutions while the map is still large enough.
             let [_, _, h, w] = x.dims();
             if i < last && h >= 2 && w >= 2 {

@@ -6,6 +6,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, activation::relu6};
 
+use crate::kernels::conv2d_forward;
+
 /// Size of the pooled feature: the last 1x1 convolution's channels.
 pub const MOBILENET_V2_FEATURES: usize = 1280;
 
@@ -56,7 +58,7 @@ impl ConvBn {
 
     /// `[N, C_in, H, W] -> [N, C_out, H / stride, W / stride]`, without activation.
     fn linear(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        self.bn.forward(conv2d_forward(&self.conv, x))
     }
 
     /// The same, then ReLU6.

@@ -1,0 +1,570 @@
+//! 2-D convolution on the CPU backend with our own weight gradient.
+//!
+//! Burn's CPU backend (`Flex`) has fast convolution forward kernels, but its weight
+//! gradient is Burn's generic one: it swaps the batch and channel axes of the input and
+//! of the output gradient (two transposed copies per layer and step) and runs a
+//! convolution with `C_in` "batches" of skinny products, one convolution per group for
+//! grouped and depthwise layers. Here the weight gradient is, per group,
+//!
+//! ```text
+//! dW_g [C_out/g, C_in/g * KH * KW] = dY_g [C_out/g, B * OH * OW] x cols_g^T
+//! ```
+//!
+//! one GEMM over the im2col patches `cols_g [C_in/g * KH * KW, B * OH * OW]` (built a
+//! chunk of samples at a time, so memory stays bounded), and for depthwise layers (one
+//! input channel per group) a direct sum per channel. The forward pass and the input
+//! gradient stay Burn's. The operation is a backend extension
+//! ([`burn::backend::backend_extension`]) with its own backward for `Autodiff`, used only
+//! on the CPU backend; other devices run Burn's `conv2d`.
+
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, DispatchDevice, Flex, TensorMetadata, backend_extension};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use rayon::prelude::*;
+
+/// Patch values built at once while computing a weight gradient (32 MiB of `f32`).
+const PATCH_VALUES: usize = 8 << 20;
+
+/// The convolution whose weight gradient is ours.
+#[backend_extension(Flex, Autodiff)]
+pub trait ConvKernels: Backend {
+    /// `x [B, C_in, H, W]`, `weight [C_out, C_in / groups, KH, KW]`
+    /// `-> [B, C_out, OH, OW]`: Burn's forward pass (the bias is added outside).
+    fn conv2d_ours(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d(x, weight, None, options)
+    }
+
+    /// The gradient of the loss with respect to `weight`, given the input `x` and the
+    /// gradient `grad [B, C_out, OH, OW]` of the output.
+    fn conv2d_weight_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_weight_backward(x, weight, grad, options)
+    }
+
+    /// The gradient of the loss with respect to `x`, given `weight` and the gradient
+    /// `grad [B, C_out, OH, OW]` of the output.
+    fn conv2d_input_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_x_backward(x, weight, grad, options)
+    }
+}
+
+/// Dims of a 4-D tensor.
+fn dims4(t: &FloatTensor<Flex>) -> [usize; 4] {
+    let s = t.shape();
+    [s[0], s[1], s[2], s[3]]
+}
+
+impl ConvKernels for Flex {
+    fn conv2d_input_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        let (xs, ws, gs) = (dims4(&x), dims4(&weight), dims4(&grad));
+        if weight.dtype() != DType::F32 || grad.dtype() != DType::F32 {
+            return Self::conv2d_x_backward(x, weight, grad, options);
+        }
+        let (weight, grad) = (weight.to_contiguous(), grad.to_contiguous());
+        let dx = match (weight.as_slice::<f32>(), grad.as_slice::<f32>()) {
+            (Some(wv), Some(gv)) => input_grad(wv, ws, gv, gs, xs, &options),
+            // Contiguous f32 always reads as a slice; Burn's gradient otherwise.
+            _ => return Self::conv2d_x_backward(x, weight, grad, options),
+        };
+        Self::float_from_data(TensorData::new(dx, xs), &Default::default())
+    }
+
+    fn conv2d_weight_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        let (xs, ws, gs) = (dims4(&x), dims4(&weight), dims4(&grad));
+        if x.dtype() != DType::F32 || grad.dtype() != DType::F32 {
+            return Self::conv2d_weight_backward(x, weight, grad, options);
+        }
+        let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
+        let w = match (x.as_slice::<f32>(), grad.as_slice::<f32>()) {
+            (Some(xv), Some(gv)) => weight_grad(xv, xs, gv, gs, ws, &options),
+            // Contiguous f32 always reads as a slice; Burn's gradient otherwise.
+            _ => return Self::conv2d_weight_backward(x, weight, grad, options),
+        };
+        Self::float_from_data(TensorData::new(w, ws), &Default::default())
+    }
+}
+
+impl<B: Backend + ConvKernels, C: CheckpointStrategy> ConvKernels for Autodiff<B, C> {
+    fn conv2d_ours(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct Conv;
+
+        impl<B: Backend + ConvKernels> Backward<B, 2> for Conv {
+            type State = (NodeId, NodeId, ConvOptions<2>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                checkpointer: &mut Checkpointer,
+            ) {
+                let [node_x, node_weight] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (x_state, weight_state, options) = ops.state;
+                let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
+                let weight =
+                    checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(weight_state);
+                if let Some(node) = node_x {
+                    let dx = B::conv2d_input_grad(
+                        x.clone(),
+                        weight.clone(),
+                        grad.clone(),
+                        options.clone(),
+                    );
+                    grads.register::<B>(node.id, dx);
+                }
+                if let Some(node) = node_weight {
+                    grads.register::<B>(node.id, B::conv2d_weight_grad(x, weight, grad, options));
+                }
+            }
+        }
+
+        match Conv
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = (
+                    prep.checkpoint(&x),
+                    prep.checkpoint(&weight),
+                    options.clone(),
+                );
+                prep.finish(
+                    state,
+                    B::conv2d_ours(x.into_primitive(), weight.into_primitive(), options),
+                )
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::conv2d_ours(
+                x.into_primitive(),
+                weight.into_primitive(),
+                options,
+            )),
+        }
+    }
+}
+
+/// Whether `device` runs [`ConvKernels`] (the CPU backend, with or without autodiff).
+fn ours(device: &Device) -> bool {
+    matches!(
+        device.clone().inner().as_dispatch(),
+        DispatchDevice::Flex(_)
+    )
+}
+
+/// `x [B, C_in, H, W]` through the convolution `weight [C_out, C_in / groups, KH, KW]`
+/// (and `bias [C_out]`) `-> [B, C_out, OH, OW]`: ours on the CPU backend, Burn's
+/// elsewhere; the same values either way.
+pub fn conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    if !ours(&x.device()) {
+        return burn::tensor::module::conv2d(x, weight, bias, options);
+    }
+    let y: Tensor<4> =
+        Tensor::from_dispatch(<burn::backend::Dispatch as ConvKernels>::conv2d_ours(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+            options,
+        ));
+    match bias {
+        Some(b) => {
+            let c = b.dims()[0];
+            y + b.reshape([1, c, 1, 1])
+        }
+        None => y,
+    }
+}
+
+/// `conv`'s forward pass, `x [B, C_in, H, W] -> [B, C_out, OH, OW]`, through
+/// [`conv2d`]: what `conv.forward(x)` computes, with its parameters as they are (model
+/// and encoder files are unchanged).
+pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    let (k, s) = (conv.kernel_size, conv.stride);
+    // Burn's `PaddingConfig2d` semantics (its own helper is private to burn-nn).
+    let same = |k: usize, s: usize, n: usize| {
+        let total = ((n.div_ceil(s)).saturating_sub(1) * s + k).saturating_sub(n);
+        (total / 2, total - total / 2)
+    };
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Same => [same(k[0], s[0], h), same(k[1], s[1], w)],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+    };
+    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
+    conv2d(
+        x,
+        conv.weight.val(),
+        conv.bias.as_ref().map(|b| b.val()),
+        options,
+    )
+}
+
+/// `dW` of the convolution of `x` (dims `xs`) whose output gradient is `g` (dims
+/// `gs`), for a weight of dims `ws`.
+fn weight_grad(
+    x: &[f32],
+    xs: [usize; 4],
+    g: &[f32],
+    gs: [usize; 4],
+    ws: [usize; 4],
+    options: &ConvOptions<2>,
+) -> Vec<f32> {
+    let [batch, c_in, h, w] = xs;
+    let [_, c_out, oh, ow] = gs;
+    let [_, cin_g, kh, kw] = ws;
+    let groups = options.groups;
+    let cout_g = c_out / groups;
+    let k = cin_g * kh * kw;
+    let plane = oh * ow;
+    let geometry = Geometry::new([h, w], [oh, ow], [kh, kw], options);
+    let mut dw = vec![0.0f32; c_out * k];
+    if cin_g == 1 {
+        // Depthwise (or a channel multiplier): each output channel reads one input
+        // channel; a direct sum per channel, in parallel.
+        dw.par_chunks_mut(k).enumerate().for_each(|(co, out)| {
+            let ci = co / cout_g;
+            for b in 0..batch {
+                let xp = &x[(b * c_in + ci) * h * w..][..h * w];
+                let gp = &g[(b * c_out + co) * plane..][..plane];
+                geometry.accumulate(xp, gp, out);
+            }
+        });
+        return dw;
+    }
+    let chunk = (PATCH_VALUES / (k * plane).max(1)).clamp(1, batch);
+    let mut cols = vec![0.0f32; k * chunk * plane];
+    let mut dy = vec![0.0f32; cout_g * chunk * plane];
+    for group in 0..groups {
+        let dst = &mut dw[group * cout_g * k..][..cout_g * k];
+        for (n, first) in (0..batch).step_by(chunk).map(|b| (b, b == 0)) {
+            let nb = chunk.min(batch - n);
+            let cols_len = nb * plane;
+            // cols: row (ci, ky, kx), column (sample, oy, ox).
+            cols[..k * cols_len]
+                .par_chunks_mut(cols_len)
+                .enumerate()
+                .for_each(|(row, out)| {
+                    let ci = group * cin_g + row / (kh * kw);
+                    let (ky, kx) = ((row / kw) % kh, row % kw);
+                    for s in 0..nb {
+                        let xp = &x[((n + s) * c_in + ci) * h * w..][..h * w];
+                        geometry.patch_row(xp, ky, kx, &mut out[s * plane..][..plane]);
+                    }
+                });
+            // dy: row output channel of the group, column (sample, oy, ox).
+            dy[..cout_g * cols_len]
+                .par_chunks_mut(cols_len)
+                .enumerate()
+                .for_each(|(c, out)| {
+                    let co = group * cout_g + c;
+                    for s in 0..nb {
+                        out[s * plane..][..plane]
+                            .copy_from_slice(&g[((n + s) * c_out + co) * plane..][..plane]);
+                    }
+                });
+            // dst [cout_g, k] (+)= dy [cout_g, cols_len] x cols^T [cols_len, k].
+            // SAFETY: every pointer and stride describes a buffer of exactly the
+            // dimensions given (dst: cout_g x k row-major; dy: cout_g x cols_len;
+            // cols read transposed: k rows of cols_len).
+            unsafe {
+                gemm::gemm(
+                    cout_g,
+                    k,
+                    cols_len,
+                    dst.as_mut_ptr(),
+                    1,
+                    k as isize,
+                    !first,
+                    dy.as_ptr(),
+                    1,
+                    cols_len as isize,
+                    cols.as_ptr(),
+                    cols_len as isize,
+                    1,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::Rayon(0),
+                );
+            }
+        }
+    }
+    dw
+}
+
+/// `dx` of the convolution with weight `wt` (dims `ws`) whose output gradient is `g`
+/// (dims `gs`), for an input of dims `xs`: per group `dcols = W_g^T x dY_g`, one GEMM,
+/// then each patch value added back where it was read (col2im); depthwise layers
+/// directly.
+fn input_grad(
+    wt: &[f32],
+    ws: [usize; 4],
+    g: &[f32],
+    gs: [usize; 4],
+    xs: [usize; 4],
+    options: &ConvOptions<2>,
+) -> Vec<f32> {
+    let [batch, c_in, h, w] = xs;
+    let [_, c_out, oh, ow] = gs;
+    let [_, cin_g, kh, kw] = ws;
+    let groups = options.groups;
+    let cout_g = c_out / groups;
+    let k = cin_g * kh * kw;
+    let plane = oh * ow;
+    let geometry = Geometry::new([h, w], [oh, ow], [kh, kw], options);
+    let mut dx = vec![0.0f32; batch * c_in * h * w];
+    if cin_g == 1 {
+        // Each input channel feeds `cout_g` output channels through one tap set each.
+        dx.par_chunks_mut(h * w)
+            .enumerate()
+            .for_each(|(plane_at, out)| {
+                let (b, ci) = (plane_at / c_in, plane_at % c_in);
+                for co in ci * cout_g..(ci + 1) * cout_g {
+                    let gp = &g[(b * c_out + co) * plane..][..plane];
+                    geometry.scatter(gp, &wt[co * k..][..k], out);
+                }
+            });
+        return dx;
+    }
+    let chunk = (PATCH_VALUES / (k * plane).max(1)).clamp(1, batch);
+    let mut dcols = vec![0.0f32; k * chunk * plane];
+    let mut dy = vec![0.0f32; cout_g * chunk * plane];
+    for group in 0..groups {
+        for n in (0..batch).step_by(chunk) {
+            let nb = chunk.min(batch - n);
+            let cols_len = nb * plane;
+            dy[..cout_g * cols_len]
+                .par_chunks_mut(cols_len)
+                .enumerate()
+                .for_each(|(c, out)| {
+                    let co = group * cout_g + c;
+                    for s in 0..nb {
+                        out[s * plane..][..plane]
+                            .copy_from_slice(&g[((n + s) * c_out + co) * plane..][..plane]);
+                    }
+                });
+            // dcols [k, cols_len] = W_g^T [k, cout_g] x dy [cout_g, cols_len].
+            // SAFETY: every pointer and stride describes a buffer of exactly the
+            // dimensions given (the group's rows of the weight, read transposed).
+            unsafe {
+                gemm::gemm(
+                    k,
+                    cols_len,
+                    cout_g,
+                    dcols.as_mut_ptr(),
+                    1,
+                    cols_len as isize,
+                    false,
+                    wt[group * cout_g * k..].as_ptr(),
+                    k as isize,
+                    1,
+                    dy.as_ptr(),
+                    1,
+                    cols_len as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::Rayon(0),
+                );
+            }
+            // col2im, one input plane (sample, channel of the group) per task.
+            let dcols = &dcols;
+            dx[n * c_in * h * w..(n + nb) * c_in * h * w]
+                .par_chunks_mut(h * w)
+                .enumerate()
+                .filter(|(i, _)| (i % c_in) / cin_g == group)
+                .for_each(|(i, out)| {
+                    let (s, ci) = (i / c_in, i % cin_g);
+                    for tap in 0..kh * kw {
+                        let row = &dcols[(ci * kh * kw + tap) * cols_len + s * plane..][..plane];
+                        geometry.add_patch_row(row, tap / kw, tap % kw, out);
+                    }
+                });
+        }
+    }
+    dx
+}
+
+/// Where a kernel tap reads the input, for one convolution's sizes.
+struct Geometry {
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+    kh: usize,
+    kw: usize,
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    /// Padding before the first row and column.
+    pad: [usize; 2],
+}
+
+impl Geometry {
+    fn new(input: [usize; 2], output: [usize; 2], kernel: [usize; 2], o: &ConvOptions<2>) -> Self {
+        Self {
+            h: input[0],
+            w: input[1],
+            oh: output[0],
+            ow: output[1],
+            kh: kernel[0],
+            kw: kernel[1],
+            stride: o.stride,
+            dilation: o.dilation,
+            pad: [o.padding[0].0, o.padding[1].0],
+        }
+    }
+
+    /// Adds the patch row of tap `(ky, kx)`, `row [OH, OW]`, back into the input plane
+    /// `xp [H, W]` where the tap read it (the transpose of [`Geometry::patch_row`]).
+    fn add_patch_row(&self, row: &[f32], ky: usize, kx: usize, xp: &mut [f32]) {
+        let (y0, y1) = self.valid(0, ky, self.h, self.oh);
+        let (x0, x1) = self.valid(1, kx, self.w, self.ow);
+        let [sy, sx] = self.stride;
+        let (dy, dx) = (ky * self.dilation[0], kx * self.dilation[1]);
+        for oy in y0..y1 {
+            let iy = oy * sy + dy - self.pad[0];
+            let line = &mut xp[iy * self.w..][..self.w];
+            let src = &row[oy * self.ow..][..self.ow];
+            if sx == 1 {
+                let ix = x0 + dx - self.pad[1];
+                for (d, v) in line[ix..ix + (x1 - x0)].iter_mut().zip(&src[x0..x1]) {
+                    *d += v;
+                }
+            } else {
+                for ox in x0..x1 {
+                    line[ox * sx + dx - self.pad[1]] += src[ox];
+                }
+            }
+        }
+    }
+
+    /// `xp [H, W] +=` the output gradient plane `gp [OH, OW]` sent back through each
+    /// tap of `taps [KH * KW]` (one depthwise output channel).
+    fn scatter(&self, gp: &[f32], taps: &[f32], xp: &mut [f32]) {
+        let mut row = vec![0.0f32; gp.len()];
+        for (tap, &weight) in taps.iter().enumerate() {
+            for (r, v) in row.iter_mut().zip(gp) {
+                *r = v * weight;
+            }
+            self.add_patch_row(&row, tap / self.kw, tap % self.kw, xp);
+        }
+    }
+
+    /// The output positions `o` whose input index `o * stride + tap * dilation - pad`
+    /// falls inside `0..len`, as a range, for axis `axis`.
+    fn valid(&self, axis: usize, tap: usize, len: usize, out_len: usize) -> (usize, usize) {
+        let (s, offset) = (self.stride[axis], tap * self.dilation[axis]);
+        let pad = self.pad[axis];
+        // o * s + offset >= pad  and  o * s + offset - pad < len
+        let lo = pad.saturating_sub(offset).div_ceil(s);
+        let hi = if len + pad > offset {
+            (len + pad - offset).div_ceil(s).min(out_len)
+        } else {
+            0
+        };
+        (lo.min(hi), hi)
+    }
+
+    /// One sample's im2col row for tap `(ky, kx)` of the input plane `xp [H, W]`:
+    /// `out [OH, OW]`, zeros where the tap reads padding.
+    fn patch_row(&self, xp: &[f32], ky: usize, kx: usize, out: &mut [f32]) {
+        let (y0, y1) = self.valid(0, ky, self.h, self.oh);
+        let (x0, x1) = self.valid(1, kx, self.w, self.ow);
+        let [sy, sx] = self.stride;
+        let (dy, dx) = (ky * self.dilation[0], kx * self.dilation[1]);
+        for (oy, row) in out.chunks_mut(self.ow).enumerate() {
+            if oy < y0 || oy >= y1 {
+                row.fill(0.0);
+                continue;
+            }
+            let iy = oy * sy + dy - self.pad[0];
+            let line = &xp[iy * self.w..][..self.w];
+            row[..x0].fill(0.0);
+            row[x1..].fill(0.0);
+            if sx == 1 {
+                let ix = x0 + dx - self.pad[1];
+                row[x0..x1].copy_from_slice(&line[ix..ix + (x1 - x0)]);
+            } else {
+                for (ox, v) in row.iter_mut().enumerate().take(x1).skip(x0) {
+                    *v = line[ox * sx + dx - self.pad[1]];
+                }
+            }
+        }
+    }
+
+    /// `out [KH * KW] += ` each tap's sum of `gp [OH, OW]` times the input plane
+    /// `xp [H, W]` it reads.
+    fn accumulate(&self, xp: &[f32], gp: &[f32], out: &mut [f32]) {
+        let [sy, sx] = self.stride;
+        for ky in 0..self.kh {
+            let (y0, y1) = self.valid(0, ky, self.h, self.oh);
+            for kx in 0..self.kw {
+                let (x0, x1) = self.valid(1, kx, self.w, self.ow);
+                let (dy, dx) = (ky * self.dilation[0], kx * self.dilation[1]);
+                let mut sum = 0.0f32;
+                for oy in y0..y1 {
+                    let iy = oy * sy + dy - self.pad[0];
+                    let line = &xp[iy * self.w..][..self.w];
+                    let grow = &gp[oy * self.ow..][..self.ow];
+                    if sx == 1 {
+                        let ix = x0 + dx - self.pad[1];
+                        sum += grow[x0..x1]
+                            .iter()
+                            .zip(&line[ix..ix + (x1 - x0)])
+                            .map(|(a, b)| a * b)
+                            .sum::<f32>();
+                    } else {
+                        for ox in x0..x1 {
+                            sum += grow[ox] * line[ox * sx + dx - self.pad[1]];
+                        }
+                    }
+                }
+                out[ky * self.kw + kx] += sum;
+            }
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Our CPU convolution (`mla::kernels::conv2d`: Burn's forward, our weight gradient)
+//! against Burn's `conv2d` and its autodiff, on random shapes: strides, asymmetric
+//! padding, dilation, groups, depthwise layers, a channel multiplier, batch 1. Outputs
+//! and the gradients of the input, the weight and the bias agree to 1e-5 relative.
+
+mod common;
+
+use common::{cpu, host};
+use mla::burn::backend::ops::ConvOptions;
+use mla::burn::nn::PaddingConfig2d;
+use mla::burn::nn::conv::Conv2dConfig;
+use mla::burn::tensor::{Distribution, Tensor};
+use mla::rng::Rng;
+
+/// `max |a - b| / max(1, max |b|)`.
+fn relative(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+        / scale
+}
+
+struct Case {
+    batch: usize,
+    c_in: usize,
+    c_out: usize,
+    size: [usize; 2],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [(usize, usize); 2],
+    dilation: [usize; 2],
+    groups: usize,
+    bias: bool,
+}
+
+/// Output, then gradients of x, weight and bias of `sum(out * probe)`.
+fn run(case: &Case, ours: bool, seed: u64) -> Vec<Vec<f32>> {
+    let device = cpu().autodiff();
+    let c = case;
+    // Seeded values on the host, so both runs see the same numbers.
+    let mut rng = Rng::derive(seed, 1);
+    let mut values = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.normal() as f32).collect() };
+    let x_shape = [c.batch, c.c_in, c.size[0], c.size[1]];
+    let w_shape = [c.c_out, c.c_in / c.groups, c.kernel[0], c.kernel[1]];
+    let x = Tensor::<4>::from_data(
+        mla::burn::tensor::TensorData::new(values(x_shape.iter().product()), x_shape),
+        &device,
+    )
+    .require_grad();
+    let w = Tensor::<4>::from_data(
+        mla::burn::tensor::TensorData::new(values(w_shape.iter().product()), w_shape),
+        &device,
+    )
+    .require_grad();
+    let b = c.bias.then(|| {
+        Tensor::<1>::from_data(
+            mla::burn::tensor::TensorData::new(values(c.c_out), [c.c_out]),
+            &device,
+        )
+        .require_grad()
+    });
+    let options = ConvOptions::new_with_padding(c.stride, c.padding, c.dilation, c.groups);
+    let out = if ours {
+        mla::kernels::conv2d(x.clone(), w.clone(), b.clone(), options)
+    } else {
+        mla::burn::tensor::module::conv2d(x.clone(), w.clone(), b.clone(), options)
+    };
+    let dims = out.dims();
+    let n: usize = dims.iter().product();
+    let probe =
+        Tensor::<4>::from_data(mla::burn::tensor::TensorData::new(values(n), dims), &device);
+    let grads = (out.clone() * probe).sum().backward();
+    let mut result = vec![
+        host(out.detach()),
+        host(x.grad(&grads).unwrap()),
+        host(w.grad(&grads).unwrap()),
+    ];
+    if let Some(b) = b {
+        result.push(host(b.grad(&grads).unwrap()));
+    }
+    result
+}
+
+#[test]
+fn our_convolution_and_its_gradients_match_burns() {
+    let mut rng = Rng::derive(17, 2);
+    let mut cases = vec![
+        // The shapes of our encoders: a CNN layer, ResNet's stem and a strided block,
+        // MobileNetV2's depthwise and pointwise layers; batch 1 too.
+        Case {
+            batch: 3,
+            c_in: 1,
+            c_out: 8,
+            size: [20, 16],
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [(1, 1), (1, 1)],
+            dilation: [1, 1],
+            groups: 1,
+            bias: true,
+        },
+        Case {
+            batch: 2,
+            c_in: 3,
+            c_out: 8,
+            size: [17, 17],
+            kernel: [7, 7],
+            stride: [2, 2],
+            padding: [(3, 3), (3, 3)],
+            dilation: [1, 1],
+            groups: 1,
+            bias: false,
+        },
+        Case {
+            batch: 1,
+            c_in: 8,
+            c_out: 16,
+            size: [9, 9],
+            kernel: [3, 3],
+            stride: [2, 2],
+            padding: [(1, 1), (1, 1)],
+            dilation: [1, 1],
+            groups: 1,
+            bias: false,
+        },
+        Case {
+            batch: 2,
+            c_in: 12,
+            c_out: 12,
+            size: [10, 10],
+            kernel: [3, 3],
+            stride: [2, 2],
+            padding: [(1, 1), (1, 1)],
+            dilation: [1, 1],
+            groups: 12,
+            bias: false,
+        },
+        Case {
+            batch: 2,
+            c_in: 12,
+            c_out: 24,
+            size: [7, 6],
+            kernel: [1, 1],
+            stride: [1, 1],
+            padding: [(0, 0), (0, 0)],
+            dilation: [1, 1],
+            groups: 1,
+            bias: true,
+        },
+        // A channel multiplier, grouped, dilated and asymmetrically padded layers.
+        Case {
+            batch: 2,
+            c_in: 4,
+            c_out: 8,
+            size: [8, 9],
+            kernel: [3, 2],
+            stride: [1, 2],
+            padding: [(2, 0), (0, 1)],
+            dilation: [1, 1],
+            groups: 4,
+            bias: true,
+        },
+        Case {
+            batch: 3,
+            c_in: 6,
+            c_out: 9,
+            size: [11, 8],
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [(0, 2), (1, 0)],
+            dilation: [2, 1],
+            groups: 3,
+            bias: true,
+        },
+        Case {
+            batch: 1,
+            c_in: 2,
+            c_out: 3,
+            size: [5, 5],
+            kernel: [5, 5],
+            stride: [3, 3],
+            padding: [(0, 0), (0, 0)],
+            dilation: [1, 1],
+            groups: 1,
+            bias: false,
+        },
+    ];
+    // And random ones.
+    for _ in 0..12 {
+        let groups = [1, 1, 2, 3][rng.below(4)];
+        let depthwise = rng.below(4) == 0;
+        let c_in = if depthwise {
+            groups * (1 + rng.below(4))
+        } else {
+            groups * (1 + rng.below(3))
+        };
+        let groups = if depthwise { c_in } else { groups };
+        let c_out = groups * (1 + rng.below(3));
+        let kernel = [1 + rng.below(4), 1 + rng.below(4)];
+        let dilation = [1 + rng.below(2), 1 + rng.below(2)];
+        let padding = [(rng.below(3), rng.below(3)), (rng.below(3), rng.below(3))];
+        let reach = |a: usize| (kernel[a] - 1) * dilation[a] + 1;
+        let size = [reach(0) + rng.below(9), reach(1) + rng.below(9)];
+        cases.push(Case {
+            batch: 1 + rng.below(4),
+            c_in,
+            c_out,
+            size,
+            kernel,
+            stride: [1 + rng.below(3), 1 + rng.below(3)],
+            padding,
+            dilation,
+            groups,
+            bias: rng.below(2) == 0,
+        });
+    }
+    for (i, case) in cases.iter().enumerate() {
+        let (ours, burns) = (run(case, true, i as u64), run(case, false, i as u64));
+        for (what, (a, b)) in ["output", "dx", "dweight", "dbias"]
+            .iter()
+            .zip(ours.iter().zip(&burns))
+        {
+            let r = relative(a, b);
+            assert!(
+                r <= 1e-5,
+                "case {i} ({} -> {}, {:?} kernel, stride {:?}, padding {:?}, dilation {:?}, groups {}): {what} differs by {r:e}",
+                case.c_in,
+                case.c_out,
+                case.kernel,
+                case.stride,
+                case.padding,
+                case.dilation,
+                case.groups
+            );
+        }
+    }
+}
+
+#[test]
+fn a_conv2d_module_forwards_the_same_through_ours() {
+    let device = cpu();
+    for (padding, stride, groups) in [
+        (PaddingConfig2d::Same, [1, 1], 1),
+        (PaddingConfig2d::Same, [2, 2], 2),
+        (PaddingConfig2d::Valid, [1, 2], 1),
+        (PaddingConfig2d::Explicit(1, 0, 2, 1), [2, 1], 4),
+    ] {
+        let conv = Conv2dConfig::new([4, 8], [3, 3])
+            .with_stride(stride)
+            .with_groups(groups)
+            .with_padding(padding.clone())
+            .init(&device);
+        let x = Tensor::<4>::random([2, 4, 9, 10], Distribution::Normal(0.0, 1.0), &device);
+        let a = host(mla::kernels::conv2d_forward(&conv, x.clone()));
+        let b = host(conv.forward(x));
+        assert!(relative(&a, &b) <= 1e-6, "{padding:?}");
+    }
+}
