@@ -249,14 +249,19 @@ fn weight_grad(
     ws: [usize; 4],
     options: &ConvOptions<2>,
 ) -> Vec<f32> {
-    let [batch, c_in, h, w] = xs;
-    let [_, c_out, oh, ow] = gs;
-    let [_, cin_g, kh, kw] = ws;
-    let groups = options.groups;
-    let cout_g = c_out / groups;
-    let k = cin_g * kh * kw;
-    let plane = oh * ow;
-    let geometry = Geometry::new([h, w], [oh, ow], [kh, kw], options);
+    let Sizes {
+        batch,
+        c_in,
+        c_out,
+        cin_g,
+        cout_g,
+        groups,
+        k,
+        plane,
+        chunk,
+        geometry,
+    } = Sizes::new(xs, gs, ws, options);
+    let [h, w, kh, kw] = [geometry.h, geometry.w, geometry.kh, geometry.kw];
     let mut dw = vec![0.0f32; c_out * k];
     if cin_g == 1 {
         // Depthwise (or a channel multiplier): each output channel reads one input
@@ -271,7 +276,6 @@ fn weight_grad(
         });
         return dw;
     }
-    let chunk = (PATCH_VALUES / (k * plane).max(1)).clamp(1, batch);
     let mut cols = vec![0.0f32; k * chunk * plane];
     let mut dy = vec![0.0f32; cout_g * chunk * plane];
     for group in 0..groups {
@@ -291,44 +295,21 @@ fn weight_grad(
                         geometry.patch_row(xp, ky, kx, &mut out[s * plane..][..plane]);
                     }
                 });
-            // dy: row output channel of the group, column (sample, oy, ox).
-            dy[..cout_g * cols_len]
-                .par_chunks_mut(cols_len)
-                .enumerate()
-                .for_each(|(c, out)| {
-                    let co = group * cout_g + c;
-                    for s in 0..nb {
-                        out[s * plane..][..plane]
-                            .copy_from_slice(&g[((n + s) * c_out + co) * plane..][..plane]);
-                    }
-                });
+            gather_group(
+                g,
+                [c_out, plane],
+                group * cout_g,
+                [n, nb],
+                &mut dy[..cout_g * cols_len],
+            );
             // dst [cout_g, k] (+)= dy [cout_g, cols_len] x cols^T [cols_len, k].
-            // SAFETY: every pointer and stride describes a buffer of exactly the
-            // dimensions given (dst: cout_g x k row-major; dy: cout_g x cols_len;
-            // cols read transposed: k rows of cols_len).
-            unsafe {
-                gemm::gemm(
-                    cout_g,
-                    k,
-                    cols_len,
-                    dst.as_mut_ptr(),
-                    1,
-                    k as isize,
-                    !first,
-                    dy.as_ptr(),
-                    1,
-                    cols_len as isize,
-                    cols.as_ptr(),
-                    cols_len as isize,
-                    1,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::Rayon(0),
-                );
-            }
+            matmul(
+                (dst, cout_g, k, [k, 1]),
+                !first,
+                (&dy[..cout_g * cols_len], [cols_len, 1]),
+                (&cols[..k * cols_len], [1, cols_len]),
+                cols_len,
+            );
         }
     }
     dw
@@ -346,14 +327,19 @@ fn input_grad(
     xs: [usize; 4],
     options: &ConvOptions<2>,
 ) -> Vec<f32> {
-    let [batch, c_in, h, w] = xs;
-    let [_, c_out, oh, ow] = gs;
-    let [_, cin_g, kh, kw] = ws;
-    let groups = options.groups;
-    let cout_g = c_out / groups;
-    let k = cin_g * kh * kw;
-    let plane = oh * ow;
-    let geometry = Geometry::new([h, w], [oh, ow], [kh, kw], options);
+    let Sizes {
+        batch,
+        c_in,
+        c_out,
+        cin_g,
+        cout_g,
+        groups,
+        k,
+        plane,
+        chunk,
+        geometry,
+    } = Sizes::new(xs, gs, ws, options);
+    let [h, w, kh, kw] = [geometry.h, geometry.w, geometry.kh, geometry.kw];
     let mut dx = vec![0.0f32; batch * c_in * h * w];
     if cin_g == 1 {
         // Each input channel feeds `cout_g` output channels through one tap set each.
@@ -368,49 +354,27 @@ fn input_grad(
             });
         return dx;
     }
-    let chunk = (PATCH_VALUES / (k * plane).max(1)).clamp(1, batch);
     let mut dcols = vec![0.0f32; k * chunk * plane];
     let mut dy = vec![0.0f32; cout_g * chunk * plane];
     for group in 0..groups {
         for n in (0..batch).step_by(chunk) {
             let nb = chunk.min(batch - n);
             let cols_len = nb * plane;
-            dy[..cout_g * cols_len]
-                .par_chunks_mut(cols_len)
-                .enumerate()
-                .for_each(|(c, out)| {
-                    let co = group * cout_g + c;
-                    for s in 0..nb {
-                        out[s * plane..][..plane]
-                            .copy_from_slice(&g[((n + s) * c_out + co) * plane..][..plane]);
-                    }
-                });
+            gather_group(
+                g,
+                [c_out, plane],
+                group * cout_g,
+                [n, nb],
+                &mut dy[..cout_g * cols_len],
+            );
             // dcols [k, cols_len] = W_g^T [k, cout_g] x dy [cout_g, cols_len].
-            // SAFETY: every pointer and stride describes a buffer of exactly the
-            // dimensions given (the group's rows of the weight, read transposed).
-            unsafe {
-                gemm::gemm(
-                    k,
-                    cols_len,
-                    cout_g,
-                    dcols.as_mut_ptr(),
-                    1,
-                    cols_len as isize,
-                    false,
-                    wt[group * cout_g * k..].as_ptr(),
-                    k as isize,
-                    1,
-                    dy.as_ptr(),
-                    1,
-                    cols_len as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::Rayon(0),
-                );
-            }
+            matmul(
+                (&mut dcols[..k * cols_len], k, cols_len, [cols_len, 1]),
+                false,
+                (&wt[group * cout_g * k..][..cout_g * k], [1, k]),
+                (&dy[..cout_g * cols_len], [cols_len, 1]),
+                cout_g,
+            );
             // col2im, one input plane (sample, channel of the group) per task.
             let dcols = &dcols;
             dx[n * c_in * h * w..(n + nb) * c_in * h * w]
@@ -427,6 +391,112 @@ fn input_grad(
         }
     }
     dx
+}
+
+/// The sizes of one convolution's gradient, from the dims of its input, output
+/// gradient and weight.
+struct Sizes {
+    batch: usize,
+    c_in: usize,
+    c_out: usize,
+    /// Input and output channels per group.
+    cin_g: usize,
+    cout_g: usize,
+    groups: usize,
+    /// Patch values per output position (`cin_g * KH * KW`).
+    k: usize,
+    /// Output positions per sample (`OH * OW`).
+    plane: usize,
+    /// Samples whose patches are built at once (at most [`PATCH_VALUES`] values).
+    chunk: usize,
+    geometry: Geometry,
+}
+
+impl Sizes {
+    fn new(xs: [usize; 4], gs: [usize; 4], ws: [usize; 4], options: &ConvOptions<2>) -> Self {
+        let [batch, c_in, h, w] = xs;
+        let [_, c_out, oh, ow] = gs;
+        let [_, cin_g, kh, kw] = ws;
+        let (k, plane) = (cin_g * kh * kw, oh * ow);
+        Self {
+            batch,
+            c_in,
+            c_out,
+            cin_g,
+            cout_g: c_out / options.groups,
+            groups: options.groups,
+            k,
+            plane,
+            chunk: (PATCH_VALUES / (k * plane).max(1)).clamp(1, batch.max(1)),
+            geometry: Geometry::new([h, w], [oh, ow], [kh, kw], options),
+        }
+    }
+}
+
+/// Copies channels `first..` of the output gradient `g [B, c_out, plane]` for samples
+/// `n..n + nb` into `out`, one channel per row of `nb * plane` values: row channel,
+/// column (sample, oy, ox).
+fn gather_group(
+    g: &[f32],
+    [c_out, plane]: [usize; 2],
+    first: usize,
+    [n, nb]: [usize; 2],
+    out: &mut [f32],
+) {
+    out.par_chunks_mut(nb * plane)
+        .enumerate()
+        .for_each(|(c, row)| {
+            for s in 0..nb {
+                row[s * plane..][..plane]
+                    .copy_from_slice(&g[((n + s) * c_out + first + c) * plane..][..plane]);
+            }
+        });
+}
+
+/// `dst [m, n] = (dst if accumulate) + lhs [m, k] x rhs [k, n]`, each matrix given with
+/// its `[row, column]` strides; the slices are exactly the elements those strides reach.
+fn matmul(
+    dst: (&mut [f32], usize, usize, [usize; 2]),
+    accumulate: bool,
+    lhs: (&[f32], [usize; 2]),
+    rhs: (&[f32], [usize; 2]),
+    k: usize,
+) {
+    let (out, m, n, [drs, dcs]) = dst;
+    let reach = |rows: usize, cols: usize, [rs, cs]: [usize; 2]| {
+        (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs + 1
+    };
+    assert!(
+        out.len() >= reach(m, n, [drs, dcs])
+            && lhs.0.len() >= reach(m, k, lhs.1)
+            && rhs.0.len() >= reach(k, n, rhs.1),
+        "matmul: a matrix's strides reach past its slice"
+    );
+    // SAFETY: checked above: every element the strides address lies inside its slice;
+    // `dst` is borrowed mutably, so it aliases neither operand.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            dcs as isize,
+            drs as isize,
+            accumulate,
+            lhs.0.as_ptr(),
+            lhs.1[1] as isize,
+            lhs.1[0] as isize,
+            rhs.0.as_ptr(),
+            rhs.1[1] as isize,
+            rhs.1[0] as isize,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(0),
+        );
+    }
 }
 
 /// Where a kernel tap reads the input, for one convolution's sizes.
