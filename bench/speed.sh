@@ -6,6 +6,11 @@
 #
 #   bash bench/speed.sh [OUT]          OUT default runs/bench-speed (speed.jsonl, speed.md)
 #
+# Then feature extraction by the frozen pretrained encoders (MobileNetV2 images and
+# MiniLM texts per second, `mla-native encoders speed` against bench/pytorch_extraction.py
+# on the same weight files) into extraction.md; EXTRACTION=0 skips it, SIZES (default
+# "96 160 224") and TOKENS (default "16 64") pick the rows.
+#
 # Settings through the environment: MODELS (default "av-cnn mfeat-mlp resnet18-w32
 # resnet18-w64"), METHODS (default "mla concat"), THREADS (default "1 <all cores>"),
 # STEPS (default 10; 3 for ResNet-18), RESNET_BATCH (default 16; 64 for the others).
@@ -60,3 +65,40 @@ if overhead:
         f"{m} {t} thread(s) {100 * o:+.0f}%" for (m, t), o in overhead.items()))
 PY
 cat "$out/speed.md"
+
+[ "${EXTRACTION:-1}" = 0 ] && exit 0
+"$python" - "$bin" "$python" "$out" "${SIZES:-96 160 224}" "${TOKENS:-16 64}" "$threads" <<'PY'
+import json, re, subprocess, sys
+bin, python, out, sizes, tokens, threads = sys.argv[1:7]
+sizes, tokens, threads = sizes.split(), tokens.split(), threads.split()
+rows = []
+for t in threads:
+    # One run per image size (the text row at the first token count), then the other
+    # token counts.
+    runs = [(s, tokens[0]) for s in sizes] + [(sizes[0], k) for k in tokens[1:]]
+    for s, k in runs:
+        ours = subprocess.run([bin, "encoders", "speed", "--threads", t, "--image-size", s,
+                               "--tokens", k], capture_output=True, text=True, check=True).stdout
+        mla = {m.group(1): float(m.group(2)) for m in
+               re.finditer(r"^(\w+)\s+cpu:\s+([\d.]+)", ours, re.M)}
+        theirs = subprocess.run([python, "bench/pytorch_extraction.py", "--threads", t,
+                                 "--image-size", s, "--tokens", k, "--json"],
+                                capture_output=True, text=True, check=True).stdout
+        torch = {r["net"]: r for r in map(json.loads, theirs.strip().splitlines())}
+        for net, size in (("mobilenet_v2", s), ("minilm_l6", k)):
+            if any(r["net"] == net and r["size"] == size and r["threads"] == t for r in rows):
+                continue
+            rows.append({"net": net, "size": size, "threads": t, "mla": mla[net],
+                         "pytorch": torch[net]["per_second"], "version": torch[net]["version"]})
+with open(f"{out}/extraction.jsonl", "w") as f:
+    for r in rows:
+        f.write(json.dumps(r) + "\n")
+lines = [f"| encoder | input | threads | mla-native per s | PyTorch {rows[0]['version']} per s | ratio |",
+         "|---|---|---:|---:|---:|---:|"]
+for r in rows:
+    unit = f"{r['size']} px" if r["net"] == "mobilenet_v2" else f"{r['size']} tokens"
+    lines.append(f"| {r['net']} | {unit} | {r['threads']} | {r['mla']:.1f} | {r['pytorch']:.1f} | "
+                 f"{r['mla'] / r['pytorch']:.2f} |")
+open(f"{out}/extraction.md", "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
