@@ -51,13 +51,20 @@ pub struct ExtractProgress {
 
 /// The cache key of one modality's inputs through the encoder file `sha256`.
 fn cache_key(sha256: &str, data: &ModalityData) -> String {
-    let mut bytes = Vec::with_capacity(64 + data.values.len() * 4 + data.present.len());
+    let present: Vec<u8> = data.present.iter().map(|&p| u8::from(p)).collect();
+    inputs_key(sha256, &format!("{:?}", data.kind), &data.values, &present)
+}
+
+/// SHA-256 of the encoder file's hash, a description of the inputs, every input value
+/// and `tail`: equal keys mean the same computation.
+fn inputs_key(sha256: &str, label: &str, values: &[f32], tail: &[u8]) -> String {
+    let mut bytes = Vec::with_capacity(sha256.len() + label.len() + values.len() * 4 + tail.len());
     bytes.extend_from_slice(sha256.as_bytes());
-    bytes.extend_from_slice(format!("{:?}", data.kind).as_bytes());
-    for v in data.values.iter() {
+    bytes.extend_from_slice(label.as_bytes());
+    for v in values {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
-    bytes.extend(data.present.iter().map(|&p| u8::from(p)));
+    bytes.extend_from_slice(tail);
     sha256_hex(&bytes)
 }
 
@@ -265,6 +272,9 @@ struct Stream<'a> {
 struct StreamedColumn {
     progress: ExtractProgress,
     kind: InputKind,
+    /// The frozen encoder's settings and its feature size.
+    settings: PretrainedSettings,
+    dim: usize,
     sha256: String,
     backbone: Option<Backbone>,
 }
@@ -284,6 +294,7 @@ impl StreamFeatures for Stream<'_> {
             .files
             .get(settings.net, settings.sha256.as_deref())
             .ok()?;
+        let dim = settings.net.feature_dim();
         self.columns.insert(
             column,
             StreamedColumn {
@@ -294,11 +305,13 @@ impl StreamFeatures for Stream<'_> {
                     cached: false,
                 },
                 kind: kind.clone(),
+                dim,
                 sha256: file.sha256.clone(),
+                settings,
                 backbone: None,
             },
         );
-        Some(settings.net.feature_dim())
+        Some(dim)
     }
 
     async fn features(&mut self, column: usize, items: Vec<f32>, n: usize) -> Result<Vec<f32>> {
@@ -307,26 +320,14 @@ impl StreamFeatures for Stream<'_> {
             .columns
             .get_mut(&column)
             .expect("`start` accepted the column");
-        let dim = frozen(&x.encoders[column])
-            .expect("checked at the start")
-            .net
-            .feature_dim();
         // The key names the encoder file and every value of the chunk, as
         // `cache_key` does for a whole split.
-        let mut bytes = Vec::with_capacity(128 + items.len() * 4);
-        bytes.extend_from_slice(c.sha256.as_bytes());
-        bytes.extend_from_slice(format!("{:?} x {n}", c.kind).as_bytes());
-        for v in &items {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
-        let key = sha256_hex(&bytes);
-        drop(bytes);
+        let key = inputs_key(&c.sha256, &format!("{:?} x {n}", c.kind), &items, &[]);
         let (features, cached) = match x.cache.get(&key) {
-            Some(values) if values.len() == n * dim => (values, true),
+            Some(values) if values.len() == n * c.dim => (values, true),
             _ => {
                 if c.backbone.is_none() {
-                    let settings = frozen(&x.encoders[column]).expect("checked at the start");
-                    let file = x.files.get(settings.net, settings.sha256.as_deref())?;
+                    let file = x.files.get(c.settings.net, c.settings.sha256.as_deref())?;
                     c.backbone = Some(file.backbone(x.device)?);
                 }
                 let net = c.backbone.as_ref().expect("loaded above");
