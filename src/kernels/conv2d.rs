@@ -24,11 +24,13 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, DispatchDevice, Flex, TensorMetadata, backend_extension};
+use burn::backend::{Autodiff, Backend, Flex, TensorMetadata, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
+
+use super::ours;
 
 /// Patch values built at once while computing a weight gradient (32 MiB of `f32`).
 const PATCH_VALUES: usize = 8 << 20;
@@ -177,14 +179,6 @@ impl<B: Backend + ConvKernels, C: CheckpointStrategy> ConvKernels for Autodiff<B
             )),
         }
     }
-}
-
-/// Whether `device` runs [`ConvKernels`] (the CPU backend, with or without autodiff).
-fn ours(device: &Device) -> bool {
-    matches!(
-        device.clone().inner().as_dispatch(),
-        DispatchDevice::Flex(_)
-    )
 }
 
 /// `x [B, C_in, H, W]` through the convolution `weight [C_out, C_in / groups, KH, KW]`

@@ -2,5 +2,20 @@
 //! where a Burn operation is slow there; other backends run Burn's operations.
 
 pub mod conv2d;
+mod elementwise;
+pub mod gelu;
+pub mod math;
 
 pub use conv2d::{conv2d, forward as conv2d_forward};
+pub use gelu::gelu;
+
+use burn::backend::DispatchDevice;
+use burn::tensor::Device;
+
+/// Whether `device` runs our kernels (the CPU backend, with or without autodiff).
+fn ours(device: &Device) -> bool {
+    matches!(
+        device.clone().inner().as_dispatch(),
+        DispatchDevice::Flex(_)
+    )
+}

@@ -4,9 +4,11 @@
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
+
+use crate::kernels::gelu;
 
 /// BERT's sizes (`config.json` of a Hugging Face model).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,61 @@
+//! Element-wise kernels over the CPU backend's `f32` tensors, with [`math`]'s
+//! vectorised loops.
+
+use burn::backend::ops::FloatTensorOps;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Flex, TensorMetadata};
+use burn::tensor::{DType, TensorData};
+
+use super::math;
+
+/// `f` applied to every element of `x`: in place when `x` is contiguous `f32` owned by
+/// no one else, else into a new tensor; `Err(x)` for other element types.
+pub fn unary(
+    mut x: FloatTensor<Flex>,
+    f: impl Fn(f32) -> f32 + Sync + Send + Copy,
+) -> Result<FloatTensor<Flex>, FloatTensor<Flex>> {
+    if x.dtype() != DType::F32 {
+        return Err(x);
+    }
+    if let Some((start, end)) = x.layout().contiguous_offsets()
+        && let Some(values) = x.try_storage_mut::<f32>()
+    {
+        math::map_in_place(&mut values[start..end], f);
+        return Ok(x);
+    }
+    let x = x.to_contiguous();
+    let Some(values) = x.as_slice::<f32>() else {
+        return Err(x);
+    };
+    let mut out = vec![0.0f32; values.len()];
+    math::map(values, &mut out, f);
+    Ok(Flex::float_from_data(
+        TensorData::new(out, x.shape()),
+        &Default::default(),
+    ))
+}
+
+/// `f(a, b)` element by element for two `f32` tensors of one shape, into a new tensor;
+/// `Err((a, b))` for other element types or shapes.
+pub fn binary(
+    a: FloatTensor<Flex>,
+    b: FloatTensor<Flex>,
+    f: impl Fn(f32, f32) -> f32 + Sync + Send + Copy,
+) -> Result<FloatTensor<Flex>, (FloatTensor<Flex>, FloatTensor<Flex>)> {
+    if a.dtype() != DType::F32 || b.dtype() != DType::F32 || a.shape() != b.shape() {
+        return Err((a, b));
+    }
+    let (a, b) = (a.to_contiguous(), b.to_contiguous());
+    let out = match (a.as_slice::<f32>(), b.as_slice::<f32>()) {
+        (Some(av), Some(bv)) => {
+            let mut out = vec![0.0f32; av.len()];
+            math::zip_map(av, bv, &mut out, f);
+            out
+        }
+        _ => return Err((a, b)),
+    };
+    Ok(Flex::float_from_data(
+        TensorData::new(out, a.shape()),
+        &Default::default(),
+    ))
+}
