@@ -332,3 +332,64 @@ fn gelu_in_place_leaves_shared_inputs_alone() {
     )));
     assert!(relative(&y, &burns) < 1e-5);
 }
+
+/// Seeded normal values, times `scale`, plus `shift`.
+fn normals(seed: u64, n: usize, scale: f32, shift: f32) -> Vec<f32> {
+    let mut rng = Rng::derive(seed, 3);
+    (0..n)
+        .map(|_| rng.normal() as f32 * scale + shift)
+        .collect()
+}
+
+#[test]
+fn our_inference_batch_norm_with_its_activation_matches_burns() {
+    use mla::burn::module::{Param, RunningState};
+    use mla::burn::nn::BatchNormConfig;
+    use mla::burn::tensor::activation::{relu, relu6};
+    use mla::kernels::{Activation, batch_norm};
+    let device = cpu();
+    let c = 6;
+    let vector = |seed, scale, shift| {
+        Tensor::<1>::from_data(
+            mla::burn::tensor::TensorData::new(normals(seed, c, scale, shift), [c]),
+            &device,
+        )
+    };
+    let mut bn = BatchNormConfig::new(c).init(&device);
+    bn.gamma = Param::from_tensor(vector(1, 1.0, 0.5));
+    bn.beta = Param::from_tensor(vector(2, 1.0, 0.0));
+    bn.running_mean = RunningState::new(vector(3, 2.0, 0.0));
+    bn.running_var = RunningState::new(vector(4, 0.3, 1.0).abs());
+    let shape = [4, 7, c, 5];
+    let values = normals(5, shape.iter().product(), 3.0, 0.0);
+    // [4, c, 7, 5] viewed through a swap of axes: not contiguous.
+    let x = || {
+        Tensor::<4>::from_data(
+            mla::burn::tensor::TensorData::new(values.clone(), shape),
+            &device,
+        )
+        .swap_dims(1, 2)
+    };
+    for activation in [Activation::None, Activation::Relu, Activation::Relu6] {
+        let burns = bn.forward(x());
+        let burns = host(match activation {
+            Activation::None => burns,
+            Activation::Relu => relu(burns),
+            Activation::Relu6 => relu6(burns),
+        });
+        let ours = host(batch_norm(&bn, x(), activation));
+        assert!(
+            relative(&ours, &burns) < 1e-5,
+            "{activation:?}: {}",
+            relative(&ours, &burns)
+        );
+        // Contiguous and unshared (in place), and shared (the input stays as it was).
+        let contiguous = Tensor::<4>::from_data(x().into_data(), &device);
+        let contiguous = host(batch_norm(&bn, contiguous, activation));
+        assert!(relative(&contiguous, &burns) < 1e-5);
+        let kept = x();
+        let shared = host(batch_norm(&bn, kept.clone(), activation));
+        assert!(relative(&shared, &burns) < 1e-5);
+        assert_eq!(host(kept.swap_dims(1, 2)), values);
+    }
+}

@@ -30,6 +30,7 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
+use super::depthwise::Depthwise;
 use super::ours;
 
 /// Patch values built at once while computing a weight gradient (32 MiB of `f32`).
@@ -78,6 +79,45 @@ fn dims4(t: &FloatTensor<Flex>) -> [usize; 4] {
 }
 
 impl ConvKernels for Flex {
+    fn conv2d_ours(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        let (xs, ws) = (dims4(&x), dims4(&weight));
+        let depthwise = ws[1] == 1 && options.groups == xs[1] && xs[1] > 0 && ws[0] % xs[1] == 0;
+        let output = |axis: usize| {
+            let (before, after) = options.padding[axis];
+            let span = options.dilation[axis] * (ws[2 + axis].max(1) - 1) + 1;
+            (xs[2 + axis] + before + after)
+                .checked_sub(span)
+                .map(|room| room / options.stride[axis] + 1)
+        };
+        let (Some(oh), Some(ow)) = (output(0), output(1)) else {
+            return Self::conv2d(x, weight, None, options);
+        };
+        if !depthwise || x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
+            return Self::conv2d(x, weight, None, options);
+        }
+        let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
+        let (Some(xv), Some(wv)) = (x.as_slice::<f32>(), weight.as_slice::<f32>()) else {
+            return Self::conv2d(x, weight, None, options);
+        };
+        let conv = Depthwise {
+            input: [xs[2], xs[3]],
+            output: [oh, ow],
+            kernel: [ws[2], ws[3]],
+            stride: options.stride,
+            dilation: options.dilation,
+            pad: [options.padding[0].0, options.padding[1].0],
+        };
+        let y = conv.forward(xv, [xs[0], xs[1]], wv, ws[0]);
+        Self::float_from_data(
+            TensorData::new(y, [xs[0], ws[0], oh, ow]),
+            &Default::default(),
+        )
+    }
+
     fn conv2d_input_grad(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,

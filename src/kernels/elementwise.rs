@@ -36,25 +36,20 @@ pub fn unary(
 }
 
 /// `f(a, b)` element by element for two `f32` tensors of one shape, into a new tensor;
-/// `Err((a, b))` for other element types or shapes.
+/// `None` for other element types or shapes.
 pub fn binary(
-    a: FloatTensor<Flex>,
-    b: FloatTensor<Flex>,
+    a: &FloatTensor<Flex>,
+    b: &FloatTensor<Flex>,
     f: impl Fn(f32, f32) -> f32 + Sync + Send + Copy,
-) -> Result<FloatTensor<Flex>, (FloatTensor<Flex>, FloatTensor<Flex>)> {
+) -> Option<FloatTensor<Flex>> {
     if a.dtype() != DType::F32 || b.dtype() != DType::F32 || a.shape() != b.shape() {
-        return Err((a, b));
+        return None;
     }
     let (a, b) = (a.to_contiguous(), b.to_contiguous());
-    let out = match (a.as_slice::<f32>(), b.as_slice::<f32>()) {
-        (Some(av), Some(bv)) => {
-            let mut out = vec![0.0f32; av.len()];
-            math::zip_map(av, bv, &mut out, f);
-            out
-        }
-        _ => return Err((a, b)),
-    };
-    Ok(Flex::float_from_data(
+    let (av, bv) = (a.as_slice::<f32>()?, b.as_slice::<f32>()?);
+    let mut out = vec![0.0f32; av.len()];
+    math::zip_map(av, bv, &mut out, f);
+    Some(Flex::float_from_data(
         TensorData::new(out, a.shape()),
         &Default::default(),
     ))

@@ -41,10 +41,10 @@ impl GeluKernels for Flex {
     }
 
     fn gelu_grad(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        elementwise::binary(x, grad, |x, g| {
+        elementwise::binary(&x, &grad, |x, g| {
             g * (math::normal_cdf(x) + x * INV_SQRT_2PI * math::exp(-0.5 * x * x))
         })
-        .unwrap_or_else(|(x, grad)| Self::gelu_backward(x, grad))
+        .unwrap_or_else(|| Self::gelu_backward(x, grad))
     }
 }
 

@@ -1,11 +1,14 @@
 //! Our own kernels for Burn's CPU backend, added through Burn's backend extension
 //! where a Burn operation is slow there; other backends run Burn's operations.
 
+pub mod batch_norm;
 pub mod conv2d;
+mod depthwise;
 mod elementwise;
 pub mod gelu;
 pub mod math;
 
+pub use batch_norm::{Activation, batch_norm};
 pub use conv2d::{conv2d, forward as conv2d_forward};
 pub use gelu::gelu;
 

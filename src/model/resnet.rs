@@ -7,7 +7,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::conv2d_forward;
+use crate::kernels::{Activation, batch_norm, conv2d_forward};
 
 /// ResNet-18 (He et al., 2016): a 7x7 stride-2 convolution and a 3x3 stride-2 max-pool,
 /// four stages of two basic residual blocks with `width`, 2x, 4x and 8x channels (the
@@ -121,10 +121,15 @@ impl BasicBlock {
 
     /// `[N, C_in, H, W] -> [N, C_out, H / stride, W / stride]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = relu(self.norm1.forward(conv2d_forward(&self.conv1, x.clone())));
-        let y = self.norm2.forward(conv2d_forward(&self.conv2, y));
+        let y = conv2d_forward(&self.conv1, x.clone());
+        let y = batch_norm(&self.norm1, y, Activation::Relu);
+        let y = batch_norm(
+            &self.norm2,
+            conv2d_forward(&self.conv2, y),
+            Activation::None,
+        );
         let skip = match (&self.shortcut, &self.shortcut_norm) {
-            (Some(c), Some(n)) => n.forward(conv2d_forward(c, x)),
+            (Some(c), Some(n)) => batch_norm(n, conv2d_forward(c, x), Activation::None),
             _ => x,
         };
         relu(y + skip)
@@ -150,7 +155,8 @@ impl Resnet18 {
         let [b, c, h, w] = x.dims();
         let t = self.frames.max(1);
         let x = x.reshape([b * t, c / t, h, w]);
-        let x = relu(self.stem_norm.forward(conv2d_forward(&self.stem, x)));
+        let x = conv2d_forward(&self.stem, x);
+        let x = batch_norm(&self.stem_norm, x, Activation::Relu);
         let x = self.stem_pool.forward(x);
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
         let [_, channels, _, _] = x.dims();

@@ -4,9 +4,9 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::{Device, Tensor, activation::relu6};
+use burn::tensor::{Device, Tensor};
 
-use crate::kernels::conv2d_forward;
+use crate::kernels::{Activation, batch_norm, conv2d_forward};
 
 /// Size of the pooled feature: the last 1x1 convolution's channels.
 pub const MOBILENET_V2_FEATURES: usize = 1280;
@@ -58,12 +58,12 @@ impl ConvBn {
 
     /// `[N, C_in, H, W] -> [N, C_out, H / stride, W / stride]`, without activation.
     fn linear(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(conv2d_forward(&self.conv, x))
+        batch_norm(&self.bn, conv2d_forward(&self.conv, x), Activation::None)
     }
 
     /// The same, then ReLU6.
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu6(self.linear(x))
+        batch_norm(&self.bn, conv2d_forward(&self.conv, x), Activation::Relu6)
     }
 }
 
