@@ -96,22 +96,26 @@ impl ConvKernels for Flex {
         let (Some(oh), Some(ow)) = (output(0), output(1)) else {
             return Self::conv2d(x, weight, None, options);
         };
-        if !depthwise || x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
+        if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
             return Self::conv2d(x, weight, None, options);
         }
         let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
         let (Some(xv), Some(wv)) = (x.as_slice::<f32>(), weight.as_slice::<f32>()) else {
             return Self::conv2d(x, weight, None, options);
         };
-        let conv = Depthwise {
-            input: [xs[2], xs[3]],
-            output: [oh, ow],
-            kernel: [ws[2], ws[3]],
-            stride: options.stride,
-            dilation: options.dilation,
-            pad: [options.padding[0].0, options.padding[1].0],
+        let y = if depthwise {
+            let conv = Depthwise {
+                input: [xs[2], xs[3]],
+                output: [oh, ow],
+                kernel: [ws[2], ws[3]],
+                stride: options.stride,
+                dilation: options.dilation,
+                pad: [options.padding[0].0, options.padding[1].0],
+            };
+            conv.forward(xv, [xs[0], xs[1]], wv, ws[0])
+        } else {
+            forward_gemm(xv, xs, wv, ws, [oh, ow], &options)
         };
-        let y = conv.forward(xv, [xs[0], xs[1]], wv, ws[0]);
         Self::float_from_data(
             TensorData::new(y, [xs[0], ws[0], oh, ow]),
             &Default::default(),
@@ -273,6 +277,119 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     )
 }
 
+/// `y [B, C_out, OH, OW]` of `x` (dims `xs`) through `wt` (dims `ws`): per group and
+/// chunk of samples, the im2col patches and one GEMM, `Y_g = W_g x cols_g`, written
+/// straight into `y` for one sample at a time (its rows are `y`'s channel planes) and
+/// copied there for several (late layers, whose small planes make a thin product
+/// alone). A 1x1 convolution with stride 1 and no padding reads `x` as its patches.
+fn forward_gemm(
+    x: &[f32],
+    xs: [usize; 4],
+    wt: &[f32],
+    ws: [usize; 4],
+    [oh, ow]: [usize; 2],
+    options: &ConvOptions<2>,
+) -> Vec<f32> {
+    let gs = [xs[0], ws[0], oh, ow];
+    let sizes = Sizes::new(xs, gs, ws, options);
+    let Sizes {
+        batch,
+        c_in,
+        c_out,
+        cin_g,
+        cout_g,
+        groups,
+        k,
+        plane,
+        ..
+    } = sizes;
+    let g = &sizes.geometry;
+    let pointwise = k == cin_g
+        && plane == g.h * g.w
+        && options.stride == [1, 1]
+        && sizes.geometry.pad == [0, 0];
+    // Several samples per product only where one sample's plane is small.
+    let chunk = if plane >= 256 { 1 } else { sizes.chunk };
+    let mut y = vec![0.0f32; batch * c_out * plane];
+    let mut cols = vec![
+        0.0f32;
+        if pointwise && chunk == 1 {
+            0
+        } else {
+            k * chunk * plane
+        }
+    ];
+    let mut yg = vec![
+        0.0f32;
+        if chunk == 1 {
+            0
+        } else {
+            cout_g * chunk * plane
+        }
+    ];
+    for group in 0..groups {
+        let w_g = &wt[group * cout_g * k..][..cout_g * k];
+        for n in (0..batch).step_by(chunk) {
+            let nb = chunk.min(batch - n);
+            let cols_len = nb * plane;
+            let patches: &[f32] = if pointwise && nb == 1 {
+                &x[(n * c_in + group * cin_g) * plane..][..cin_g * plane]
+            } else {
+                im2col(x, &sizes, group, [n, nb], &mut cols[..k * cols_len]);
+                &cols[..k * cols_len]
+            };
+            if nb == 1 {
+                let dst = &mut y[(n * c_out + group * cout_g) * plane..][..cout_g * plane];
+                matmul(
+                    (dst, cout_g, plane, [plane, 1]),
+                    false,
+                    (w_g, [k, 1]),
+                    (patches, [plane, 1]),
+                    k,
+                );
+                continue;
+            }
+            let dst = &mut yg[..cout_g * cols_len];
+            matmul(
+                (dst, cout_g, cols_len, [cols_len, 1]),
+                false,
+                (w_g, [k, 1]),
+                (patches, [cols_len, 1]),
+                k,
+            );
+            // Row c of `yg` holds channel `group * cout_g + c` of samples n..n + nb.
+            let first = group * cout_g;
+            y[n * c_out * plane..(n + nb) * c_out * plane]
+                .par_chunks_mut(plane)
+                .enumerate()
+                .filter(|(i, _)| (i % c_out) / cout_g == group)
+                .for_each(|(i, out)| {
+                    let (s, c) = (i / c_out, i % c_out - first);
+                    out.copy_from_slice(&yg[c * cols_len + s * plane..][..plane]);
+                });
+        }
+    }
+    y
+}
+
+/// The im2col patches of group `group` for samples `n..n + nb` of `x`: `cols [k,
+/// nb * plane]`, row (channel of the group, ky, kx), column (sample, oy, ox).
+fn im2col(x: &[f32], sizes: &Sizes, group: usize, [n, nb]: [usize; 2], cols: &mut [f32]) {
+    let (c_in, cin_g, plane) = (sizes.c_in, sizes.cin_g, sizes.plane);
+    let g = &sizes.geometry;
+    let (hw, taps) = (g.h * g.w, g.kh * g.kw);
+    cols.par_chunks_mut(nb * plane)
+        .enumerate()
+        .for_each(|(row, out)| {
+            let ci = group * cin_g + row / taps;
+            let (ky, kx) = ((row / g.kw) % g.kh, row % g.kw);
+            for s in 0..nb {
+                let xp = &x[((n + s) * c_in + ci) * hw..][..hw];
+                g.patch_row(xp, ky, kx, &mut out[s * plane..][..plane]);
+            }
+        });
+}
+
 /// `dW` of the convolution of `x` (dims `xs`) whose output gradient is `g` (dims
 /// `gs`), for a weight of dims `ws`.
 fn weight_grad(
@@ -283,6 +400,7 @@ fn weight_grad(
     ws: [usize; 4],
     options: &ConvOptions<2>,
 ) -> Vec<f32> {
+    let sizes = Sizes::new(xs, gs, ws, options);
     let Sizes {
         batch,
         c_in,
@@ -293,9 +411,9 @@ fn weight_grad(
         k,
         plane,
         chunk,
-        geometry,
-    } = Sizes::new(xs, gs, ws, options);
-    let [h, w, kh, kw] = [geometry.h, geometry.w, geometry.kh, geometry.kw];
+        ref geometry,
+    } = sizes;
+    let [h, w] = [geometry.h, geometry.w];
     let mut dw = vec![0.0f32; c_out * k];
     if cin_g == 1 {
         // Depthwise (or a channel multiplier): each output channel reads one input
@@ -317,18 +435,7 @@ fn weight_grad(
         for (n, first) in (0..batch).step_by(chunk).map(|b| (b, b == 0)) {
             let nb = chunk.min(batch - n);
             let cols_len = nb * plane;
-            // cols: row (ci, ky, kx), column (sample, oy, ox).
-            cols[..k * cols_len]
-                .par_chunks_mut(cols_len)
-                .enumerate()
-                .for_each(|(row, out)| {
-                    let ci = group * cin_g + row / (kh * kw);
-                    let (ky, kx) = ((row / kw) % kh, row % kw);
-                    for s in 0..nb {
-                        let xp = &x[((n + s) * c_in + ci) * h * w..][..h * w];
-                        geometry.patch_row(xp, ky, kx, &mut out[s * plane..][..plane]);
-                    }
-                });
+            im2col(x, &sizes, group, [n, nb], &mut cols[..k * cols_len]);
             gather_group(
                 g,
                 [c_out, plane],
