@@ -439,9 +439,16 @@ fn our_training_batch_norm_and_its_gradients_match_burns() {
         ]
     };
     let (burns, ours) = (run(false), run(true));
-    for (what, (a, b)) in ["output", "dx", "dgamma", "dbeta", "running mean", "running var"]
-        .iter()
-        .zip(ours.iter().zip(&burns))
+    for (what, (a, b)) in [
+        "output",
+        "dx",
+        "dgamma",
+        "dbeta",
+        "running mean",
+        "running var",
+    ]
+    .iter()
+    .zip(ours.iter().zip(&burns))
     {
         assert!(relative(a, b) < 1e-5, "{what}: {}", relative(a, b));
     }

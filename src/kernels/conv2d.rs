@@ -31,7 +31,7 @@ use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::depthwise::Depthwise;
-use super::ours;
+use super::{ours, scratch};
 
 /// Patch values built at once while computing a weight gradient (32 MiB of `f32`).
 const PATCH_VALUES: usize = 8 << 20;
@@ -311,64 +311,60 @@ fn forward_gemm(
     // Several samples per product only where one sample's plane is small.
     let chunk = if plane >= 256 { 1 } else { sizes.chunk };
     let mut y = vec![0.0f32; batch * c_out * plane];
-    let mut cols = vec![
-        0.0f32;
-        if pointwise && chunk == 1 {
-            0
-        } else {
-            k * chunk * plane
-        }
-    ];
-    let mut yg = vec![
-        0.0f32;
-        if chunk == 1 {
-            0
-        } else {
-            cout_g * chunk * plane
-        }
-    ];
-    for group in 0..groups {
-        let w_g = &wt[group * cout_g * k..][..cout_g * k];
-        for n in (0..batch).step_by(chunk) {
-            let nb = chunk.min(batch - n);
-            let cols_len = nb * plane;
-            let patches: &[f32] = if pointwise && nb == 1 {
-                &x[(n * c_in + group * cin_g) * plane..][..cin_g * plane]
-            } else {
-                im2col(x, &sizes, group, [n, nb], &mut cols[..k * cols_len]);
-                &cols[..k * cols_len]
-            };
-            if nb == 1 {
-                let dst = &mut y[(n * c_out + group * cout_g) * plane..][..cout_g * plane];
+    let cols_values = if pointwise && chunk == 1 {
+        0
+    } else {
+        k * chunk * plane
+    };
+    let yg_values = if chunk == 1 {
+        0
+    } else {
+        cout_g * chunk * plane
+    };
+    scratch::with_two(cols_values, yg_values, |cols, yg| {
+        for group in 0..groups {
+            let w_g = &wt[group * cout_g * k..][..cout_g * k];
+            for n in (0..batch).step_by(chunk) {
+                let nb = chunk.min(batch - n);
+                let cols_len = nb * plane;
+                let patches: &[f32] = if pointwise && nb == 1 {
+                    &x[(n * c_in + group * cin_g) * plane..][..cin_g * plane]
+                } else {
+                    im2col(x, &sizes, group, [n, nb], &mut cols[..k * cols_len]);
+                    &cols[..k * cols_len]
+                };
+                if nb == 1 {
+                    let dst = &mut y[(n * c_out + group * cout_g) * plane..][..cout_g * plane];
+                    matmul(
+                        (dst, cout_g, plane, [plane, 1]),
+                        false,
+                        (w_g, [k, 1]),
+                        (patches, [plane, 1]),
+                        k,
+                    );
+                    continue;
+                }
+                let dst = &mut yg[..cout_g * cols_len];
                 matmul(
-                    (dst, cout_g, plane, [plane, 1]),
+                    (dst, cout_g, cols_len, [cols_len, 1]),
                     false,
                     (w_g, [k, 1]),
-                    (patches, [plane, 1]),
+                    (patches, [cols_len, 1]),
                     k,
                 );
-                continue;
+                // Row c of `yg` holds channel `group * cout_g + c` of samples n..n + nb.
+                let first = group * cout_g;
+                y[n * c_out * plane..(n + nb) * c_out * plane]
+                    .par_chunks_mut(plane)
+                    .enumerate()
+                    .filter(|(i, _)| (i % c_out) / cout_g == group)
+                    .for_each(|(i, out)| {
+                        let (s, c) = (i / c_out, i % c_out - first);
+                        out.copy_from_slice(&yg[c * cols_len + s * plane..][..plane]);
+                    });
             }
-            let dst = &mut yg[..cout_g * cols_len];
-            matmul(
-                (dst, cout_g, cols_len, [cols_len, 1]),
-                false,
-                (w_g, [k, 1]),
-                (patches, [cols_len, 1]),
-                k,
-            );
-            // Row c of `yg` holds channel `group * cout_g + c` of samples n..n + nb.
-            let first = group * cout_g;
-            y[n * c_out * plane..(n + nb) * c_out * plane]
-                .par_chunks_mut(plane)
-                .enumerate()
-                .filter(|(i, _)| (i % c_out) / cout_g == group)
-                .for_each(|(i, out)| {
-                    let (s, c) = (i / c_out, i % c_out - first);
-                    out.copy_from_slice(&yg[c * cols_len + s * plane..][..plane]);
-                });
         }
-    }
+    });
     y
 }
 
@@ -428,31 +424,31 @@ fn weight_grad(
         });
         return dw;
     }
-    let mut cols = vec![0.0f32; k * chunk * plane];
-    let mut dy = vec![0.0f32; cout_g * chunk * plane];
-    for group in 0..groups {
-        let dst = &mut dw[group * cout_g * k..][..cout_g * k];
-        for (n, first) in (0..batch).step_by(chunk).map(|b| (b, b == 0)) {
-            let nb = chunk.min(batch - n);
-            let cols_len = nb * plane;
-            im2col(x, &sizes, group, [n, nb], &mut cols[..k * cols_len]);
-            gather_group(
-                g,
-                [c_out, plane],
-                group * cout_g,
-                [n, nb],
-                &mut dy[..cout_g * cols_len],
-            );
-            // dst [cout_g, k] (+)= dy [cout_g, cols_len] x cols^T [cols_len, k].
-            matmul(
-                (dst, cout_g, k, [k, 1]),
-                !first,
-                (&dy[..cout_g * cols_len], [cols_len, 1]),
-                (&cols[..k * cols_len], [1, cols_len]),
-                cols_len,
-            );
+    scratch::with_two(k * chunk * plane, cout_g * chunk * plane, |cols, dy| {
+        for group in 0..groups {
+            let dst = &mut dw[group * cout_g * k..][..cout_g * k];
+            for (n, first) in (0..batch).step_by(chunk).map(|b| (b, b == 0)) {
+                let nb = chunk.min(batch - n);
+                let cols_len = nb * plane;
+                im2col(x, &sizes, group, [n, nb], &mut cols[..k * cols_len]);
+                gather_group(
+                    g,
+                    [c_out, plane],
+                    group * cout_g,
+                    [n, nb],
+                    &mut dy[..cout_g * cols_len],
+                );
+                // dst [cout_g, k] (+)= dy [cout_g, cols_len] x cols^T [cols_len, k].
+                matmul(
+                    (dst, cout_g, k, [k, 1]),
+                    !first,
+                    (&dy[..cout_g * cols_len], [cols_len, 1]),
+                    (&cols[..k * cols_len], [1, cols_len]),
+                    cols_len,
+                );
+            }
         }
-    }
+    });
     dw
 }
 
@@ -495,42 +491,43 @@ fn input_grad(
             });
         return dx;
     }
-    let mut dcols = vec![0.0f32; k * chunk * plane];
-    let mut dy = vec![0.0f32; cout_g * chunk * plane];
-    for group in 0..groups {
-        for n in (0..batch).step_by(chunk) {
-            let nb = chunk.min(batch - n);
-            let cols_len = nb * plane;
-            gather_group(
-                g,
-                [c_out, plane],
-                group * cout_g,
-                [n, nb],
-                &mut dy[..cout_g * cols_len],
-            );
-            // dcols [k, cols_len] = W_g^T [k, cout_g] x dy [cout_g, cols_len].
-            matmul(
-                (&mut dcols[..k * cols_len], k, cols_len, [cols_len, 1]),
-                false,
-                (&wt[group * cout_g * k..][..cout_g * k], [1, k]),
-                (&dy[..cout_g * cols_len], [cols_len, 1]),
-                cout_g,
-            );
-            // col2im, one input plane (sample, channel of the group) per task.
-            let dcols = &dcols;
-            dx[n * c_in * h * w..(n + nb) * c_in * h * w]
-                .par_chunks_mut(h * w)
-                .enumerate()
-                .filter(|(i, _)| (i % c_in) / cin_g == group)
-                .for_each(|(i, out)| {
-                    let (s, ci) = (i / c_in, i % cin_g);
-                    for tap in 0..kh * kw {
-                        let row = &dcols[(ci * kh * kw + tap) * cols_len + s * plane..][..plane];
-                        geometry.add_patch_row(row, tap / kw, tap % kw, out);
-                    }
-                });
+    scratch::with_two(k * chunk * plane, cout_g * chunk * plane, |dcols, dy| {
+        for group in 0..groups {
+            for n in (0..batch).step_by(chunk) {
+                let nb = chunk.min(batch - n);
+                let cols_len = nb * plane;
+                gather_group(
+                    g,
+                    [c_out, plane],
+                    group * cout_g,
+                    [n, nb],
+                    &mut dy[..cout_g * cols_len],
+                );
+                // dcols [k, cols_len] = W_g^T [k, cout_g] x dy [cout_g, cols_len].
+                matmul(
+                    (&mut dcols[..k * cols_len], k, cols_len, [cols_len, 1]),
+                    false,
+                    (&wt[group * cout_g * k..][..cout_g * k], [1, k]),
+                    (&dy[..cout_g * cols_len], [cols_len, 1]),
+                    cout_g,
+                );
+                // col2im, one input plane (sample, channel of the group) per task.
+                let dcols = &dcols;
+                dx[n * c_in * h * w..(n + nb) * c_in * h * w]
+                    .par_chunks_mut(h * w)
+                    .enumerate()
+                    .filter(|(i, _)| (i % c_in) / cin_g == group)
+                    .for_each(|(i, out)| {
+                        let (s, ci) = (i / c_in, i % cin_g);
+                        for tap in 0..kh * kw {
+                            let row =
+                                &dcols[(ci * kh * kw + tap) * cols_len + s * plane..][..plane];
+                            geometry.add_patch_row(row, tap / kw, tap % kw, out);
+                        }
+                    });
+            }
         }
-    }
+    });
     dx
 }
 

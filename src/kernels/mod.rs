@@ -7,6 +7,7 @@ mod depthwise;
 mod elementwise;
 pub mod gelu;
 pub mod math;
+mod scratch;
 
 pub use batch_norm::{Activation, batch_norm};
 pub use conv2d::{conv2d, forward as conv2d_forward};

@@ -1,0 +1,32 @@
+//! Working memory reused across kernel calls, for buffers every call overwrites (the
+//! im2col patches, gathered gradients, products before their copy out).
+//!
+//! A fresh zeroed buffer per call cost a memset as large as the patches (9 times a 3x3
+//! layer's input) plus page faults: glibc hands back freed heap memory for large blocks
+//! once its mmap threshold has grown, and `calloc` must then clear it.
+
+use std::cell::RefCell;
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with two buffers of `a` and `b` values, holding stale values of earlier
+/// calls: `f` must write every value before it reads it. The calling thread's buffer,
+/// grown as needed, or (called from inside `f`) a fresh one.
+pub fn with_two<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut kept) => {
+            if kept.len() < a + b {
+                kept.resize(a + b, 0.0);
+            }
+            let (x, y) = kept[..a + b].split_at_mut(a);
+            f(x, y)
+        }
+        Err(_) => {
+            let mut fresh = vec![0.0f32; a + b];
+            let (x, y) = fresh.split_at_mut(a);
+            f(x, y)
+        }
+    })
+}
