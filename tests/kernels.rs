@@ -453,3 +453,48 @@ fn our_training_batch_norm_and_its_gradients_match_burns() {
         assert!(relative(a, b) < 1e-5, "{what}: {}", relative(a, b));
     }
 }
+
+#[test]
+fn our_adaptive_average_pool_and_its_gradient_match_burns() {
+    use mla::burn::nn::pool::AdaptiveAvgPool2dConfig;
+    let device = cpu().autodiff();
+    // Sizes that divide, that do not (overlapping windows), and a grid larger than
+    // the input along one axis.
+    for (shape, grid) in [
+        ([2, 3, 8, 12], [4, 4]),
+        ([3, 2, 50, 32], [4, 4]),
+        ([1, 4, 7, 5], [3, 6]),
+        ([2, 1, 9, 9], [1, 1]),
+    ] {
+        let pool = AdaptiveAvgPool2dConfig::new(grid).init();
+        let n: usize = shape.iter().product();
+        let run = |ours: bool| {
+            let x = Tensor::<4>::from_data(
+                mla::burn::tensor::TensorData::new(normals(21, n, 1.0, 0.0), shape),
+                &device,
+            )
+            .require_grad();
+            let y = if ours {
+                mla::kernels::adaptive_avg_pool2d(&pool, x.clone())
+            } else {
+                pool.forward(x.clone())
+            };
+            let m: usize = y.dims().iter().product();
+            let probe = Tensor::<4>::from_data(
+                mla::burn::tensor::TensorData::new(normals(22, m, 1.0, 0.0), y.dims()),
+                &device,
+            );
+            let grads = (y.clone() * probe).sum().backward();
+            (host(y.inner()), host(x.grad(&grads).unwrap()))
+        };
+        let ((y, dx), (y_burn, dx_burn)) = (run(true), run(false));
+        assert!(
+            relative(&y, &y_burn) < 1e-5,
+            "{shape:?} -> {grid:?}: output"
+        );
+        assert!(
+            relative(&dx, &dx_burn) < 1e-5,
+            "{shape:?} -> {grid:?}: gradient"
+        );
+    }
+}

@@ -31,7 +31,7 @@ use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::depthwise::Depthwise;
-use super::{ours, scratch};
+use super::{math, ours, scratch};
 
 /// Patch values built at once while computing a weight gradient (32 MiB of `f32`).
 const PATCH_VALUES: usize = 8 << 20;
@@ -419,7 +419,10 @@ fn weight_grad(
             for b in 0..batch {
                 let xp = &x[(b * c_in + ci) * h * w..][..h * w];
                 let gp = &g[(b * c_out + co) * plane..][..plane];
-                geometry.accumulate(xp, gp, out);
+                math::vectorized(
+                    #[inline(always)]
+                    || geometry.accumulate(xp, gp, out),
+                );
             }
         });
         return dw;
@@ -746,6 +749,7 @@ impl Geometry {
 
     /// `out [KH * KW] += ` each tap's sum of `gp [OH, OW]` times the input plane
     /// `xp [H, W]` it reads.
+    #[inline(always)]
     fn accumulate(&self, xp: &[f32], gp: &[f32], out: &mut [f32]) {
         let [sy, sx] = self.stride;
         for ky in 0..self.kh {
@@ -760,11 +764,7 @@ impl Geometry {
                     let grow = &gp[oy * self.ow..][..self.ow];
                     if sx == 1 {
                         let ix = x0 + dx - self.pad[1];
-                        sum += grow[x0..x1]
-                            .iter()
-                            .zip(&line[ix..ix + (x1 - x0)])
-                            .map(|(a, b)| a * b)
-                            .sum::<f32>();
+                        sum += math::dot(&grow[x0..x1], &line[ix..ix + (x1 - x0)]);
                     } else {
                         for ox in x0..x1 {
                             sum += grow[ox] * line[ox * sx + dx - self.pad[1]];

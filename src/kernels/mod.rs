@@ -1,6 +1,7 @@
 //! Our own kernels for Burn's CPU backend, added through Burn's backend extension
 //! where a Burn operation is slow there; other backends run Burn's operations.
 
+pub mod adaptive_pool;
 pub mod batch_norm;
 pub mod conv2d;
 mod depthwise;
@@ -9,6 +10,7 @@ pub mod gelu;
 pub mod math;
 mod scratch;
 
+pub use adaptive_pool::adaptive_avg_pool2d;
 pub use batch_norm::{Activation, batch_norm};
 pub use conv2d::{conv2d, forward as conv2d_forward};
 pub use gelu::gelu;

@@ -7,7 +7,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::conv2d_forward;
+use crate::kernels::{adaptive_avg_pool2d, conv2d_forward};
 
 /// 3x3 convolutions with ReLU, 2x2 max-pooling between them, average pooling to a
 /// `grid x grid` map (which keeps the coarse layout that global pooling would lose),
@@ -87,7 +87,7 @@ impl CnnEncoder {
                 x
             }
         });
-        let x = self.grid.forward(x);
+        let x = adaptive_avg_pool2d(&self.grid, x);
         let [b, c, h, w] = x.dims();
         relu(self.proj.forward(x.reshape([b, c * h * w])))
     }

@@ -7,7 +7,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::{Activation, batch_norm, conv2d_forward};
+use crate::kernels::{Activation, adaptive_avg_pool2d, batch_norm, conv2d_forward};
 
 /// ResNet-18 (He et al., 2016): a 7x7 stride-2 convolution and a 3x3 stride-2 max-pool,
 /// four stages of two basic residual blocks with `width`, 2x, 4x and 8x channels (the
@@ -160,7 +160,7 @@ impl Resnet18 {
         let x = self.stem_pool.forward(x);
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
         let [_, channels, _, _] = x.dims();
-        let features = self.pool.forward(x).reshape([b, t, channels]);
+        let features = adaptive_avg_pool2d(&self.pool, x).reshape([b, t, channels]);
         let features = features.mean_dim(1).reshape([b, channels]);
         relu(self.proj.forward(features))
     }
