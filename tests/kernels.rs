@@ -498,3 +498,66 @@ fn our_adaptive_average_pool_and_its_gradient_match_burns() {
         );
     }
 }
+
+#[test]
+fn our_max_pool_and_its_gradient_match_burns() {
+    use mla::burn::nn::PaddingConfig2d;
+    use mla::burn::nn::pool::MaxPool2dConfig;
+    let device = cpu().autodiff();
+    // The CNN's 2x2 stride 2, ResNet-18's 3x3 stride 2 padding 1, `Same` (asymmetric
+    // padding), a 3x2 kernel with stride 1, on odd sizes; values rounded to a tenth so
+    // that windows hold ties (the first maximum takes the gradient, as in Burn).
+    let cases = [
+        (
+            MaxPool2dConfig::new([2, 2]).with_strides([2, 2]),
+            [3, 2, 9, 8],
+        ),
+        (
+            MaxPool2dConfig::new([3, 3])
+                .with_strides([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)),
+            [2, 3, 11, 10],
+        ),
+        (
+            MaxPool2dConfig::new([2, 2])
+                .with_strides([1, 1])
+                .with_padding(PaddingConfig2d::Same),
+            [1, 2, 6, 7],
+        ),
+        (
+            MaxPool2dConfig::new([3, 2]).with_strides([1, 2]),
+            [2, 2, 7, 9],
+        ),
+    ];
+    for (i, (config, shape)) in cases.into_iter().enumerate() {
+        let pool = config.init();
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = normals(31 + i as u64, n, 1.0, 0.0)
+            .iter()
+            .map(|v| (v * 10.0).round() / 10.0)
+            .collect();
+        let run = |ours: bool| {
+            let x = Tensor::<4>::from_data(
+                mla::burn::tensor::TensorData::new(values.clone(), shape),
+                &device,
+            )
+            .require_grad();
+            let y = if ours {
+                mla::kernels::max_pool2d(&pool, x.clone())
+            } else {
+                pool.forward(x.clone())
+            };
+            let m: usize = y.dims().iter().product();
+            let probe = Tensor::<4>::from_data(
+                mla::burn::tensor::TensorData::new(normals(41, m, 1.0, 0.0), y.dims()),
+                &device,
+            );
+            let grads = (y.clone() * probe).sum().backward();
+            (y.dims(), host(y.inner()), host(x.grad(&grads).unwrap()))
+        };
+        let ((dims, y, dx), (dims_burn, y_burn, dx_burn)) = (run(true), run(false));
+        assert_eq!(dims, dims_burn, "case {i}: output dims");
+        assert_eq!(y, y_burn, "case {i}: output");
+        assert!(relative(&dx, &dx_burn) < 1e-6, "case {i}: gradient");
+    }
+}

@@ -8,12 +8,14 @@ mod depthwise;
 mod elementwise;
 pub mod gelu;
 pub mod math;
+pub mod max_pool;
 mod scratch;
 
 pub use adaptive_pool::adaptive_avg_pool2d;
 pub use batch_norm::{Activation, batch_norm};
 pub use conv2d::{conv2d, forward as conv2d_forward};
 pub use gelu::gelu;
+pub use max_pool::max_pool2d;
 
 use burn::backend::DispatchDevice;
 use burn::tensor::Device;

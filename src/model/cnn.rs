@@ -7,7 +7,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::{adaptive_avg_pool2d, conv2d_forward};
+use crate::kernels::{adaptive_avg_pool2d, conv2d_forward, max_pool2d};
 
 /// 3x3 convolutions with ReLU, 2x2 max-pooling between them, average pooling to a
 /// `grid x grid` map (which keeps the coarse layout that global pooling would lose),
@@ -82,7 +82,7 @@ impl CnnEncoder {
             // Pool between convolutions while the map is still large enough.
             let [_, _, h, w] = x.dims();
             if i < last && h >= 2 && w >= 2 {
-                self.pool.forward(x)
+                max_pool2d(&self.pool, x)
             } else {
                 x
             }

@@ -7,7 +7,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::{Activation, adaptive_avg_pool2d, batch_norm, conv2d_forward};
+use crate::kernels::{Activation, adaptive_avg_pool2d, batch_norm, conv2d_forward, max_pool2d};
 
 /// ResNet-18 (He et al., 2016): a 7x7 stride-2 convolution and a 3x3 stride-2 max-pool,
 /// four stages of two basic residual blocks with `width`, 2x, 4x and 8x channels (the
@@ -157,7 +157,7 @@ impl Resnet18 {
         let x = x.reshape([b * t, c / t, h, w]);
         let x = conv2d_forward(&self.stem, x);
         let x = batch_norm(&self.stem_norm, x, Activation::Relu);
-        let x = self.stem_pool.forward(x);
+        let x = max_pool2d(&self.stem_pool, x);
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
         let [_, channels, _, _] = x.dims();
         let features = adaptive_avg_pool2d(&self.pool, x).reshape([b, t, channels]);
