@@ -140,7 +140,8 @@ fn channel_tensor(values: Vec<f32>) -> FloatTensor<Flex> {
 }
 
 /// Per channel, `f(channel, offset of a plane)` summed (in f64) over the channel's
-/// planes of a `[N, C, plane]` tensor, two sums at a time; in parallel over channels.
+/// planes of a `[N, C, plane]` tensor, two sums at a time; in parallel over channels,
+/// each channel's loop vectorised (`f` inlined into it).
 fn channel_sums(
     [n, c, plane]: [usize; 3],
     f: impl Fn(usize, usize) -> [f64; 2] + Sync + Send,
@@ -148,10 +149,15 @@ fn channel_sums(
     (0..c)
         .into_par_iter()
         .map(|ch| {
-            (0..n).fold([0.0; 2], |acc, b| {
-                let [s, t] = f(ch, (b * c + ch) * plane);
-                [acc[0] + s, acc[1] + t]
-            })
+            math::vectorized(
+                #[inline(always)]
+                || {
+                    (0..n).fold([0.0; 2], |acc, b| {
+                        let [s, t] = f(ch, (b * c + ch) * plane);
+                        [acc[0] + s, acc[1] + t]
+                    })
+                },
+            )
         })
         .collect()
 }
@@ -211,24 +217,22 @@ impl NormTrainKernels for Flex {
             .expect("contiguous f32 reads as a slice");
         let (gamma, beta) = (channel_values(gamma), channel_values(beta));
         // The mean, then the variance about it (two passes, as Burn computes them).
-        let mean: Vec<f32> = channel_sums(dims, |_, at| {
-            let p = &xv[at..][..plane];
-            math::vectorized(
-                #[inline(always)]
-                || sum_and_dot(p, p),
-            )
-        })
+        let mean: Vec<f32> = channel_sums(
+            dims,
+            #[inline(always)]
+            |_, at| {
+                let p = &xv[at..][..plane];
+                sum_and_dot(p, p)
+            },
+        )
         .iter()
         .map(|[s, _]| (s / count) as f32)
         .collect();
-        let variance: Vec<f32> = channel_sums(dims, |ch, at| {
-            let p = &xv[at..][..plane];
-            let squares = math::vectorized(
-                #[inline(always)]
-                || squares_about(p, mean[ch]),
-            );
-            [squares, 0.0]
-        })
+        let variance: Vec<f32> = channel_sums(
+            dims,
+            #[inline(always)]
+            |ch, at| [squares_about(&xv[at..][..plane], mean[ch]), 0.0],
+        )
         .iter()
         .map(|[s, _]| (s / count) as f32)
         .collect();
@@ -265,14 +269,14 @@ impl NormTrainKernels for Flex {
             .map(|&v| 1.0 / (v as f64 + epsilon).sqrt())
             .collect();
         // Σ g and Σ g (x - μ) = Σ g x - μ Σ g per channel; Σ g x̂ = Σ g (x - μ) / σ.
-        let sums = channel_sums(dims, |ch, at| {
-            let (xp, gp) = (&xv[at..][..plane], &gv[at..][..plane]);
-            let [s, gx] = math::vectorized(
-                #[inline(always)]
-                || sum_and_dot(gp, xp),
-            );
-            [s, gx - mean[ch] as f64 * s]
-        });
+        let sums = channel_sums(
+            dims,
+            #[inline(always)]
+            |ch, at| {
+                let [s, gx] = sum_and_dot(&gv[at..][..plane], &xv[at..][..plane]);
+                [s, gx - mean[ch] as f64 * s]
+            },
+        );
         let d_beta: Vec<f32> = sums.iter().map(|[s, _]| *s as f32).collect();
         let d_gamma: Vec<f32> = sums
             .iter()
@@ -290,20 +294,18 @@ impl NormTrainKernels for Flex {
             })
             .collect();
         let mut dx = vec![0.0f32; xv.len()];
-        dx.par_chunks_mut(plane.max(1))
-            .enumerate()
-            .for_each(|(i, out)| {
+        math::for_planes(
+            &mut dx,
+            plane,
+            #[inline(always)]
+            |i, out| {
                 let [k, a, b] = coefficients[i % c];
                 let (xp, gp) = (&xv[i * plane..][..plane], &gv[i * plane..][..plane]);
-                math::vectorized(
-                    #[inline(always)]
-                    || {
-                        for ((o, &x), &g) in out.iter_mut().zip(xp).zip(gp) {
-                            *o = k * g + a * x + b;
-                        }
-                    },
-                )
-            });
+                for ((o, &x), &g) in out.iter_mut().zip(xp).zip(gp) {
+                    *o = k * g + a * x + b;
+                }
+            },
+        );
         let dx = Flex::float_from_data(TensorData::new(dx, x.shape()), &Default::default());
         (dx, channel_tensor(d_gamma), channel_tensor(d_beta))
     }
@@ -400,23 +402,20 @@ fn affine_clamp(
     let channels = scale.len();
     let plane: usize = x.shape().iter().skip(2).product();
     let apply = |values: &mut [f32]| {
-        values
-            .par_chunks_mut(plane.max(1))
-            .enumerate()
-            .for_each(|(i, p)| {
+        math::for_planes(
+            values,
+            plane,
+            #[inline(always)]
+            |i, p| {
                 let (s, t) = (scale[i % channels], shift[i % channels]);
-                math::vectorized(
-                    #[inline(always)]
-                    || {
-                        for v in p.iter_mut() {
-                            // Compares, not f32::max/min: a NaN stays NaN.
-                            let y = *v * s + t;
-                            let y = if y < low { low } else { y };
-                            *v = if y > high { high } else { y };
-                        }
-                    },
-                )
-            });
+                for v in p.iter_mut() {
+                    // Compares, not f32::max/min: a NaN stays NaN.
+                    let y = *v * s + t;
+                    let y = if y < low { low } else { y };
+                    *v = if y > high { high } else { y };
+                }
+            },
+        )
     };
     if x.dtype() == DType::F32
         && let Some((start, end)) = x.layout().contiguous_offsets()

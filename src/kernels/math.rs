@@ -95,6 +95,28 @@ pub fn vectorized<R>(body: impl FnOnce() -> R) -> R {
     body()
 }
 
+/// `f(i, plane_i)` for each `plane`-long run of `values` (the last may be shorter),
+/// planes grouped into parallel tasks of at least [`TASK`] values, each task's loop
+/// vectorised once (small planes, such as a late layer's 7x7, paid the dispatch per
+/// plane).
+pub fn for_planes(values: &mut [f32], plane: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    let plane = plane.max(1);
+    let per_task = (TASK / plane).max(1);
+    values
+        .par_chunks_mut(per_task * plane)
+        .enumerate()
+        .for_each(|(t, chunk)| {
+            vectorized(
+                #[inline(always)]
+                || {
+                    for (k, p) in chunk.chunks_mut(plane).enumerate() {
+                        f(t * per_task + k, p);
+                    }
+                },
+            )
+        });
+}
+
 /// `out[i] = f(a[i])`, in parallel tasks, each loop vectorised.
 pub fn map(a: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync + Send + Copy) {
     out.par_chunks_mut(TASK)
@@ -226,6 +248,15 @@ mod tests {
         let mut c = a.clone();
         map_in_place(&mut c, exp);
         assert!(c.iter().zip(&a).all(|(c, a)| *c == exp(*a)));
+        // Planes of 7, 49 and 20_000 values (several per task, one per task, one task
+        // over several): each value sees its own plane's index.
+        for plane in [7, 49, 20_000] {
+            let mut v = vec![0.0f32; 50_000];
+            for_planes(&mut v, plane, |i, p| {
+                p.iter_mut().for_each(|x| *x = i as f32)
+            });
+            assert!(v.iter().enumerate().all(|(k, x)| *x == (k / plane) as f32));
+        }
         for n in [0, 1, 7, 8, 9, 100, 50_000] {
             let exact: f64 = a[..n]
                 .iter()
