@@ -31,14 +31,15 @@ pub trait PoolKernels: Backend {
     /// The gradient `[B, C, H, W]` (the input's dims `input`) given the output's
     /// gradient `grad [B, C, OH, OW]`.
     fn adaptive_avg_pool2d_grad(input: [usize; 4], grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        // Burn's backward reads only the input's shape.
-        let x = Self::float_zeros(
-            Shape::new(input),
-            &TensorMetadata::device(&grad),
-            grad.dtype().into(),
-        );
-        Self::adaptive_avg_pool2d_backward(x, grad)
+        burns_grad::<Self>(input, grad)
     }
+}
+
+/// Burn's adaptive average pool backward (which reads only the input's dims).
+fn burns_grad<B: Backend>(input: [usize; 4], grad: FloatTensor<B>) -> FloatTensor<B> {
+    let device = TensorMetadata::device(&grad);
+    let x = B::float_zeros(Shape::new(input), &device, grad.dtype().into());
+    B::adaptive_avg_pool2d_backward(x, grad)
 }
 
 /// The window of output index `i` of `out` along an axis of `len`: `start..end`.
@@ -86,11 +87,7 @@ impl PoolKernels for Flex {
         let grad = grad.to_contiguous();
         let gv = match grad.as_slice::<f32>() {
             Some(gv) if oh > 0 && ow > 0 => gv,
-            _ => {
-                let x =
-                    Self::float_zeros(Shape::new(input), &Default::default(), grad.dtype().into());
-                return Self::adaptive_avg_pool2d_backward(x, grad);
-            }
+            _ => return burns_grad::<Self>(input, grad),
         };
         let mut dx = vec![0.0f32; b * c * h * w];
         dx.par_chunks_mut((h * w).max(1))

@@ -11,7 +11,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::ops::{FloatTensorOps, IntTensorOps, ModuleOps};
+use burn::backend::ops::{FloatTensorOps, IntTensorOps};
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Autodiff, Backend, Flex, TensorMetadata, backend_extension};
 use burn::nn::PaddingConfig2d;
@@ -20,6 +20,27 @@ use burn::tensor::{DType, IntDType, Shape, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::ours;
+
+/// Burn's max pool, `(output, argmax)`.
+fn burns<B: Backend>(
+    x: FloatTensor<B>,
+    [kernel, stride, pad]: [[usize; 2]; 3],
+) -> (FloatTensor<B>, IntTensor<B>) {
+    let r = B::max_pool2d_with_indices(x, kernel, stride, pad, [1, 1], false, IntDType::I64);
+    (r.output, r.indices)
+}
+
+/// Burn's max pool backward (which reads only the input's dims).
+fn burns_grad<B: Backend>(
+    input: [usize; 4],
+    [kernel, stride, pad]: [[usize; 2]; 3],
+    grad: FloatTensor<B>,
+    argmax: IntTensor<B>,
+) -> FloatTensor<B> {
+    let device = TensorMetadata::device(&grad);
+    let x = B::float_zeros(Shape::new(input), &device, grad.dtype().into());
+    B::max_pool2d_with_indices_backward(x, kernel, stride, pad, [1, 1], false, grad, argmax).x_grad
+}
 
 /// Max pooling with our backward.
 #[backend_extension(Flex, Autodiff)]
@@ -32,10 +53,8 @@ pub trait MaxPoolKernels: Backend {
         window: [[usize; 2]; 3],
         output: [usize; 2],
     ) -> (FloatTensor<Self>, IntTensor<Self>) {
-        let [kernel, stride, pad] = window;
         let _ = output;
-        let r = Self::max_pool2d_with_indices(x, kernel, stride, pad, [1, 1], false, IntDType::I64);
-        (r.output, r.indices)
+        burns::<Self>(x, window)
     }
 
     /// The input's gradient `[B, C, H, W]` (dims `input`), given the output's gradient
@@ -46,14 +65,7 @@ pub trait MaxPoolKernels: Backend {
         grad: FloatTensor<Self>,
         argmax: IntTensor<Self>,
     ) -> FloatTensor<Self> {
-        let [kernel, stride, pad] = window;
-        let x = Self::float_zeros(
-            Shape::new(input),
-            &TensorMetadata::device(&grad),
-            grad.dtype().into(),
-        );
-        Self::max_pool2d_with_indices_backward(x, kernel, stride, pad, [1, 1], false, grad, argmax)
-            .x_grad
+        burns_grad::<Self>(input, window, grad, argmax)
     }
 }
 
@@ -69,16 +81,7 @@ impl MaxPoolKernels for Flex {
         let [oh, ow] = output;
         let x = x.to_contiguous();
         let Some(xv) = x.as_slice::<f32>().filter(|_| x.dtype() == DType::F32) else {
-            let r = Self::max_pool2d_with_indices(
-                x,
-                [kh, kw],
-                [sy, sx],
-                [py, px],
-                [1, 1],
-                false,
-                IntDType::I64,
-            );
-            return (r.output, r.indices);
+            return burns::<Self>(x, window);
         };
         let mut y = vec![0.0f32; b * c * oh * ow];
         let mut at = vec![0i64; b * c * oh * ow];
@@ -130,19 +133,7 @@ impl MaxPoolKernels for Flex {
                 .as_slice::<i64>()
                 .filter(|_| argmax.dtype() == DType::I64),
         ) else {
-            let [kernel, stride, pad] = window;
-            let x = Self::float_zeros(Shape::new(input), &Default::default(), grad.dtype().into());
-            return Self::max_pool2d_with_indices_backward(
-                x,
-                kernel,
-                stride,
-                pad,
-                [1, 1],
-                false,
-                grad,
-                argmax,
-            )
-            .x_grad;
+            return burns_grad::<Self>(input, window, grad, argmax);
         };
         let mut dx = vec![0.0f32; b * c * h * w];
         dx.par_chunks_mut((h * w).max(1))
