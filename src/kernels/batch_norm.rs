@@ -69,7 +69,13 @@ impl NormKernels for Flex {
         let [low, high] = range;
         let channels = x.shape()[1];
         let params = [gamma, beta, mean, var].map(|p| p.to_contiguous());
-        let read = |i: usize| params[i].as_slice::<f32>().filter(|v| v.len() == channels);
+        // Other element types keep Burn's operations (and their dtype).
+        let f32_input = x.dtype() == DType::F32;
+        let read = |i: usize| {
+            params[i]
+                .as_slice::<f32>()
+                .filter(|v| f32_input && v.len() == channels)
+        };
         let (Some(g), Some(b), Some(m), Some(v)) = (read(0), read(1), read(2), read(3)) else {
             let [gamma, beta, mean, var] = params;
             let y = Self::batch_norm(x, gamma, beta, mean, var, epsilon);
@@ -117,11 +123,11 @@ pub trait NormTrainKernels: Backend {
     }
 }
 
-/// A `[N, C, ...]` tensor's values, contiguous, as `f32`, and its `[N, C, plane]`.
+/// A `[N, C, ...]` `f32` tensor, contiguous, and its `[N, C, plane]`.
 fn planes(t: FloatTensor<Flex>) -> (FloatTensor<Flex>, [usize; 3]) {
     let shape = t.shape();
     let plane = shape.iter().skip(2).product();
-    let t = Flex::float_cast(t, burn::tensor::FloatDType::F32).to_contiguous();
+    let t = t.to_contiguous();
     (t, [shape[0], shape[1], plane])
 }
 
@@ -209,6 +215,10 @@ impl NormTrainKernels for Flex {
         beta: FloatTensor<Self>,
         epsilon: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        if x.dtype() != DType::F32 {
+            let r = Self::batch_norm_train(x, gamma, beta, epsilon);
+            return (r.output, r.mean, r.variance);
+        }
         let (x, dims) = planes(x);
         let [_, c, plane] = dims;
         let count = (dims[0] * plane).max(1) as f64;
@@ -254,6 +264,10 @@ impl NormTrainKernels for Flex {
         epsilon: f64,
         grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        if x.dtype() != DType::F32 || grad.dtype() != DType::F32 {
+            let r = Self::batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
+            return (r.x_grad, r.gamma_grad, r.beta_grad);
+        }
         let ((x, dims), (grad, _)) = (planes(x), planes(grad));
         let [_, c, plane] = dims;
         let count = (dims[0] * plane).max(1) as f64;
