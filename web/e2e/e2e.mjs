@@ -355,10 +355,16 @@ if (!served && !process.env.MLA_REQUIRE_PRETRAINED) {
 }
 
 // Stop ends a long run after the current step and says so: clicked during epoch 2 of
-// the built-in sample (12 steps an epoch), it must not let epoch 3 finish.
+// the built-in sample, it must not let epoch 3 finish. The worker takes messages at its
+// event-loop turns (every 200 ms), so an epoch must outlast a turn for this to measure
+// Stop rather than the step's speed: on the CPU backend (an epoch of the sample at
+// batch 16 now takes 0.1-0.2 s) the run uses batches of 2 (about 190 steps an epoch);
+// WebGPU's software steps are slow enough at 16.
+const stopBatch = query === '?backend=cpu' ? 2 : 16;
 await page.getByTestId('use-sample').click();
 await page.waitForFunction(() => document.querySelector('[data-testid=data-name]')?.textContent.startsWith('built-in'), null, { timeout: 30_000 });
 await setField('epochs', 50);
+await setField('batch_size', stopBatch);
 await page.getByTestId('start').click();
 await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.textContent.startsWith('epoch 2/'), null, { timeout: 120_000, polling: 10 });
 await page.getByTestId('stop').click();
@@ -366,6 +372,7 @@ await page.waitForFunction(() => document.querySelector('[data-testid=status]')?
 const stoppedAfter = Number((await status()).match(/stopped after (\d+)/)[1]);
 check(stoppedAfter <= 2, `Stop during epoch 2 ends training promptly (stopped after ${stoppedAfter} epochs)`);
 check(await page.getByTestId('start').isEnabled(), `Stop ends training: "${await status()}", Start is enabled again`);
+await setField('batch_size', 16);
 
 // A missing rate masks modalities in every split before training and says how many;
 // a rate outside [0, 1] is refused, naming the setting.
