@@ -18,7 +18,7 @@ use burn::nn::pool::AdaptiveAvgPool2d;
 use burn::tensor::{DType, Shape, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::{math, ours};
+use super::{dims4, math, ours};
 
 /// Adaptive average pooling with our backward.
 #[backend_extension(Flex, Autodiff)]
@@ -45,12 +45,6 @@ fn burns_grad<B: Backend>(input: [usize; 4], grad: FloatTensor<B>) -> FloatTenso
 /// The window of output index `i` of `out` along an axis of `len`: `start..end`.
 fn window(i: usize, len: usize, out: usize) -> (usize, usize) {
     (i * len / out, ((i + 1) * len).div_ceil(out))
-}
-
-/// Dims of a 4-D tensor.
-fn dims4(t: &FloatTensor<Flex>) -> [usize; 4] {
-    let s = t.shape();
-    [s[0], s[1], s[2], s[3]]
 }
 
 impl PoolKernels for Flex {

@@ -34,7 +34,7 @@ use burn::tensor::activation::{relu, relu6};
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::{math, ours};
+use super::{elementwise, math, ours};
 
 /// Inference batch norm and clamp in one pass.
 #[backend_extension(Flex)]
@@ -408,7 +408,7 @@ impl<B: Backend + NormTrainKernels, C: CheckpointStrategy> NormTrainKernels for 
 /// `x [N, C, ...]`: each element `(x * scale[c] + shift[c]).clamp(low, high)`, in place
 /// when `x` is contiguous `f32` owned by no one else.
 fn affine_clamp(
-    mut x: FloatTensor<Flex>,
+    x: FloatTensor<Flex>,
     scale: &[f32],
     shift: &[f32],
     [low, high]: [f32; 2],
@@ -431,13 +431,10 @@ fn affine_clamp(
             },
         )
     };
-    if x.dtype() == DType::F32
-        && let Some((start, end)) = x.layout().contiguous_offsets()
-        && let Some(values) = x.try_storage_mut::<f32>()
-    {
-        apply(&mut values[start..end]);
-        return x;
-    }
+    let x = match elementwise::in_place(x, |values| apply(values)) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
     let x = Flex::float_cast(x, burn::tensor::FloatDType::F32).to_contiguous();
     let mut values = x
         .as_slice::<f32>()

@@ -24,14 +24,13 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, Flex, TensorMetadata, backend_extension};
-use burn::nn::PaddingConfig2d;
+use burn::backend::{Autodiff, Backend, Flex, backend_extension};
 use burn::nn::conv::Conv2d;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::depthwise::Depthwise;
-use super::{math, ours, scratch};
+use super::{dims4, math, ours, output_len, padding_pairs, scratch};
 
 /// Patch values built at once while computing a weight gradient (32 MiB of `f32`).
 const PATCH_VALUES: usize = 8 << 20;
@@ -72,12 +71,6 @@ pub trait ConvKernels: Backend {
     }
 }
 
-/// Dims of a 4-D tensor.
-fn dims4(t: &FloatTensor<Flex>) -> [usize; 4] {
-    let s = t.shape();
-    [s[0], s[1], s[2], s[3]]
-}
-
 impl ConvKernels for Flex {
     fn conv2d_ours(
         x: FloatTensor<Self>,
@@ -87,11 +80,14 @@ impl ConvKernels for Flex {
         let (xs, ws) = (dims4(&x), dims4(&weight));
         let depthwise = ws[1] == 1 && options.groups == xs[1] && xs[1] > 0 && ws[0] % xs[1] == 0;
         let output = |axis: usize| {
-            let (before, after) = options.padding[axis];
-            let span = options.dilation[axis] * (ws[2 + axis].max(1) - 1) + 1;
-            (xs[2 + axis] + before + after)
-                .checked_sub(span)
-                .map(|room| room / options.stride[axis] + 1)
+            let (stride, dilation) = (options.stride[axis], options.dilation[axis]);
+            output_len(
+                xs[2 + axis],
+                options.padding[axis],
+                ws[2 + axis],
+                stride,
+                dilation,
+            )
         };
         let (Some(oh), Some(ow)) = (output(0), output(1)) else {
             return Self::conv2d(x, weight, None, options);
@@ -257,17 +253,7 @@ pub fn conv2d(
 /// and encoder files are unchanged).
 pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
-    let (k, s) = (conv.kernel_size, conv.stride);
-    // Burn's `PaddingConfig2d` semantics (its own helper is private to burn-nn).
-    let same = |k: usize, s: usize, n: usize| {
-        let total = ((n.div_ceil(s)).saturating_sub(1) * s + k).saturating_sub(n);
-        (total / 2, total - total / 2)
-    };
-    let padding = match conv.padding {
-        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
-        PaddingConfig2d::Same => [same(k[0], s[0], h), same(k[1], s[1], w)],
-        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
-    };
+    let padding = padding_pairs(&conv.padding, conv.kernel_size, conv.stride, [h, w]);
     let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
     conv2d(
         x,

@@ -8,22 +8,35 @@ use burn::tensor::{DType, TensorData};
 
 use super::math;
 
+/// `apply` run on `x`'s values where they lie, when `x` is contiguous `f32` owned by no
+/// one else (a tensor still in use elsewhere must not change); `Err(x)` otherwise.
+pub fn in_place(
+    mut x: FloatTensor<Flex>,
+    apply: impl FnOnce(&mut [f32]),
+) -> Result<FloatTensor<Flex>, FloatTensor<Flex>> {
+    if x.dtype() == DType::F32
+        && let Some((start, end)) = x.layout().contiguous_offsets()
+        && let Some(values) = x.try_storage_mut::<f32>()
+    {
+        apply(&mut values[start..end]);
+        return Ok(x);
+    }
+    Err(x)
+}
+
 /// `f` applied to every element of `x`: in place when `x` is contiguous `f32` owned by
 /// no one else, else into a new tensor; `Err(x)` for other element types.
 pub fn unary(
-    mut x: FloatTensor<Flex>,
+    x: FloatTensor<Flex>,
     f: impl Fn(f32) -> f32 + Sync + Send + Copy,
 ) -> Result<FloatTensor<Flex>, FloatTensor<Flex>> {
     if x.dtype() != DType::F32 {
         return Err(x);
     }
-    if let Some((start, end)) = x.layout().contiguous_offsets()
-        && let Some(values) = x.try_storage_mut::<f32>()
-    {
-        math::map_in_place(&mut values[start..end], f);
-        return Ok(x);
-    }
-    let x = x.to_contiguous();
+    let x = match in_place(x, |values| math::map_in_place(values, f)) {
+        Ok(y) => return Ok(y),
+        Err(x) => x.to_contiguous(),
+    };
     let Some(values) = x.as_slice::<f32>() else {
         return Err(x);
     };

@@ -14,12 +14,11 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ops::{FloatTensorOps, IntTensorOps};
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Autodiff, Backend, Flex, TensorMetadata, backend_extension};
-use burn::nn::PaddingConfig2d;
 use burn::nn::pool::MaxPool2d;
 use burn::tensor::{DType, IntDType, Shape, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::ours;
+use super::{dims4, ours, output_len, padding_pairs};
 
 /// Burn's max pool, `(output, argmax)`.
 fn burns<B: Backend>(
@@ -75,8 +74,7 @@ impl MaxPoolKernels for Flex {
         window: [[usize; 2]; 3],
         output: [usize; 2],
     ) -> (FloatTensor<Self>, IntTensor<Self>) {
-        let s = x.shape();
-        let [b, c, h, w] = [s[0], s[1], s[2], s[3]];
+        let [b, c, h, w] = dims4(&x);
         let [[kh, kw], [sy, sx], [py, px]] = window;
         let [oh, ow] = output;
         let x = x.to_contiguous();
@@ -203,22 +201,8 @@ impl<B: Backend + MaxPoolKernels, C: CheckpointStrategy> MaxPoolKernels for Auto
 pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
     let (k, s) = (pool.kernel_size, pool.stride);
-    // Burn's `PaddingConfig2d` semantics (its own helper is private to burn-nn).
-    let same = |k: usize, s: usize, n: usize| {
-        let total = ((n.div_ceil(s.max(1))).saturating_sub(1) * s + k).saturating_sub(n);
-        (total / 2, total - total / 2)
-    };
-    let padding = match pool.padding {
-        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
-        PaddingConfig2d::Same => [same(k[0], s[0], h), same(k[1], s[1], w)],
-        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
-    };
-    let out = |axis: usize, n: usize| {
-        let (before, after) = padding[axis];
-        (n + before + after)
-            .checked_sub(k[axis])
-            .map(|room| room / s[axis].max(1) + 1)
-    };
+    let padding = padding_pairs(&pool.padding, k, s, [h, w]);
+    let out = |axis: usize, n: usize| output_len(n, padding[axis], k[axis], s[axis], 1);
     let supported = pool.dilation == [1, 1]
         && !pool.ceil_mode
         && s[0] > 0
