@@ -561,3 +561,106 @@ fn our_max_pool_and_its_gradient_match_burns() {
         assert!(relative(&dx, &dx_burn) < 1e-6, "case {i}: gradient");
     }
 }
+
+fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
+    Tensor::from_data(mla::burn::tensor::TensorData::new(values, shape), &cpu())
+}
+
+#[test]
+fn our_linear_layer_matches_burns() {
+    use mla::burn::nn::LinearConfig;
+    use mla::kernels::linear;
+    let device = cpu();
+    for bias in [true, false] {
+        let layer = LinearConfig::new(7, 5).with_bias(bias).init(&device);
+        // 3-D (rows a multiple of 32, which Burn runs as one product per sample) and 2-D.
+        let x3 = tensor(normals(11, 3 * 32 * 7, 1.0, 0.0), [3, 32, 7]);
+        let burns = host(layer.forward(x3.clone()));
+        let ours = host(linear(&layer, x3.clone()));
+        assert!(
+            relative(&ours, &burns) < 1e-5,
+            "{}",
+            relative(&ours, &burns)
+        );
+        assert_eq!(linear(&layer, x3.clone()).dims(), [3, 32, 5]);
+        let x2 = x3.reshape([96, 7]).slice([10..20, 0..7]);
+        let burns = host(layer.forward(x2.clone()));
+        assert!(relative(&host(linear(&layer, x2)), &burns) < 1e-5);
+    }
+}
+
+#[test]
+fn our_attention_softmax_matches_burns_and_drops_masked_keys() {
+    use mla::burn::tensor::activation::softmax;
+    use mla::kernels::attention_softmax;
+    let [b, h, l, k] = [2, 3, 4, 37];
+    let scores = || tensor(normals(12, b * h * l * k, 4.0, 0.0), [b, h, l, k]);
+    // Sample 0 keeps every key; sample 1 masks its last 9.
+    let mask: Vec<f32> = (0..b * k)
+        .map(|i| {
+            if i / k == 1 && i % k >= k - 9 {
+                -1e30
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mask = tensor(mask, [b, k]);
+    let scale = 0.35;
+    let burns = host(softmax(
+        scores().mul_scalar(scale) + mask.clone().reshape([b, 1, 1, k]),
+        3,
+    ));
+    let kept = scores();
+    let ours = host(attention_softmax(kept.clone(), scale, mask.clone()));
+    assert!(
+        relative(&ours, &burns) < 1e-5,
+        "{}",
+        relative(&ours, &burns)
+    );
+    for (i, p) in ours.iter().enumerate() {
+        if i / (h * l * k) == 1 && i % k >= k - 9 {
+            assert_eq!(*p, 0.0, "a masked key keeps weight {p}");
+        }
+    }
+    for row in ours.chunks(k) {
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+    // The shared input is left as it was; a strided view gives the same weights.
+    assert_eq!(host(kept), host(scores()));
+    let strided = scores().swap_dims(2, 3).swap_dims(2, 3);
+    assert!(relative(&host(attention_softmax(strided, scale, mask)), &burns) < 1e-5);
+}
+
+#[test]
+fn our_residual_layer_norm_matches_burns() {
+    use mla::burn::module::Param;
+    use mla::burn::nn::LayerNormConfig;
+    use mla::kernels::add_layer_norm;
+    let device = cpu();
+    let d = 24;
+    for (epsilon, bias) in [(1e-12, true), (1e-5, false)] {
+        let mut norm = LayerNormConfig::new(d)
+            .with_epsilon(epsilon)
+            .with_bias(bias)
+            .init(&device);
+        norm.gamma = Param::from_tensor(tensor(normals(13, d, 0.5, 1.0), [d]));
+        if bias {
+            norm.beta = Some(Param::from_tensor(tensor(normals(14, d, 1.0, 0.0), [d])));
+        }
+        // Rows with a large common offset: a one-pass variance would lose them.
+        let x = || tensor(normals(15, 5 * 3 * d, 2.0, 100.0), [5, 3, d]);
+        let r = tensor(normals(16, 5 * 3 * d, 1.0, 0.0), [5, 3, d]);
+        let burns = host(norm.forward(x() + r.clone()));
+        let kept = x();
+        let ours = host(add_layer_norm(&norm, epsilon, kept.clone(), r.clone()));
+        assert!(
+            relative(&ours, &burns) < 1e-5,
+            "{}",
+            relative(&ours, &burns)
+        );
+        assert_eq!(host(kept), host(x()));
+        let fresh = host(add_layer_norm(&norm, epsilon, x() * 1.0, r));
+        assert!(relative(&fresh, &burns) < 1e-5);
+    }
+}

@@ -29,7 +29,9 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::depthwise::Depthwise;
+use super::depthwise;
+use super::gemm::matmul;
+use super::geometry::Geometry;
 use super::{dims4, math, ours, output_len, padding_pairs, scratch};
 
 /// Patch values built at once while computing a weight gradient (32 MiB of `f32`).
@@ -100,15 +102,8 @@ impl ConvKernels for Flex {
             return Self::conv2d(x, weight, None, options);
         };
         let y = if depthwise {
-            let conv = Depthwise {
-                input: [xs[2], xs[3]],
-                output: [oh, ow],
-                kernel: [ws[2], ws[3]],
-                stride: options.stride,
-                dilation: options.dilation,
-                pad: [options.padding[0].0, options.padding[1].0],
-            };
-            conv.forward(xv, [xs[0], xs[1]], wv, ws[0])
+            let geometry = Geometry::new([xs[2], xs[3]], [oh, ow], [ws[2], ws[3]], &options);
+            depthwise::forward(&geometry, xv, [xs[0], xs[1]], wv, ws[0])
         } else {
             forward_gemm(xv, xs, wv, ws, [oh, ow], &options)
         };
@@ -360,6 +355,9 @@ fn im2col(x: &[f32], sizes: &Sizes, group: usize, [n, nb]: [usize; 2], cols: &mu
     let (c_in, cin_g, plane) = (sizes.c_in, sizes.cin_g, sizes.plane);
     let g = &sizes.geometry;
     let (hw, taps) = (g.h * g.w, g.kh * g.kw);
+    if g.stride != [1, 1] {
+        return im2col_strided(x, sizes, group, [n, nb], cols);
+    }
     cols.par_chunks_mut(nb * plane)
         .enumerate()
         .for_each(|(row, out)| {
@@ -368,6 +366,40 @@ fn im2col(x: &[f32], sizes: &Sizes, group: usize, [n, nb]: [usize; 2], cols: &mu
             for s in 0..nb {
                 let xp = &x[((n + s) * c_in + ci) * hw..][..hw];
                 g.patch_row(xp, ky, kx, &mut out[s * plane..][..plane]);
+            }
+        });
+}
+
+/// [`im2col`] of a strided layer: each input plane split once into its stride phases
+/// (zero-padded), so every patch row is contiguous runs of a phase rather than a
+/// gather of every `stride`-th value (a 7x7 stem at stride 2 read each input value 49
+/// times that way).
+fn im2col_strided(x: &[f32], sizes: &Sizes, group: usize, [n, nb]: [usize; 2], cols: &mut [f32]) {
+    let (c_in, cin_g, plane) = (sizes.c_in, sizes.cin_g, sizes.plane);
+    let g = &sizes.geometry;
+    let (hw, taps) = (g.h * g.w, g.kh * g.kw);
+    let dims = g.phase_dims(0);
+    let per_plane = g.stride[0] * g.stride[1] * dims[0] * dims[1];
+    let mut phases = vec![0.0f32; nb * cin_g * per_plane];
+    phases
+        .par_chunks_mut(per_plane.max(1))
+        .enumerate()
+        .for_each(|(i, q)| {
+            let (s, c) = (i / cin_g, i % cin_g);
+            let xp = &x[((n + s) * c_in + group * cin_g + c) * hw..][..hw];
+            g.fill_phases(xp, dims, q);
+        });
+    cols.par_chunks_mut(nb * plane)
+        .enumerate()
+        .for_each(|(row, out)| {
+            let (c, tap) = (row / taps, row % taps);
+            let offset = g.phase_offset(tap / g.kw, tap % g.kw, dims);
+            for s in 0..nb {
+                let q = &phases[(s * cin_g + c) * per_plane + offset..];
+                let rows = out[s * plane..][..plane].chunks_exact_mut(g.ow.max(1));
+                for (oy, o) in rows.enumerate() {
+                    o.copy_from_slice(&q[oy * dims[1]..][..g.ow]);
+                }
             }
         });
 }
@@ -578,187 +610,4 @@ fn gather_group(
                     .copy_from_slice(&g[((n + s) * c_out + first + c) * plane..][..plane]);
             }
         });
-}
-
-/// `dst [m, n] = (dst if accumulate) + lhs [m, k] x rhs [k, n]`, each matrix given with
-/// its `[row, column]` strides; the slices are exactly the elements those strides reach.
-fn matmul(
-    dst: (&mut [f32], usize, usize, [usize; 2]),
-    accumulate: bool,
-    lhs: (&[f32], [usize; 2]),
-    rhs: (&[f32], [usize; 2]),
-    k: usize,
-) {
-    let (out, m, n, [drs, dcs]) = dst;
-    let reach = |rows: usize, cols: usize, [rs, cs]: [usize; 2]| {
-        (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs + 1
-    };
-    assert!(
-        out.len() >= reach(m, n, [drs, dcs])
-            && lhs.0.len() >= reach(m, k, lhs.1)
-            && rhs.0.len() >= reach(k, n, rhs.1),
-        "matmul: a matrix's strides reach past its slice"
-    );
-    // SAFETY: checked above: every element the strides address lies inside its slice;
-    // `dst` is borrowed mutably, so it aliases neither operand.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            dcs as isize,
-            drs as isize,
-            accumulate,
-            lhs.0.as_ptr(),
-            lhs.1[1] as isize,
-            lhs.1[0] as isize,
-            rhs.0.as_ptr(),
-            rhs.1[1] as isize,
-            rhs.1[0] as isize,
-            if accumulate { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::Rayon(0),
-        );
-    }
-}
-
-/// Where a kernel tap reads the input, for one convolution's sizes.
-struct Geometry {
-    h: usize,
-    w: usize,
-    oh: usize,
-    ow: usize,
-    kh: usize,
-    kw: usize,
-    stride: [usize; 2],
-    dilation: [usize; 2],
-    /// Padding before the first row and column.
-    pad: [usize; 2],
-}
-
-impl Geometry {
-    fn new(input: [usize; 2], output: [usize; 2], kernel: [usize; 2], o: &ConvOptions<2>) -> Self {
-        Self {
-            h: input[0],
-            w: input[1],
-            oh: output[0],
-            ow: output[1],
-            kh: kernel[0],
-            kw: kernel[1],
-            stride: o.stride,
-            dilation: o.dilation,
-            pad: [o.padding[0].0, o.padding[1].0],
-        }
-    }
-
-    /// Adds the patch row of tap `(ky, kx)`, `row [OH, OW]`, back into the input plane
-    /// `xp [H, W]` where the tap read it (the transpose of [`Geometry::patch_row`]).
-    fn add_patch_row(&self, row: &[f32], ky: usize, kx: usize, xp: &mut [f32]) {
-        let (y0, y1) = self.valid(0, ky, self.h, self.oh);
-        let (x0, x1) = self.valid(1, kx, self.w, self.ow);
-        let [sy, sx] = self.stride;
-        let (dy, dx) = (ky * self.dilation[0], kx * self.dilation[1]);
-        for oy in y0..y1 {
-            let iy = oy * sy + dy - self.pad[0];
-            let line = &mut xp[iy * self.w..][..self.w];
-            let src = &row[oy * self.ow..][..self.ow];
-            if sx == 1 {
-                let ix = x0 + dx - self.pad[1];
-                for (d, v) in line[ix..ix + (x1 - x0)].iter_mut().zip(&src[x0..x1]) {
-                    *d += v;
-                }
-            } else {
-                for ox in x0..x1 {
-                    line[ox * sx + dx - self.pad[1]] += src[ox];
-                }
-            }
-        }
-    }
-
-    /// `xp [H, W] +=` the output gradient plane `gp [OH, OW]` sent back through each
-    /// tap of `taps [KH * KW]` (one depthwise output channel).
-    fn scatter(&self, gp: &[f32], taps: &[f32], xp: &mut [f32]) {
-        let mut row = vec![0.0f32; gp.len()];
-        for (tap, &weight) in taps.iter().enumerate() {
-            for (r, v) in row.iter_mut().zip(gp) {
-                *r = v * weight;
-            }
-            self.add_patch_row(&row, tap / self.kw, tap % self.kw, xp);
-        }
-    }
-
-    /// The output positions `o` whose input index `o * stride + tap * dilation - pad`
-    /// falls inside `0..len`, as a range, for axis `axis`.
-    fn valid(&self, axis: usize, tap: usize, len: usize, out_len: usize) -> (usize, usize) {
-        let (s, offset) = (self.stride[axis], tap * self.dilation[axis]);
-        let pad = self.pad[axis];
-        // o * s + offset >= pad  and  o * s + offset - pad < len
-        let lo = pad.saturating_sub(offset).div_ceil(s);
-        let hi = if len + pad > offset {
-            (len + pad - offset).div_ceil(s).min(out_len)
-        } else {
-            0
-        };
-        (lo.min(hi), hi)
-    }
-
-    /// One sample's im2col row for tap `(ky, kx)` of the input plane `xp [H, W]`:
-    /// `out [OH, OW]`, zeros where the tap reads padding.
-    fn patch_row(&self, xp: &[f32], ky: usize, kx: usize, out: &mut [f32]) {
-        let (y0, y1) = self.valid(0, ky, self.h, self.oh);
-        let (x0, x1) = self.valid(1, kx, self.w, self.ow);
-        let [sy, sx] = self.stride;
-        let (dy, dx) = (ky * self.dilation[0], kx * self.dilation[1]);
-        for (oy, row) in out.chunks_mut(self.ow).enumerate() {
-            if oy < y0 || oy >= y1 {
-                row.fill(0.0);
-                continue;
-            }
-            let iy = oy * sy + dy - self.pad[0];
-            let line = &xp[iy * self.w..][..self.w];
-            row[..x0].fill(0.0);
-            row[x1..].fill(0.0);
-            if sx == 1 {
-                let ix = x0 + dx - self.pad[1];
-                row[x0..x1].copy_from_slice(&line[ix..ix + (x1 - x0)]);
-            } else {
-                for (ox, v) in row.iter_mut().enumerate().take(x1).skip(x0) {
-                    *v = line[ox * sx + dx - self.pad[1]];
-                }
-            }
-        }
-    }
-
-    /// `out [KH * KW] += ` each tap's sum of `gp [OH, OW]` times the input plane
-    /// `xp [H, W]` it reads.
-    #[inline(always)]
-    fn accumulate(&self, xp: &[f32], gp: &[f32], out: &mut [f32]) {
-        let [sy, sx] = self.stride;
-        for ky in 0..self.kh {
-            let (y0, y1) = self.valid(0, ky, self.h, self.oh);
-            for kx in 0..self.kw {
-                let (x0, x1) = self.valid(1, kx, self.w, self.ow);
-                let (dy, dx) = (ky * self.dilation[0], kx * self.dilation[1]);
-                let mut sum = 0.0f32;
-                for oy in y0..y1 {
-                    let iy = oy * sy + dy - self.pad[0];
-                    let line = &xp[iy * self.w..][..self.w];
-                    let grow = &gp[oy * self.ow..][..self.ow];
-                    if sx == 1 {
-                        let ix = x0 + dx - self.pad[1];
-                        sum += math::dot(&grow[x0..x1], &line[ix..ix + (x1 - x0)]);
-                    } else {
-                        for ox in x0..x1 {
-                            sum += grow[ox] * line[ox * sx + dx - self.pad[1]];
-                        }
-                    }
-                }
-                out[ky * self.kw + kx] += sum;
-            }
-        }
-    }
 }

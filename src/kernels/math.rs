@@ -76,6 +76,37 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
+/// `Σ a[i]` in eight lanes, so that the loop vectorises.
+#[inline(always)]
+pub fn sum(a: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let chunks = a.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for x in chunks {
+        for l in 0..8 {
+            lanes[l] += x[l];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// The largest of `a` (`-inf` when empty; NaNs are passed over), in eight lanes.
+#[inline(always)]
+pub fn max(a: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let chunks = a.chunks_exact(8);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    for x in chunks {
+        for l in 0..8 {
+            lanes[l] = if x[l] > lanes[l] { x[l] } else { lanes[l] };
+        }
+    }
+    lanes.iter().fold(tail, |m, &v| if v > m { v } else { m })
+}
+
 /// Runs `body`, compiled for AVX2 + FMA where the CPU has them (the loops inside it are
 /// inlined into that copy); as it is elsewhere (wasm32 builds enable SIMD for the whole
 /// crate).

@@ -7,15 +7,23 @@ pub mod conv2d;
 mod depthwise;
 mod elementwise;
 pub mod gelu;
+mod gemm;
+mod geometry;
+pub mod layer_norm;
+pub mod linear;
 pub mod math;
 pub mod max_pool;
 mod scratch;
+pub mod softmax;
 
 pub use adaptive_pool::adaptive_avg_pool2d;
 pub use batch_norm::{Activation, batch_norm};
 pub use conv2d::{conv2d, forward as conv2d_forward};
 pub use gelu::gelu;
+pub use layer_norm::add_layer_norm;
+pub use linear::linear;
 pub use max_pool::max_pool2d;
+pub use softmax::attention_softmax;
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{DispatchDevice, Flex, TensorMetadata};

@@ -4,11 +4,13 @@
 
 use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::gelu;
+use crate::kernels::{add_layer_norm, attention_softmax, gelu, linear};
+
+/// BERT's layer-norm epsilon (Hugging Face's `layer_norm_eps`).
+const LAYER_NORM_EPSILON: f64 = 1e-12;
 
 /// BERT's sizes (`config.json` of a Hugging Face model).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,7 +42,11 @@ impl BertConfig {
     /// The architecture with fresh weights (to be loaded).
     pub fn init(&self, device: &Device) -> Bert {
         let h = self.hidden_size;
-        let norm = || LayerNormConfig::new(h).with_epsilon(1e-12).init(device);
+        let norm = || {
+            LayerNormConfig::new(h)
+                .with_epsilon(LAYER_NORM_EPSILON)
+                .init(device)
+        };
         let linear = |i, o| LinearConfig::new(i, o).init(device);
         Bert {
             word: EmbeddingConfig::new(self.vocab_size, h).init(device),
@@ -78,26 +84,33 @@ pub struct BertLayer {
 }
 
 impl BertLayer {
-    /// `x`: `[B, L, H]`, `mask_bias`: `[B, 1, 1, L]` (0 for real tokens, a large
-    /// negative number for padding) `-> [B, L, H]`.
-    fn forward(&self, x: Tensor<3>, mask_bias: Tensor<4>, heads: usize) -> Tensor<3> {
-        let [b, l, h] = x.dims();
+    /// `x`: `[B * L, H]` (the sequences' tokens one after the other), `mask_bias`:
+    /// `[B, L]` (0 for real tokens, a large negative number for padding) `-> [B * L,
+    /// H]`. Rows, not `[B, L, H]`: each linear layer is one product over all tokens.
+    fn forward(&self, x: Tensor<2>, mask_bias: Tensor<2>, heads: usize) -> Tensor<2> {
+        let [b, l] = mask_bias.dims();
+        let h = x.dims()[1];
         let d = h / heads;
-        let split = |t: Tensor<3>| t.reshape([b, l, heads, d]).swap_dims(1, 2); // [B, heads, L, d]
-        let q = split(self.query.forward(x.clone()));
-        let k = split(self.key.forward(x.clone()));
-        let v = split(self.value.forward(x.clone()));
-        let scores = q.matmul(k.swap_dims(2, 3)) / (d as f64).sqrt() + mask_bias;
-        let context = softmax(scores, 3)
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([b, l, h]);
-        let attended = self
-            .attention_norm
-            .forward(self.attention_out.forward(context) + x);
-        let inner = gelu(self.intermediate.forward(attended.clone()));
-        self.output_norm
-            .forward(self.output.forward(inner) + attended)
+        let split = |t: Tensor<2>| t.reshape([b, l, heads, d]).swap_dims(1, 2); // [B, heads, L, d]
+        let q = split(linear(&self.query, x.clone()));
+        let k = split(linear(&self.key, x.clone()));
+        let v = split(linear(&self.value, x.clone()));
+        let scale = 1.0 / (d as f32).sqrt();
+        let weights = attention_softmax(q.matmul(k.swap_dims(2, 3)), scale, mask_bias);
+        let context = weights.matmul(v).swap_dims(1, 2).reshape([b * l, h]);
+        let attended = add_layer_norm(
+            &self.attention_norm,
+            LAYER_NORM_EPSILON,
+            linear(&self.attention_out, context),
+            x,
+        );
+        let inner = gelu(linear(&self.intermediate, attended.clone()));
+        add_layer_norm(
+            &self.output_norm,
+            LAYER_NORM_EPSILON,
+            linear(&self.output, inner),
+            attended,
+        )
     }
 }
 
@@ -126,22 +139,20 @@ impl Bert {
             .reshape([1, l])
             .repeat_dim(0, b);
         let types = Tensor::<2, Int>::zeros([b, l], &device);
-        let mut x = self.norm.forward(
+        let x = self.norm.forward(
             self.word.forward(ids.clone())
                 + self.position.forward(positions)
                 + self.token_type.forward(types),
         );
+        let h = x.dims()[2];
         // Hugging Face adds the dtype's lowest value; any value this low gives
         // padding a weight of exactly 0 after the softmax.
-        let mask_bias = ids
-            .equal_elem(PAD_ID)
-            .float()
-            .mul_scalar(-1e30)
-            .reshape([b, 1, 1, l]);
+        let mask_bias = ids.equal_elem(PAD_ID).float().mul_scalar(-1e30);
+        let mut x = x.reshape([b * l, h]);
         for layer in &self.layers {
             x = layer.forward(x, mask_bias.clone(), self.heads);
         }
-        x
+        x.reshape([b, l, h])
     }
 
     /// Sentence embeddings: the mean of the last hidden states over the real tokens,
