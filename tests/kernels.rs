@@ -664,3 +664,68 @@ fn our_residual_layer_norm_matches_burns() {
         assert!(relative(&fresh, &burns) < 1e-5);
     }
 }
+
+/// Output, then the gradients of x and bias of `sum(relu(x + bias) * probe)`, through
+/// ours or Burn's.
+fn bias_relu_run(ours: bool) -> Vec<Vec<f32>> {
+    use mla::burn::tensor::activation::relu;
+    let device = cpu().autodiff();
+    let shape = [3, 5, 4, 6];
+    let n: usize = shape.iter().product();
+    let mut values = normals(17, n, 1.0, 0.0);
+    values[7] = f32::NAN;
+    let x = Tensor::<4>::from_data(mla::burn::tensor::TensorData::new(values, shape), &device)
+        .require_grad();
+    let b = Tensor::<1>::from_data(
+        mla::burn::tensor::TensorData::new(normals(18, 5, 0.5, 0.0), [5]),
+        &device,
+    )
+    .require_grad();
+    let probe = Tensor::<4>::from_data(
+        mla::burn::tensor::TensorData::new(normals(19, n, 1.0, 0.0), shape),
+        &device,
+    );
+    let y = if ours {
+        mla::kernels::relu(mla::kernels::add_channel_bias(x.clone(), b.clone()))
+    } else {
+        relu(x.clone() + b.clone().reshape([1, 5, 1, 1]))
+    };
+    let grads = (y.clone() * probe).sum().backward();
+    vec![
+        host(y.inner()),
+        host(x.grad(&grads).unwrap()),
+        host(b.grad(&grads).unwrap()),
+    ]
+}
+
+#[test]
+fn our_relu_and_channel_bias_and_their_gradients_match_burns() {
+    let (ours, burns) = (bias_relu_run(true), bias_relu_run(false));
+    for (name, (a, b)) in ["output", "dx", "dbias"]
+        .iter()
+        .zip(ours.iter().zip(&burns))
+    {
+        // The NaN input stays NaN (and its gradient passes), as in Burn's.
+        assert_eq!(
+            a.iter().map(|v| v.is_nan()).collect::<Vec<_>>(),
+            b.iter().map(|v| v.is_nan()).collect::<Vec<_>>(),
+            "{name}: NaNs differ"
+        );
+        let finite = |v: &[f32]| {
+            v.iter()
+                .map(|x| if x.is_nan() { 0.0 } else { *x })
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            relative(&finite(a), &finite(b)) < 1e-5,
+            "{name}: {}",
+            relative(&finite(a), &finite(b))
+        );
+    }
+    // In place only when unshared: a kept input is left as it was.
+    let kept = tensor(normals(20, 40, 1.0, 0.0), [2, 4, 5]);
+    let before = host(kept.clone());
+    let y = host(mla::kernels::relu(kept.clone()));
+    assert_eq!(host(kept), before);
+    assert!(y.iter().zip(&before).all(|(y, x)| *y == x.max(0.0)));
+}

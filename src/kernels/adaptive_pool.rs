@@ -58,7 +58,7 @@ impl PoolKernels for Flex {
         let Some(xv) = x.as_slice::<f32>() else {
             return Self::adaptive_avg_pool2d(x, output);
         };
-        let mut y = vec![0.0f32; b * c * oh * ow];
+        let mut y = math::zeros::<f32>(b * c * oh * ow);
         y.par_chunks_mut(oh * ow).enumerate().for_each(|(p, out)| {
             let plane = &xv[p * h * w..][..h * w];
             for i in 0..oh {
@@ -83,7 +83,7 @@ impl PoolKernels for Flex {
             Some(gv) if oh > 0 && ow > 0 => gv,
             _ => return burns_grad::<Self>(input, grad),
         };
-        let mut dx = vec![0.0f32; b * c * h * w];
+        let mut dx = math::zeros::<f32>(b * c * h * w);
         dx.par_chunks_mut((h * w).max(1))
             .enumerate()
             .for_each(|(p, plane)| {

@@ -30,7 +30,7 @@ use burn::backend::ops::{FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend, Backend, Flex, TensorMetadata, backend_extension};
 use burn::nn::BatchNorm;
-use burn::tensor::activation::{relu, relu6};
+use burn::tensor::activation::relu6;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
@@ -148,7 +148,7 @@ fn channel_tensor(values: Vec<f32>) -> FloatTensor<Flex> {
 /// Per channel, `f(channel, offset of a plane)` summed (in f64) over the channel's
 /// planes of a `[N, C, plane]` tensor, two sums at a time; in parallel over channels,
 /// each channel's loop vectorised (`f` inlined into it).
-fn channel_sums(
+pub(super) fn channel_sums(
     [n, c, plane]: [usize; 3],
     f: impl Fn(usize, usize) -> [f64; 2] + Sync + Send,
 ) -> Vec<[f64; 2]> {
@@ -307,7 +307,7 @@ impl NormTrainKernels for Flex {
                 [k as f32, a as f32, b as f32]
             })
             .collect();
-        let mut dx = vec![0.0f32; xv.len()];
+        let mut dx = math::zeros::<f32>(xv.len());
         math::for_planes(
             &mut dx,
             plane,
@@ -466,7 +466,7 @@ impl Activation {
     fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
             Self::None => x,
-            Self::Relu => relu(x),
+            Self::Relu => super::relu(x),
             Self::Relu6 => relu6(x),
         }
     }

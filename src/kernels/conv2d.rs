@@ -29,8 +29,9 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
+use super::channel_bias::add_channel_bias;
 use super::depthwise;
-use super::gemm::matmul;
+use super::gemm::{matmul, matmul_serial};
 use super::geometry::Geometry;
 use super::{dims4, math, ours, output_len, padding_pairs, scratch};
 
@@ -235,10 +236,7 @@ pub fn conv2d(
             options,
         ));
     match bias {
-        Some(b) => {
-            let c = b.dims()[0];
-            y + b.reshape([1, c, 1, 1])
-        }
+        Some(b) => add_channel_bias(y, b),
         None => y,
     }
 }
@@ -291,7 +289,7 @@ fn forward_gemm(
         && sizes.geometry.pad == [0, 0];
     // Several samples per product only where one sample's plane is small.
     let chunk = if plane >= 256 { 1 } else { sizes.chunk };
-    let mut y = vec![0.0f32; batch * c_out * plane];
+    let mut y = math::zeros::<f32>(batch * c_out * plane);
     let cols_values = if pointwise && chunk == 1 {
         0
     } else {
@@ -302,6 +300,39 @@ fn forward_gemm(
     } else {
         cout_g * chunk * plane
     };
+    if chunk == 1 {
+        // One sample per task, its patches and product on one thread: a product over
+        // one sample's plane split across threads synchronised about as long as it
+        // computed (the small CNN's second thread added little).
+        y.par_chunks_mut((c_out * plane).max(1))
+            .enumerate()
+            .for_each(|(n, y_n)| {
+                scratch::with_two(cols_values, 0, |cols, _| {
+                    for group in 0..groups {
+                        let w_g = &wt[group * cout_g * k..][..cout_g * k];
+                        let patches: &[f32] = if pointwise {
+                            &x[(n * c_in + group * cin_g) * plane..][..cin_g * plane]
+                        } else {
+                            im2col(x, &sizes, group, [n, 1], &mut cols[..k * plane]);
+                            &cols[..k * plane]
+                        };
+                        matmul_serial(
+                            (
+                                &mut y_n[group * cout_g * plane..][..cout_g * plane],
+                                cout_g,
+                                plane,
+                                [plane, 1],
+                            ),
+                            false,
+                            (w_g, [k, 1]),
+                            (patches, [plane, 1]),
+                            k,
+                        );
+                    }
+                })
+            });
+        return y;
+    }
     scratch::with_two(cols_values, yg_values, |cols, yg| {
         for group in 0..groups {
             let w_g = &wt[group * cout_g * k..][..cout_g * k];
@@ -380,7 +411,7 @@ fn im2col_strided(x: &[f32], sizes: &Sizes, group: usize, [n, nb]: [usize; 2], c
     let (hw, taps) = (g.h * g.w, g.kh * g.kw);
     let dims = g.phase_dims(0);
     let per_plane = g.stride[0] * g.stride[1] * dims[0] * dims[1];
-    let mut phases = vec![0.0f32; nb * cin_g * per_plane];
+    let mut phases = math::zeros::<f32>(nb * cin_g * per_plane);
     phases
         .par_chunks_mut(per_plane.max(1))
         .enumerate()
@@ -498,7 +529,7 @@ fn input_grad(
         geometry,
     } = Sizes::new(xs, gs, ws, options);
     let [h, w, kh, kw] = [geometry.h, geometry.w, geometry.kh, geometry.kw];
-    let mut dx = vec![0.0f32; batch * c_in * h * w];
+    let mut dx = math::zeros::<f32>(batch * c_in * h * w);
     if cin_g == 1 {
         // Each input channel feeds `cout_g` output channels through one tap set each.
         dx.par_chunks_mut(h * w)

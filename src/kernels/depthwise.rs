@@ -35,7 +35,7 @@ pub fn forward(
     let multiplier = c_out / c_in.max(1);
     let [hq, wq] = g.phase_dims(1);
     let [sy, sx] = g.stride;
-    let mut out = vec![0.0f32; batch * c_out * oh * ow];
+    let mut out = math::zeros::<f32>(batch * c_out * oh * ow);
     out.par_chunks_mut((oh * ow).max(1))
         .enumerate()
         .for_each_init(

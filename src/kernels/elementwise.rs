@@ -40,8 +40,7 @@ pub fn unary(
     let Some(values) = x.as_slice::<f32>() else {
         return Err(x);
     };
-    let mut out = vec![0.0f32; values.len()];
-    math::map(values, &mut out, f);
+    let out = math::map(values, f);
     Ok(Flex::float_from_data(
         TensorData::new(out, x.shape()),
         &Default::default(),
@@ -60,8 +59,7 @@ pub fn binary(
     }
     let (a, b) = (a.to_contiguous(), b.to_contiguous());
     let (av, bv) = (a.as_slice::<f32>()?, b.as_slice::<f32>()?);
-    let mut out = vec![0.0f32; av.len()];
-    math::zip_map(av, bv, &mut out, f);
+    let out = math::zip_map(av, bv, f);
     Some(Flex::float_from_data(
         TensorData::new(out, a.shape()),
         &Default::default(),

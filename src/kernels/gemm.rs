@@ -4,12 +4,36 @@
 
 /// `dst [m, n] = (dst if accumulate) + lhs [m, k] x rhs [k, n]`, each matrix given with
 /// its `[row, column]` strides; the slices are exactly the elements those strides reach.
+/// Over all threads.
 pub fn matmul(
     dst: (&mut [f32], usize, usize, [usize; 2]),
     accumulate: bool,
     lhs: (&[f32], [usize; 2]),
     rhs: (&[f32], [usize; 2]),
     k: usize,
+) {
+    product(dst, accumulate, lhs, rhs, k, gemm::Parallelism::Rayon(0));
+}
+
+/// [`matmul`] on the calling thread only (for products that are themselves one of
+/// many parallel tasks).
+pub fn matmul_serial(
+    dst: (&mut [f32], usize, usize, [usize; 2]),
+    accumulate: bool,
+    lhs: (&[f32], [usize; 2]),
+    rhs: (&[f32], [usize; 2]),
+    k: usize,
+) {
+    product(dst, accumulate, lhs, rhs, k, gemm::Parallelism::None);
+}
+
+fn product(
+    dst: (&mut [f32], usize, usize, [usize; 2]),
+    accumulate: bool,
+    lhs: (&[f32], [usize; 2]),
+    rhs: (&[f32], [usize; 2]),
+    k: usize,
+    parallelism: gemm::Parallelism,
 ) {
     let (out, m, n, [drs, dcs]) = dst;
     let reach = |rows: usize, cols: usize, [rs, cs]: [usize; 2]| {
@@ -43,7 +67,7 @@ pub fn matmul(
             false,
             false,
             false,
-            gemm::Parallelism::Rayon(0),
+            parallelism,
         );
     }
 }

@@ -18,7 +18,7 @@ use burn::nn::pool::MaxPool2d;
 use burn::tensor::{DType, IntDType, Shape, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::{dims4, ours, output_len, padding_pairs};
+use super::{dims4, math, ours, output_len, padding_pairs};
 
 /// Burn's max pool, `(output, argmax)`.
 fn burns<B: Backend>(
@@ -81,8 +81,8 @@ impl MaxPoolKernels for Flex {
         let Some(xv) = x.as_slice::<f32>().filter(|_| x.dtype() == DType::F32) else {
             return burns::<Self>(x, window);
         };
-        let mut y = vec![0.0f32; b * c * oh * ow];
-        let mut at = vec![0i64; b * c * oh * ow];
+        let mut y = math::zeros::<f32>(b * c * oh * ow);
+        let mut at = math::zeros::<i64>(b * c * oh * ow);
         y.par_chunks_mut((oh * ow).max(1))
             .zip(at.par_chunks_mut((oh * ow).max(1)))
             .enumerate()
@@ -133,7 +133,7 @@ impl MaxPoolKernels for Flex {
         ) else {
             return burns_grad::<Self>(input, window, grad, argmax);
         };
-        let mut dx = vec![0.0f32; b * c * h * w];
+        let mut dx = math::zeros::<f32>(b * c * h * w);
         dx.par_chunks_mut((h * w).max(1))
             .enumerate()
             .for_each(|(p, plane)| {

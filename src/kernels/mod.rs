@@ -3,6 +3,7 @@
 
 pub mod adaptive_pool;
 pub mod batch_norm;
+pub mod channel_bias;
 pub mod conv2d;
 mod depthwise;
 mod elementwise;
@@ -13,16 +14,19 @@ pub mod layer_norm;
 pub mod linear;
 pub mod math;
 pub mod max_pool;
+pub mod relu;
 mod scratch;
 pub mod softmax;
 
 pub use adaptive_pool::adaptive_avg_pool2d;
 pub use batch_norm::{Activation, batch_norm};
+pub use channel_bias::add_channel_bias;
 pub use conv2d::{conv2d, forward as conv2d_forward};
 pub use gelu::gelu;
 pub use layer_norm::add_layer_norm;
 pub use linear::linear;
 pub use max_pool::max_pool2d;
+pub use relu::relu;
 pub use softmax::attention_softmax;
 
 use burn::backend::tensor::FloatTensor;

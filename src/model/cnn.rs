@@ -4,10 +4,10 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::{Device, Tensor, activation::relu};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::{adaptive_avg_pool2d, conv2d_forward, max_pool2d};
+use crate::kernels::{adaptive_avg_pool2d, conv2d_forward, max_pool2d, relu};
 
 /// 3x3 convolutions with ReLU, 2x2 max-pooling between them, average pooling to a
 /// `grid x grid` map (which keeps the coarse layout that global pooling would lose),

@@ -7,7 +7,9 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::{Activation, adaptive_avg_pool2d, batch_norm, conv2d_forward, max_pool2d};
+use crate::kernels::{
+    self, Activation, adaptive_avg_pool2d, batch_norm, conv2d_forward, max_pool2d,
+};
 
 /// ResNet-18 (He et al., 2016): a 7x7 stride-2 convolution and a 3x3 stride-2 max-pool,
 /// four stages of two basic residual blocks with `width`, 2x, 4x and 8x channels (the
@@ -132,7 +134,7 @@ impl BasicBlock {
             (Some(c), Some(n)) => batch_norm(n, conv2d_forward(c, x), Activation::None),
             _ => x,
         };
-        relu(y + skip)
+        kernels::relu(y + skip)
     }
 }
 
