@@ -407,7 +407,7 @@ impl<B: Backend + NormTrainKernels, C: CheckpointStrategy> NormTrainKernels for 
 
 /// `x [N, C, ...]`: each element `(x * scale[c] + shift[c]).clamp(low, high)`, in place
 /// when `x` is contiguous `f32` owned by no one else.
-fn affine_clamp(
+pub(super) fn affine_clamp(
     x: FloatTensor<Flex>,
     scale: &[f32],
     shift: &[f32],
@@ -431,17 +431,12 @@ fn affine_clamp(
             },
         )
     };
-    let x = match elementwise::in_place(x, |values| apply(values)) {
-        Ok(y) => return y,
-        Err(x) => x,
+    // Other element types are computed in f32 (callers pass f32; Burn's ops otherwise).
+    let x = match x.dtype() {
+        DType::F32 => x,
+        _ => Flex::float_cast(x, burn::tensor::FloatDType::F32),
     };
-    let x = Flex::float_cast(x, burn::tensor::FloatDType::F32).to_contiguous();
-    let mut values = x
-        .as_slice::<f32>()
-        .expect("contiguous f32 reads as a slice")
-        .to_vec();
-    apply(&mut values);
-    Flex::float_from_data(TensorData::new(values, x.shape()), &Default::default())
+    elementwise::in_place_or_copy(x, apply).expect("an f32 tensor")
 }
 
 /// What follows a batch norm.

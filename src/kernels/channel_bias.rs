@@ -17,8 +17,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Shape, Tensor, TensorData};
 
-use super::batch_norm::channel_sums;
-use super::{elementwise, math, ours};
+use super::batch_norm::{affine_clamp, channel_sums};
+use super::{math, ours};
 
 /// The bias of `[N, C, ...]` maps, with our backward.
 #[backend_extension(Flex, Autodiff)]
@@ -53,7 +53,6 @@ impl BiasKernels for Flex {
     fn add_channel_bias(x: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
         let shape = x.shape();
         let (n, c) = (shape[0], shape[1]);
-        let plane: usize = shape.iter().skip(2).product();
         let bias = bias.to_contiguous();
         let usable = x.dtype() == DType::F32
             && bias.as_slice::<f32>().is_some_and(|b| b.len() == c)
@@ -62,28 +61,8 @@ impl BiasKernels for Flex {
             return burns_add::<Self>(x, bias);
         }
         let b = bias.as_slice::<f32>().expect("checked");
-        let apply = |values: &mut [f32]| {
-            math::for_planes(
-                values,
-                plane,
-                #[inline(always)]
-                |i, p| {
-                    let v = b[i % c];
-                    for x in p.iter_mut() {
-                        *x += v;
-                    }
-                },
-            )
-        };
-        match elementwise::in_place(x, apply) {
-            Ok(y) => y,
-            Err(x) => {
-                // Shared or strided: a contiguous copy of our own, then in place.
-                let copy = Flex::float_from_data(x.into_data(), &Default::default());
-                elementwise::in_place(copy, apply)
-                    .unwrap_or_else(|x| burns_add::<Self>(x, bias.clone()))
-            }
-        }
+        // The per-channel affine map of batch norm, with unit scale and no clamp.
+        affine_clamp(x, &vec![1.0; c], b, [f32::NEG_INFINITY, f32::INFINITY])
     }
 
     fn channel_bias_grad(grad: FloatTensor<Self>) -> FloatTensor<Self> {

@@ -1,9 +1,14 @@
 //! Element-wise kernels over the CPU backend's `f32` tensors, with [`math`]'s
 //! vectorised loops.
 
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Flex, TensorMetadata};
+use burn::backend::{Autodiff, Backend, Flex, TensorMetadata};
 use burn::tensor::{DType, TensorData};
 
 use super::math;
@@ -22,6 +27,25 @@ pub fn in_place(
         return Ok(x);
     }
     Err(x)
+}
+
+/// `apply` on `x`'s values: in place when `x` is contiguous `f32` owned by no one else,
+/// else on a contiguous copy of its own (a shared input is left as it was); `Err(x)` for
+/// other element types.
+pub fn in_place_or_copy(
+    mut x: FloatTensor<Flex>,
+    apply: impl FnOnce(&mut [f32]),
+) -> Result<FloatTensor<Flex>, FloatTensor<Flex>> {
+    if x.dtype() != DType::F32 {
+        return Err(x);
+    }
+    let own = x.layout().contiguous_offsets().is_some() && x.try_storage_mut::<f32>().is_some();
+    let x = if own {
+        x
+    } else {
+        Flex::float_from_data(x.into_data(), &Default::default())
+    };
+    in_place(x, apply)
 }
 
 /// `f` applied to every element of `x`: in place when `x` is contiguous `f32` owned by
@@ -64,4 +88,52 @@ pub fn binary(
         TensorData::new(out, a.shape()),
         &Default::default(),
     ))
+}
+
+/// An element-wise operation on `Autodiff`: `forward` on the inner backend, and in the
+/// backward pass `grad(x, dy)` from the checkpointed input `x` (GELU, ReLU).
+pub fn unary_autodiff<B: Backend, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    forward: fn(FloatTensor<B>) -> FloatTensor<B>,
+    grad: fn(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>> {
+    struct Unary<B: Backend> {
+        grad: fn(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+    }
+
+    impl<B: Backend> std::fmt::Debug for Unary<B> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Unary")
+        }
+    }
+
+    impl<B: Backend> Backward<B, 1> for Unary<B> {
+        type State = NodeId;
+
+        fn backward(
+            self,
+            ops: Ops<Self::State, 1>,
+            grads: &mut Gradients,
+            checkpointer: &mut Checkpointer,
+        ) {
+            let [node] = ops.parents;
+            let dy = grads.consume::<B>(&ops.node);
+            let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(ops.state);
+            if let Some(node) = node {
+                grads.register::<B>(node.id, (self.grad)(x, dy));
+            }
+        }
+    }
+
+    match (Unary { grad })
+        .prepare::<C>([x.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let state = prep.checkpoint(&x);
+            prep.finish(state, forward(x.into_primitive()))
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(x.into_primitive())),
+    }
 }

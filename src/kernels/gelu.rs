@@ -6,11 +6,7 @@
 //! backend extension ([`burn::backend::backend_extension`]) with their own backward for
 //! `Autodiff`; other devices run Burn's `gelu`.
 
-use burn::backend::autodiff::NodeId;
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ops::ActivationOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Flex, backend_extension};
@@ -50,34 +46,7 @@ impl GeluKernels for Flex {
 
 impl<B: Backend + GeluKernels, C: CheckpointStrategy> GeluKernels for Autodiff<B, C> {
     fn gelu_ours(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        #[derive(Debug)]
-        struct Gelu;
-
-        impl<B: Backend + GeluKernels> Backward<B, 1> for Gelu {
-            type State = NodeId;
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 1>,
-                grads: &mut Gradients,
-                checkpointer: &mut Checkpointer,
-            ) {
-                let [node] = ops.parents;
-                let grad = grads.consume::<B>(&ops.node);
-                let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(ops.state);
-                if let Some(node) = node {
-                    grads.register::<B>(node.id, B::gelu_grad(x, grad));
-                }
-            }
-        }
-
-        match Gelu.prepare::<C>([x.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(mut prep) => {
-                let state = prep.checkpoint(&x);
-                prep.finish(state, B::gelu_ours(x.into_primitive()))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::gelu_ours(x.into_primitive())),
-        }
+        elementwise::unary_autodiff::<B, C>(x, B::gelu_ours, B::gelu_grad)
     }
 }
 

@@ -6,7 +6,6 @@
 //! then normalises it into another. Training (autodiff) and other devices run Burn's
 //! operations.
 
-use burn::backend::ops::{FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
 use burn::nn::LayerNorm;
@@ -26,8 +25,19 @@ pub trait LayerNormKernels: Backend {
         beta: FloatTensor<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self> {
-        Self::layer_norm(Self::float_add(x, residual), gamma, Some(beta), epsilon)
+        burns::<Self>(x, residual, gamma, Some(beta), epsilon)
     }
+}
+
+/// Burn's operations: `layer_norm(x + residual)`.
+fn burns<B: Backend>(
+    x: FloatTensor<B>,
+    residual: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: Option<FloatTensor<B>>,
+    epsilon: f64,
+) -> FloatTensor<B> {
+    B::layer_norm(B::float_add(x, residual), gamma, beta, epsilon)
 }
 
 impl LayerNormKernels for Flex {
@@ -50,7 +60,7 @@ impl LayerNormKernels for Flex {
             && vector(&gamma)
             && beta.as_ref().is_none_or(vector);
         if !usable {
-            return Self::layer_norm(Self::float_add(x, residual), gamma, beta, epsilon);
+            return burns::<Self>(x, residual, gamma, beta, epsilon);
         }
         let r = residual.as_slice::<f32>().expect("checked");
         let g = gamma.as_slice::<f32>().expect("checked");
@@ -63,16 +73,8 @@ impl LayerNormKernels for Flex {
                 |row, v| norm_row(v, &r[row * d..][..d], g, b, epsilon as f32),
             )
         };
-        match elementwise::in_place(x, apply) {
-            Ok(y) => y,
-            Err(x) => {
-                // Shared or strided: a contiguous copy of our own, then in place.
-                let copy = Flex::float_from_data(x.into_data(), &Default::default());
-                elementwise::in_place(copy, apply).unwrap_or_else(|x| {
-                    Self::layer_norm(Self::float_add(x, residual.clone()), gamma, beta, epsilon)
-                })
-            }
-        }
+        elementwise::in_place_or_copy(x, apply)
+            .unwrap_or_else(|x| burns::<Self>(x, residual.clone(), gamma, beta, epsilon))
     }
 }
 

@@ -6,11 +6,7 @@
 //! paying. Here both are [`math`]'s parallel vectorised loops, the forward in place
 //! when the input is unshared. Other devices run Burn's `relu`.
 
-use burn::backend::autodiff::NodeId;
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ops::ActivationOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Flex, backend_extension};
@@ -55,35 +51,7 @@ impl ReluKernels for Flex {
 
 impl<B: Backend + ReluKernels, C: CheckpointStrategy> ReluKernels for Autodiff<B, C> {
     fn relu_ours(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        #[derive(Debug)]
-        struct Relu;
-
-        impl<B: Backend + ReluKernels> Backward<B, 1> for Relu {
-            type State = NodeId;
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 1>,
-                grads: &mut Gradients,
-                checkpointer: &mut Checkpointer,
-            ) {
-                let [node] = ops.parents;
-                let grad = grads.consume::<B>(&ops.node);
-                let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(ops.state);
-                if let Some(node) = node {
-                    grads.register::<B>(node.id, B::relu_grad(x, grad));
-                }
-            }
-        }
-
-        match Relu.prepare::<C>([x.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(mut prep) => {
-                // The input is kept (as Burn's ReLU keeps it): `x > 0` where `y > 0`.
-                let state = prep.checkpoint(&x);
-                prep.finish(state, B::relu_ours(x.into_primitive()))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::relu_ours(x.into_primitive())),
-        }
+        elementwise::unary_autodiff::<B, C>(x, B::relu_ours, B::relu_grad)
     }
 }
 

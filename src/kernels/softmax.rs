@@ -5,7 +5,6 @@
 //! scale, the broadcast mask and the softmax as three passes, each into a new tensor.
 //! Training (autodiff) and other devices run Burn's operations.
 
-use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
 use burn::tensor::activation::softmax;
@@ -67,15 +66,8 @@ impl SoftmaxKernels for Flex {
                 |row, p| softmax_row(p, scale, &m[(row / rows_per_sample) * k..][..k]),
             )
         };
-        match elementwise::in_place(scores, apply) {
-            Ok(p) => p,
-            Err(scores) => {
-                // Shared or strided: a contiguous copy of our own, then in place.
-                let copy = Flex::float_from_data(scores.into_data(), &Default::default());
-                elementwise::in_place(copy, apply)
-                    .unwrap_or_else(|s| reference::<Self>(s, scale, mask))
-            }
-        }
+        elementwise::in_place_or_copy(scores, apply)
+            .unwrap_or_else(|s| reference::<Self>(s, scale, mask.clone()))
     }
 }
 
