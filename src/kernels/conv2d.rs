@@ -1,19 +1,22 @@
-//! 2-D convolution on the CPU backend with our own weight gradient.
+//! 2-D convolution on the CPU backend: forward, weight gradient and input gradient.
 //!
-//! Burn's CPU backend (`Flex`) has fast convolution forward kernels, but its weight
+//! Burn's CPU backend (`Flex`) builds its im2col element by element, and its weight
 //! gradient is Burn's generic one: it swaps the batch and channel axes of the input and
 //! of the output gradient (two transposed copies per layer and step) and runs a
 //! convolution with `C_in` "batches" of skinny products, one convolution per group for
-//! grouped and depthwise layers. Here the weight gradient is, per group,
+//! grouped and depthwise layers. Here, per group,
 //!
 //! ```text
-//! dW_g [C_out/g, C_in/g * KH * KW] = dY_g [C_out/g, B * OH * OW] x cols_g^T
+//! Y_g  [C_out/g, OH * OW]             = W_g x cols_g                 (per sample)
+//! dW_g [C_out/g, C_in/g * KH * KW]    = dY_g [C_out/g, B * OH * OW] x cols_g^T
+//! dcols_g [C_in/g * KH * KW, B*OH*OW] = W_g^T x dY_g, added back where read (col2im)
 //! ```
 //!
-//! one GEMM over the im2col patches `cols_g [C_in/g * KH * KW, B * OH * OW]` (built a
-//! chunk of samples at a time, so memory stays bounded), and for depthwise layers (one
-//! input channel per group) a direct sum per channel. The forward pass and the input
-//! gradient stay Burn's. The operation is a backend extension
+//! over the im2col patches `cols_g [C_in/g * KH * KW, B * OH * OW]` (contiguous runs;
+//! strided layers read them from the input's stride phases, `geometry.rs`;
+//! built a chunk of samples at a time, so memory stays bounded). Depthwise layers (one
+//! input channel per group) run over whole planes (`depthwise.rs`) and their gradients
+//! directly per channel. The operation is a backend extension
 //! ([`burn::backend::backend_extension`]) with its own backward for `Autodiff`, used only
 //! on the CPU backend; other devices run Burn's `conv2d`.
 
