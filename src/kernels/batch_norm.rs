@@ -140,7 +140,7 @@ fn channel_values(t: FloatTensor<Flex>) -> Vec<f32> {
 }
 
 /// `[C]` values as a tensor.
-fn channel_tensor(values: Vec<f32>) -> FloatTensor<Flex> {
+pub(super) fn channel_tensor(values: Vec<f32>) -> FloatTensor<Flex> {
     let c = values.len();
     Flex::float_from_data(TensorData::new(values, [c]), &Default::default())
 }

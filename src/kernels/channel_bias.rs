@@ -12,12 +12,11 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops};
-use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, Shape, Tensor, TensorData};
+use burn::tensor::{DType, Shape, Tensor};
 
-use super::batch_norm::{affine_clamp, channel_sums};
+use super::batch_norm::{affine_clamp, channel_sums, channel_tensor};
 use super::{math, ours};
 
 /// The bias of `[N, C, ...]` maps, with our backward.
@@ -79,8 +78,7 @@ impl BiasKernels for Flex {
         let sums = channel_sums([n, c, plane], |_, at| {
             [math::sum(&g[at..][..plane]) as f64, 0.0]
         });
-        let db: Vec<f32> = sums.iter().map(|[s, _]| *s as f32).collect();
-        Flex::float_from_data(TensorData::new(db, [c]), &Default::default())
+        channel_tensor(sums.iter().map(|[s, _]| *s as f32).collect())
     }
 }
 

@@ -48,23 +48,25 @@ impl LayerNormKernels for Flex {
         beta: FloatTensor<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self> {
-        let beta = Some(beta);
         let d = x.shape().iter().last().copied().unwrap_or(0);
-        let (residual, gamma) = (residual.to_contiguous(), gamma.to_contiguous());
-        let beta = beta.map(|b| b.to_contiguous());
+        let (residual, gamma, beta) = (
+            residual.to_contiguous(),
+            gamma.to_contiguous(),
+            beta.to_contiguous(),
+        );
         let vector = |t: &FloatTensor<Self>| t.as_slice::<f32>().is_some_and(|v| v.len() == d);
         let usable = x.dtype() == DType::F32
             && d > 0
             && x.shape() == residual.shape()
             && residual.as_slice::<f32>().is_some()
             && vector(&gamma)
-            && beta.as_ref().is_none_or(vector);
+            && vector(&beta);
         if !usable {
-            return burns::<Self>(x, residual, gamma, beta, epsilon);
+            return burns::<Self>(x, residual, gamma, Some(beta), epsilon);
         }
         let r = residual.as_slice::<f32>().expect("checked");
         let g = gamma.as_slice::<f32>().expect("checked");
-        let b = beta.as_ref().and_then(|b| b.as_slice::<f32>());
+        let b = beta.as_slice::<f32>().expect("checked");
         let apply = |values: &mut [f32]| {
             math::for_planes(
                 values,
@@ -74,13 +76,13 @@ impl LayerNormKernels for Flex {
             )
         };
         elementwise::in_place_or_copy(x, apply)
-            .unwrap_or_else(|x| burns::<Self>(x, residual.clone(), gamma, beta, epsilon))
+            .unwrap_or_else(|x| burns::<Self>(x, residual.clone(), gamma, Some(beta), epsilon))
     }
 }
 
 /// One row in place: `v = v + r`, then `γ (v - μ) / √(σ² + ε) + β`.
 #[inline(always)]
-fn norm_row(v: &mut [f32], r: &[f32], gamma: &[f32], beta: Option<&[f32]>, epsilon: f32) {
+fn norm_row(v: &mut [f32], r: &[f32], gamma: &[f32], beta: &[f32], epsilon: f32) {
     for (v, &r) in v.iter_mut().zip(r) {
         *v += r;
     }
@@ -91,17 +93,8 @@ fn norm_row(v: &mut [f32], r: &[f32], gamma: &[f32], beta: Option<&[f32]>, epsil
     }
     let variance = math::dot(v, v) / n;
     let inv = 1.0 / (variance + epsilon).sqrt();
-    match beta {
-        Some(beta) => {
-            for ((v, &g), &b) in v.iter_mut().zip(gamma).zip(beta) {
-                *v = *v * inv * g + b;
-            }
-        }
-        None => {
-            for (v, &g) in v.iter_mut().zip(gamma) {
-                *v *= inv * g;
-            }
-        }
+    for ((v, &g), &b) in v.iter_mut().zip(gamma).zip(beta) {
+        *v = *v * inv * g + b;
     }
 }
 

@@ -37,45 +37,26 @@ impl LinearKernels for Flex {
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        let bias = Some(bias);
         let dims: Vec<usize> = x.shape().iter().copied().collect();
-        let w_dims: Vec<usize> = weight.shape().iter().copied().collect();
-        let all_f32 = [Some(&x), Some(&weight), bias.as_ref()]
-            .iter()
-            .flatten()
-            .all(|t| t.dtype() == DType::F32);
-        let (Some(&d_in), [w_in, d_out]) = (dims.last(), w_dims.as_slice()) else {
-            return Self::linear(x, weight, bias);
-        };
-        let (d_in, d_out) = (d_in, *d_out);
-        if !all_f32 || *w_in != d_in || d_in == 0 {
-            return Self::linear(x, weight, bias);
-        }
-        let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
-        let bias = bias.map(|b| b.to_contiguous());
-        let readable = x.as_slice::<f32>().is_some()
-            && weight.as_slice::<f32>().is_some()
-            && bias
-                .as_ref()
-                .is_none_or(|b| b.as_slice::<f32>().is_some_and(|v| v.len() == d_out));
-        if !readable {
-            return Self::linear(x, weight, bias);
-        }
-        let (xv, wv) = (
-            x.as_slice::<f32>().expect("checked"),
-            weight.as_slice::<f32>().expect("checked"),
+        let (d_in, [w_in, d_out]) = (dims.last().copied().unwrap_or(0), dims2(&weight));
+        let (x, weight, bias) = (
+            x.to_contiguous(),
+            weight.to_contiguous(),
+            bias.to_contiguous(),
         );
-        let bias_values = bias.as_ref().and_then(|b| b.as_slice::<f32>());
-        let rows = xv.len() / d_in;
-        // The bias row after row (no zeros written first), or zeros to overwrite.
-        let mut out = Vec::with_capacity(rows * d_out);
-        match bias_values {
-            Some(b) => (0..rows).for_each(|_| out.extend_from_slice(b)),
-            None => out.resize(rows * d_out, 0.0),
+        let (Some(xv), Some(wv), Some(b)) = (values(&x), values(&weight), values(&bias)) else {
+            return Self::linear(x, weight, Some(bias));
+        };
+        if w_in != d_in || d_in == 0 || b.len() != d_out {
+            return Self::linear(x, weight, Some(bias));
         }
+        let rows = xv.len() / d_in;
+        // The bias row after row (no zeros written first); the product adds `x W`.
+        let mut out = Vec::with_capacity(rows * d_out);
+        (0..rows).for_each(|_| out.extend_from_slice(b));
         matmul(
             (&mut out, rows, d_out, [d_out, 1]),
-            bias_values.is_some(),
+            true,
             (xv, [d_in, 1]),
             (wv, [d_out, 1]),
             d_in,
@@ -83,6 +64,20 @@ impl LinearKernels for Flex {
         let mut out_dims = dims;
         *out_dims.last_mut().expect("x has a last dim") = d_out;
         Flex::float_from_data(TensorData::new(out, out_dims), &Default::default())
+    }
+}
+
+/// A tensor's values when it is contiguous `f32`.
+fn values(t: &FloatTensor<Flex>) -> Option<&[f32]> {
+    t.as_slice::<f32>().filter(|_| t.dtype() == DType::F32)
+}
+
+/// Dims of a 2-D tensor (`[0, 0]` for another rank, which no check above accepts).
+fn dims2(t: &FloatTensor<Flex>) -> [usize; 2] {
+    let s = t.shape();
+    match s.num_dims() {
+        2 => [s[0], s[1]],
+        _ => [0, 0],
     }
 }
 

@@ -29,8 +29,7 @@ pub use max_pool::max_pool2d;
 pub use relu::relu;
 pub use softmax::attention_softmax;
 
-use burn::backend::tensor::FloatTensor;
-use burn::backend::{DispatchDevice, Flex, TensorMetadata};
+use burn::backend::{DispatchDevice, TensorMetadata};
 use burn::nn::PaddingConfig2d;
 use burn::tensor::Device;
 
@@ -43,7 +42,7 @@ fn ours(device: &Device) -> bool {
 }
 
 /// Dims of a 4-D tensor.
-fn dims4(t: &FloatTensor<Flex>) -> [usize; 4] {
+fn dims4<T: TensorMetadata>(t: &T) -> [usize; 4] {
     let s = t.shape();
     [s[0], s[1], s[2], s[3]]
 }

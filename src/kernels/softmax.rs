@@ -6,11 +6,11 @@
 //! Training (autodiff) and other devices run Burn's operations.
 
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
+use burn::backend::{Backend, Flex, backend_extension};
 use burn::tensor::activation::softmax;
 use burn::tensor::{DType, Tensor};
 
-use super::{elementwise, math, ours};
+use super::{dims4, elementwise, math, ours};
 
 /// Scaled, masked softmax over the last axis.
 #[backend_extension(Flex)]
@@ -31,15 +31,10 @@ fn reference<B: Backend>(
     scale: f32,
     mask: FloatTensor<B>,
 ) -> FloatTensor<B> {
-    let [b, _, _, k] = dims(&scores);
+    let [b, _, _, k] = dims4(&scores);
     let mask = B::float_reshape(mask, [b, 1, 1, k].into());
     let scaled = B::float_mul_scalar(scores, scale.into());
     B::softmax(B::float_add(scaled, mask), 3)
-}
-
-fn dims<T: TensorMetadata>(t: &T) -> [usize; 4] {
-    let s = t.shape();
-    [s[0], s[1], s[2], s[3]]
 }
 
 impl SoftmaxKernels for Flex {
@@ -48,7 +43,7 @@ impl SoftmaxKernels for Flex {
         scale: f32,
         mask: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        let [b, h, l, k] = dims(&scores);
+        let [b, h, l, k] = dims4(&scores);
         let mask = mask.to_contiguous();
         let usable = scores.dtype() == DType::F32
             && mask.as_slice::<f32>().is_some_and(|m| m.len() == b * k)
