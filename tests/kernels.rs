@@ -190,8 +190,58 @@ fn our_convolution_and_its_gradients_match_burns() {
             groups: 1,
             bias: false,
         },
+        // Planes large enough to run one sample per task (>= 256 outputs): plain,
+        // strided, grouped, dilated, asymmetrically padded.
+        Case {
+            batch: 2,
+            c_in: 32,
+            c_out: 8,
+            size: [31, 29],
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [(1, 1), (1, 1)],
+            dilation: [1, 1],
+            groups: 1,
+            bias: true,
+        },
+        Case {
+            batch: 3,
+            c_in: 6,
+            c_out: 4,
+            size: [45, 38],
+            kernel: [3, 3],
+            stride: [2, 2],
+            padding: [(1, 0), (2, 1)],
+            dilation: [1, 2],
+            groups: 2,
+            bias: false,
+        },
+        Case {
+            batch: 2,
+            c_in: 6,
+            c_out: 9,
+            size: [24, 20],
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [(0, 2), (1, 0)],
+            dilation: [2, 1],
+            groups: 3,
+            bias: false,
+        },
+        Case {
+            batch: 1,
+            c_in: 3,
+            c_out: 5,
+            size: [20, 18],
+            kernel: [3, 2],
+            stride: [1, 1],
+            padding: [(3, 1), (0, 2)],
+            dilation: [1, 1],
+            groups: 1,
+            bias: true,
+        },
     ];
-    // And random ones.
+    // And random ones, some with large planes.
     for _ in 0..12 {
         let groups = [1, 1, 2, 3][rng.below(4)];
         let depthwise = rng.below(4) == 0;
@@ -206,7 +256,11 @@ fn our_convolution_and_its_gradients_match_burns() {
         let dilation = [1 + rng.below(2), 1 + rng.below(2)];
         let padding = [(rng.below(3), rng.below(3)), (rng.below(3), rng.below(3))];
         let reach = |a: usize| (kernel[a] - 1) * dilation[a] + 1;
-        let size = [reach(0) + rng.below(9), reach(1) + rng.below(9)];
+        let large = if rng.below(3) == 0 { 16 } else { 0 };
+        let size = [
+            reach(0) + rng.below(9) + large,
+            reach(1) + rng.below(9) + large,
+        ];
         cases.push(Case {
             batch: 1 + rng.below(4),
             c_in,

@@ -84,7 +84,8 @@ impl ConvKernels for Flex {
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
         let (xs, ws) = (dims4(&x), dims4(&weight));
-        let depthwise = ws[1] == 1 && options.groups == xs[1] && xs[1] > 0 && ws[0] % xs[1] == 0;
+        // One input channel per group; one group of one input channel is a plain product.
+        let depthwise = ws[1] == 1 && options.groups == xs[1] && xs[1] > 1 && ws[0] % xs[1] == 0;
         let output = |axis: usize| {
             let (stride, dilation) = (options.stride[axis], options.dilation[axis]);
             output_len(
@@ -463,7 +464,7 @@ fn weight_grad(
     } = sizes;
     let [h, w] = [geometry.h, geometry.w];
     let mut dw = vec![0.0f32; c_out * k];
-    if cin_g == 1 {
+    if cin_g == 1 && groups > 1 {
         // Depthwise (or a channel multiplier): each output channel reads one input
         // channel; a direct sum per channel, in parallel.
         dw.par_chunks_mut(k).enumerate().for_each(|(co, out)| {
@@ -533,7 +534,7 @@ fn input_grad(
     } = Sizes::new(xs, gs, ws, options);
     let [h, w, kh, kw] = [geometry.h, geometry.w, geometry.kh, geometry.kw];
     let mut dx = math::zeros::<f32>(batch * c_in * h * w);
-    if cin_g == 1 {
+    if cin_g == 1 && groups > 1 {
         // Each input channel feeds `cout_g` output channels through one tap set each.
         dx.par_chunks_mut(h * w)
             .enumerate()
