@@ -172,7 +172,7 @@ pub fn row_inputs(
                 return Ok(None);
             };
             let column = &manifest.columns[i];
-            crate::data::preprocess::read_cell(&column.name, column.kind, cell, read)
+            crate::data::manifest::preprocess::read_cell(&column.name, column.kind, cell, read)
                 .map(Some)
                 .map_err(|why| {
                     MlaError::Data(format!("{} line {}: {why}", manifest.name, row.line))

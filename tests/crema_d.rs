@@ -19,7 +19,7 @@ fn npy(rows: usize, cols: usize, value: impl Fn(usize, usize) -> f32) -> Vec<u8>
 
 fn png(colour: [u8; 3]) -> Vec<u8> {
     let img = image::RgbImage::from_pixel(20, 20, image::Rgb(colour));
-    mla::data::image::encode_png(&img).unwrap()
+    mla::data::formats::image::encode_png(&img).unwrap()
 }
 
 const LABELS: [&str; 3] = ["ANG", "HAP", "NEU"];

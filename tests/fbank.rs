@@ -1,7 +1,7 @@
 //! Log-mel filterbanks against reference values from kaldi-native-fbank
 //! (`tests/fixtures/fbank/make_reference.py` made them; the samples are in the file).
 
-use mla::data::fbank::{Fbank, FbankConfig};
+use mla::data::features::fbank::{Fbank, FbankConfig};
 
 #[test]
 fn fbank_matches_kaldi() {

@@ -189,7 +189,7 @@ struct Target {
 
 fn wav(rate: u32, n: usize) -> Vec<u8> {
     let samples: Vec<i16> = (0..n).map(|i| ((i * 37) % 2000) as i16 - 1000).collect();
-    mla::data::wav::encode_wav(&samples, rate)
+    mla::data::formats::wav::encode_wav(&samples, rate)
 }
 
 fn picture(format: image::ImageFormat) -> Vec<u8> {
@@ -260,12 +260,12 @@ fn targets() -> Vec<Target> {
             seeds: vec![wav(8000, 400), wav(16000, 1000), wav(44100, 3)],
             share: 6,
             run: Box::new(|b| {
-                let config = mla::data::fbank::FbankConfig {
+                let config = mla::data::features::fbank::FbankConfig {
                     frames: 50,
                     mel_bins: 40,
                     ..Default::default()
                 };
-                let _ = mla::data::fbank::wav_fbank("fuzz.wav", b, &config);
+                let _ = mla::data::features::fbank::wav_fbank("fuzz.wav", b, &config);
             }),
         },
         Target {
@@ -284,7 +284,7 @@ fn targets() -> Vec<Target> {
             seeds: vec![idx_images, idx_gz],
             share: 8,
             run: Box::new(|b| {
-                let _ = mla::data::idx::parse_idx("fuzz-idx3-ubyte", b);
+                let _ = mla::data::formats::idx::parse_idx("fuzz-idx3-ubyte", b);
             }),
         },
         Target {
@@ -296,7 +296,7 @@ fn targets() -> Vec<Target> {
             ],
             share: 6,
             run: Box::new(|b| {
-                let _ = mla::data::image::preprocess("fuzz.img", b, 8, Default::default());
+                let _ = mla::data::formats::image::preprocess("fuzz.img", b, 8, Default::default());
             }),
         },
         Target {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use common::*;
 use mla::config::{Method, RunConfig};
-use mla::data::{Manifest, ManifestConfig, from_manifest, shapes::shapes};
+use mla::data::{Manifest, ManifestConfig, from_manifest, sources::shapes::shapes};
 use mla::data::{Preprocessor, Standardizer};
 use mla::model::{Encoder, MultimodalModel};
 use mla::predict::{RawInput, image_text_inputs, image_text_kinds, predict_sample};

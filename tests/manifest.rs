@@ -7,9 +7,9 @@ use std::collections::HashMap;
 
 use common::*;
 use mla::config::RunConfig;
-use mla::data::image::encode_png;
-use mla::data::split::stratified_split;
-use mla::data::wav::encode_wav;
+use mla::data::formats::image::encode_png;
+use mla::data::formats::wav::encode_wav;
+use mla::data::transform::split::stratified_split;
 use mla::data::{InputKind, Manifest, ManifestConfig, encode_npy, from_manifest};
 use mla::predict::{manifest_columns, predict_sample, row_inputs};
 use mla::rng::Rng;

@@ -94,7 +94,7 @@ fn fixed() -> Vec<Option<Preprocessor>> {
 
 /// The built-in shapes at 64 px, `n` samples (about 90 % with an image).
 fn shapes(n: usize) -> (Manifest, HashMap<String, Vec<u8>>) {
-    mla::data::shapes::shapes(n, 64, 7).unwrap()
+    mla::data::sources::shapes::shapes(n, 64, 7).unwrap()
 }
 
 /// Peak live bytes above those before, while building `n` samples' data set; keeps it

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mla::config::DataConfig;
 use mla::data::Manifest;
-use mla::data::manifest::{ManifestRow, csv_cell};
+use mla::data::manifest::table::{ManifestRow, csv_cell};
 use mla::io::{ModelHeader, load_model, save_model};
 use mla::model::ModelConfig;
 use mla::model::pretrained::EncoderFiles;
@@ -690,7 +690,7 @@ pub fn sample(args: SampleArgs) -> Result<()> {
     if args.samples < 12 {
         bail!("--samples must be at least 12 (two per class)");
     }
-    let (manifest, files) = mla::data::shapes::shapes(args.samples, args.side, args.seed)?;
+    let (manifest, files) = mla::data::sources::shapes::shapes(args.samples, args.side, args.seed)?;
     let out = &args.out;
     std::fs::create_dir_all(out.join("images"))
         .with_context(|| format!("creating {}", out.join("images").display()))?;

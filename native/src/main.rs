@@ -156,7 +156,7 @@ struct SampleArgs {
     samples: usize,
     /// Side of the square PNG pictures, in pixels (larger ones stand in for photos when
     /// measuring memory and speed).
-    #[arg(long, default_value_t = mla::data::upload::SAMPLE_IMAGE_SIDE, value_parser = clap::value_parser!(u32).range(8..=1024))]
+    #[arg(long, default_value_t = mla::data::manifest::upload::SAMPLE_IMAGE_SIDE, value_parser = clap::value_parser!(u32).range(8..=1024))]
     side: u32,
     /// Seed of the drawing.
     #[arg(long, default_value_t = 0)]

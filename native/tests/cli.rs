@@ -524,7 +524,7 @@ fn typed_manifest_trains_and_predicts() {
             .collect();
         std::fs::write(
             dir.join(format!("{i}.wav")),
-            mla::data::wav::encode_wav(&samples, 8000),
+            mla::data::formats::wav::encode_wav(&samples, 8000),
         )
         .unwrap();
         let v: Vec<f32> = (0..3)

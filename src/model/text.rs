@@ -18,7 +18,7 @@ use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData, activation::relu};
 use serde::{Deserialize, Serialize};
 
-use crate::data::text::{PAD, UNKNOWN};
+use crate::data::features::tokenizer::{PAD, UNKNOWN};
 
 /// How the word embeddings of a text become one vector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,9 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::dataset::{Dataset, InputKind, ModalityData, Splits};
-use super::split::stratified_split;
-use super::standardize::Standardizer;
+use crate::data::dataset::{Dataset, InputKind, ModalityData, Splits};
+use crate::data::features::standardize::Standardizer;
+use crate::data::transform::split::stratified_split;
 use crate::error::{MlaError, Result};
 
 /// The six views, in the data set's own order.
@@ -63,7 +63,7 @@ impl MfeatConfig {
                 ));
             }
         }
-        super::split::check_fractions(self.valid_fraction, self.test_fraction)
+        crate::data::transform::split::check_fractions(self.valid_fraction, self.test_fraction)
     }
 }
 
@@ -194,7 +194,7 @@ pub fn mfeat(
             false => problems.push(found.join("; ")),
         }
     }
-    let skipped = super::bad::triage("mfeat", problems, config.skip_bad)?;
+    let skipped = crate::data::dataset::triage::triage("mfeat", problems, config.skip_bad)?;
     let labels: Vec<usize> = good.iter().map(|&i| row(first, i).1).collect();
     let (train, valid, test) = stratified_split(
         &labels,

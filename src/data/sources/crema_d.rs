@@ -11,14 +11,14 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::bad::triage;
-use super::dataset::{Dataset, InputKind, ModalityData, Splits};
-use super::image::{ImageNorm, preprocess as preprocess_image};
-use super::npy::parse_npy;
-use super::split::hold_out;
-use super::values::Values;
+use crate::data::dataset::triage::triage;
+use crate::data::dataset::values::Values;
 #[cfg(not(target_arch = "wasm32"))]
-use super::values::ValuesWriter;
+use crate::data::dataset::values::ValuesWriter;
+use crate::data::dataset::{Dataset, InputKind, ModalityData, Splits};
+use crate::data::formats::image::{ImageNorm, preprocess as preprocess_image};
+use crate::data::formats::npy::parse_npy;
+use crate::data::transform::split::hold_out;
 use crate::error::{MlaError, Result};
 use crate::limits;
 

@@ -11,12 +11,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::bad::triage;
-use super::dataset::{Dataset, InputKind, ModalityData, Splits};
-use super::fbank::{FbankConfig, wav_fbank};
-use super::idx::parse_idx;
-use super::split::hold_out;
-use super::standardize::Standardizer;
+use crate::data::dataset::triage::triage;
+use crate::data::dataset::{Dataset, InputKind, ModalityData, Splits};
+use crate::data::features::fbank::{FbankConfig, wav_fbank};
+use crate::data::features::standardize::Standardizer;
+use crate::data::formats::idx::parse_idx;
+use crate::data::transform::split::hold_out;
 use crate::error::{MlaError, Result};
 use crate::rng::Rng;
 

@@ -8,17 +8,17 @@ use std::task::{Context, Poll, Waker};
 
 use serde::{Deserialize, Serialize};
 
-use super::bad::triage;
-use super::dataset::{Dataset, InputKind, ModalityData, Splits};
-use super::fbank::{FbankConfig, wav_fbank};
-use super::image::ImageNorm;
-use super::manifest::{ColumnKind, Manifest, ManifestRow};
-use super::preprocess::{
+use crate::data::dataset::triage::triage;
+use crate::data::dataset::{Dataset, InputKind, ModalityData, Splits};
+use crate::data::features::fbank::{FbankConfig, wav_fbank};
+use crate::data::features::standardize::Standardizer;
+use crate::data::features::tokenizer::Tokenizer;
+use crate::data::formats::image::ImageNorm;
+use crate::data::manifest::preprocess::{
     AudioPreprocess, Preprocess, Preprocessor, RawInput, image_values, plain, read_cell,
 };
-use super::split::{check_fractions, stratified_split};
-use super::standardize::Standardizer;
-use super::text::Tokenizer;
+use crate::data::manifest::table::{ColumnKind, Manifest, ManifestRow};
+use crate::data::transform::split::{check_fractions, stratified_split};
 use crate::error::{MlaError, Result};
 use crate::limits;
 

@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
-use super::image::encode_png;
-use super::manifest::{Column, ColumnKind, Manifest, ManifestRow};
+use crate::data::formats::image::encode_png;
+use crate::data::manifest::table::{Column, ColumnKind, Manifest, ManifestRow};
 use crate::error::Result;
 use crate::rng::Rng;
 

@@ -244,7 +244,7 @@ fn fft(re: &mut [f64], im: &mut [f64]) {
 /// Decodes the WAV file `name` (for messages) and computes its filterbank: the
 /// sample rate and `[frames, bins]` values.
 pub fn wav_fbank(name: &str, bytes: &[u8], config: &FbankConfig) -> Result<(u32, Vec<f32>)> {
-    let wav = super::wav::decode_wav(name, bytes)?;
+    let wav = crate::data::formats::wav::decode_wav(name, bytes)?;
     let bank = Fbank::new(config, wav.sample_rate)?;
     if bank.num_frames(wav.samples.len()) == 0 {
         return Err(MlaError::Data(format!(

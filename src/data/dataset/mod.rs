@@ -1,8 +1,14 @@
-//! An in-memory multimodal data set with per-sample presence masks.
+//! An in-memory multimodal data set with per-sample presence masks (this file), its
+//! value stores (`values`), batches for a model (`batch`) and the report of samples that
+//! cannot be read (`triage`).
+
+pub mod batch;
+pub mod triage;
+pub mod values;
 
 use serde::{Deserialize, Serialize};
 
-use super::values::Values;
+use crate::data::dataset::values::Values;
 use crate::error::{MlaError, Result};
 
 /// What one modality's input looks like for one sample.
@@ -294,7 +300,8 @@ impl Dataset {
                 let io = |e: std::io::Error| {
                     MlaError::Data(format!("sample store {}: {e}", path.display()))
                 };
-                let mut out = super::values::ValuesWriter::create(&path).map_err(io)?;
+                let mut out =
+                    crate::data::dataset::values::ValuesWriter::create(&path).map_err(io)?;
                 for &i in indices {
                     out.push(m.item(i)).map_err(io)?;
                 }
@@ -457,7 +464,8 @@ mod tests {
         .unwrap();
         for seed in 0..20 {
             let (train, valid, test) =
-                crate::data::split::stratified_split(&data.labels, 2, 0.2, 0.3, seed).unwrap();
+                crate::data::transform::split::stratified_split(&data.labels, 2, 0.2, 0.3, seed)
+                    .unwrap();
             let copied = data.split(&train, &valid, &test).unwrap();
             let moved = data.clone().split_into(&train, &valid, &test).unwrap();
             for (a, b) in [

@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::dataset::{Dataset, Splits};
+use crate::data::dataset::{Dataset, Splits};
 use crate::error::{MlaError, Result};
 use crate::rng::Rng;
 

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::dataset::{Dataset, InputKind, ModalityData, Splits};
+use crate::data::dataset::{Dataset, InputKind, ModalityData, Splits};
 use crate::error::{MlaError, Result};
 use crate::rng::Rng;
 

@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use super::manifest::{ColumnKind, Manifest};
-use super::manifest_data::{ManifestConfig, ManifestData, from_manifest_with, image_setting};
-use super::preprocess::Preprocessor;
+use crate::data::manifest::build::{
+    ManifestConfig, ManifestData, from_manifest_with, image_setting,
+};
+use crate::data::manifest::preprocess::Preprocessor;
+use crate::data::manifest::table::{ColumnKind, Manifest};
 use crate::error::{MlaError, Result};
 
 /// The most bytes an upload may hold in all; a browser tab keeps every file in memory.
@@ -163,9 +165,9 @@ impl Upload {
         })
     }
 
-    /// The built-in sample ([`super::shapes::shapes`]) as if it had been uploaded.
+    /// The built-in sample ([`crate::data::sources::shapes::shapes`]) as if it had been uploaded.
     pub fn sample(n: usize, seed: u64) -> Result<Self> {
-        let (manifest, files) = super::shapes::shapes(n, SAMPLE_IMAGE_SIDE, seed)?;
+        let (manifest, files) = crate::data::sources::shapes::shapes(n, SAMPLE_IMAGE_SIDE, seed)?;
         Ok(Self {
             manifest_path: manifest.name.clone(),
             manifest,
@@ -182,7 +184,7 @@ impl Upload {
     /// decoded images (at their column's side: `fixed`, else `config.image_size`) and
     /// filterbanks. An image column `c` with `streamed[c] = Some(dim)` keeps `dim`
     /// features per sample instead of its pixels (see
-    /// [`super::manifest_data::StreamFeatures`]).
+    /// [`crate::data::manifest::build::StreamFeatures`]).
     pub fn memory_needed(
         &self,
         config: &ManifestConfig,

@@ -2,7 +2,7 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::dataset::{Dataset, InputKind};
+use crate::data::dataset::{Dataset, InputKind};
 
 /// One modality's inputs for a batch of `B` samples, shaped for its encoder.
 #[derive(Clone, Debug)]

@@ -4,13 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::dataset::InputKind;
-use super::fbank::{FbankConfig, wav_fbank};
-use super::image::{ImageNorm, from_rgba, preprocess as preprocess_image, to_input};
-use super::manifest::ColumnKind;
-use super::npy::parse_npy;
-use super::standardize::Standardizer;
-use super::text::Tokenizer;
+use crate::data::dataset::InputKind;
+use crate::data::features::fbank::{FbankConfig, wav_fbank};
+use crate::data::features::standardize::Standardizer;
+use crate::data::features::tokenizer::Tokenizer;
+use crate::data::formats::image::{ImageNorm, from_rgba, preprocess as preprocess_image, to_input};
+use crate::data::formats::npy::parse_npy;
+use crate::data::manifest::table::ColumnKind;
 use crate::error::{MlaError, Result};
 use crate::model::pretrained::WordPiece;
 
@@ -349,7 +349,7 @@ mod tests {
     #[test]
     fn cells_read_files_by_kind() {
         let mut read = |p: &str| match p {
-            "f.npy" => Ok(super::super::npy::encode_npy(&[2], &[1.0, 2.0])),
+            "f.npy" => Ok(crate::data::formats::npy::encode_npy(&[2], &[1.0, 2.0])),
             "bad.npy" => Ok(b"nope".to_vec()),
             "a.wav" => Ok(b"RIFF".to_vec()),
             _ => Err("no such file".to_string()),

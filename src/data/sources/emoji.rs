@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::manifest::{Column, ColumnKind, Manifest, ManifestRow};
+use crate::data::manifest::table::{Column, ColumnKind, Manifest, ManifestRow};
 use crate::error::{MlaError, Result};
 
 /// Which field of `emoji.json` is the label.
