@@ -7,8 +7,8 @@
 use burn::tensor::{Device, Tensor};
 
 use crate::data::{Batch, Dataset};
+use crate::device::read_floats;
 use crate::error::Result;
-use crate::eval::read_floats;
 use crate::model::MultimodalModel;
 
 /// The range searched, as `ln T`.

@@ -4,7 +4,8 @@ use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Batch, Dataset};
-use crate::error::{MlaError, Result};
+use crate::device::read_floats;
+use crate::error::Result;
 use crate::fusion::Fusion;
 use crate::model::{HeadLayout, MultimodalModel};
 
@@ -87,17 +88,6 @@ pub fn predict(model: &MultimodalModel, fusion: Fusion, batch: &Batch) -> Result
             }
         }
     })
-}
-
-/// Reads a float tensor back to the host with an asynchronous read (the only kind
-/// the browser allows).
-pub async fn read_floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
-    tensor
-        .into_data_async()
-        .await
-        .map_err(|e| MlaError::Read(e.to_string()))?
-        .try_into_vec()
-        .map_err(|e| MlaError::Read(format!("{e:?}")))
 }
 
 /// Evaluates `model` (no autodiff) on `data` in batches of `batch_size`.

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::data::Preprocess;
+use crate::device::read_floats;
 use crate::error::{MlaError, Result};
-use crate::eval::read_floats;
 use crate::fusion::Fusion;
 use crate::limits::MAX_HEADER_BYTES;
 use crate::model::{ModelSpec, MultimodalModel, Networks};

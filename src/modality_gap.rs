@@ -8,8 +8,8 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Batch, Dataset};
+use crate::device::read_floats;
 use crate::error::Result;
-use crate::eval::read_floats;
 use crate::model::MultimodalModel;
 
 /// The gap between two modalities.

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::data::RawInput;
 use crate::data::{Batch, ColumnKind, Dataset, Manifest, ManifestRow, ModalityData, Preprocess};
+use crate::device::read_floats;
 use crate::error::{MlaError, Result};
-use crate::eval::{predict, read_floats};
+use crate::eval::predict;
 use crate::io::ModelHeader;
 use crate::model::MultimodalModel;
 

@@ -14,6 +14,7 @@ use common::{cached_dir, cpu, host};
 use mla::burn::module::Module;
 use mla::burn::tensor::{Device, Int, Tensor, TensorData};
 use mla::config::TrainConfig;
+use mla::data::formats::image::{IMAGENET_MEAN, IMAGENET_STD};
 use mla::data::{EmojiLabel, RawInput, emoji_manifest, from_manifest_with};
 use mla::model::pretrained::{
     self, Backbone, EncoderFile, EncoderFiles, MinilmConfig, MobilenetV2Config, Net, NoCache,
@@ -61,7 +62,7 @@ fn standardise(rgb: &[u8], h: usize, w: usize) -> Vec<f32> {
     for (i, px) in rgb.chunks(3).enumerate() {
         for c in 0..3 {
             let v = px[c] as f32 / 255.0;
-            out[c * h * w + i] = (v - pretrained::IMAGENET_MEAN[c]) / pretrained::IMAGENET_STD[c];
+            out[c * h * w + i] = (v - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
         }
     }
     out

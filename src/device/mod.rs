@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{MlaError, Result};
 
 mod browser;
+mod readback;
 
 #[cfg(target_arch = "wasm32")]
 pub use browser::fetch_bytes;
 pub use browser::{BackendChoice, BrowserDevice, is_software_adapter, run_static_constructors};
+pub use readback::read_floats;
 
 /// A compute backend by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

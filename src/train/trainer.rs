@@ -13,8 +13,9 @@ use super::{
 };
 use crate::config::{Method, TrainConfig};
 use crate::data::Splits;
+use crate::device::read_floats;
 use crate::error::{MlaError, Result};
-use crate::eval::{EvalReport, evaluate, read_floats};
+use crate::eval::{EvalReport, evaluate};
 use crate::io::{weights_from_bytes, weights_to_bytes};
 use crate::model::pretrained::{EncoderFiles, TrainMode};
 use crate::model::{HeadLayout, ModelConfig, ModelSpec, MultimodalModel, Networks};

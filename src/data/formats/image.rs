@@ -5,7 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{MlaError, Result};
 use crate::limits;
-use crate::model::pretrained::{IMAGENET_MEAN, IMAGENET_STD};
+
+/// ImageNet's per-channel mean and deviation of `[0, 1]` pixels, which ImageNet-trained
+/// weights (MobileNetV2's) expect the input to be standardised with.
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// How pixel values become input values.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

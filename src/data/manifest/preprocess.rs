@@ -8,11 +8,11 @@ use crate::data::dataset::InputKind;
 use crate::data::features::fbank::{FbankConfig, wav_fbank};
 use crate::data::features::standardize::Standardizer;
 use crate::data::features::tokenizer::Tokenizer;
+use crate::data::features::wordpiece::WordPiece;
 use crate::data::formats::image::{ImageNorm, from_rgba, preprocess as preprocess_image, to_input};
 use crate::data::formats::npy::parse_npy;
 use crate::data::manifest::table::ColumnKind;
 use crate::error::{MlaError, Result};
-use crate::model::pretrained::WordPiece;
 
 /// A raw input of one modality.
 #[derive(Clone, Debug, PartialEq)]

@@ -10,8 +10,8 @@ use crate::data::{
     EncoderInput, InputKind, Manifest, ManifestConfig, ManifestData, ModalityData, Preprocessor,
     Splits, StreamFeatures, from_manifest_streaming,
 };
+use crate::device::read_floats;
 use crate::error::Result;
-use crate::eval::read_floats;
 use crate::model::EncoderConfig;
 
 /// Samples per forward pass of a network while extracting.

@@ -11,11 +11,6 @@ use crate::kernels::{Activation, batch_norm, conv2d_forward};
 /// Size of the pooled feature: the last 1x1 convolution's channels.
 pub const MOBILENET_V2_FEATURES: usize = 1280;
 
-/// ImageNet's per-channel mean and deviation of `[0, 1]` pixels, which the weights
-/// expect the input to be standardised with.
-pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
-
 /// The inverted-residual stages: expansion `t`, output channels `c`, repeats `n`,
 /// first stride `s` (the paper's Table 2).
 const STAGES: [(usize, usize, usize, usize); 7] = [

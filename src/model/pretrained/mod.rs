@@ -16,8 +16,8 @@ mod file;
 #[cfg(feature = "import")]
 pub mod import;
 mod mobilenet_v2;
-mod wordpiece;
 
+pub use crate::data::features::wordpiece::{WordPiece, WordPieceEncoder, normalize, pre_tokenize};
 pub use bert::{Bert, BertConfig, BertLayer, PAD_ID, from_hugging_face};
 pub use config::{MinilmConfig, MobilenetV2Config, Net, PretrainedSettings, TrainMode, prepare};
 pub use encoder::{Backbone, PretrainedEncoder};
@@ -27,7 +27,5 @@ pub use features::{
 };
 pub use file::{EncoderFile, EncoderFileHeader, EncoderFiles, sha256_hex};
 pub use mobilenet_v2::{
-    ConvBn, IMAGENET_MEAN, IMAGENET_STD, InvertedResidual, MOBILENET_V2_FEATURES, MobileNetV2,
-    from_torchvision,
+    ConvBn, InvertedResidual, MOBILENET_V2_FEATURES, MobileNetV2, from_torchvision,
 };
-pub use wordpiece::{WordPiece, WordPieceEncoder, normalize, pre_tokenize};
