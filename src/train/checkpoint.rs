@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::EpochMetrics;
-use crate::config::TrainConfig;
+use super::settings::TrainConfig;
 use crate::error::{MlaError, Result};
 use crate::model::ModelSpec;
 use crate::rng::Rng;

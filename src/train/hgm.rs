@@ -3,9 +3,57 @@
 use burn::nn::Linear;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
 
-use crate::config::{HgmConfig, ProjectWith};
+use super::settings::invalid;
+use crate::error::Result;
 use crate::projection::Projection;
+
+/// When the projection matrix is updated relative to projecting the gradient.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProjectWith {
+    /// Algorithm 1: update `P` with this batch's mean feature, then project with it.
+    #[default]
+    Updated,
+    /// Project with `P_{t-1}`, then update `P` with this batch's mean feature.
+    Previous,
+}
+
+/// Head gradient modification (Eq. 3-5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HgmConfig {
+    /// Project the head's gradient at all.
+    pub enabled: bool,
+    /// `α > 0` of Eq. 5: smaller locks seen directions harder.
+    pub alpha: f64,
+    /// Order of projection and update.
+    pub project_with: ProjectWith,
+    /// Also project the head's bias (as the weight of a constant input 1).
+    pub project_bias: bool,
+}
+
+impl Default for HgmConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            alpha: 0.1,
+            project_with: ProjectWith::Updated,
+            project_bias: false,
+        }
+    }
+}
+
+impl HgmConfig {
+    /// Checks every field; errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.alpha.is_finite() && self.alpha > 0.0) {
+            return invalid("hgm.alpha", "must be a finite number > 0");
+        }
+        Ok(())
+    }
+}
 
 /// Keeps the projection matrix of one shared head and projects its gradients.
 #[derive(Clone, Debug)]

@@ -11,14 +11,68 @@
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Int, Tensor};
+use serde::{Deserialize, Serialize};
 
+use super::settings::invalid;
 use super::strategy::{Strategy, TrainBatch, mean_ce};
-use crate::config::ImputeConfig;
 use crate::data::{Batch, flags_tensor};
 use crate::error::Result;
 use crate::model::imputation::feature_mask;
 use crate::model::{HeadLayout, MultimodalModel};
 use crate::rng::Rng;
+
+/// The imputation networks of the missing-modality baselines (AE, CRA, MMIN). They
+/// work on the concatenated features `[h_1 .. h_M]` (`M*s` values, an absent
+/// modality's zero).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImputeConfig {
+    /// Width of each autoencoder's code; 0 = the feature size `s`.
+    pub hidden: usize,
+    /// Residual autoencoders in the cascade (CRA, and each of MMIN's two).
+    pub blocks: usize,
+    /// Weight of the reconstruction loss (MMIN: the forward imagination loss).
+    pub recon_weight: f64,
+    /// MMIN: weight of the backward imagination (cycle) loss.
+    pub cycle_weight: f64,
+    /// In training, each present modality of a sample is also hidden from the network
+    /// with this probability (one always stays), so that it learns to fill in what it
+    /// can check against.
+    pub hide: f64,
+}
+
+impl Default for ImputeConfig {
+    fn default() -> Self {
+        Self {
+            hidden: 0,
+            blocks: 2,
+            recon_weight: 1.0,
+            cycle_weight: 1.0,
+            hide: 0.5,
+        }
+    }
+}
+
+impl ImputeConfig {
+    /// Checks every field; errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.blocks == 0 {
+            return invalid("impute.blocks", "must be at least 1");
+        }
+        for (field, w) in [
+            ("recon_weight", self.recon_weight),
+            ("cycle_weight", self.cycle_weight),
+        ] {
+            if !(w.is_finite() && w >= 0.0) {
+                return invalid(&format!("impute.{field}"), "must be a finite number >= 0");
+            }
+        }
+        if !(0.0..1.0).contains(&self.hide) {
+            return invalid("impute.hide", "must be in [0, 1)");
+        }
+        Ok(())
+    }
+}
 
 /// One batch's losses.
 #[derive(Clone, Debug)]

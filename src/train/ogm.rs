@@ -12,12 +12,56 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Distribution, Tensor};
+use serde::{Deserialize, Serialize};
 
+use super::settings::invalid;
 use super::strategy::{Strategy, TrainBatch, mean_ce};
-use crate::config::OgmConfig;
 use crate::data::Batch;
 use crate::error::Result;
 use crate::model::{HeadLayout, MultimodalModel};
+
+/// OGM-GE's on-the-fly gradient modulation (Peng et al., CVPR 2022).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OgmConfig {
+    /// `α` of the coefficient `1 - tanh(α ρ)`.
+    pub alpha: f64,
+    /// First epoch (1-based) with modulation.
+    pub start_epoch: usize,
+    /// Last epoch (1-based, inclusive) with modulation.
+    pub end_epoch: usize,
+    /// Generalisation enhancement: add `N(0, std(g))` noise to every encoder gradient.
+    pub noise: bool,
+}
+
+impl Default for OgmConfig {
+    fn default() -> Self {
+        // OGM-GE tunes α per data set; 0.5 is a middle value. Modulation from the first
+        // epoch to the 50th.
+        Self {
+            alpha: 0.5,
+            start_epoch: 1,
+            end_epoch: 50,
+            noise: true,
+        }
+    }
+}
+
+impl OgmConfig {
+    /// Checks every field; errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.alpha.is_finite() && self.alpha >= 0.0) {
+            return invalid("ogm.alpha", "must be a finite number >= 0");
+        }
+        if self.start_epoch == 0 || self.end_epoch < self.start_epoch {
+            return invalid(
+                "ogm.start_epoch/end_epoch",
+                "need 1 <= start_epoch <= end_epoch",
+            );
+        }
+        Ok(())
+    }
+}
 
 pub struct OgmGe {
     config: OgmConfig,

@@ -14,13 +14,38 @@
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor};
+use serde::{Deserialize, Serialize};
 
 use super::late::unimodal_losses;
+use super::settings::invalid;
 use super::strategy::{Strategy, StrategyState, TrainBatch, masked_mean, mean_ce, per_sample_ce};
-use crate::config::QmfConfig;
 use crate::data::Batch;
 use crate::error::{MlaError, Result};
 use crate::model::{HeadLayout, MultimodalModel, energy_confidence, weighted_sum};
+
+/// QMF's regulariser (Zhang et al., ICML 2023).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QmfConfig {
+    /// Weight of the ranking loss on the energy confidences.
+    pub rank_weight: f64,
+}
+
+impl Default for QmfConfig {
+    fn default() -> Self {
+        Self { rank_weight: 0.1 }
+    }
+}
+
+impl QmfConfig {
+    /// Checks every field; errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.rank_weight.is_finite() && self.rank_weight >= 0.0) {
+            return invalid("qmf.rank_weight", "must be a finite number >= 0");
+        }
+        Ok(())
+    }
+}
 
 pub struct Qmf {
     rank_weight: f64,

@@ -7,11 +7,11 @@ use burn::tensor::{Bytes, Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{Parts, Saved, decode, encode};
+use super::settings::{Method, TrainConfig};
 use super::{
     Alternating, Imputation, Joint, Late, OgmGe, Qmf, Strategy, StrategyState, TrainBatch,
     build_optimizer,
 };
-use crate::config::{Method, TrainConfig};
 use crate::data::Splits;
 use crate::device::read_floats;
 use crate::error::{MlaError, Result};
