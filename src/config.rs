@@ -3,9 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{
-    AvDigitsConfig, EmojiLabel, ManifestConfig, MfeatConfig, MissingConfig, SyntheticConfig,
+use crate::data::sources::{self};
+pub use crate::data::sources::{
+    DataSource, av_digits::AvDigitsSource, crema_d::CremaDSource, emoji::EmojiSource,
+    manifest_file::ManifestSource, mfeat::MfeatSource,
 };
+use crate::data::{ManifestConfig, MissingConfig, SyntheticConfig};
 use crate::error::{MlaError, Result};
 use crate::model::ModelConfig;
 // Each method's settings live beside the method (`train::ogm`, `train::qmf`, ...);
@@ -15,105 +18,118 @@ pub use crate::train::{
     ProjectWith, QmfConfig, TEXT_LABEL_SMOOTHING, TrainConfig,
 };
 
-/// Where a run's data comes from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "source", rename_all = "snake_case")]
-pub enum DataConfig {
-    /// The built-in synthetic generator.
-    Synthetic(SyntheticConfig),
-    /// An image + text manifest (CSV or JSONL) and the files it names.
-    Manifest(ManifestSource),
-    /// The UCI multiple-features CSVs (`mfeat-<view>.csv`) in a folder.
-    Mfeat(MfeatSource),
-    /// Free Spoken Digit recordings paired with MNIST images.
-    AvDigits(AvDigitsSource),
-    /// CREMA-D in the layout of the paper's released code.
-    CremaD(CremaDSource),
-    /// The emoji of the npm package `emoji-datasource-google`: picture, name, category.
-    Emoji(EmojiSource),
-}
+/// Where a run's data comes from: one registered [`DataSource`]'s settings, written
+/// in a configuration as `[data] source = "<name>"` and the fields of its settings.
+pub struct DataConfig(Box<dyn DataSource>);
 
 impl DataConfig {
+    /// The configuration of `source`.
+    pub fn new(source: impl DataSource) -> Self {
+        Self(Box::new(source))
+    }
+
+    /// The source's settings.
+    pub fn source(&self) -> &dyn DataSource {
+        self.0.as_ref()
+    }
+
+    /// The source's settings, to change them.
+    pub fn source_mut(&mut self) -> &mut dyn DataSource {
+        self.0.as_mut()
+    }
+
+    /// The settings as the concrete type `T`, when they are one.
+    pub fn get<T: DataSource>(&self) -> Option<&T> {
+        self.0.as_any().downcast_ref()
+    }
+
+    /// [`DataConfig::get`], to change them.
+    pub fn get_mut<T: DataSource>(&mut self) -> Option<&mut T> {
+        self.0.as_any_mut().downcast_mut()
+    }
+
     /// The seed of the data's generation or split.
     pub fn seed_mut(&mut self) -> &mut u64 {
-        match self {
-            DataConfig::Synthetic(s) => &mut s.seed,
-            DataConfig::Manifest(m) => &mut m.options.seed,
-            DataConfig::Mfeat(m) => &mut m.options.seed,
-            DataConfig::AvDigits(a) => &mut a.options.seed,
-            DataConfig::CremaD(c) => &mut c.options.seed,
-            DataConfig::Emoji(e) => &mut e.options.seed,
-        }
+        self.0.seed_mut()
     }
 
     /// The manifest options of the sources built from a manifest.
     pub fn manifest_options(&mut self) -> Option<&mut ManifestConfig> {
-        match self {
-            DataConfig::Manifest(m) => Some(&mut m.options),
-            DataConfig::Emoji(e) => Some(&mut e.options),
-            _ => None,
-        }
+        self.0.manifest_options_mut()
     }
 }
 
-/// The folder of the npm package `emoji-datasource-google` (its `package/` folder,
-/// holding `emoji.json` and `img/google/64/`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmojiSource {
-    pub dir: String,
-    /// The label: the emoji's category (default) or subcategory.
-    #[serde(default)]
-    pub label: EmojiLabel,
-    /// Image size, tokens, vocabulary, split, as for a manifest.
-    #[serde(default)]
-    pub options: ManifestConfig,
-}
-
-/// A folder of `mfeat-<view>.csv` files.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MfeatSource {
-    pub dir: String,
-    #[serde(default)]
-    pub options: MfeatConfig,
-}
-
-/// FSDD's `recordings/` folder and a folder with MNIST's IDX files.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AvDigitsSource {
-    /// Folder of `{digit}_{speaker}_{take}.wav` files.
-    pub fsdd: String,
-    /// Folder with `*-images-idx3-ubyte[.gz]` and `*-labels-idx1-ubyte[.gz]`.
-    pub mnist: String,
-    #[serde(default)]
-    pub options: AvDigitsConfig,
-}
-
-/// The root folder of CREMA-D prepared as the paper's released code expects.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CremaDSource {
-    pub dir: String,
-    #[serde(default)]
-    pub options: crate::data::CremaDConfig,
-}
-
-/// A manifest on disk and how to build the data set from it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ManifestSource {
-    /// Path of the manifest; image paths in it are relative to its folder.
-    pub path: String,
-    /// Image size, tokens, vocabulary, split.
-    #[serde(default)]
-    pub options: ManifestConfig,
+impl From<Box<dyn DataSource>> for DataConfig {
+    fn from(source: Box<dyn DataSource>) -> Self {
+        Self(source)
+    }
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
-        DataConfig::Synthetic(SyntheticConfig::default())
+        Self::new(SyntheticConfig::default())
+    }
+}
+
+impl Clone for DataConfig {
+    fn clone(&self) -> Self {
+        Self(self.0.clone_box())
+    }
+}
+
+impl std::fmt::Debug for DataConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl PartialEq for DataConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name() == other.0.name()
+            && matches!((self.0.to_json(), other.0.to_json()), (Ok(a), Ok(b)) if a == b)
+    }
+}
+
+impl Serialize for DataConfig {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeMap};
+        let fields = self.0.to_json().map_err(S::Error::custom)?;
+        let serde_json::Value::Object(fields) = fields else {
+            return Err(S::Error::custom("a data source's settings must be a table"));
+        };
+        let mut map = serializer.serialize_map(Some(fields.len() + 1))?;
+        map.serialize_entry("source", self.0.name())?;
+        for (key, value) in &fields {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DataConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut value = serde_json::Value::deserialize(deserializer)?;
+        let serde_json::Value::Object(fields) = &mut value else {
+            return Err(D::Error::custom("`data` must be a table"));
+        };
+        let name = match fields.remove("source") {
+            Some(serde_json::Value::String(name)) => name,
+            Some(_) => return Err(D::Error::custom("`data.source` must be a string")),
+            None => return Err(D::Error::missing_field("source")),
+        };
+        let entry = sources::by_name(&name).ok_or_else(|| {
+            D::Error::custom(format!(
+                "unknown data source `{name}` (expected one of: {})",
+                sources::names().join(", ")
+            ))
+        })?;
+        (entry.from_json)(value).map(Self).map_err(D::Error::custom)
     }
 }
 
@@ -132,23 +148,14 @@ impl RunConfig {
     /// Checks every part that can be checked before the data is loaded.
     pub fn validate(&self) -> Result<()> {
         self.train.validate()?;
-        match &self.data {
-            DataConfig::Synthetic(data) => {
-                data.validate()?;
-                let kinds: Vec<_> = data.modalities.iter().map(|m| m.input_kind()).collect();
-                self.model.resolve(&kinds)?;
-                self.train.order(kinds.len())?;
-                self.missing.validate(kinds.len())?;
-            }
-            DataConfig::Manifest(m) => m.options.validate()?,
-            DataConfig::Emoji(e) => e.options.validate()?,
-            DataConfig::Mfeat(m) => m.options.validate()?,
-            DataConfig::AvDigits(a) => a.options.validate()?,
-            DataConfig::CremaD(c) => c.options.validate()?,
+        let data = self.data.source();
+        data.validate()?;
+        if let Some(kinds) = data.input_kinds() {
+            self.model.resolve(&kinds)?;
+            self.train.order(kinds.len())?;
+            self.missing.validate(kinds.len())?;
         }
-        if self.model.pretrained
-            && !matches!(self.data, DataConfig::Manifest(_) | DataConfig::Emoji(_))
-        {
+        if self.model.pretrained && data.manifest_options().is_none() {
             return Err(MlaError::config(
                 "model.pretrained",
                 "pretrained encoders read the image and text columns of manifest and emoji \

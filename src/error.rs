@@ -26,6 +26,10 @@ pub enum MlaError {
     #[error("data: {0}")]
     Data(String),
 
+    /// A `--data` spec that cannot be read (the message names the spec).
+    #[error("{0}")]
+    DataSpec(String),
+
     /// A model file or record could not be written or read.
     #[error("model file: {0}")]
     Model(String),

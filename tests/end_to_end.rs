@@ -138,7 +138,7 @@ fn image_and_text_encoders_learn_with_missing_modalities() {
         seed: 1,
     };
     let mut config = RunConfig {
-        data: DataConfig::Synthetic(data),
+        data: DataConfig::new(data),
         ..Default::default()
     };
     config.model.feature_dim = 32;

@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mla::config::DataConfig;
 use mla::data::Manifest;
 use mla::data::manifest::table::{ManifestRow, csv_cell};
 use mla::io::{ModelHeader, load_model, save_model};
@@ -73,21 +72,18 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
         }
         config.model.pretrained = true;
     }
-    match &mut config.data {
-        DataConfig::Manifest(mla::config::ManifestSource { options, .. })
-        | DataConfig::Emoji(mla::config::EmojiSource { options, .. }) => {
-            if let Some(size) = args.image_size {
-                options.image_size = size;
-            }
-            options.skip_bad |= args.skip_bad;
-        }
-        DataConfig::AvDigits(a) => a.options.skip_bad |= args.skip_bad,
-        DataConfig::CremaD(c) => c.options.skip_bad |= args.skip_bad,
-        DataConfig::Mfeat(m) => m.options.skip_bad |= args.skip_bad,
-        _ if args.skip_bad => {
+    let source = config.data.source_mut();
+    if let Some(options) = source.manifest_options_mut()
+        && let Some(size) = args.image_size
+    {
+        options.image_size = size;
+    }
+    match source.skip_bad_mut() {
+        Some(skip) => *skip |= args.skip_bad,
+        None if args.skip_bad => {
             bail!("--skip-bad applies to manifest, mfeat, av-digits and crema-d data")
         }
-        _ => {}
+        None => {}
     }
     if args.image_size.is_some() && config.data.manifest_options().is_none() {
         bail!("--image-size applies to manifest and emoji data only");

@@ -2,13 +2,12 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mla::burn::tensor::Device;
-use mla::config::{AvDigitsSource, DataConfig};
-use mla::data::{
-    Manifest, ManifestConfig, Preprocess, Splits, av_digits, crema_d, emoji_manifest, mfeat,
-};
+use mla::config::DataConfig;
+use mla::data::sources::Loading;
+use mla::data::{Manifest, ManifestConfig, Preprocess, Splits};
 use mla::model::ModelConfig;
 use mla::model::pretrained::{self, EncoderFiles, ExtractProgress};
 
@@ -60,62 +59,28 @@ pub struct Pretrained<'a> {
 /// encoders per column, with the SHA-256 of each pretrained encoder's file pinned,
 /// and replaces frozen pretrained encoders' inputs by their features.
 pub fn load(data: &DataConfig, model: &mut ModelConfig, pretrained: &Pretrained) -> Result<Loaded> {
-    let (splits, preprocess, skipped) = match data {
-        DataConfig::Manifest(m) => {
-            let path = Path::new(&m.path);
-            let manifest = read_manifest(path)?;
-            return load_manifest(&manifest, file_reader(path), &m.options, model, pretrained);
-        }
-        DataConfig::Emoji(e) => {
-            let dir = Path::new(&e.dir);
-            let json = dir.join("emoji.json");
-            let bytes = crate::files::read(&json).with_context(|| {
-                format!(
-                    "reading {} (the folder of the npm package emoji-datasource-google: \
-                     `npm pack emoji-datasource-google@16.0.0`, unpacked)",
-                    json.display()
-                )
-            })?;
-            let mut manifest = emoji_manifest(&bytes, e.label)?;
-            manifest.name = json.display().to_string();
-            return load_manifest(&manifest, dir_reader(dir), &e.options, model, pretrained);
-        }
-        DataConfig::AvDigits(a) => {
-            let (splits, skipped) = load_av_digits(a)?;
-            (splits, None, skipped)
-        }
-        DataConfig::CremaD(c) => {
-            let root = Path::new(&c.dir);
-            let list = |rel: &str| {
-                let path = root.join(rel);
-                std::fs::read_dir(&path)
-                    .map_err(|e| format!("cannot list {} ({e})", path.display()))
-                    .map(|entries| {
-                        entries
-                            .filter_map(|e| e.ok())
-                            .map(|e| e.file_name().to_string_lossy().into_owned())
-                            .collect()
-                    })
-            };
-            let data = crema_d(dir_reader(root), list, &c.options)?;
-            (data.splits, None, data.skipped)
-        }
-        DataConfig::Synthetic(s) => (s.generate()?, None, Vec::new()),
-        DataConfig::Mfeat(m) => {
-            let (splits, skipped) = mfeat(dir_reader(Path::new(&m.dir)), &m.options)?;
-            (splits, None, skipped)
-        }
-    };
-    Ok(Loaded {
-        splits,
-        preprocess,
-        skipped,
-        files: EncoderFiles::default(),
-        lines: None,
-    })
+    match data.source().load(&crate::files::Disk)? {
+        Loading::Manifest {
+            manifest,
+            dir,
+            options,
+        } => load_manifest(
+            &manifest,
+            dir_reader(Path::new(&dir)),
+            &options,
+            model,
+            pretrained,
+        ),
+        Loading::Built { splits, skipped } => Ok(Loaded {
+            splits,
+            preprocess: None,
+            skipped,
+            files: EncoderFiles::default(),
+            lines: None,
+        }),
+    }
 }
 
-/// A manifest's data for `model` (see [`load`]).
 fn load_manifest(
     manifest: &Manifest,
     read: impl FnMut(&str) -> Result<Vec<u8>, String>,
@@ -182,55 +147,4 @@ fn load_manifest(
         files,
         lines: Some(data.lines),
     })
-}
-
-/// The first file in `dir` whose name ends with one of `suffixes`.
-fn find(dir: &Path, suffixes: &[&str]) -> Result<std::path::PathBuf> {
-    let mut names: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading folder {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    names.sort();
-    names
-        .into_iter()
-        .find(|p| {
-            let n = p
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default();
-            suffixes.iter().any(|s| n.ends_with(s))
-        })
-        .with_context(|| format!("no `*{}` file in {}", suffixes[0], dir.display()))
-}
-
-fn load_av_digits(a: &AvDigitsSource) -> Result<(Splits, Vec<String>)> {
-    let fsdd = Path::new(&a.fsdd);
-    let mut wavs: Vec<_> = std::fs::read_dir(fsdd)
-        .with_context(|| format!("reading folder {}", fsdd.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
-        .collect();
-    wavs.sort();
-    if wavs.is_empty() {
-        bail!("no .wav files in {}", fsdd.display());
-    }
-    let recordings = wavs
-        .iter()
-        .map(|p| {
-            let bytes =
-                crate::files::read(p).with_context(|| format!("reading {}", p.display()))?;
-            let name = p.file_name().expect("a file").to_string_lossy().to_string();
-            Ok((name, bytes))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let mnist = Path::new(&a.mnist);
-    let images = find(mnist, &["images-idx3-ubyte.gz", "images-idx3-ubyte"])?;
-    let labels = find(mnist, &["labels-idx1-ubyte.gz", "labels-idx1-ubyte"])?;
-    let read = |p: &Path| crate::files::read(p).with_context(|| format!("reading {}", p.display()));
-    Ok(av_digits(
-        &recordings,
-        &read(&images)?,
-        &read(&labels)?,
-        &a.options,
-    )?)
 }

@@ -40,6 +40,24 @@ pub fn read(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The file system as the core's data sources read it: paths as written (absolute,
+/// or relative to the working directory).
+pub struct Disk;
+
+impl mla::data::sources::Files for Disk {
+    fn read(&self, path: &str) -> Result<Vec<u8>, String> {
+        read(Path::new(path)).map_err(|e| format!("cannot read {path} ({e})"))
+    }
+
+    fn list(&self, path: &str) -> Result<Vec<String>, String> {
+        let entries = std::fs::read_dir(path).map_err(|e| format!("cannot list {path} ({e})"))?;
+        Ok(entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect())
+    }
+}
+
 /// The text of `path` ([`read`], then UTF-8).
 pub fn read_to_string(path: &Path) -> std::io::Result<String> {
     String::from_utf8(read(path)?).map_err(|e| Error::new(ErrorKind::InvalidData, e))

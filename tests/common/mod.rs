@@ -165,18 +165,19 @@ pub fn trainable_model(
 
 /// The synthetic data settings of a run configuration.
 pub fn synth(config: &mut mla::RunConfig) -> &mut mla::data::SyntheticConfig {
-    match &mut config.data {
-        mla::config::DataConfig::Synthetic(s) => s,
-        other => panic!("not synthetic data: {other:?}"),
+    let data = format!("{:?}", config.data);
+    match config.data.get_mut::<mla::data::SyntheticConfig>() {
+        Some(s) => s,
+        None => panic!("not synthetic data: {data}"),
     }
 }
 
 /// Generates the synthetic splits of a run configuration, masked as its `missing`
 /// section says (as the front ends do after loading).
 pub fn splits_of(config: &mla::RunConfig) -> mla::data::Splits {
-    let mut splits = match &config.data {
-        mla::config::DataConfig::Synthetic(s) => s.generate().unwrap(),
-        other => panic!("not synthetic data: {other:?}"),
+    let mut splits = match config.data.get::<mla::data::SyntheticConfig>() {
+        Some(s) => s.generate().unwrap(),
+        None => panic!("not synthetic data: {:?}", config.data),
     };
     config
         .missing

@@ -16,6 +16,7 @@ use crate::data::dataset::{Dataset, InputKind, ModalityData, Splits};
 use crate::data::features::fbank::{FbankConfig, wav_fbank};
 use crate::data::features::standardize::Standardizer;
 use crate::data::formats::idx::parse_idx;
+use crate::data::sources::{DataSource, Files, Loading, SourceEntry, join, settings};
 use crate::data::transform::split::hold_out;
 use crate::error::{MlaError, Result};
 use crate::rng::Rng;
@@ -347,6 +348,103 @@ fn pair(
         10,
     )?;
     all.split(&train, &valid, &test)
+}
+
+/// FSDD's `recordings/` folder and a folder with MNIST's IDX files.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvDigitsSource {
+    /// Folder of `{digit}_{speaker}_{take}.wav` files.
+    pub fsdd: String,
+    /// Folder with `*-images-idx3-ubyte[.gz]` and `*-labels-idx1-ubyte[.gz]`.
+    pub mnist: String,
+    #[serde(default)]
+    pub options: AvDigitsConfig,
+}
+
+/// `source = "av_digits"`,
+/// `--data av-digits:fsdd=DIR,mnist=DIR[,split=official|speaker:NAME][,mel-bins=N][,frames=N]`.
+pub const ENTRY: SourceEntry = SourceEntry {
+    name: "av_digits",
+    spec: "av-digits",
+    from_json: |value| Ok(Box::new(settings::<AvDigitsSource>(value)?)),
+    from_spec: |spec| {
+        let (mut fsdd, mut mnist) = (None, None);
+        let mut options = AvDigitsConfig {
+            seed: spec.seed,
+            ..Default::default()
+        };
+        for (k, v) in &spec.options {
+            match k.as_str() {
+                "fsdd" => fsdd = Some(spec.path(v)),
+                "mnist" => mnist = Some(spec.path(v)),
+                "split" => options.split = v.parse()?,
+                "mel-bins" => options.fbank.mel_bins = spec.number(k, v)?,
+                "frames" => options.fbank.frames = spec.number(k, v)?,
+                _ => return Err(spec.unknown(k, "fsdd, mnist, split, mel-bins, frames")),
+            }
+        }
+        Ok(Box::new(AvDigitsSource {
+            fsdd: fsdd
+                .ok_or_else(|| spec.missing("av-digits: needs fsdd=DIR (FSDD's recordings/)"))?,
+            mnist: mnist
+                .ok_or_else(|| spec.missing("av-digits: needs mnist=DIR (MNIST's IDX files)"))?,
+            options,
+        }))
+    },
+};
+
+impl DataSource for AvDigitsSource {
+    fn name(&self) -> &'static str {
+        ENTRY.name
+    }
+
+    fn seed_mut(&mut self) -> &mut u64 {
+        &mut self.options.seed
+    }
+
+    fn skip_bad_mut(&mut self) -> Option<&mut bool> {
+        Some(&mut self.options.skip_bad)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.options.validate()
+    }
+
+    fn load(&self, files: &dyn Files) -> Result<Loading> {
+        let mut names = files.list(&self.fsdd).map_err(MlaError::Data)?;
+        names.retain(|n| n.ends_with(".wav"));
+        names.sort();
+        if names.is_empty() {
+            return Err(MlaError::Data(format!("no .wav files in {}", self.fsdd)));
+        }
+        let recordings = names
+            .into_iter()
+            .map(|name| {
+                let bytes = files
+                    .read(&join(&self.fsdd, &name))
+                    .map_err(MlaError::Data)?;
+                Ok((name, bytes))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut mnist = files.list(&self.mnist).map_err(MlaError::Data)?;
+        mnist.sort();
+        let find = |suffixes: [&str; 2]| -> Result<Vec<u8>> {
+            let name = mnist
+                .iter()
+                .find(|n| suffixes.iter().any(|s| n.ends_with(s)))
+                .ok_or_else(|| {
+                    MlaError::Data(format!("no `*{}` file in {}", suffixes[0], self.mnist))
+                })?;
+            files.read(&join(&self.mnist, name)).map_err(MlaError::Data)
+        };
+        let images = find(["images-idx3-ubyte.gz", "images-idx3-ubyte"])?;
+        let labels = find(["labels-idx1-ubyte.gz", "labels-idx1-ubyte"])?;
+        let (splits, skipped) = av_digits(&recordings, &images, &labels, &self.options)?;
+        Ok(Loading::Built { splits, skipped })
+    }
+
+    crate::source_boilerplate!();
 }
 
 #[cfg(test)]

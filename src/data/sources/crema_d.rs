@@ -18,6 +18,7 @@ use crate::data::dataset::values::ValuesWriter;
 use crate::data::dataset::{Dataset, InputKind, ModalityData, Splits};
 use crate::data::formats::image::{ImageNorm, preprocess as preprocess_image};
 use crate::data::formats::npy::parse_npy;
+use crate::data::sources::{DataSource, Files, Loading, SourceEntry, join, settings};
 use crate::data::transform::split::hold_out;
 use crate::error::{MlaError, Result};
 use crate::limits;
@@ -371,6 +372,74 @@ impl Sink {
             let _ = std::fs::remove_file(std::path::Path::new(dir).join(name));
         }
     }
+}
+
+/// The root folder of CREMA-D prepared as the paper's released code expects.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CremaDSource {
+    pub dir: String,
+    #[serde(default)]
+    pub options: CremaDConfig,
+}
+
+/// `source = "crema_d"`,
+/// `--data crema-d:DIR[,frames=N][,image-size=N][,audio-frames=N][,store=DIR]`.
+pub const ENTRY: SourceEntry = SourceEntry {
+    name: "crema_d",
+    spec: "crema-d",
+    from_json: |value| Ok(Box::new(settings::<CremaDSource>(value)?)),
+    from_spec: |spec| {
+        let mut dir = None;
+        let mut options = CremaDConfig {
+            seed: spec.seed,
+            ..Default::default()
+        };
+        for (k, v) in &spec.options {
+            match k.as_str() {
+                "dir" => dir = Some(spec.path(v)),
+                "frames" => options.frames = spec.number(k, v)?,
+                "image-size" => options.image_size = spec.number(k, v)?,
+                "audio-frames" => options.audio_frames = spec.number(k, v)?,
+                // Made by the loader, so it need not exist yet.
+                "store" => options.store = Some((spec.resolve)(v, true)),
+                _ => return Err(spec.unknown(k, "dir, frames, image-size, audio-frames, store")),
+            }
+        }
+        let dir =
+            dir.ok_or_else(|| spec.missing("crema-d:DIR needs the data set's root folder"))?;
+        Ok(Box::new(CremaDSource { dir, options }))
+    },
+};
+
+impl DataSource for CremaDSource {
+    fn name(&self) -> &'static str {
+        ENTRY.name
+    }
+
+    fn seed_mut(&mut self) -> &mut u64 {
+        &mut self.options.seed
+    }
+
+    fn skip_bad_mut(&mut self) -> Option<&mut bool> {
+        Some(&mut self.options.skip_bad)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.options.validate()
+    }
+
+    fn load(&self, files: &dyn Files) -> Result<Loading> {
+        let read = |rel: &str| files.read(&join(&self.dir, rel));
+        let list = |rel: &str| files.list(&join(&self.dir, rel));
+        let data = crema_d(read, list, &self.options)?;
+        Ok(Loading::Built {
+            splits: data.splits,
+            skipped: data.skipped,
+        })
+    }
+
+    crate::source_boilerplate!();
 }
 
 #[cfg(test)]

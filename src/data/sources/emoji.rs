@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::manifest::build::ManifestConfig;
 use crate::data::manifest::table::{Column, ColumnKind, Manifest, ManifestRow};
+use crate::data::sources::{DataSource, Files, Loading, SourceEntry, join, settings};
 use crate::error::{MlaError, Result};
 
 /// Which field of `emoji.json` is the label.
@@ -89,6 +91,97 @@ pub fn emoji_manifest(json: &[u8], label: EmojiLabel) -> Result<Manifest> {
         has_labels: true,
         rows,
     })
+}
+
+/// The folder of the npm package `emoji-datasource-google` (its `package/` folder,
+/// holding `emoji.json` and `img/google/64/`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmojiSource {
+    pub dir: String,
+    /// The label: the emoji's category (default) or subcategory.
+    #[serde(default)]
+    pub label: EmojiLabel,
+    /// Image size, tokens, vocabulary, split, as for a manifest.
+    #[serde(default)]
+    pub options: ManifestConfig,
+}
+
+/// `source = "emoji"`,
+/// `--data emoji:DIR[,label=category|subcategory][,image-size=N][,max-tokens=N]`.
+pub const ENTRY: SourceEntry = SourceEntry {
+    name: "emoji",
+    spec: "emoji",
+    from_json: |value| Ok(Box::new(settings::<EmojiSource>(value)?)),
+    from_spec: |spec| {
+        let (mut dir, mut label) = (None, EmojiLabel::default());
+        let mut options = ManifestConfig {
+            seed: spec.seed,
+            ..Default::default()
+        };
+        for (k, v) in &spec.options {
+            match k.as_str() {
+                "dir" => dir = Some(spec.path(v)),
+                "image-size" => options.image_size = spec.number(k, v)?,
+                "max-tokens" => options.max_tokens = spec.number(k, v)?,
+                "label" => label = v.parse()?,
+                _ => return Err(spec.unknown(k, "dir, label, image-size, max-tokens")),
+            }
+        }
+        let dir = dir.ok_or_else(|| {
+            spec.missing("emoji:DIR needs the folder of the npm package emoji-datasource-google")
+        })?;
+        Ok(Box::new(EmojiSource {
+            dir,
+            label,
+            options,
+        }))
+    },
+};
+
+impl DataSource for EmojiSource {
+    fn name(&self) -> &'static str {
+        ENTRY.name
+    }
+
+    fn seed_mut(&mut self) -> &mut u64 {
+        &mut self.options.seed
+    }
+
+    fn skip_bad_mut(&mut self) -> Option<&mut bool> {
+        Some(&mut self.options.skip_bad)
+    }
+
+    fn manifest_options(&self) -> Option<&ManifestConfig> {
+        Some(&self.options)
+    }
+
+    fn manifest_options_mut(&mut self) -> Option<&mut ManifestConfig> {
+        Some(&mut self.options)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.options.validate()
+    }
+
+    fn load(&self, files: &dyn Files) -> Result<Loading> {
+        let json = join(&self.dir, "emoji.json");
+        let bytes = files.read(&json).map_err(|why| {
+            MlaError::Data(format!(
+                "reading {json} (the folder of the npm package emoji-datasource-google: \
+                 `npm pack emoji-datasource-google@16.0.0`, unpacked): {why}"
+            ))
+        })?;
+        let mut manifest = emoji_manifest(&bytes, self.label)?;
+        manifest.name = json;
+        Ok(Loading::Manifest {
+            manifest,
+            dir: self.dir.clone(),
+            options: self.options.clone(),
+        })
+    }
+
+    crate::source_boilerplate!();
 }
 
 #[cfg(test)]

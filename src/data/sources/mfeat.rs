@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::dataset::{Dataset, InputKind, ModalityData, Splits};
 use crate::data::features::standardize::Standardizer;
+use crate::data::sources::{DataSource, Files, Loading, SourceEntry, join, settings};
 use crate::data::transform::split::stratified_split;
 use crate::error::{MlaError, Result};
 
@@ -219,6 +220,65 @@ pub fn mfeat(
         .collect();
     let all = Dataset::new(modalities, labels, 10)?;
     Ok((all.split(&train, &valid, &test)?, skipped))
+}
+
+/// A folder of `mfeat-<view>.csv` files.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfeatSource {
+    pub dir: String,
+    #[serde(default)]
+    pub options: MfeatConfig,
+}
+
+/// `source = "mfeat"`, `--data mfeat:DIR[,views=fou+fac]`.
+pub const ENTRY: SourceEntry = SourceEntry {
+    name: "mfeat",
+    spec: "mfeat",
+    from_json: |value| Ok(Box::new(settings::<MfeatSource>(value)?)),
+    from_spec: |spec| {
+        let mut dir = None;
+        let mut options = MfeatConfig {
+            seed: spec.seed,
+            ..Default::default()
+        };
+        for (k, v) in &spec.options {
+            match k.as_str() {
+                "dir" => dir = Some(spec.path(v)),
+                "views" => options.views = v.split('+').map(str::to_string).collect(),
+                _ => return Err(spec.unknown(k, "dir, views")),
+            }
+        }
+        let dir =
+            dir.ok_or_else(|| spec.missing("mfeat:DIR needs the folder of mfeat-*.csv files"))?;
+        Ok(Box::new(MfeatSource { dir, options }))
+    },
+};
+
+impl DataSource for MfeatSource {
+    fn name(&self) -> &'static str {
+        ENTRY.name
+    }
+
+    fn seed_mut(&mut self) -> &mut u64 {
+        &mut self.options.seed
+    }
+
+    fn skip_bad_mut(&mut self) -> Option<&mut bool> {
+        Some(&mut self.options.skip_bad)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.options.validate()
+    }
+
+    fn load(&self, files: &dyn Files) -> Result<Loading> {
+        let read = |file: &str| files.read(&join(&self.dir, file));
+        let (splits, skipped) = mfeat(read, &self.options)?;
+        Ok(Loading::Built { splits, skipped })
+    }
+
+    crate::source_boilerplate!();
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::dataset::{Dataset, InputKind, ModalityData, Splits};
+use crate::data::sources::{DataSource, Files, Loading, SourceEntry, settings};
 use crate::error::{MlaError, Result};
 use crate::rng::Rng;
 
@@ -297,6 +298,49 @@ impl Prototypes {
             }
         }
     }
+}
+
+/// The synthetic generator as a data source: `source = "synthetic"`, `--data builtin`.
+pub const ENTRY: SourceEntry = SourceEntry {
+    name: "synthetic",
+    spec: "builtin",
+    from_json: |value| Ok(Box::new(settings::<SyntheticConfig>(value)?)),
+    from_spec: |spec| {
+        if let Some((key, _)) = spec.options.first() {
+            return Err(spec.unknown(key, "none"));
+        }
+        Ok(Box::new(SyntheticConfig {
+            seed: spec.seed,
+            ..Default::default()
+        }))
+    },
+};
+
+impl DataSource for SyntheticConfig {
+    fn name(&self) -> &'static str {
+        ENTRY.name
+    }
+
+    fn seed_mut(&mut self) -> &mut u64 {
+        &mut self.seed
+    }
+
+    fn input_kinds(&self) -> Option<Vec<InputKind>> {
+        Some(self.modalities.iter().map(|m| m.input_kind()).collect())
+    }
+
+    fn validate(&self) -> Result<()> {
+        SyntheticConfig::validate(self)
+    }
+
+    fn load(&self, _files: &dyn Files) -> Result<Loading> {
+        Ok(Loading::Built {
+            splits: self.generate()?,
+            skipped: Vec::new(),
+        })
+    }
+
+    crate::source_boilerplate!();
 }
 
 #[cfg(test)]
