@@ -17,7 +17,7 @@ use crate::data::formats::image::ImageNorm;
 use crate::data::manifest::preprocess::{
     AudioPreprocess, Preprocess, Preprocessor, RawInput, image_values, plain, read_cell,
 };
-use crate::data::manifest::table::{ColumnKind, Manifest, ManifestRow};
+use crate::data::manifest::table::{ColumnKind, Manifest};
 use crate::data::transform::split::{check_fractions, stratified_split};
 use crate::error::{MlaError, Result};
 use crate::limits;
@@ -265,13 +265,103 @@ pub fn from_manifest_with(
 /// at most [`STREAM_CHUNK`] of their decoded images at a time.
 pub async fn from_manifest_streaming(
     manifest: &Manifest,
-    mut read: impl FnMut(&str) -> std::result::Result<Vec<u8>, String>,
+    read: impl FnMut(&str) -> std::result::Result<Vec<u8>, String>,
     config: &ManifestConfig,
     fixed: &[Option<Preprocessor>],
     stream: &mut impl StreamFeatures,
 ) -> Result<ManifestData> {
     config.validate()?;
     let fixed = |c: usize| fixed.get(c).and_then(Option::as_ref);
+    check_columns(manifest, &fixed)?;
+    let columns = &manifest.columns;
+    let images: Vec<(usize, ImageNorm)> = (0..columns.len())
+        .map(|c| image_setting(config, fixed(c)))
+        .collect();
+    // Each streamed column's feature size.
+    let streams: Vec<Option<usize>> = columns
+        .iter()
+        .enumerate()
+        .map(|(c, column)| match fixed(c) {
+            Some(p @ Preprocessor::Image { .. }) => {
+                let cells = manifest.rows.iter().filter(|r| r.cells[c].is_some());
+                stream.start(c, &column.name, &p.input_kind(), cells.count())
+            }
+            _ => None,
+        })
+        .collect();
+    let decoded = decode_rows(manifest, read, config, &images, &streams, stream).await?;
+    let Decoded {
+        mut cells,
+        mut problems,
+        mut features,
+    } = decoded;
+    let shapes = check_shapes(manifest, &cells, &mut problems);
+    let kept = keep_good_rows(manifest, &mut cells, &problems, config.skip_bad)?;
+    let (train, valid, test) = stratified_split(
+        &kept.labels,
+        kept.classes.len(),
+        config.valid_fraction,
+        config.test_fraction,
+        config.seed,
+    )?;
+    let mut modalities = Vec::with_capacity(columns.len());
+    let mut preprocessors = Vec::with_capacity(columns.len());
+    for (c, column) in columns.iter().enumerate() {
+        let present: Vec<bool> = cells.iter().map(|r| r[c].is_some()).collect();
+        let (preprocessor, values) = match streams[c] {
+            Some(dim) => {
+                let mut values = std::mem::take(&mut features[c]);
+                keep_rows(&mut values, dim, &kept.rows);
+                let preprocessor = fixed(c).expect("streamed columns are fixed").clone();
+                (preprocessor, values)
+            }
+            None => {
+                let train_present: Vec<usize> =
+                    train.iter().copied().filter(|&i| present[i]).collect();
+                let column = ColumnData {
+                    c,
+                    kind: column.kind,
+                    cells: &cells,
+                    present: &present,
+                    train_present: &train_present,
+                };
+                column.preprocess(fixed(c), shapes[c], images[c], config)?
+            }
+        };
+        let input = match streams[c] {
+            Some(dim) => InputKind::Features { dim },
+            None => preprocessor.input_kind(),
+        };
+        modalities.push(ModalityData {
+            name: column.name.clone(),
+            kind: input,
+            values: values.into(),
+            present,
+        });
+        preprocessors.push(preprocessor);
+    }
+    drop(cells);
+    let all = Dataset::new(modalities, kept.labels, kept.classes.len())?;
+    let splits = all.split_into(&train, &valid, &test)?;
+    let line = |i: &usize| manifest.rows[kept.rows[*i]].line;
+    let lines = [&train, &valid, &test].map(|part| part.iter().map(line).collect());
+    Ok(ManifestData {
+        lines,
+        splits,
+        preprocess: Preprocess {
+            classes: kept.classes,
+            modalities: preprocessors,
+        },
+        skipped: kept.skipped,
+    })
+}
+
+/// Checks what a manifest must have before its cells are read: a label column, two
+/// modality columns, and the kind each fixed preprocessing (`fixed(c)`) reads.
+fn check_columns<'a>(
+    manifest: &Manifest,
+    fixed: &impl Fn(usize) -> Option<&'a Preprocessor>,
+) -> Result<()> {
     let name = &manifest.name;
     if !manifest.has_labels {
         return Err(MlaError::Data(format!(
@@ -285,7 +375,6 @@ pub async fn from_manifest_streaming(
             columns[0].header()
         )));
     }
-    let mut problems: Vec<Vec<String>> = vec![Vec::new(); manifest.rows.len()];
     for (c, column) in columns.iter().enumerate() {
         if let Some(p) = fixed(c)
             && p.kind() != column.kind
@@ -298,27 +387,34 @@ pub async fn from_manifest_streaming(
             )));
         }
     }
-    let images: Vec<(usize, ImageNorm)> = (0..columns.len())
-        .map(|c| image_setting(config, fixed(c)))
-        .collect();
-    let n = manifest.rows.len();
-    // Each streamed column's features, row by row (zeros where absent), and the
-    // decoded images waiting for the next pass of the network, with their rows.
-    let streams: Vec<Option<usize>> = columns
-        .iter()
-        .enumerate()
-        .map(|(c, column)| match fixed(c) {
-            Some(p @ Preprocessor::Image { .. }) => {
-                let cells = manifest.rows.iter().filter(|r| r.cells[c].is_some());
-                stream.start(c, &column.name, &p.input_kind(), cells.count())
-            }
-            _ => None,
-        })
-        .collect();
+    Ok(())
+}
+
+/// Every row's cells, read and decoded, with what was wrong with each row, and the
+/// streamed columns' features (row by row, zeros where absent).
+struct Decoded {
+    cells: Vec<Vec<Option<Cell>>>,
+    problems: Vec<Vec<String>>,
+    features: Vec<Vec<f32>>,
+}
+
+/// Reads and decodes every cell; the images of streamed columns (`streams[c]`: their
+/// feature size) go to `stream` a chunk at a time as they are decoded.
+async fn decode_rows(
+    manifest: &Manifest,
+    mut read: impl FnMut(&str) -> std::result::Result<Vec<u8>, String>,
+    config: &ManifestConfig,
+    images: &[(usize, ImageNorm)],
+    streams: &[Option<usize>],
+    stream: &mut impl StreamFeatures,
+) -> Result<Decoded> {
+    let (columns, n) = (&manifest.columns, manifest.rows.len());
+    let mut problems: Vec<Vec<String>> = vec![Vec::new(); n];
     let mut features: Vec<Vec<f32>> = streams
         .iter()
         .map(|dim| vec![0.0; dim.map_or(0, |d| n * d)])
         .collect();
+    // The decoded images waiting for the next pass of the network, with their rows.
     let mut waiting: Vec<(Vec<f32>, Vec<usize>)> = vec![Default::default(); columns.len()];
     let mut cells: Vec<Vec<Option<Cell>>> = Vec::with_capacity(n);
     for (r, (row, found)) in manifest.rows.iter().zip(&mut problems).enumerate() {
@@ -326,7 +422,7 @@ pub async fn from_manifest_streaming(
             found.push("the `label` cell is empty".into());
         }
         let mut decoded = Vec::with_capacity(columns.len());
-        for (c, ((column, cell), &image)) in columns.iter().zip(&row.cells).zip(&images).enumerate()
+        for (c, ((column, cell), &image)) in columns.iter().zip(&row.cells).zip(images).enumerate()
         {
             let Some(cell) = cell.as_deref() else {
                 decoded.push(None);
@@ -357,7 +453,8 @@ pub async fn from_manifest_streaming(
                 let got = stream.features(c, items, at.len()).await?;
                 if got.len() != at.len() * dim {
                     return Err(MlaError::Data(format!(
-                        "{name}: column `{}`: {} feature values for {} images of {dim}",
+                        "{}: column `{}`: {} feature values for {} images of {dim}",
+                        manifest.name,
                         columns[c].name,
                         got.len(),
                         at.len()
@@ -370,8 +467,22 @@ pub async fn from_manifest_streaming(
             }
         }
     }
-    // Cells whose shape differs from most of their column's. The good rows left all
-    // have their column's shape, so it is found once, here.
+    Ok(Decoded {
+        cells,
+        problems,
+        features,
+    })
+}
+
+/// Each column's shape (that of most of its cells), with every cell of another shape
+/// added to its row's problems. The good rows left all have their column's shape, so
+/// it is found once, here.
+fn check_shapes(
+    manifest: &Manifest,
+    cells: &[Vec<Option<Cell>>],
+    problems: &mut [Vec<String>],
+) -> Vec<Option<(u32, usize)>> {
+    let columns = &manifest.columns;
     let shapes: Vec<Option<(u32, usize)>> = (0..columns.len())
         .map(|c| {
             column_shape(
@@ -386,7 +497,7 @@ pub async fn from_manifest_streaming(
         let Some(want) = *want else {
             continue;
         };
-        for ((row, found), written) in cells.iter().zip(&mut problems).zip(&manifest.rows) {
+        for ((row, found), written) in cells.iter().zip(problems.iter_mut()).zip(&manifest.rows) {
             if let Some(got) = row[c].as_ref().and_then(Cell::shape).filter(|&s| s != want) {
                 // The file, where the cell names one.
                 let file = written.cells[c]
@@ -402,30 +513,50 @@ pub async fn from_manifest_streaming(
             }
         }
     }
+    shapes
+}
+
+/// The rows without problems, what was wrong with the others, and the classes.
+struct Kept {
+    /// Indices of the rows kept (ascending), into the manifest's rows.
+    rows: Vec<usize>,
+    /// One message per row left out (`skip_bad`).
+    skipped: Vec<String>,
+    /// The labels, sorted.
+    classes: Vec<String>,
+    /// Each kept row's class index.
+    labels: Vec<usize>,
+}
+
+/// Reports the rows with problems (an error listing them, or, with `skip_bad`, leaves
+/// them out of `cells`), then checks that what is left can be trained on.
+fn keep_good_rows(
+    manifest: &Manifest,
+    cells: &mut Vec<Vec<Option<Cell>>>,
+    problems: &[Vec<String>],
+    skip_bad: bool,
+) -> Result<Kept> {
+    let name = &manifest.name;
     let bad: Vec<String> = manifest
         .rows
         .iter()
-        .zip(&problems)
+        .zip(problems)
         .filter(|(_, p)| !p.is_empty())
         .map(|(row, p)| format!("{name} line {}: {}", row.line, p.join("; ")))
         .collect();
-    let skipped = triage(name, bad, config.skip_bad)?;
-    let kept: Vec<usize> = (0..n).filter(|&r| problems[r].is_empty()).collect();
-    let (rows, cells): (Vec<_>, Vec<_>) = manifest
-        .rows
-        .iter()
-        .zip(cells)
-        .zip(&problems)
-        .filter(|(_, p)| p.is_empty())
-        .map(|(pair, _)| pair)
-        .unzip();
+    let skipped = triage(name, bad, skip_bad)?;
+    let rows: Vec<usize> = (0..manifest.rows.len())
+        .filter(|&r| problems[r].is_empty())
+        .collect();
+    let mut good = problems.iter().map(|p| p.is_empty());
+    cells.retain(|_| good.next().unwrap_or(false));
     if rows.is_empty() {
         return Err(MlaError::Data(format!(
             "{name}: no sample is left after skipping {} bad ones",
             skipped.len()
         )));
     }
-    let label = |r: &&ManifestRow| r.label.clone().expect("checked above");
+    let label = |r: &usize| manifest.rows[*r].label.clone().expect("checked above");
     let classes: Vec<String> = rows
         .iter()
         .map(label)
@@ -438,13 +569,13 @@ pub async fn from_manifest_streaming(
             classes[0]
         )));
     }
-    if let Some(c) = (0..columns.len()).find(|&c| cells.iter().all(|r| r[c].is_none())) {
+    if let Some(c) = (0..manifest.columns.len()).find(|&c| cells.iter().all(|r| r[c].is_none())) {
         return Err(MlaError::Data(format!(
             "{name}: no sample has a `{}` cell; every modality needs some",
-            columns[c].name
+            manifest.columns[c].name
         )));
     }
-    let labels: Vec<usize> = rows
+    let labels = rows
         .iter()
         .map(|r| {
             classes
@@ -452,88 +583,91 @@ pub async fn from_manifest_streaming(
                 .expect("label is in classes")
         })
         .collect();
-    let (train, valid, test) = stratified_split(
-        &labels,
-        classes.len(),
-        config.valid_fraction,
-        config.test_fraction,
-        config.seed,
-    )?;
+    Ok(Kept {
+        rows,
+        skipped,
+        classes,
+        labels,
+    })
+}
 
-    let mut modalities = Vec::with_capacity(columns.len());
-    let mut preprocessors = Vec::with_capacity(columns.len());
-    for (c, column) in columns.iter().enumerate() {
-        let present: Vec<bool> = cells.iter().map(|r| r[c].is_some()).collect();
-        let train_present: Vec<usize> = train.iter().copied().filter(|&i| present[i]).collect();
-        let (preprocessor, values) = match column.kind {
-            ColumnKind::Image if streams[c].is_some() => {
-                let mut values = std::mem::take(&mut features[c]);
-                keep_rows(&mut values, streams[c].expect("checked"), &kept);
-                let preprocessor = fixed(c).expect("streamed columns are fixed").clone();
-                (preprocessor, values)
-            }
-            ColumnKind::Text if fixed(c).is_some() => {
-                let preprocessor = fixed(c).expect("checked").clone();
+/// One column of the kept rows' cells, about to become a modality.
+struct ColumnData<'a> {
+    c: usize,
+    kind: ColumnKind,
+    cells: &'a [Vec<Option<Cell>>],
+    present: &'a [bool],
+    /// The training samples that have this modality.
+    train_present: &'a [usize],
+}
+
+impl ColumnData<'_> {
+    /// The column's preprocessing (`fixed`, or fitted on the training samples) and its
+    /// values, standardised or tokenised; `shape` and `image` as found and set for it.
+    fn preprocess(
+        &self,
+        fixed: Option<&Preprocessor>,
+        shape: Option<(u32, usize)>,
+        (size, norm): (usize, ImageNorm),
+        config: &ManifestConfig,
+    ) -> Result<(Preprocessor, Vec<f32>)> {
+        let (c, cells) = (self.c, self.cells);
+        let texts = |encode: &dyn Fn(&str) -> Vec<f32>, empty: &[f32]| -> Vec<f32> {
+            cells
+                .iter()
+                .flat_map(|r| match &r[c] {
+                    Some(Cell::Text(text)) => encode(text),
+                    _ => empty.to_vec(),
+                })
+                .collect()
+        };
+        match (self.kind, fixed) {
+            (ColumnKind::Text, Some(preprocessor)) => {
                 let empty = vec![0.0; preprocessor.input_kind().item_len()];
-                let encode: TextEncode = match &preprocessor {
+                let values = match preprocessor {
                     Preprocessor::Wordpiece(t) => {
                         let e = t.encoder()?;
-                        Box::new(move |text| e.encode(text))
+                        texts(&|text| e.encode(text), &empty)
                     }
                     Preprocessor::Text(t) => {
                         let e = t.encoder();
-                        Box::new(move |text| e.encode(text))
+                        texts(&|text| e.encode(text), &empty)
                     }
                     _ => unreachable!("the column's kind was checked against it: text"),
                 };
-                let values = cells
-                    .iter()
-                    .flat_map(|r| match &r[c] {
-                        Some(Cell::Text(text)) => encode(text),
-                        _ => empty.clone(),
-                    })
-                    .collect();
-                drop(encode);
-                (preprocessor, values)
+                Ok((preprocessor.clone(), values))
             }
-            ColumnKind::Text => {
+            (ColumnKind::Text, None) => {
                 let tokenizer = Tokenizer::fit(
-                    train_present.iter().filter_map(|&i| match &cells[i][c] {
-                        Some(Cell::Text(t)) => Some(t.as_str()),
-                        _ => None,
-                    }),
+                    self.train_present
+                        .iter()
+                        .filter_map(|&i| match &cells[i][c] {
+                            Some(Cell::Text(t)) => Some(t.as_str()),
+                            _ => None,
+                        }),
                     config.max_vocab,
                     config.max_tokens,
                     config.subwords,
                 );
                 let encoder = tokenizer.encoder();
-                let values = cells
-                    .iter()
-                    .flat_map(|r| match &r[c] {
-                        Some(Cell::Text(text)) => encoder.encode(text),
-                        _ => vec![0.0; tokenizer.max_len],
-                    })
-                    .collect();
-                (Preprocessor::Text(tokenizer), values)
+                let values = texts(&|text| encoder.encode(text), &vec![0.0; tokenizer.max_len]);
+                Ok((Preprocessor::Text(tokenizer), values))
             }
-            kind => {
-                let (rate, len) = shapes[c].expect("the column has cells");
-                let mut values = values_of(&cells, c, len);
+            (kind, _) => {
+                let (rate, len) = shape.expect("the column has cells");
+                let mut values = values_of(cells, c, len);
                 // Statistics from the training samples that have this modality (all
                 // present samples if the training split has none).
-                let fit_rows = if train_present.is_empty() {
-                    (0..rows.len()).filter(|&i| present[i]).collect()
+                let fit_rows = if self.train_present.is_empty() {
+                    (0..cells.len()).filter(|&i| self.present[i]).collect()
                 } else {
-                    train_present.clone()
+                    self.train_present.to_vec()
                 };
                 let preprocessor = match kind {
-                    ColumnKind::Image => Preprocessor::Image {
-                        size: images[c].0,
-                        norm: images[c].1,
-                    },
+                    ColumnKind::Image => Preprocessor::Image { size, norm },
                     ColumnKind::Audio => {
                         let standardizer = Standardizer::fit(&values, len, 1, &fit_rows);
-                        standardize_present(&mut values, len, &present, &standardizer);
+                        standardize_present(&mut values, len, self.present, &standardizer);
                         // Predictions pad or cut to the clips' length, even when
                         // training did not have to.
                         let fbank = FbankConfig {
@@ -548,42 +682,15 @@ pub async fn from_manifest_streaming(
                     }
                     _ => {
                         let standardizer = Standardizer::fit(&values, len, len, &fit_rows);
-                        standardize_present(&mut values, len, &present, &standardizer);
+                        standardize_present(&mut values, len, self.present, &standardizer);
                         Preprocessor::Vector(standardizer)
                     }
                 };
-                (preprocessor, values)
+                Ok((preprocessor, values))
             }
-        };
-        let input = match streams[c] {
-            Some(dim) => InputKind::Features { dim },
-            None => preprocessor.input_kind(),
-        };
-        modalities.push(ModalityData {
-            name: column.name.clone(),
-            kind: input,
-            values: values.into(),
-            present,
-        });
-        preprocessors.push(preprocessor);
+        }
     }
-    drop(cells);
-    let all = Dataset::new(modalities, labels, classes.len())?;
-    let splits = all.split_into(&train, &valid, &test)?;
-    let lines = [&train, &valid, &test].map(|part| part.iter().map(|&i| rows[i].line).collect());
-    Ok(ManifestData {
-        lines,
-        splits,
-        preprocess: Preprocess {
-            classes,
-            modalities: preprocessors,
-        },
-        skipped,
-    })
 }
-
-/// A text column's tokenizer as one function of the text.
-type TextEncode<'a> = Box<dyn Fn(&str) -> Vec<f32> + 'a>;
 
 /// Keeps the rows `kept` (ascending) of `values` (`len` values per row), in place.
 fn keep_rows(values: &mut Vec<f32>, len: usize, kept: &[usize]) {
