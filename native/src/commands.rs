@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mla::config::TrainConfig;
 use mla::data::Manifest;
 use mla::data::manifest::table::{ManifestRow, csv_cell};
 use mla::io::{ModelHeader, load_model, save_model};
@@ -42,6 +43,15 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
         Some(path) => read_config(path)?,
         None => RunConfig::default(),
     };
+    data_flags(args, &mut config)?;
+    train_flags(args, &mut config.train);
+    missing_flags(args, &mut config.missing);
+    Ok(config)
+}
+
+/// The flags about the data (`--data`, `--manifest`, `--data-seed`, `--skip-bad`,
+/// `--image-size`, `--pretrained`).
+fn data_flags(args: &TrainArgs, config: &mut RunConfig) -> Result<()> {
     let seed = args.data_seed.unwrap_or(0);
     let data = match (&args.manifest, &args.data) {
         (Some(path), _) => Some(crate::spec::manifest(&path.to_string_lossy(), seed)),
@@ -88,7 +98,11 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
     if args.image_size.is_some() && config.data.manifest_options().is_none() {
         bail!("--image-size applies to manifest and emoji data only");
     }
-    let train = &mut config.train;
+    Ok(())
+}
+
+/// The flags about training (method, schedule, optimizer, HGM, fusion, MLA's head).
+fn train_flags(args: &TrainArgs, train: &mut TrainConfig) {
     if let Some(m) = args.method {
         train.method = m;
     }
@@ -136,7 +150,10 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
     mla.bias_per_modality |= args.bias_per_modality;
     mla.head_per_modality |= args.head_per_modality;
     mla.calibrate |= args.calibrate;
-    let missing = &mut config.missing;
+}
+
+/// The flags about missing modalities (`--missing*`).
+fn missing_flags(args: &TrainArgs, missing: &mut mla::data::MissingConfig) {
     if let Some(r) = &args.missing {
         *missing = mla::data::MissingConfig {
             seed: missing.seed,
@@ -156,7 +173,6 @@ fn run_config(args: &TrainArgs) -> Result<RunConfig> {
     if let Some(s) = args.missing_seed {
         missing.seed = Some(s);
     }
-    Ok(config)
 }
 
 /// The saved configuration and checkpoint of an interrupted run.
@@ -270,31 +286,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         ))?,
     };
 
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    run_dir::write_atomic(
-        &dir,
-        CONFIG,
-        serde_json::to_string_pretty(&config)?.as_bytes(),
-    )?;
-    run_dir::write_atomic(&dir, CONFIG_TOML, toml::to_string(&config)?.as_bytes())?;
-    if let Some(lines) = &data.lines {
-        let mut csv = String::from("line,split\n");
-        for (part, name) in lines.iter().zip(["train", "valid", "test"]) {
-            for line in part {
-                csv += &format!("{line},{name}\n");
-            }
-        }
-        run_dir::write_atomic(&dir, SPLIT, csv.as_bytes())?;
-    }
-    if !data.skipped.is_empty() {
-        let list = data.skipped.join("\n") + "\n";
-        run_dir::write_atomic(&dir, SKIPPED, list.as_bytes())?;
-        eprintln!(
-            "mla-native: skipped {} bad samples (--skip-bad), listed in {}",
-            data.skipped.len(),
-            dir.join(SKIPPED).display()
-        );
-    }
+    write_setup(&dir, &config, &data.lines, &data.skipped)?;
     if checkpoint.is_some() {
         eprintln!(
             "mla-native: resuming {} after epoch {}",
@@ -302,6 +294,65 @@ pub fn train(args: TrainArgs) -> Result<()> {
             trainer.epochs_done()
         );
     }
+    describe(&config, &trainer, preprocess.as_ref(), backend, &dir);
+    if let Some(reports) = &masked {
+        run_dir::write_atomic(
+            &dir,
+            MISSING,
+            serde_json::to_string_pretty(reports)?.as_bytes(),
+        )?;
+    }
+
+    let header = ModelHeader::new(trainer.spec().clone(), config.train.fusion, preprocess);
+    let epochs = config.train.epochs;
+    let metrics_log = train_epochs(&mut trainer, args.quiet, &header, &dir, epochs)?;
+    finish(&mut trainer, &header, &dir, metrics_log, epochs)
+}
+
+/// Creates the run directory and writes what a run starts from: its configuration
+/// (JSON and TOML), each manifest line's split, the samples left out (`--skip-bad`).
+fn write_setup(
+    dir: &Path,
+    config: &RunConfig,
+    lines: &Option<[Vec<usize>; 3]>,
+    skipped: &[String],
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    run_dir::write_atomic(
+        dir,
+        CONFIG,
+        serde_json::to_string_pretty(&config)?.as_bytes(),
+    )?;
+    run_dir::write_atomic(dir, CONFIG_TOML, toml::to_string(&config)?.as_bytes())?;
+    if let Some(lines) = &lines {
+        let mut csv = String::from("line,split\n");
+        for (part, name) in lines.iter().zip(["train", "valid", "test"]) {
+            for line in part {
+                csv += &format!("{line},{name}\n");
+            }
+        }
+        run_dir::write_atomic(dir, SPLIT, csv.as_bytes())?;
+    }
+    if !skipped.is_empty() {
+        let list = skipped.join("\n") + "\n";
+        run_dir::write_atomic(dir, SKIPPED, list.as_bytes())?;
+        eprintln!(
+            "mla-native: skipped {} bad samples (--skip-bad), listed in {}",
+            skipped.len(),
+            dir.join(SKIPPED).display()
+        );
+    }
+    Ok(())
+}
+
+/// Says what is trained on what, and how many samples each class has in each split.
+fn describe(
+    config: &RunConfig,
+    trainer: &Trainer,
+    preprocess: Option<&mla::data::Preprocess>,
+    backend: Backend,
+    dir: &Path,
+) {
     let s = trainer.splits();
     eprintln!(
         "mla-native: {} on {backend}, {} modalities ({}), {} classes, {} train / {} valid / {} test, {} epochs -> {}",
@@ -327,7 +378,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         );
     }
     // Samples per class and split, so a skewed or tiny class shows before training.
-    let names: Vec<String> = match &preprocess {
+    let names: Vec<String> = match preprocess {
         Some(p) => p.classes.clone(),
         None => (0..s.train.num_classes).map(|c| c.to_string()).collect(),
     };
@@ -342,23 +393,23 @@ pub fn train(args: TrainArgs) -> Result<()> {
             counts[0][c], counts[1][c], counts[2][c]
         );
     }
+}
 
-    if let Some(reports) = &masked {
-        run_dir::write_atomic(
-            &dir,
-            MISSING,
-            serde_json::to_string_pretty(reports)?.as_bytes(),
-        )?;
-    }
-
-    let header = ModelHeader::new(trainer.spec().clone(), config.train.fusion, preprocess);
-    let previous = run_dir::read(&dir, METRICS).unwrap_or_default();
+/// Trains the remaining epochs with a progress bar, writing the metrics, the
+/// checkpoint and the plot after each; returns the metrics log.
+fn train_epochs(
+    trainer: &mut Trainer,
+    quiet: bool,
+    header: &ModelHeader,
+    dir: &Path,
+    epochs: usize,
+) -> Result<String> {
+    let previous = run_dir::read(dir, METRICS).unwrap_or_default();
     let mut metrics_log = metrics_lines(trainer.history(), &String::from_utf8_lossy(&previous))?;
-    let epochs = config.train.epochs;
     while !trainer.is_finished() {
         let started = Instant::now();
         let bar = ProgressBar::new(trainer.steps_per_epoch() as u64);
-        if args.quiet {
+        if quiet {
             bar.set_draw_target(ProgressDrawTarget::hidden());
         }
         bar.set_style(
@@ -376,7 +427,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         let m = match pollster::block_on(trainer.end_epoch()) {
             Ok(m) => m,
             Err(e @ mla::MlaError::Diverged { .. }) => {
-                return Err(diverged(e, &trainer, &header, &dir));
+                return Err(diverged(e, trainer, header, dir));
             }
             Err(e) => return Err(e.into()),
         };
@@ -387,22 +438,29 @@ pub fn train(args: TrainArgs) -> Result<()> {
         metrics_log += &format!("{line}\n");
         // Rewritten whole each epoch so the files on disk are always complete; the
         // checkpoint last, so a run resumed from it never lacks an epoch's metrics.
-        run_dir::write_atomic(&dir, METRICS, metrics_log.as_bytes())?;
+        run_dir::write_atomic(dir, METRICS, metrics_log.as_bytes())?;
         let checkpoint = pollster::block_on(trainer.checkpoint())?;
-        run_dir::write_atomic(&dir, CHECKPOINT, &checkpoint)?;
-        run_dir::write_atomic(&dir, PLOT, crate::plot::svg(trainer.history()).as_bytes())?;
+        run_dir::write_atomic(dir, CHECKPOINT, &checkpoint)?;
+        run_dir::write_atomic(dir, PLOT, crate::plot::svg(trainer.history()).as_bytes())?;
     }
 
+    Ok(metrics_log)
+}
+
+/// Writes the best epoch's model, tests it and writes the test result.
+fn finish(
+    trainer: &mut Trainer,
+    header: &ModelHeader,
+    dir: &Path,
+    mut metrics_log: String,
+    epochs: usize,
+) -> Result<()> {
     let (model, best_epoch) = trainer.best_model();
-    run_dir::write_atomic(
-        &dir,
-        MODEL,
-        &pollster::block_on(save_model(&header, &model))?,
-    )?;
+    run_dir::write_atomic(dir, MODEL, &pollster::block_on(save_model(header, &model))?)?;
     let test = pollster::block_on(trainer.test())?;
     metrics_log += &format!("{}\n", json!({ "test": test, "best_epoch": best_epoch }));
-    run_dir::write_atomic(&dir, METRICS, metrics_log.as_bytes())?;
-    run_dir::write_atomic(&dir, TEST, serde_json::to_string_pretty(&test)?.as_bytes())?;
+    run_dir::write_atomic(dir, METRICS, metrics_log.as_bytes())?;
+    run_dir::write_atomic(dir, TEST, serde_json::to_string_pretty(&test)?.as_bytes())?;
     // A run resumed after a divergence has now finished.
     let _ = std::fs::remove_file(dir.join(DIVERGED));
     println!(
