@@ -220,33 +220,81 @@ pub fn av_digits(
     Ok((splits, skipped))
 }
 
-/// The recordings (`parsed`, their filterbanks `audio` of `bins` per frame) paired with
-/// MNIST images and split.
-fn pair(
-    parsed: &[Recording],
-    mut audio: Vec<f32>,
-    bins: usize,
-    mnist_images: &[u8],
-    mnist_labels: &[u8],
-    config: &AvDigitsConfig,
-) -> Result<Splits> {
-    let images = parse_idx("MNIST images", mnist_images)?;
-    let labels = parse_idx("MNIST labels", mnist_labels)?;
-    let (n, side) = match images.dims.as_slice() {
-        [n, h, w] if h == w => (*n, *h),
-        d => {
+/// MNIST's images and labels, checked.
+struct Mnist {
+    images: Vec<u8>,
+    labels: Vec<u8>,
+    n: usize,
+    side: usize,
+}
+
+impl Mnist {
+    fn parse(mnist_images: &[u8], mnist_labels: &[u8]) -> Result<Self> {
+        let images = parse_idx("MNIST images", mnist_images)?;
+        let labels = parse_idx("MNIST labels", mnist_labels)?;
+        let (n, side) = match images.dims.as_slice() {
+            [n, h, w] if h == w => (*n, *h),
+            d => {
+                return Err(MlaError::Data(format!(
+                    "MNIST images: dimensions {d:?}, expected [n, 28, 28]"
+                )));
+            }
+        };
+        if labels.dims != [n] || labels.values.iter().any(|&l| l > 9) {
             return Err(MlaError::Data(format!(
-                "MNIST images: dimensions {d:?}, expected [n, 28, 28]"
+                "MNIST labels: {:?} do not match {n} images of digits 0-9",
+                labels.dims
             )));
         }
-    };
-    if labels.dims != [n] || labels.values.iter().any(|&l| l > 9) {
-        return Err(MlaError::Data(format!(
-            "MNIST labels: {:?} do not match {n} images of digits 0-9",
-            labels.dims
-        )));
+        Ok(Self {
+            images: images.values,
+            labels: labels.values,
+            n,
+            side,
+        })
     }
-    let is_test: Vec<bool> = match &config.split {
+
+    /// An image of each recording's digit, `[-1, 1]`, drawn without replacement: from
+    /// the first half of MNIST for training and validation recordings, from the second
+    /// for test recordings, so no image is in two splits.
+    fn draw(&self, parsed: &[Recording], is_test: &[bool], seed: u64) -> Result<Vec<f32>> {
+        let (n, side, labels, images) = (self.n, self.side, &self.labels, &self.images);
+        let mut rng = Rng::derive(seed, 31);
+        let mut pools: Vec<[Pool; 2]> = (0..10)
+            .map(|d| {
+                [0..n / 2, n / 2..n].map(|range| {
+                    let mut indices: Vec<usize> =
+                        range.filter(|&i| labels[i] as usize == d).collect();
+                    rng.shuffle(&mut indices);
+                    Pool { indices, next: 0 }
+                })
+            })
+            .collect();
+        let plane = side * side;
+        let mut pixels = Vec::with_capacity(parsed.len() * plane);
+        for (r, &test) in parsed.iter().zip(is_test) {
+            let pool = &mut pools[r.digit][usize::from(test)];
+            if pool.indices.is_empty() {
+                return Err(MlaError::Data(format!(
+                    "MNIST has no image of digit {} in the {} half",
+                    r.digit,
+                    if test { "second" } else { "first" }
+                )));
+            }
+            let i = pool.take(&mut rng);
+            pixels.extend(
+                images[i * plane..(i + 1) * plane]
+                    .iter()
+                    .map(|&p| p as f32 / 127.5 - 1.0),
+            );
+        }
+        Ok(pixels)
+    }
+}
+
+/// Which recordings are test recordings under `split`.
+fn test_recordings(parsed: &[Recording], split: &AvSplit) -> Result<Vec<bool>> {
+    Ok(match split {
         AvSplit::Official => parsed.iter().map(|r| r.take < 5).collect(),
         AvSplit::Speaker(s) => {
             if !parsed.iter().any(|r| &r.speaker == s) {
@@ -263,8 +311,21 @@ fn pair(
             }
             parsed.iter().map(|r| &r.speaker == s).collect()
         }
-    };
+    })
+}
 
+/// The recordings (`parsed`, their filterbanks `audio` of `bins` per frame) paired with
+/// MNIST images and split.
+fn pair(
+    parsed: &[Recording],
+    mut audio: Vec<f32>,
+    bins: usize,
+    mnist_images: &[u8],
+    mnist_labels: &[u8],
+    config: &AvDigitsConfig,
+) -> Result<Splits> {
+    let mnist = Mnist::parse(mnist_images, mnist_labels)?;
+    let is_test = test_recordings(parsed, &config.split)?;
     let frames = audio.len() / (parsed.len() * bins);
     if config.fbank.frames == 0 && audio.len() != parsed.len() * frames * bins {
         return Err(MlaError::config(
@@ -273,37 +334,8 @@ fn pair(
         ));
     }
 
-    // Images: the first half of MNIST for train/validation pairs, the second for test.
-    let mut rng = Rng::derive(config.seed, 31);
-    let mut pools: Vec<[Pool; 2]> = (0..10)
-        .map(|d| {
-            [0..n / 2, n / 2..n].map(|range| {
-                let mut indices: Vec<usize> =
-                    range.filter(|&i| labels.values[i] as usize == d).collect();
-                rng.shuffle(&mut indices);
-                Pool { indices, next: 0 }
-            })
-        })
-        .collect();
-    let plane = side * side;
-    let mut pixels = Vec::with_capacity(parsed.len() * plane);
-    for (r, &test) in parsed.iter().zip(&is_test) {
-        let pool = &mut pools[r.digit][usize::from(test)];
-        if pool.indices.is_empty() {
-            return Err(MlaError::Data(format!(
-                "MNIST has no image of digit {} in the {} half",
-                r.digit,
-                if test { "second" } else { "first" }
-            )));
-        }
-        let i = pool.take(&mut rng);
-        pixels.extend(
-            images.values[i * plane..(i + 1) * plane]
-                .iter()
-                .map(|&p| p as f32 / 127.5 - 1.0),
-        );
-    }
-
+    let pixels = mnist.draw(parsed, &is_test, config.seed)?;
+    let side = mnist.side;
     let digits: Vec<usize> = parsed.iter().map(|r| r.digit).collect();
     let train_all: Vec<usize> = (0..parsed.len()).filter(|&i| !is_test[i]).collect();
     let test: Vec<usize> = (0..parsed.len()).filter(|&i| is_test[i]).collect();

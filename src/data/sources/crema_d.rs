@@ -146,6 +146,116 @@ fn spread(n: usize, count: usize) -> Vec<usize> {
     (0..count).map(|k| (k * n + n / 2) / count).collect()
 }
 
+/// Reads and checks one clip: its label's index in `classes`, its filterbank (cut or
+/// padded to `audio_frames`; every clip must have the `bins` of the first), and
+/// `frames` of its video frames spread over the clip. Errors say what is wrong.
+fn read_clip(
+    e: &Entry,
+    classes: &[String],
+    config: &CremaDConfig,
+    bins: &mut Option<usize>,
+    read: &mut impl FnMut(&str) -> std::result::Result<Vec<u8>, String>,
+    list: &mut impl FnMut(&str) -> std::result::Result<Vec<String>, String>,
+) -> std::result::Result<(usize, Vec<f32>, Vec<f32>), String> {
+    let size = config.image_size;
+    let label = classes
+        .binary_search(&e.label)
+        .map_err(|_| format!("label `{}` is not in {}", e.label, config.train_list))?;
+    let path = format!("{}/{}.npy", config.audio_dir, e.clip);
+    let array = read(&path)
+        .map_err(|why| format!("{path}: {why}"))
+        .and_then(|b| parse_npy(&path, &b).map_err(|e| e.to_string()))?;
+    let &[frames, b] = &array.shape[..] else {
+        return Err(format!(
+            "{path}: shape {:?}, expected [frames, bins]",
+            array.shape
+        ));
+    };
+    match *bins {
+        Some(expected) if expected != b => {
+            return Err(format!("{path}: {b} bins, the other clips have {expected}"));
+        }
+        _ => *bins = Some(b),
+    }
+    let mut audio = array.values;
+    audio.resize(config.audio_frames.max(frames) * b, 0.0);
+    audio.truncate(config.audio_frames * b);
+
+    let dir = format!("{}/{}", config.visual_dir, e.clip);
+    let mut names: Vec<String> = list(&dir)
+        .map_err(|why| format!("{dir}: {why}"))?
+        .into_iter()
+        .filter(|n| {
+            let n = n.to_ascii_lowercase();
+            [".jpg", ".jpeg", ".png", ".webp"]
+                .iter()
+                .any(|x| n.ends_with(x))
+        })
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(format!("{dir}: no frames (.jpg, .png or .webp)"));
+    }
+    let mut visual = Vec::with_capacity(config.frames * 3 * size * size);
+    for k in spread(names.len(), config.frames) {
+        let path = format!("{dir}/{}", names[k]);
+        let bytes = read(&path).map_err(|why| format!("{path}: {why}"))?;
+        let pixels = preprocess_image(&path, &bytes, size, ImageNorm::Symmetric)
+            .map_err(|e| e.to_string())?;
+        visual.extend(pixels);
+    }
+    Ok((label, audio, visual))
+}
+
+/// The data set of the clips read (`values`: audio, visual) split into train,
+/// validation and test, in memory or (with `store`) in files.
+fn assemble(
+    config: &CremaDConfig,
+    bins: usize,
+    [audio, visual]: [Values; 2],
+    labels: Vec<usize>,
+    classes: usize,
+    [train, valid, test]: [Vec<usize>; 3],
+) -> Result<Splits> {
+    let n = labels.len();
+    let all = Dataset::new(
+        vec![
+            ModalityData {
+                name: "audio".into(),
+                kind: InputKind::Image {
+                    channels: 1,
+                    height: config.audio_frames,
+                    width: bins,
+                },
+                values: audio,
+                present: vec![true; n],
+            },
+            ModalityData {
+                name: "visual".into(),
+                kind: InputKind::Image {
+                    channels: 3 * config.frames,
+                    height: config.image_size,
+                    width: config.image_size,
+                },
+                values: visual,
+                present: vec![true; n],
+            },
+        ],
+        labels,
+        classes,
+    )?;
+    Ok(match &config.store {
+        #[cfg(not(target_arch = "wasm32"))]
+        Some(dir) => {
+            let splits = all.split_to_files(&train, &valid, &test, std::path::Path::new(dir))?;
+            drop(all);
+            Sink::remove_all(dir);
+            splits
+        }
+        _ => all.split(&train, &valid, &test)?,
+    })
+}
+
 /// Builds CREMA-D. `read(path)` returns a file's bytes and `list(dir)` the file names
 /// in a folder, both relative to the data set's root, or why they cannot.
 pub fn crema_d(
@@ -175,7 +285,6 @@ pub fn crema_d(
     }
 
     // Every clip read and checked first, so all problems are reported at once.
-    let size = config.image_size;
     let mut bins = None;
     let mut problems = Vec::new();
     // (is test, label) of each clip read; its values go to `sink`.
@@ -186,55 +295,7 @@ pub fn crema_d(
         .map(|e| (false, e))
         .chain(test_list.iter().map(|e| (true, e)))
     {
-        let checked = (|| -> std::result::Result<_, String> {
-            let label = classes
-                .binary_search(&e.label)
-                .map_err(|_| format!("label `{}` is not in {}", e.label, config.train_list))?;
-            let path = format!("{}/{}.npy", config.audio_dir, e.clip);
-            let array = read(&path)
-                .map_err(|why| format!("{path}: {why}"))
-                .and_then(|b| parse_npy(&path, &b).map_err(|e| e.to_string()))?;
-            let &[frames, b] = &array.shape[..] else {
-                return Err(format!(
-                    "{path}: shape {:?}, expected [frames, bins]",
-                    array.shape
-                ));
-            };
-            match bins {
-                Some(expected) if expected != b => {
-                    return Err(format!("{path}: {b} bins, the other clips have {expected}"));
-                }
-                _ => bins = Some(b),
-            }
-            let mut audio = array.values;
-            audio.resize(config.audio_frames.max(frames) * b, 0.0);
-            audio.truncate(config.audio_frames * b);
-
-            let dir = format!("{}/{}", config.visual_dir, e.clip);
-            let mut names: Vec<String> = list(&dir)
-                .map_err(|why| format!("{dir}: {why}"))?
-                .into_iter()
-                .filter(|n| {
-                    let n = n.to_ascii_lowercase();
-                    [".jpg", ".jpeg", ".png", ".webp"]
-                        .iter()
-                        .any(|x| n.ends_with(x))
-                })
-                .collect();
-            names.sort();
-            if names.is_empty() {
-                return Err(format!("{dir}: no frames (.jpg, .png or .webp)"));
-            }
-            let mut visual = Vec::with_capacity(config.frames * 3 * size * size);
-            for k in spread(names.len(), config.frames) {
-                let path = format!("{dir}/{}", names[k]);
-                let bytes = read(&path).map_err(|why| format!("{path}: {why}"))?;
-                let pixels = preprocess_image(&path, &bytes, size, ImageNorm::Symmetric)
-                    .map_err(|e| e.to_string())?;
-                visual.extend(pixels);
-            }
-            Ok((label, audio, visual))
-        })();
+        let checked = read_clip(e, &classes, config, &mut bins, &mut read, &mut list);
         match checked {
             Ok((label, audio, visual)) => {
                 sink.push(&audio, &visual)?;
@@ -262,44 +323,15 @@ pub fn crema_d(
         config.valid_fraction,
         config.seed,
     )?;
-    let n = clips.len();
     let (audio, visual) = sink.finish()?;
-    let all = Dataset::new(
-        vec![
-            ModalityData {
-                name: "audio".into(),
-                kind: InputKind::Image {
-                    channels: 1,
-                    height: config.audio_frames,
-                    width: bins,
-                },
-                values: audio,
-                present: vec![true; n],
-            },
-            ModalityData {
-                name: "visual".into(),
-                kind: InputKind::Image {
-                    channels: 3 * config.frames,
-                    height: size,
-                    width: size,
-                },
-                values: visual,
-                present: vec![true; n],
-            },
-        ],
+    let splits = assemble(
+        config,
+        bins,
+        [audio, visual],
         labels,
         classes.len(),
+        [train, valid, test],
     )?;
-    let splits = match &config.store {
-        #[cfg(not(target_arch = "wasm32"))]
-        Some(dir) => {
-            let splits = all.split_to_files(&train, &valid, &test, std::path::Path::new(dir))?;
-            drop(all);
-            Sink::remove_all(dir);
-            splits
-        }
-        _ => all.split(&train, &valid, &test)?,
-    };
     Ok(CremaD {
         splits,
         classes,
