@@ -293,50 +293,11 @@ fn forward_gemm(
         && sizes.geometry.pad == [0, 0];
     // Several samples per product only where one sample's plane is small.
     let chunk = if plane >= 256 { 1 } else { sizes.chunk };
-    let mut y = math::zeros::<f32>(batch * c_out * plane);
-    let cols_values = if pointwise && chunk == 1 {
-        0
-    } else {
-        k * chunk * plane
-    };
-    let yg_values = if chunk == 1 {
-        0
-    } else {
-        cout_g * chunk * plane
-    };
     if chunk == 1 {
-        // One sample per task, its patches and product on one thread: a product over
-        // one sample's plane split across threads synchronised about as long as it
-        // computed (the small CNN's second thread added little).
-        y.par_chunks_mut((c_out * plane).max(1))
-            .enumerate()
-            .for_each(|(n, y_n)| {
-                scratch::with_two(cols_values, 0, |cols, _| {
-                    for group in 0..groups {
-                        let w_g = &wt[group * cout_g * k..][..cout_g * k];
-                        let patches: &[f32] = if pointwise {
-                            &x[(n * c_in + group * cin_g) * plane..][..cin_g * plane]
-                        } else {
-                            im2col(x, &sizes, group, [n, 1], &mut cols[..k * plane]);
-                            &cols[..k * plane]
-                        };
-                        matmul_serial(
-                            (
-                                &mut y_n[group * cout_g * plane..][..cout_g * plane],
-                                cout_g,
-                                plane,
-                                [plane, 1],
-                            ),
-                            false,
-                            (w_g, [k, 1]),
-                            (patches, [plane, 1]),
-                            k,
-                        );
-                    }
-                })
-            });
-        return y;
+        return forward_per_sample(x, wt, &sizes, pointwise);
     }
+    let mut y = math::zeros::<f32>(batch * c_out * plane);
+    let (cols_values, yg_values) = (k * chunk * plane, cout_g * chunk * plane);
     scratch::with_two(cols_values, yg_values, |cols, yg| {
         for group in 0..groups {
             let w_g = &wt[group * cout_g * k..][..cout_g * k];
@@ -381,6 +342,52 @@ fn forward_gemm(
             }
         }
     });
+    y
+}
+
+/// [`forward_gemm`] one sample per task, its patches and product on one thread (a
+/// product over one sample's plane split across threads synchronised about as long as
+/// it computed: the small CNN's second thread added little).
+fn forward_per_sample(x: &[f32], wt: &[f32], sizes: &Sizes, pointwise: bool) -> Vec<f32> {
+    let Sizes {
+        c_in,
+        c_out,
+        cin_g,
+        cout_g,
+        groups,
+        k,
+        plane,
+        ..
+    } = *sizes;
+    let mut y = math::zeros::<f32>(sizes.batch * c_out * plane);
+    let cols_values = if pointwise { 0 } else { k * plane };
+    y.par_chunks_mut((c_out * plane).max(1))
+        .enumerate()
+        .for_each(|(n, y_n)| {
+            scratch::with_two(cols_values, 0, |cols, _| {
+                for group in 0..groups {
+                    let w_g = &wt[group * cout_g * k..][..cout_g * k];
+                    let patches: &[f32] = if pointwise {
+                        &x[(n * c_in + group * cin_g) * plane..][..cin_g * plane]
+                    } else {
+                        im2col(x, sizes, group, [n, 1], &mut cols[..k * plane]);
+                        &cols[..k * plane]
+                    };
+                    matmul_serial(
+                        (
+                            &mut y_n[group * cout_g * plane..][..cout_g * plane],
+                            cout_g,
+                            plane,
+                            [plane, 1],
+                        ),
+                        false,
+                        (w_g, [k, 1]),
+                        (patches, [plane, 1]),
+                        k,
+                    );
+                }
+            })
+        });
     y
 }
 
