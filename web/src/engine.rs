@@ -397,6 +397,46 @@ async fn pretrained_data(
 /// waits at most this long (plus a step); each turn costs a clamped timer (~4 ms).
 const YIELD_MS: f64 = 200.0;
 
+/// Runs one epoch's steps, sending progress and yielding to the worker's event loop
+/// every [`YIELD_MS`]; `Ok(true)` when a stop was asked for.
+async fn epoch_steps(
+    id: u32,
+    trainer: &mut Trainer,
+    epochs: usize,
+    yielded: &mut f64,
+) -> Result<bool, String> {
+    let (epoch, steps) = (trainer.epochs_done() + 1, trainer.steps_per_epoch());
+    for step in 0..steps {
+        // A turn costs a few milliseconds (timers are clamped), as much as a small
+        // model's step on the CPU backend: not one per step. Progress goes out at
+        // each turn and each epoch's start, not per step: a message costs the
+        // worker time too, and the page renders each one.
+        let turn = browser::now_ms() - *yielded >= YIELD_MS;
+        if turn || step == 0 {
+            reply(
+                id,
+                Reply::Step {
+                    epoch,
+                    epochs,
+                    step,
+                    steps,
+                },
+            );
+        }
+        if turn {
+            browser::yield_now().await;
+            *yielded = browser::now_ms();
+        }
+        if STOP.get() {
+            return Ok(true);
+        }
+        trainer.step().map_err(|e| e.to_string())?;
+        // The device never runs more than a step ahead, so progress is real.
+        trainer.sync().await.map_err(|e| e.to_string())?;
+    }
+    Ok(false)
+}
+
 /// Trains until done or stopped, giving the event loop a turn (a stop gets in) at least
 /// every [`YIELD_MS`] milliseconds, then tests the best epoch's model and makes it the
 /// engine's model.
@@ -430,36 +470,7 @@ async fn train_loop(
     let mut yielded = f64::NEG_INFINITY;
     while !trainer.is_finished() && !stopped {
         let started = browser::now_ms();
-        let epoch = trainer.epochs_done() + 1;
-        for step in 0..steps {
-            // A turn costs a few milliseconds (timers are clamped), as much as a small
-            // model's step on the CPU backend: not one per step. Progress goes out at
-            // each turn and each epoch's start, not per step: a message costs the
-            // worker time too, and the page renders each one.
-            let turn = browser::now_ms() - yielded >= YIELD_MS;
-            if turn || step == 0 {
-                reply(
-                    id,
-                    Reply::Step {
-                        epoch,
-                        epochs: config.epochs,
-                        step,
-                        steps,
-                    },
-                );
-            }
-            if turn {
-                browser::yield_now().await;
-                yielded = browser::now_ms();
-            }
-            if STOP.get() {
-                stopped = true;
-                break;
-            }
-            trainer.step().map_err(|e| e.to_string())?;
-            // The device never runs more than a step ahead, so progress is real.
-            trainer.sync().await.map_err(|e| e.to_string())?;
-        }
+        stopped = epoch_steps(id, &mut trainer, config.epochs, &mut yielded).await?;
         if stopped {
             break;
         }

@@ -95,7 +95,104 @@ pub fn PredictPanel() -> impl IntoView {
     let runs = RwSignal::new(0u32);
     let error = RwSignal::new(None::<String>);
     let has_model = move || ui.model.with(|m| m.is_some());
+    let try_sample = move |_| take_sample(image, text, truth, error);
+    let predict = move |_| request_prediction(image, text, runs, result, error);
+    view! {
+        <section class="panel" id="predict">
+            <h2>"3. Predict"</h2>
+            <div class="predict-inputs">
+                <ImageDrop image truth error />
+                <label class="field wide">
+                    <span>"caption (may be empty)"</span>
+                    <input type="text" data-testid="predict-text" placeholder="a small red square"
+                        prop:value=move || text.get()
+                        on:input=move |ev| text.set(event_target_value(&ev)) />
+                </label>
+            </div>
+            <div class="buttons">
+                <button data-testid="try-sample" disabled=move || ui.data.with(|d| d.is_none()) on:click=try_sample>
+                    "Take a sample from the data"
+                </button>
+                <button data-testid="predict" disabled=move || !has_model() on:click=predict>"Predict"</button>
+            </div>
+            {move || truth.get().map(|t| view! { <p class="hint">"true label: " <strong>{t}</strong></p> })}
+            {move || error.get().map(|e| view! { <p class="error" data-testid="predict-error">{e}</p> })}
+            {move || result.get().map(|(n, ms, p)| show(n, ms, p))}
+        </section>
+    }
+}
 
+/// Asks the worker for a random row of the loaded data, exactly as its files are, and
+/// shows it as the input.
+fn take_sample(
+    image: RwSignal<Option<Picked>>,
+    text: RwSignal<String>,
+    truth: RwSignal<Option<String>>,
+    error: RwSignal<Option<String>>,
+) {
+    client::send(
+        Request::TakeSample,
+        Vec::new(),
+        None,
+        move |reply, bytes| match reply {
+            Reply::Sample {
+                image: name,
+                text: caption,
+                label,
+            } => {
+                match (name, bytes) {
+                    (Some(name), Some(bytes)) => pick_image(image, name, bytes),
+                    _ => image.set(None),
+                }
+                text.set(caption);
+                truth.set(Some(label));
+                error.set(None);
+            }
+            Reply::Error(e) => error.set(Some(e)),
+            _ => {}
+        },
+    );
+}
+
+/// Sends the input to the worker and shows its prediction (numbered, timed).
+fn request_prediction(
+    image: RwSignal<Option<Picked>>,
+    text: RwSignal<String>,
+    runs: RwSignal<u32>,
+    result: RwSignal<Option<(u32, f64, SamplePrediction)>>,
+    error: RwSignal<Option<String>>,
+) {
+    let bytes = image.get_untracked().map(|p| p.bytes);
+    let caption = text.get_untracked();
+    let caption = (!caption.trim().is_empty()).then_some(caption);
+    let started = browser::now_ms();
+    client::send(
+        Request::Predict { text: caption },
+        Vec::new(),
+        bytes,
+        move |reply, _| match reply {
+            Reply::Prediction(p) => {
+                runs.update(|n| *n += 1);
+                let ms = browser::now_ms() - started;
+                result.set(Some((runs.get_untracked(), ms, p)));
+                error.set(None);
+            }
+            Reply::Error(e) => {
+                result.set(None);
+                error.set(Some(e));
+            }
+            _ => {}
+        },
+    );
+}
+
+/// The image input: drop or choose a file, or clear it.
+#[component]
+fn ImageDrop(
+    image: RwSignal<Option<Picked>>,
+    truth: RwSignal<Option<String>>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
     let load_image = move |file: web_sys::File| {
         spawn_local(async move {
             match browser::read_file(&file).await {
@@ -124,87 +221,18 @@ pub fn PredictPanel() -> impl IntoView {
             load_image(f);
         }
     };
-    let try_sample = move |_| {
-        // A random row of the loaded data, exactly as its files are.
-        client::send(
-            Request::TakeSample,
-            Vec::new(),
-            None,
-            move |reply, bytes| match reply {
-                Reply::Sample {
-                    image: name,
-                    text: caption,
-                    label,
-                } => {
-                    match (name, bytes) {
-                        (Some(name), Some(bytes)) => pick_image(image, name, bytes),
-                        _ => image.set(None),
-                    }
-                    text.set(caption);
-                    truth.set(Some(label));
-                    error.set(None);
-                }
-                Reply::Error(e) => error.set(Some(e)),
-                _ => {}
-            },
-        );
-    };
-    let predict = move |_| {
-        let bytes = image.get_untracked().map(|p| p.bytes);
-        let caption = text.get_untracked();
-        let caption = (!caption.trim().is_empty()).then_some(caption);
-        let started = browser::now_ms();
-        client::send(
-            Request::Predict { text: caption },
-            Vec::new(),
-            bytes,
-            move |reply, _| match reply {
-                Reply::Prediction(p) => {
-                    runs.update(|n| *n += 1);
-                    let ms = browser::now_ms() - started;
-                    result.set(Some((runs.get_untracked(), ms, p)));
-                    error.set(None);
-                }
-                Reply::Error(e) => {
-                    result.set(None);
-                    error.set(Some(e));
-                }
-                _ => {}
-            },
-        );
-    };
     view! {
-        <section class="panel" id="predict">
-            <h2>"3. Predict"</h2>
-            <div class="predict-inputs">
-                <div class="dropzone small" data-testid="image-drop"
-                    on:dragover=move |ev: DragEvent| ev.prevent_default() on:drop=on_drop>
-                    {move || match image.get() {
-                        Some(p) => view! { <img src=p.url alt=p.name.clone() title=p.name /> }.into_any(),
-                        None => view! { <span>"drop an image"</span> }.into_any(),
-                    }}
-                    <label class="button">
-                        "Choose image"
-                        <input type="file" data-testid="predict-image" accept="image/png,image/jpeg,image/webp" on:change=on_pick />
-                    </label>
-                    <button on:click=move |_| image.set(None)>"No image"</button>
-                </div>
-                <label class="field wide">
-                    <span>"caption (may be empty)"</span>
-                    <input type="text" data-testid="predict-text" placeholder="a small red square"
-                        prop:value=move || text.get()
-                        on:input=move |ev| text.set(event_target_value(&ev)) />
-                </label>
-            </div>
-            <div class="buttons">
-                <button data-testid="try-sample" disabled=move || ui.data.with(|d| d.is_none()) on:click=try_sample>
-                    "Take a sample from the data"
-                </button>
-                <button data-testid="predict" disabled=move || !has_model() on:click=predict>"Predict"</button>
-            </div>
-            {move || truth.get().map(|t| view! { <p class="hint">"true label: " <strong>{t}</strong></p> })}
-            {move || error.get().map(|e| view! { <p class="error" data-testid="predict-error">{e}</p> })}
-            {move || result.get().map(|(n, ms, p)| show(n, ms, p))}
-        </section>
+        <div class="dropzone small" data-testid="image-drop"
+            on:dragover=move |ev: DragEvent| ev.prevent_default() on:drop=on_drop>
+            {move || match image.get() {
+                Some(p) => view! { <img src=p.url alt=p.name.clone() title=p.name /> }.into_any(),
+                None => view! { <span>"drop an image"</span> }.into_any(),
+            }}
+            <label class="button">
+                "Choose image"
+                <input type="file" data-testid="predict-image" accept="image/png,image/jpeg,image/webp" on:change=on_pick />
+            </label>
+            <button on:click=move |_| image.set(None)>"No image"</button>
+        </div>
     }
 }

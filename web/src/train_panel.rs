@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 use mla::EvalReport;
+use mla::train::EpochMetrics;
 
 use crate::app::{RunState, Ui};
 use crate::chart::{LineChart, PALETTE, Series};
@@ -139,84 +140,92 @@ fn results(r: EvalReport) -> impl IntoView {
     }
 }
 
+/// One series per modality: its training loss per epoch.
+fn loss_series(h: &[EpochMetrics]) -> Vec<Series> {
+    let names = h.first().map(|m| m.loss_names.clone()).unwrap_or_default();
+    names
+        .iter()
+        .enumerate()
+        .map(|(k, n)| Series {
+            name: n.clone(),
+            color: PALETTE[k % PALETTE.len()],
+            values: h.iter().map(|m| m.train_loss[k]).collect(),
+        })
+        .collect()
+}
+
+/// One series per modality and one for the fused prediction: validation accuracy per
+/// epoch.
+fn accuracy_series(h: &[EpochMetrics]) -> Vec<Series> {
+    let names = h
+        .first()
+        .map(|m| m.valid.modalities.clone())
+        .unwrap_or_default();
+    let mut series: Vec<Series> = names
+        .iter()
+        .enumerate()
+        .map(|(k, n)| Series {
+            name: n.clone(),
+            color: PALETTE[k % PALETTE.len()],
+            values: h.iter().map(|m| m.valid.unimodal[k]).collect(),
+        })
+        .collect();
+    if !h.is_empty() {
+        series.push(Series {
+            name: "fused".into(),
+            color: "#222",
+            values: h.iter().map(|m| m.valid.fused).collect(),
+        });
+    }
+    series
+}
+
+/// The progress bar's value (0 to 1) and the status line of a run's state.
+fn progress_of(run: RunState) -> (f64, String) {
+    match run {
+        RunState::Idle => (0.0, String::new()),
+        RunState::Preparing(what) => (0.0, what),
+        RunState::Extracting {
+            modality,
+            done,
+            total,
+            per_second,
+        } => (
+            done as f64 / total.max(1) as f64,
+            format!(
+                "pretrained features of `{modality}`: {done}/{total} ({per_second:.1} per second)"
+            ),
+        ),
+        RunState::Training {
+            epoch,
+            epochs,
+            step,
+            steps,
+        } => (
+            ((epoch - 1) * steps + step) as f64 / (epochs * steps).max(1) as f64,
+            format!("epoch {epoch}/{epochs}, batch {step}/{steps}"),
+        ),
+        RunState::Finished { epochs, stopped } => (
+            1.0,
+            format!(
+                "{} {epochs} epoch{}",
+                if stopped { "stopped after" } else { "finished" },
+                if epochs == 1 { "" } else { "s" }
+            ),
+        ),
+    }
+}
+
 #[component]
 pub fn TrainPanel() -> impl IntoView {
     let ui = expect_context::<Ui>();
     let running = Signal::derive(move || ui.run.with(|r| r.is_running()));
     let can_start =
         move || !running.get() && ui.data.with(|d| d.is_some()) && ui.backend.with(|b| b.is_some());
-    let losses = Signal::derive(move || {
-        ui.history.with(|h| {
-            let names = h.first().map(|m| m.loss_names.clone()).unwrap_or_default();
-            names
-                .iter()
-                .enumerate()
-                .map(|(k, n)| Series {
-                    name: n.clone(),
-                    color: PALETTE[k % PALETTE.len()],
-                    values: h.iter().map(|m| m.train_loss[k]).collect(),
-                })
-                .collect()
-        })
-    });
-    let accuracy = Signal::derive(move || {
-        ui.history.with(|h| {
-            let names = h
-                .first()
-                .map(|m| m.valid.modalities.clone())
-                .unwrap_or_default();
-            let mut series: Vec<Series> = names
-                .iter()
-                .enumerate()
-                .map(|(k, n)| Series {
-                    name: n.clone(),
-                    color: PALETTE[k % PALETTE.len()],
-                    values: h.iter().map(|m| m.valid.unimodal[k]).collect(),
-                })
-                .collect();
-            if !h.is_empty() {
-                series.push(Series {
-                    name: "fused".into(),
-                    color: "#222",
-                    values: h.iter().map(|m| m.valid.fused).collect(),
-                });
-            }
-            series
-        })
-    });
+    let losses = Signal::derive(move || ui.history.with(|h| loss_series(h)));
+    let accuracy = Signal::derive(move || ui.history.with(|h| accuracy_series(h)));
     let progress = move || {
-        let (value, text) = match ui.run.get() {
-            RunState::Idle => (0.0, String::new()),
-            RunState::Preparing(what) => (0.0, what),
-            RunState::Extracting {
-                modality,
-                done,
-                total,
-                per_second,
-            } => (
-                done as f64 / total.max(1) as f64,
-                format!(
-                    "pretrained features of `{modality}`: {done}/{total} ({per_second:.1} per second)"
-                ),
-            ),
-            RunState::Training {
-                epoch,
-                epochs,
-                step,
-                steps,
-            } => (
-                ((epoch - 1) * steps + step) as f64 / (epochs * steps).max(1) as f64,
-                format!("epoch {epoch}/{epochs}, batch {step}/{steps}"),
-            ),
-            RunState::Finished { epochs, stopped } => (
-                1.0,
-                format!(
-                    "{} {epochs} epoch{}",
-                    if stopped { "stopped after" } else { "finished" },
-                    if epochs == 1 { "" } else { "s" }
-                ),
-            ),
-        };
+        let (value, text) = progress_of(ui.run.get());
         let speed = ui
             .step_seconds
             .get()
