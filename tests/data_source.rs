@@ -25,7 +25,7 @@ struct Points {
     seed: u64,
 }
 
-const POINTS: SourceEntry = SourceEntry {
+const ENTRY: SourceEntry = SourceEntry {
     name: "points",
     spec: "points",
     from_json: |value| Ok(Box::new(settings::<Points>(value)?)),
@@ -46,10 +46,6 @@ const POINTS: SourceEntry = SourceEntry {
 };
 
 impl DataSource for Points {
-    fn name(&self) -> &'static str {
-        POINTS.name
-    }
-
     fn seed_mut(&mut self) -> &mut u64 {
         &mut self.seed
     }
@@ -134,7 +130,7 @@ fn fixture() -> Fixture {
 
 #[test]
 fn a_registered_source_is_configured_parsed_loaded_and_trained_on() {
-    register(POINTS);
+    register(ENTRY);
 
     // A configuration names it as it names the built-in ones, and round-trips.
     let json = r#"{"data": {"source": "points", "dir": "set", "seed": 3}, "train": {"epochs": 30, "batch_size": 16}}"#;

@@ -427,22 +427,6 @@ pub const ENTRY: SourceEntry = SourceEntry {
 };
 
 impl DataSource for AvDigitsSource {
-    fn name(&self) -> &'static str {
-        ENTRY.name
-    }
-
-    fn seed_mut(&mut self) -> &mut u64 {
-        &mut self.options.seed
-    }
-
-    fn skip_bad_mut(&mut self) -> Option<&mut bool> {
-        Some(&mut self.options.skip_bad)
-    }
-
-    fn validate(&self) -> Result<()> {
-        self.options.validate()
-    }
-
     fn load(&self, files: &dyn Files) -> Result<Loading> {
         let mut names = files.list(&self.fsdd).map_err(MlaError::Data)?;
         names.retain(|n| n.ends_with(".wav"));
@@ -476,7 +460,7 @@ impl DataSource for AvDigitsSource {
         Ok(Loading::Built { splits, skipped })
     }
 
-    crate::source_boilerplate!();
+    crate::source_boilerplate!(options);
 }
 
 #[cfg(test)]

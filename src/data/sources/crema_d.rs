@@ -445,22 +445,6 @@ pub const ENTRY: SourceEntry = SourceEntry {
 };
 
 impl DataSource for CremaDSource {
-    fn name(&self) -> &'static str {
-        ENTRY.name
-    }
-
-    fn seed_mut(&mut self) -> &mut u64 {
-        &mut self.options.seed
-    }
-
-    fn skip_bad_mut(&mut self) -> Option<&mut bool> {
-        Some(&mut self.options.skip_bad)
-    }
-
-    fn validate(&self) -> Result<()> {
-        self.options.validate()
-    }
-
     fn load(&self, files: &dyn Files) -> Result<Loading> {
         let read = |rel: &str| files.read(&join(&self.dir, rel));
         let list = |rel: &str| files.list(&join(&self.dir, rel));
@@ -471,7 +455,7 @@ impl DataSource for CremaDSource {
         })
     }
 
-    crate::source_boilerplate!();
+    crate::source_boilerplate!(options);
 }
 
 #[cfg(test)]

@@ -140,30 +140,6 @@ pub const ENTRY: SourceEntry = SourceEntry {
 };
 
 impl DataSource for EmojiSource {
-    fn name(&self) -> &'static str {
-        ENTRY.name
-    }
-
-    fn seed_mut(&mut self) -> &mut u64 {
-        &mut self.options.seed
-    }
-
-    fn skip_bad_mut(&mut self) -> Option<&mut bool> {
-        Some(&mut self.options.skip_bad)
-    }
-
-    fn manifest_options(&self) -> Option<&ManifestConfig> {
-        Some(&self.options)
-    }
-
-    fn manifest_options_mut(&mut self) -> Option<&mut ManifestConfig> {
-        Some(&mut self.options)
-    }
-
-    fn validate(&self) -> Result<()> {
-        self.options.validate()
-    }
-
     fn load(&self, files: &dyn Files) -> Result<Loading> {
         let json = join(&self.dir, "emoji.json");
         let bytes = files.read(&json).map_err(|why| {
@@ -181,7 +157,7 @@ impl DataSource for EmojiSource {
         })
     }
 
-    crate::source_boilerplate!();
+    crate::source_boilerplate!(manifest);
 }
 
 #[cfg(test)]

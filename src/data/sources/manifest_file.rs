@@ -62,30 +62,6 @@ impl ManifestSource {
 }
 
 impl DataSource for ManifestSource {
-    fn name(&self) -> &'static str {
-        ENTRY.name
-    }
-
-    fn seed_mut(&mut self) -> &mut u64 {
-        &mut self.options.seed
-    }
-
-    fn skip_bad_mut(&mut self) -> Option<&mut bool> {
-        Some(&mut self.options.skip_bad)
-    }
-
-    fn manifest_options(&self) -> Option<&ManifestConfig> {
-        Some(&self.options)
-    }
-
-    fn manifest_options_mut(&mut self) -> Option<&mut ManifestConfig> {
-        Some(&mut self.options)
-    }
-
-    fn validate(&self) -> Result<()> {
-        self.options.validate()
-    }
-
     fn load(&self, files: &dyn Files) -> Result<Loading> {
         let bytes = files
             .read(&self.path)
@@ -97,5 +73,5 @@ impl DataSource for ManifestSource {
         })
     }
 
-    crate::source_boilerplate!();
+    crate::source_boilerplate!(manifest);
 }

@@ -256,29 +256,13 @@ pub const ENTRY: SourceEntry = SourceEntry {
 };
 
 impl DataSource for MfeatSource {
-    fn name(&self) -> &'static str {
-        ENTRY.name
-    }
-
-    fn seed_mut(&mut self) -> &mut u64 {
-        &mut self.options.seed
-    }
-
-    fn skip_bad_mut(&mut self) -> Option<&mut bool> {
-        Some(&mut self.options.skip_bad)
-    }
-
-    fn validate(&self) -> Result<()> {
-        self.options.validate()
-    }
-
     fn load(&self, files: &dyn Files) -> Result<Loading> {
         let read = |file: &str| files.read(&join(&self.dir, file));
         let (splits, skipped) = mfeat(read, &self.options)?;
         Ok(Loading::Built { splits, skipped })
     }
 
-    crate::source_boilerplate!();
+    crate::source_boilerplate!(options);
 }
 
 #[cfg(test)]

@@ -171,10 +171,19 @@ pub fn settings<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Res
     serde_json::from_value(value).map_err(|e| MlaError::config("data", e.to_string()))
 }
 
-/// [`DataSource`]'s boilerplate for settings that are `Clone + Serialize`.
+/// [`DataSource`]'s boilerplate, inside its `impl`: the name from the source's `ENTRY`
+/// (which must be in scope), the JSON of settings that are `Clone + Serialize`, the
+/// boxed copy and the downcasts. `source_boilerplate!(options)` also gives the seed,
+/// `skip_bad` and validation of settings with an `options` field holding `seed`,
+/// `skip_bad` and `validate()`; `source_boilerplate!(manifest)` those and the manifest
+/// options of an `options: ManifestConfig`.
 #[macro_export]
 macro_rules! source_boilerplate {
     () => {
+        fn name(&self) -> &'static str {
+            ENTRY.name
+        }
+
         fn to_json(&self) -> $crate::error::Result<serde_json::Value> {
             Ok(serde_json::to_value(self)?)
         }
@@ -189,6 +198,32 @@ macro_rules! source_boilerplate {
 
         fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
             self
+        }
+    };
+    (options) => {
+        $crate::source_boilerplate!();
+
+        fn seed_mut(&mut self) -> &mut u64 {
+            &mut self.options.seed
+        }
+
+        fn skip_bad_mut(&mut self) -> Option<&mut bool> {
+            Some(&mut self.options.skip_bad)
+        }
+
+        fn validate(&self) -> $crate::error::Result<()> {
+            self.options.validate()
+        }
+    };
+    (manifest) => {
+        $crate::source_boilerplate!(options);
+
+        fn manifest_options(&self) -> Option<&$crate::data::ManifestConfig> {
+            Some(&self.options)
+        }
+
+        fn manifest_options_mut(&mut self) -> Option<&mut $crate::data::ManifestConfig> {
+            Some(&mut self.options)
         }
     };
 }

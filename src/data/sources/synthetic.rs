@@ -317,10 +317,6 @@ pub const ENTRY: SourceEntry = SourceEntry {
 };
 
 impl DataSource for SyntheticConfig {
-    fn name(&self) -> &'static str {
-        ENTRY.name
-    }
-
     fn seed_mut(&mut self) -> &mut u64 {
         &mut self.seed
     }
