@@ -80,35 +80,7 @@ pub fn LineChart(
                 }
             })
             .collect_view();
-        let lines = all
-            .into_iter()
-            .map(|s| {
-                let pts: Vec<(f64, f64)> = s
-                    .values
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, v)| v.is_finite())
-                    .map(|(i, v)| (x(i), y(*v)))
-                    .collect();
-                let path = pts
-                    .iter()
-                    .map(|(a, b)| format!("{a:.1},{b:.1}"))
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let dots = pts
-                    .iter()
-                    .map(|(a, b)| {
-                        view! { <circle class="point" cx=format!("{a:.1}") cy=format!("{b:.1}") r="2.5" fill=s.color /> }
-                    })
-                    .collect_view();
-                view! {
-                    <g class="series" data-series=s.name.clone()>
-                        <polyline points=path fill="none" stroke=s.color stroke-width="2" />
-                        {dots}
-                    </g>
-                }
-            })
-            .collect_view();
+        let lines = all.into_iter().map(|s| series_view(s, x, y)).collect_view();
         let x_label = if epochs == 0 {
             "no epochs yet".to_string()
         } else {
@@ -144,5 +116,34 @@ pub fn LineChart(
             </svg>
             <div class="legend">{legend}</div>
         </figure>
+    }
+}
+
+/// One series as a polyline with a dot per finite value; `x` and `y` map an epoch
+/// index and a value to the chart's coordinates.
+fn series_view(s: Series, x: impl Fn(usize) -> f64, y: impl Fn(f64) -> f64) -> impl IntoView {
+    let pts: Vec<(f64, f64)> = s
+        .values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.is_finite())
+        .map(|(i, v)| (x(i), y(*v)))
+        .collect();
+    let path = pts
+        .iter()
+        .map(|(a, b)| format!("{a:.1},{b:.1}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let dots = pts
+        .iter()
+        .map(|(a, b)| {
+            view! { <circle class="point" cx=format!("{a:.1}") cy=format!("{b:.1}") r="2.5" fill=s.color /> }
+        })
+        .collect_view();
+    view! {
+        <g class="series" data-series=s.name.clone()>
+            <polyline points=path fill="none" stroke=s.color stroke-width="2" />
+            {dots}
+        </g>
     }
 }

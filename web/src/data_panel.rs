@@ -10,7 +10,7 @@ use web_sys::{DragEvent, HtmlInputElement};
 use crate::app::Ui;
 use crate::browser::{self, PathFile};
 use crate::client;
-use crate::protocol::{Reply, Request};
+use crate::protocol::{DataSummary, Reply, Request};
 
 /// Samples in the built-in sample.
 const SAMPLE_SIZE: usize = 480;
@@ -117,38 +117,7 @@ pub fn DataPanel() -> impl IntoView {
             spawn_local(load(ui, browser::walk_entries(entries)));
         }
     };
-    let table = move || {
-        ui.data.get().map(|d| {
-            let rows = d
-                .classes
-                .iter()
-                .enumerate()
-                .map(|(c, name)| {
-                    view! {
-                        <tr>
-                            <td>{name.clone()}</td>
-                            <td>{d.counts[0][c]}</td>
-                            <td>{d.counts[1][c]}</td>
-                            <td>{d.counts[2][c]}</td>
-                        </tr>
-                    }
-                })
-                .collect_view();
-            let total = |k: usize| d.counts[k].iter().sum::<usize>();
-            view! {
-                <p data-testid="data-name">
-                    <strong>{d.name.clone()}</strong> ": " {d.samples} " samples, "
-                    {d.classes.len()} " classes; missing: "
-                    {d.missing.iter().map(|(m, n)| format!("{m} {n}")).collect::<Vec<_>>().join(", ")} "."
-                </p>
-                <table class="counts" data-testid="split-counts">
-                    <thead><tr><th>"class"</th><th>"train"</th><th>"validation"</th><th>"test"</th></tr></thead>
-                    <tbody>{rows}</tbody>
-                    <tfoot><tr><th>"all"</th><th>{total(0)}</th><th>{total(1)}</th><th>{total(2)}</th></tr></tfoot>
-                </table>
-            }
-        })
-    };
+    let table = move || ui.data.get().map(summary);
     view! {
         <section class="panel" id="data">
             <h2>"1. Data"</h2>
@@ -192,5 +161,37 @@ pub fn DataPanel() -> impl IntoView {
             {move || ui.data_error.get().map(|e| view! { <p class="error" data-testid="data-error">{e}</p> })}
             {table}
         </section>
+    }
+}
+
+/// The loaded data's name, size and missing cells, and its samples per class and split.
+fn summary(d: DataSummary) -> impl IntoView {
+    let rows = d
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(c, name)| {
+            view! {
+                <tr>
+                    <td>{name.clone()}</td>
+                    <td>{d.counts[0][c]}</td>
+                    <td>{d.counts[1][c]}</td>
+                    <td>{d.counts[2][c]}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let total = |k: usize| d.counts[k].iter().sum::<usize>();
+    view! {
+        <p data-testid="data-name">
+            <strong>{d.name.clone()}</strong> ": " {d.samples} " samples, "
+            {d.classes.len()} " classes; missing: "
+            {d.missing.iter().map(|(m, n)| format!("{m} {n}")).collect::<Vec<_>>().join(", ")} "."
+        </p>
+        <table class="counts" data-testid="split-counts">
+            <thead><tr><th>"class"</th><th>"train"</th><th>"validation"</th><th>"test"</th></tr></thead>
+            <tbody>{rows}</tbody>
+            <tfoot><tr><th>"all"</th><th>{total(0)}</th><th>{total(1)}</th><th>{total(2)}</th></tr></tfoot>
+        </table>
     }
 }
