@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::sources::{self};
+use crate::data::sources;
 pub use crate::data::sources::{
     DataSource, av_digits::AvDigitsSource, crema_d::CremaDSource, emoji::EmojiSource,
     manifest_file::ManifestSource, mfeat::MfeatSource,

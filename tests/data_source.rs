@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use common::*;
 use mla::config::{DataSource, RunConfig};
-use mla::data::sources::{Files, Loading, SourceEntry, Spec, by_spec, join, register, settings};
+use mla::data::sources::{Files, Loading, SourceEntry, Spec, by_spec, from_json, join, register};
 use mla::data::transform::split::stratified_split;
 use mla::data::{Dataset, InputKind, ModalityData, Splits};
 use mla::error::{MlaError, Result};
@@ -28,7 +28,7 @@ struct Points {
 const ENTRY: SourceEntry = SourceEntry {
     name: "points",
     spec: "points",
-    from_json: |value| Ok(Box::new(settings::<Points>(value)?)),
+    from_json: from_json::<Points>,
     from_spec: |spec| {
         let mut dir = None;
         for (k, v) in &spec.options {

@@ -6,12 +6,13 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mla::burn::tensor::Device;
 use mla::config::DataConfig;
-use mla::data::sources::Loading;
+use mla::data::sources::{Files, Loading};
 use mla::data::{Manifest, ManifestConfig, Preprocess, Splits};
 use mla::model::ModelConfig;
 use mla::model::pretrained::{self, EncoderFiles, ExtractProgress};
 
 use crate::encoders::DiskCache;
+use crate::files::Disk;
 
 /// Reads and parses a manifest file.
 pub fn read_manifest(path: &Path) -> Result<Manifest> {
@@ -25,13 +26,11 @@ pub fn file_reader(manifest: &Path) -> impl FnMut(&str) -> Result<Vec<u8>, Strin
     dir_reader(manifest.parent().unwrap_or(Path::new("")))
 }
 
-/// Reads a path relative to `dir`, or says why it cannot (the core's file callback).
+/// Reads a path relative to `dir`, or says why it cannot (the core's file callback),
+/// as the data sources read the disk ([`crate::files::Disk`]).
 fn dir_reader(dir: &Path) -> impl FnMut(&str) -> Result<Vec<u8>, String> + use<> {
     let base = dir.to_path_buf();
-    move |rel: &str| {
-        let path = base.join(rel);
-        crate::files::read(&path).map_err(|e| format!("cannot read {} ({e})", path.display()))
-    }
+    move |rel: &str| Disk.read(&base.join(rel).display().to_string())
 }
 
 /// A run's data: the splits, the preprocessing of raw data, what was wrong with each
@@ -59,7 +58,7 @@ pub struct Pretrained<'a> {
 /// encoders per column, with the SHA-256 of each pretrained encoder's file pinned,
 /// and replaces frozen pretrained encoders' inputs by their features.
 pub fn load(data: &DataConfig, model: &mut ModelConfig, pretrained: &Pretrained) -> Result<Loaded> {
-    match data.source().load(&crate::files::Disk)? {
+    match data.source().load(&Disk)? {
         Loading::Manifest {
             manifest,
             dir,

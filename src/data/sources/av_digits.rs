@@ -16,7 +16,7 @@ use crate::data::dataset::{Dataset, InputKind, ModalityData, Splits};
 use crate::data::features::fbank::{FbankConfig, wav_fbank};
 use crate::data::features::standardize::Standardizer;
 use crate::data::formats::idx::parse_idx;
-use crate::data::sources::{DataSource, Files, Loading, SourceEntry, join, settings};
+use crate::data::sources::{DataSource, Files, Loading, SourceEntry, from_json, join};
 use crate::data::transform::split::hold_out;
 use crate::error::{MlaError, Result};
 use crate::rng::Rng;
@@ -399,7 +399,7 @@ pub struct AvDigitsSource {
 pub const ENTRY: SourceEntry = SourceEntry {
     name: "av_digits",
     spec: "av-digits",
-    from_json: |value| Ok(Box::new(settings::<AvDigitsSource>(value)?)),
+    from_json: from_json::<AvDigitsSource>,
     from_spec: |spec| {
         let (mut fsdd, mut mnist) = (None, None);
         let mut options = AvDigitsConfig {

@@ -18,7 +18,7 @@ use crate::data::dataset::values::ValuesWriter;
 use crate::data::dataset::{Dataset, InputKind, ModalityData, Splits};
 use crate::data::formats::image::{ImageNorm, preprocess as preprocess_image};
 use crate::data::formats::npy::parse_npy;
-use crate::data::sources::{DataSource, Files, Loading, SourceEntry, join, settings};
+use crate::data::sources::{DataSource, Files, Loading, SourceEntry, from_json, join};
 use crate::data::transform::split::hold_out;
 use crate::error::{MlaError, Result};
 use crate::limits;
@@ -420,7 +420,7 @@ pub struct CremaDSource {
 pub const ENTRY: SourceEntry = SourceEntry {
     name: "crema_d",
     spec: "crema-d",
-    from_json: |value| Ok(Box::new(settings::<CremaDSource>(value)?)),
+    from_json: from_json::<CremaDSource>,
     from_spec: |spec| {
         let mut dir = None;
         let mut options = CremaDConfig {

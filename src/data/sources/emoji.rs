@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::manifest::build::ManifestConfig;
 use crate::data::manifest::table::{Column, ColumnKind, Manifest, ManifestRow};
-use crate::data::sources::{DataSource, Files, Loading, SourceEntry, join, settings};
+use crate::data::sources::{DataSource, Files, Loading, SourceEntry, from_json, join};
 use crate::error::{MlaError, Result};
 
 /// Which field of `emoji.json` is the label.
@@ -112,7 +112,7 @@ pub struct EmojiSource {
 pub const ENTRY: SourceEntry = SourceEntry {
     name: "emoji",
     spec: "emoji",
-    from_json: |value| Ok(Box::new(settings::<EmojiSource>(value)?)),
+    from_json: from_json::<EmojiSource>,
     from_spec: |spec| {
         let (mut dir, mut label) = (None, EmojiLabel::default());
         let mut options = ManifestConfig {

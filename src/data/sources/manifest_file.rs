@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::manifest::build::ManifestConfig;
 use crate::data::manifest::table::Manifest;
-use crate::data::sources::{DataSource, Files, Loading, SourceEntry, settings};
+use crate::data::sources::{DataSource, Files, Loading, SourceEntry, from_json};
 use crate::error::{MlaError, Result};
 
 /// A manifest on disk and how to build the data set from it.
@@ -24,7 +24,7 @@ pub struct ManifestSource {
 pub const ENTRY: SourceEntry = SourceEntry {
     name: "manifest",
     spec: "manifest",
-    from_json: |value| Ok(Box::new(settings::<ManifestSource>(value)?)),
+    from_json: from_json::<ManifestSource>,
     from_spec: |spec| {
         let mut path = None;
         let mut options = ManifestConfig {
@@ -63,9 +63,8 @@ impl ManifestSource {
 
 impl DataSource for ManifestSource {
     fn load(&self, files: &dyn Files) -> Result<Loading> {
-        let bytes = files
-            .read(&self.path)
-            .map_err(|why| MlaError::Data(format!("reading {}: {why}", self.path)))?;
+        // The message names the path already.
+        let bytes = files.read(&self.path).map_err(MlaError::Data)?;
         Ok(Loading::Manifest {
             manifest: Manifest::parse(&self.path, &bytes)?,
             dir: self.dir(),

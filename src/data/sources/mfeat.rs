@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::dataset::{Dataset, InputKind, ModalityData, Splits};
 use crate::data::features::standardize::Standardizer;
-use crate::data::sources::{DataSource, Files, Loading, SourceEntry, join, settings};
+use crate::data::sources::{DataSource, Files, Loading, SourceEntry, from_json, join};
 use crate::data::transform::split::stratified_split;
 use crate::error::{MlaError, Result};
 
@@ -235,7 +235,7 @@ pub struct MfeatSource {
 pub const ENTRY: SourceEntry = SourceEntry {
     name: "mfeat",
     spec: "mfeat",
-    from_json: |value| Ok(Box::new(settings::<MfeatSource>(value)?)),
+    from_json: from_json::<MfeatSource>,
     from_spec: |spec| {
         let mut dir = None;
         let mut options = MfeatConfig {

@@ -165,10 +165,14 @@ pub fn spec_names() -> Vec<&'static str> {
     registry().iter().map(|s| s.spec).collect()
 }
 
-/// The settings of a configuration's `[data]` table without its `source` tag, for
-/// [`SourceEntry::from_json`] (the `serde` derive of each source's settings).
-pub fn settings<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T> {
-    serde_json::from_value(value).map_err(|e| MlaError::config("data", e.to_string()))
+/// [`SourceEntry::from_json`] for settings `T` that deserialize themselves (the
+/// `serde` derive): a configuration's `[data]` table without its `source` tag.
+pub fn from_json<T: DataSource + serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<Box<dyn DataSource>> {
+    let settings: T =
+        serde_json::from_value(value).map_err(|e| MlaError::config("data", e.to_string()))?;
+    Ok(Box::new(settings))
 }
 
 /// [`DataSource`]'s boilerplate, inside its `impl`: the name from the source's `ENTRY`

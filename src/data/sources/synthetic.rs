@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::dataset::{Dataset, InputKind, ModalityData, Splits};
-use crate::data::sources::{DataSource, Files, Loading, SourceEntry, settings};
+use crate::data::sources::{DataSource, Files, Loading, SourceEntry, from_json};
 use crate::error::{MlaError, Result};
 use crate::rng::Rng;
 
@@ -304,7 +304,7 @@ impl Prototypes {
 pub const ENTRY: SourceEntry = SourceEntry {
     name: "synthetic",
     spec: "builtin",
-    from_json: |value| Ok(Box::new(settings::<SyntheticConfig>(value)?)),
+    from_json: from_json::<SyntheticConfig>,
     from_spec: |spec| {
         if let Some((key, _)) = spec.options.first() {
             return Err(spec.unknown(key, "none"));
