@@ -65,9 +65,8 @@ pub fn predict(model: &MultimodalModel, fusion: Fusion, batch: &Batch) -> Result
     } else {
         let inverse: Vec<f32> = model.temperatures.iter().map(|t| 1.0 / t).collect();
         let m = inverse.len();
-        unimodal
-            * Tensor::<1>::from_floats(inverse.as_slice(), &model.head.weight.device())
-                .reshape([m, 1, 1])
+        let inverse = Tensor::<1>::from_floats(inverse.as_slice(), &unimodal.device());
+        unimodal * inverse.reshape([m, 1, 1])
     };
     Ok(match model.layout {
         // MLA's heads, shared or not: test-time fusion of the unimodal predictions.
@@ -80,7 +79,7 @@ pub fn predict(model: &MultimodalModel, fusion: Fusion, batch: &Batch) -> Result
             }
         }
         _ => {
-            let (fused, weights) = model.fuse(features, &batch.present);
+            let (fused, weights) = model.head.fuse(features, &batch.present);
             Predictions {
                 unimodal,
                 fused,

@@ -1,10 +1,12 @@
 //! Model files as bytes: the architecture, the fusion rule and the weights in one
 //! buffer, shared by every front end (a model trained natively loads in the browser).
 //!
-//! Layout: `b"MLA2"`, a little-endian `u32` length, the SHA-256 of everything after it
+//! Layout: `b"MLA3"`, a little-endian `u32` length, the SHA-256 of everything after it
 //! (32 bytes), that many bytes of JSON header ([`ModelHeader`]), then the weights as a
-//! Burn record (burnpack). Files of the first layout (`b"MLA1"`: no checksum) still
-//! load; [`checksum_note`] says so.
+//! Burn record (burnpack) of the model's module tree. Files of the earlier layouts
+//! still load: `b"MLA2"` is the same with the head's weights untyped
+//! ([`WeightsFormat::Untyped`]), `b"MLA1"` that without a checksum ([`checksum_note`]
+//! says so).
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::store::ModuleRecord;
@@ -17,11 +19,25 @@ use crate::device::read_floats;
 use crate::error::{MlaError, Result};
 use crate::fusion::Fusion;
 use crate::limits::MAX_HEADER_BYTES;
+use crate::model::head::untyped;
 use crate::model::{ModelSpec, MultimodalModel, Networks};
 
-const MAGIC: &[u8; 4] = b"MLA2";
-/// The first layout, without a checksum.
+const MAGIC: &[u8; 4] = b"MLA3";
+/// The second layout: the head's weights untyped.
+const MAGIC_V2: &[u8; 4] = b"MLA2";
+/// The first layout: as the second, without a checksum.
 const MAGIC_V1: &[u8; 4] = b"MLA1";
+
+/// How a weights record names the head's parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightsFormat {
+    /// Written before typed heads (model files `MLA1` and `MLA2`, checkpoints of
+    /// versions 1 and 2): `head` and `layers.<i>`, whose meaning depends on the layout
+    /// ([`crate::model::head::untyped`]).
+    Untyped,
+    /// Each head's parameters by name ([`crate::model::Head`]).
+    Typed,
+}
 
 /// What a model file says about its model, besides the weights.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -120,12 +136,25 @@ pub fn model_file(header: &ModelHeader, weights: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The header and the weights of a model file, its checksum verified where it has one.
-fn parts(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
+/// The header and the weights of a model file, its checksum verified where it has one,
+/// and how its weights are named.
+fn parts(bytes: &[u8]) -> Result<(&[u8], &[u8], WeightsFormat)> {
     let bad = |why: String| MlaError::Model(why);
     let magic = bytes.get(..4);
-    if bytes.len() < 8 || (magic != Some(MAGIC) && magic != Some(MAGIC_V1)) {
-        return Err(bad("not an mla model file (bad magic bytes)".into()));
+    let format = match magic {
+        Some(m) if m == MAGIC => WeightsFormat::Typed,
+        Some(m) if m == MAGIC_V2 || m == MAGIC_V1 => WeightsFormat::Untyped,
+        Some(&[b'M', b'L', b'A', v]) if v.is_ascii_digit() => {
+            return Err(bad(format!(
+                "a model file of layout {}, newer than this build of mla reads (1 to 3): \
+                 update mla",
+                v as char
+            )));
+        }
+        _ => return Err(bad("not an mla model file (bad magic bytes)".into())),
+    };
+    if bytes.len() < 8 {
+        return Err(bad("not an mla model file (cut short)".into()));
     }
     let len = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
     if len > MAX_HEADER_BYTES {
@@ -133,7 +162,7 @@ fn parts(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
             "a header of {len} bytes, above the limit of {MAX_HEADER_BYTES} (damaged file)"
         )));
     }
-    let checked = magic == Some(MAGIC);
+    let checked = magic != Some(MAGIC_V1);
     let rest = if checked {
         bytes
             .get(40..)
@@ -147,7 +176,8 @@ fn parts(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
     if checked {
         verified(bytes).map_err(bad)?;
     }
-    Ok(rest.split_at(len))
+    let (json, weights) = rest.split_at(len);
+    Ok((json, weights, format))
 }
 
 /// What follows the 32-byte SHA-256 at bytes 8..40 of a model file or a checkpoint
@@ -180,11 +210,11 @@ pub fn checksum_note(bytes: &[u8]) -> Option<&'static str> {
 /// fields disagree or exceed [`crate::limits`], weights that do not fit the
 /// architecture, and weights that are not all finite (one asynchronous read).
 pub async fn load_model(bytes: &[u8], device: &Device) -> Result<(ModelHeader, MultimodalModel)> {
-    let (json, weights) = parts(bytes)?;
+    let (json, weights, format) = parts(bytes)?;
     let header: ModelHeader =
         serde_json::from_slice(json).map_err(|e| MlaError::Model(format!("header: {e}")))?;
     header.validate()?;
-    let mut model = weights_from_bytes(&header.spec, weights, device)?;
+    let mut model = weights_from_bytes(&header.spec, weights, format, device)?;
     if !weights_finite(&model).await? {
         return Err(MlaError::Model(
             "its weights are not all finite numbers (NaN or infinity): the model diverged \
@@ -229,17 +259,23 @@ pub async fn weights_to_bytes(model: &MultimodalModel) -> Result<Vec<u8>> {
 }
 
 /// A model of architecture `spec` on `device` holding the weights (and parameter ids)
-/// of [`weights_to_bytes`].
+/// of [`weights_to_bytes`], or of an earlier version's, named as `format` says.
 pub fn weights_from_bytes(
     spec: &ModelSpec,
     bytes: &[u8],
+    format: WeightsFormat,
     device: &Device,
 ) -> Result<MultimodalModel> {
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
         .map_err(|e| MlaError::Model(format!("weights: {e}")))?;
-    spec.build(device)?
-        .try_load_record(record)
-        .map_err(|e| MlaError::Model(format!("weights do not fit the architecture: {e}")))
+    let unfit = |e| MlaError::Model(format!("weights do not fit the architecture: {e}"));
+    match format {
+        WeightsFormat::Typed => spec.build(device)?.try_load_record(record).map_err(unfit),
+        WeightsFormat::Untyped => untyped::UntypedModel::build(spec, device)?
+            .try_load_record(record)
+            .map_err(unfit)?
+            .into_typed(spec),
+    }
 }
 
 /// Collects every float parameter, flattened, in traversal order.

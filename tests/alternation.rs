@@ -169,7 +169,10 @@ fn per_modality_head_state_carries_no_momentum_between_modalities() {
         let mut fresh = Alternating::with_options(vec![0, 1], &no_hgm, options, &opt, 8, &cpu());
         let mut fresh_optimizer = build_optimizer(&opt);
         let alone = step(&mut fresh, after0, 1, &data, &mut fresh_optimizer, opt.lr);
-        (floats(&after1.head), floats(&alone.head))
+        (
+            floats(&shared(&after1).linear),
+            floats(&shared(&alone).linear),
+        )
     };
     let per_modality = MlaConfig {
         head_state_per_modality: true,
@@ -208,16 +211,16 @@ fn divided_head_learning_rate_moves_the_head_by_a_mth_and_encoders_as_before() {
         head_lr_divided: true,
         ..MlaConfig::default()
     });
-    let before = floats(&model.head);
+    let before = floats(&shared(&model).linear);
     for ((b, p), d) in before
         .iter()
-        .zip(floats(&plain.head))
-        .zip(floats(&divided.head))
+        .zip(floats(&shared(&plain).linear))
+        .zip(floats(&shared(&divided).linear))
     {
         // Plain SGD: the step is lr x gradient, so half the lr moves half as far (M = 2).
         assert!(((d - b) - (p - b) / 2.0).abs() < 1e-6, "{b} {p} {d}");
     }
-    assert!(floats(&plain.head) != before);
+    assert!(floats(&shared(&plain).linear) != before);
     assert_eq!(bytes(&plain.encoders[1]), bytes(&divided.encoders[1]));
 }
 
@@ -235,8 +238,8 @@ fn a_head_per_modality_trains_only_its_own_head_and_fuses_like_mla() {
     assert!(mla.hgm().is_none(), "HGM has no shared head to protect");
     let mut optimizer = build_optimizer(&opt);
     let after = step(&mut mla, model.clone(), 1, &data, &mut optimizer, 0.1);
-    assert_eq!(bytes(&after.layers[0]), bytes(&model.layers[0]));
-    assert_ne!(bytes(&after.layers[1]), bytes(&model.layers[1]));
+    assert_eq!(bytes(&heads(&after)[0]), bytes(&heads(&model)[0]));
+    assert_ne!(bytes(&heads(&after)[1]), bytes(&heads(&model)[1]));
     assert_eq!(bytes(&after.encoders[0]), bytes(&model.encoders[0]));
     // Evaluation fuses the heads' predictions with MLA's entropy fusion.
     let batch = mla::data::Batch::gather(&data, &[0, 1, 2, 3], &cpu());
@@ -245,7 +248,7 @@ fn a_head_per_modality_trains_only_its_own_head_and_fuses_like_mla() {
     let want = mla::Fusion::Entropy.fuse(out.unimodal.clone(), batch.present.clone());
     assert_eq!(host(out.fused), host(want.logits));
     let k1 = host(plain.unimodal_logits(1, plain.all_features(&batch).unwrap()[1].clone()));
-    let own = host(plain.layers[1].forward(plain.all_features(&batch).unwrap()[1].clone()));
+    let own = host(heads(&plain)[1].forward(plain.all_features(&batch).unwrap()[1].clone()));
     assert_eq!(k1, own, "a modality's prediction is its own head's");
 }
 
@@ -253,7 +256,7 @@ fn a_head_per_modality_trains_only_its_own_head_and_fuses_like_mla() {
 fn a_bias_per_modality_shares_the_weight_and_moves_only_the_stepping_modality_bias() {
     let (data, _) = setup(false);
     let model = trainable_model(&data, 8, HeadLayout::SharedWeight, 1);
-    assert!(model.head.bias.is_none());
+    assert!(shared(&model).linear.bias.is_none());
     let options = MlaConfig {
         bias_per_modality: true,
         ..MlaConfig::default()
@@ -264,16 +267,16 @@ fn a_bias_per_modality_shares_the_weight_and_moves_only_the_stepping_modality_bi
     assert_eq!(mla.head_layout(), HeadLayout::SharedWeight);
     let mut optimizer = build_optimizer(&opt);
     let after = step(&mut mla, model.clone(), 1, &data, &mut optimizer, 0.1);
-    let bias = |m: &MultimodalModel, k: usize| host(m.layers[k].bias.as_ref().unwrap().val());
+    let bias = |m: &MultimodalModel, k: usize| host(shared(m).biases[k].val());
     assert_eq!(bias(&after, 0), bias(&model, 0));
     assert_ne!(bias(&after, 1), bias(&model, 1));
-    assert_ne!(bytes(&after.head), bytes(&model.head));
+    assert_ne!(bytes(&shared(&after).linear), bytes(&shared(&model).linear));
     // Modality k's logits: the shared weight, then its own bias.
     let plain = after.valid();
     let batch = mla::data::Batch::gather(&data, &[0, 1, 2], &cpu());
     let h = plain.all_features(&batch).unwrap()[0].clone();
     let got = host(plain.unimodal_logits(0, h.clone()));
-    let w = host(plain.head.weight.val());
+    let w = host(shared(&plain).linear.weight.val());
     let (hs, b0) = (host(h), bias(&plain, 0));
     let c = b0.len();
     for i in 0..3 {

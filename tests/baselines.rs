@@ -96,10 +96,10 @@ fn film_modulates_the_others_by_the_condition_modality() {
     let (h, t) = features(3, 1);
     // Sample 1 lacks modality 2: its feature counts as zero.
     let present = [[1.0, 1.0], [1.0, 1.0], [1.0, 0.0]];
-    let got = host(model.fused_logits(t, &presence(&present)));
+    let got = host(model.head.fused_logits(t, &presence(&present)));
     let mut want = Vec::new();
     for i in 0..B {
-        let gb = apply(&model.layers[0], &h[1][i]);
+        let gb = apply(&film(&model).film, &h[1][i]);
         let (gamma, beta) = gb.split_at(S);
         let mut z = Vec::new();
         for k in [0, 2] {
@@ -107,7 +107,7 @@ fn film_modulates_the_others_by_the_condition_modality() {
                 z.push(gamma[d] * h[k][i][d] * present[k][i] as f64 + beta[d]);
             }
         }
-        want.extend(apply(&model.head, &z));
+        want.extend(apply(&film(&model).head, &z));
     }
     close(&got, &want, "FiLM logits");
 }
@@ -117,13 +117,13 @@ fn bigated_gates_hidden_states_by_the_gate_modality() {
     let model = model(HeadLayout::Gated { gate: 0 }, 3);
     let (h, t) = features(3, 2);
     let present = [[1.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
-    let got = host(model.fused_logits(t, &presence(&present)));
+    let got = host(model.head.fused_logits(t, &presence(&present)));
     let mut want = Vec::new();
     let mut gates = Vec::new();
     for i in 0..B {
         let hidden = |k: usize| {
             let x: Vec<f64> = h[k][i].iter().map(|v| v * present[k][i] as f64).collect();
-            apply(&model.layers[k], &x)
+            apply(&gated(&model).hidden[k], &x)
         };
         let gate: Vec<f64> = hidden(0).into_iter().map(sigmoid).collect();
         let mut z = Vec::new();
@@ -131,7 +131,7 @@ fn bigated_gates_hidden_states_by_the_gate_modality() {
             z.extend(hidden(k).iter().zip(&gate).map(|(x, g)| g * x));
         }
         gates.extend(gate);
-        want.extend(apply(&model.head, &z));
+        want.extend(apply(&gated(&model).head, &z));
     }
     close(&got, &want, "BiGated logits");
     assert!(gates.iter().all(|g| *g > 0.0 && *g < 1.0));
@@ -140,22 +140,22 @@ fn bigated_gates_hidden_states_by_the_gate_modality() {
     let zero = vec![0.0; S];
     let mut want = Vec::new();
     for row in &h[1] {
-        let gate: Vec<f64> = apply(&model.layers[0], &zero)
+        let gate: Vec<f64> = apply(&gated(&model).hidden[0], &zero)
             .into_iter()
             .map(sigmoid)
             .collect();
-        let mut z: Vec<f64> = apply(&model.layers[1], row)
+        let mut z: Vec<f64> = apply(&gated(&model).hidden[1], row)
             .iter()
             .zip(&gate)
             .map(|(x, g)| g * x)
             .collect();
         z.extend(
-            apply(&model.layers[2], &zero)
+            apply(&gated(&model).hidden[2], &zero)
                 .iter()
                 .zip(&gate)
                 .map(|(x, g)| g * x),
         );
-        want.extend(apply(&model.head, &z));
+        want.extend(apply(&gated(&model).head, &z));
     }
     close(&got, &want, "BiGated, modality 1 alone");
 }
@@ -167,13 +167,13 @@ fn sum_late_and_qmf_fuse_their_heads_as_defined() {
     for layout in [HeadLayout::Sum, HeadLayout::Late, HeadLayout::Energy] {
         let model = model(layout, 2);
         let (_, t) = features(2, 4);
-        let got = host(model.fused_logits(t.clone(), &presence(&present)));
-        let (fused, weights) = model.fuse(t, &presence(&present));
+        let got = host(model.head.fused_logits(t.clone(), &presence(&present)));
+        let (fused, weights) = model.head.fuse(t, &presence(&present));
         let (fused, weights) = (host(fused), host(weights));
         let mut want = Vec::new();
         let mut want_w = vec![0.0; 2 * B];
         for i in 0..B {
-            let l: Vec<Vec<f64>> = (0..2).map(|k| apply(&model.layers[k], &h[k][i])).collect();
+            let l: Vec<Vec<f64>> = (0..2).map(|k| apply(&heads(&model)[k], &h[k][i])).collect();
             let here: Vec<usize> = (0..2).filter(|&k| present[k][i] > 0.0).collect();
             let w: Vec<f64> = match layout {
                 HeadLayout::Sum => here.iter().map(|_| 1.0).collect(),
@@ -304,7 +304,7 @@ fn ogm_scales_only_the_dominant_encoder_by_its_coefficient() {
     // The coefficients from the starting model, computed on their own.
     let b = Batch::gather(&splits.train, &indices, &cpu());
     let feats = start.all_features(&b).unwrap();
-    let scores = host(ogm_scores(&start, &feats, &b));
+    let scores = host(ogm_scores(concat(&start), &feats, &b));
     let k = host(ogm_coefficients(
         Tensor::<1>::from_floats(scores.as_slice(), &cpu()),
         0.5,
@@ -322,12 +322,12 @@ fn ogm_scales_only_the_dominant_encoder_by_its_coefficient() {
         close(&got, &want, &format!("encoder {m} (k = {k})"));
     }
     assert_eq!(
-        params_of(&joint.head),
-        params_of(&ogm.head),
+        params_of(&concat(&joint).linear),
+        params_of(&concat(&ogm).linear),
         "the head is not modulated"
     );
     // Scores by hand: each modality's share of the head, with half the bias.
-    let (_, _, w, bias) = linear(&start.head);
+    let (_, _, w, bias) = linear(&concat(&start).linear);
     let labels = mla::data::labels(&splits.train, &indices, &cpu());
     let labels: Vec<i64> = labels.into_data().convert::<i64>().try_to_vec().unwrap();
     for m in 0..2 {
@@ -412,6 +412,14 @@ fn relu_apply(l: &mla::burn::nn::Linear, x: &[f64]) -> Vec<f64> {
     apply(l, x).into_iter().map(|v| v.max(0.0)).collect()
 }
 
+/// The layers of autoencoder blocks, in order: encoder, decoder, encoder, ...
+fn flat(blocks: &[mla::model::head::Autoencoder]) -> Vec<mla::burn::nn::Linear> {
+    blocks
+        .iter()
+        .flat_map(|b| [b.encoder.clone(), b.decoder.clone()])
+        .collect()
+}
+
 /// A cascade of (encoder, decoder) pairs on one row, by hand: the output and codes.
 fn cascade_by_hand(
     layers: &[mla::burn::nn::Linear],
@@ -449,18 +457,19 @@ fn ae_and_cra_fill_in_absent_modalities_and_keep_present_ones() {
         ),
     ] {
         let model = model(layout, 2);
-        assert_eq!(model.layers.len(), if residual { 4 } else { 2 });
-        let got = host(model.fused_logits(feats.clone(), &presence(&p)));
+        let net = model.head.imputation("a test").unwrap();
+        assert_eq!(flat(&net.blocks).len(), if residual { 4 } else { 2 });
+        let got = host(model.head.fused_logits(feats.clone(), &presence(&p)));
         let mut want = Vec::new();
         for j in 0..B {
             let x: Vec<f64> = (0..2)
                 .flat_map(|k| rows[k][j].iter().map(move |v| v * p[k][j] as f64))
                 .collect();
-            let (imputed, _) = cascade_by_hand(&model.layers, &x, residual);
+            let (imputed, _) = cascade_by_hand(&flat(&net.blocks), &x, residual);
             let z: Vec<f64> = (0..2 * S)
                 .map(|i| if p[i / S][j] == 1.0 { x[i] } else { imputed[i] })
                 .collect();
-            want.extend(apply(&model.head, &z));
+            want.extend(apply(&net.head, &z));
         }
         close(&got, &want, &format!("{layout:?}"));
     }
@@ -475,15 +484,17 @@ fn mmin_reads_its_codes_and_its_losses_are_the_imagination_errors() {
         },
         2,
     );
-    assert_eq!(model.layers.len(), 8);
+    let net = model.head.imputation("a test").unwrap();
+    let (cascade, cycle) = (flat(&net.blocks), flat(&net.backward));
+    assert_eq!(cascade.len() + cycle.len(), 8);
     let (rows, feats) = features(2, 22);
     // Both samples have both modalities; sample 1's modality 0 is hidden in training.
     let present = [[1.0, 1.0], [1.0, 1.0]];
     let shown = [[1.0, 0.0], [1.0, 1.0]];
-    let logits = host(model.fused_logits(feats.clone(), &presence(&present)));
+    let logits = host(model.head.fused_logits(feats.clone(), &presence(&present)));
     let labels = [2usize, 1];
     let losses = mla::train::imputation_losses(
-        &model,
+        net,
         feats,
         &presence(&present),
         &presence(&shown),
@@ -496,20 +507,20 @@ fn mmin_reads_its_codes_and_its_losses_are_the_imagination_errors() {
     for j in 0..B {
         let full: Vec<f64> = (0..2).flat_map(|k| rows[k][j].clone()).collect();
         // At evaluation everything present is seen: the head reads both codes.
-        let (_, codes) = cascade_by_hand(&model.layers[..4], &full, true);
-        want_logits.extend(apply(&model.head, &codes.concat()));
+        let (_, codes) = cascade_by_hand(&cascade, &full, true);
+        want_logits.extend(apply(&net.head, &codes.concat()));
         // In training the network sees only the shown modalities.
         let seen = |i: usize| shown[i / S][j] == 1.0;
         let input: Vec<f64> = (0..2 * S)
             .map(|i| if seen(i) { full[i] } else { 0.0 })
             .collect();
-        let (imagined, codes) = cascade_by_hand(&model.layers[..4], &input, true);
-        let l = apply(&model.head, &codes.concat());
+        let (imagined, codes) = cascade_by_hand(&cascade, &input, true);
+        let l = apply(&net.head, &codes.concat());
         ce += lse(&l) - l[labels[j]];
         let back_in: Vec<f64> = (0..2 * S)
             .map(|i| if seen(i) { 0.0 } else { imagined[i] })
             .collect();
-        let (back, _) = cascade_by_hand(&model.layers[4..], &back_in, true);
+        let (back, _) = cascade_by_hand(&cycle, &back_in, true);
         for i in 0..2 * S {
             if seen(i) {
                 backward += (back[i] - full[i]).powi(2);

@@ -111,7 +111,7 @@ fn projected_linear_weight_gradient_is_p_times_hand_gradient() {
 
 fn head_output_on(model: &MultimodalModel, h: &Tensor<1>) -> Vec<f32> {
     // Weight part of the head's output: h̄ᵀ W (the part HGM controls).
-    let w = model.head.weight.val().inner();
+    let w = shared(model).linear.weight.val().inner();
     let s = h.dims()[0];
     host(h.clone().reshape([1, s]).matmul(w))
 }

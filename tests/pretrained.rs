@@ -301,8 +301,8 @@ fn frozen_encoders_learn_the_emoji_and_predict_from_raw_inputs() {
         |p: &str| std::fs::read(emoji.join(p)).map_err(|e| e.to_string()),
         &Default::default(),
         &fixed,
+        &encoders,
         pretrained::Extraction {
-            encoders: &encoders,
             files: &files,
             device: &device,
             cache: &mut NoCache,

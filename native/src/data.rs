@@ -88,13 +88,9 @@ fn load_manifest(
     pretrained: &Pretrained,
 ) -> Result<Loaded> {
     let kinds: Vec<_> = manifest.columns.iter().map(|c| c.kind).collect();
-    let mut encoders = model.for_columns(&kinds)?;
-    let nets: Vec<_> = encoders
-        .iter()
-        .filter_map(|e| e.pretrained().map(|p| p.net))
-        .collect();
+    let encoders = model.for_columns(&kinds)?;
+    let nets = pretrained::networks(&encoders);
     let files = crate::encoders::load(pretrained.dir, &nets)?;
-    let fixed = pretrained::prepare(&mut encoders, &files)?;
     let bar = ProgressBar::new(0);
     if pretrained.quiet {
         bar.set_draw_target(ProgressDrawTarget::hidden());
@@ -117,13 +113,13 @@ fn load_manifest(
     };
     // Images are decoded and turned into features a chunk at a time: memory holds the
     // features, not every decoded image.
-    let data = pollster::block_on(pretrained::from_manifest_extracting(
+    let (data, encoders) = pollster::block_on(pretrained::manifest_for_encoders(
         manifest,
         read,
         options,
-        &fixed,
+        encoders,
+        |_: &[_], _: &[_]| std::future::ready(Ok(())),
         pretrained::Extraction {
-            encoders: &encoders,
             files: &files,
             device: pretrained.device,
             cache: &mut DiskCache(pretrained.dir.join("features")),

@@ -5,8 +5,7 @@
 
 mod cnn;
 mod encoder;
-mod heads;
-pub mod imputation;
+pub mod head;
 mod mlp;
 mod multimodal;
 pub mod pretrained;
@@ -15,7 +14,7 @@ mod text;
 
 pub use cnn::{CnnEncoder, CnnEncoderConfig};
 pub use encoder::{Encoder, EncoderConfig};
-pub use heads::{ENERGY_SCALE, HeadLayout, energy_confidence, weighted_sum};
+pub use head::{ENERGY_SCALE, Head, HeadLayout, energy_confidence, imputation, weighted_sum};
 pub use mlp::{MlpEncoder, MlpEncoderConfig};
 pub use multimodal::{ModelConfig, ModelSpec, MultimodalModel, Networks};
 pub use resnet::{BasicBlock, Resnet18, Resnet18Config};

@@ -1,12 +1,12 @@
 //! The multimodal model: per-modality encoders and one linear head.
 
-use burn::module::Module;
-use burn::nn::Linear;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::nn::LinearConfig;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::pretrained::{EncoderFiles, Net, TrainMode, extract_modality};
-use super::{Encoder, EncoderConfig, HeadLayout, seeded};
+use super::{Encoder, EncoderConfig, Head, HeadLayout, seeded};
 use crate::data::{Batch, ColumnKind, Dataset, EncoderInput, InputKind};
 use crate::error::{MlaError, Result};
 
@@ -236,8 +236,14 @@ impl ModelSpec {
         let cpu = Device::flex();
         let (model, record) = seeded(&cpu, seed, || {
             let model = self.build(&cpu)?;
-            // Taking the record draws every (lazily initialised) parameter now, while
-            // the seeded RNG is ours.
+            // Drawing every (lazily initialised) parameter now, while the seeded RNG is
+            // ours, in the order of the module tree: encoders, then the head.
+            model.encoders.visit(&mut Draw);
+            if self.head.per_modality() {
+                // Models before typed heads drew a 1x1 stand-in head here; drawing it
+                // still keeps a seed's initial weights what they were.
+                LinearConfig::new(1, 1).init(&cpu).visit(&mut Draw);
+            }
             let record = model.clone().into_record();
             Ok::<_, MlaError>((model, record))
         })?;
@@ -260,13 +266,12 @@ impl ModelSpec {
             .zip(&self.inputs)
             .map(|(e, k)| e.init(k, self.feature_dim, device))
             .collect::<Result<Vec<_>>>()?;
-        let (head, layers) = self
+        let head = self
             .head
-            .build(m, self.feature_dim, self.num_classes, device);
+            .init(m, self.feature_dim, self.num_classes, device);
         Ok(MultimodalModel {
             encoders,
             head,
-            layers,
             layout: self.head,
             temperatures: Vec::new(),
         })
@@ -282,14 +287,13 @@ pub enum Networks {
     Trained,
 }
 
-/// Encoders `h_1 .. h_M` and the head `g` (and, for some baselines, the layers
-/// around it: see [`HeadLayout`]).
+/// Encoders `h_1 .. h_M` and the head `g` (for the baselines, the fused head of their
+/// layout: see [`Head`]).
 #[derive(Module, Debug)]
 pub struct MultimodalModel {
     pub encoders: Vec<Encoder>,
-    pub head: Linear,
-    /// Per-modality heads, FiLM's conditioning layer or BiGated's hidden layers.
-    pub layers: Vec<Linear>,
+    pub head: Head,
+    /// The configuration `head` was built from.
     #[module(skip)]
     pub layout: HeadLayout,
     /// MLA with `calibrate`: each modality's temperature, dividing its logits before
@@ -414,31 +418,9 @@ impl MultimodalModel {
         self.encoders[modality].forward(input)
     }
 
-    /// Unimodal logits `f_m = g(h_m(x))`: `[B, s] -> [B, C]`. For the Concat layout this
-    /// uses the head's rows that read modality `m` (and the bias), as the paper
-    /// evaluates a joint model on one modality; other fused layouts run with the other
-    /// modalities deactivated, or use the modality's own head.
+    /// Unimodal logits `f_m = g(h_m(x))`: `[B, s] -> [B, C]` ([`Head::unimodal_logits`]).
     pub fn unimodal_logits(&self, modality: usize, features: Tensor<2>) -> Tensor<2> {
-        match self.layout {
-            HeadLayout::Shared => self.head.forward(features),
-            HeadLayout::SharedWeight => {
-                let bias = self.layers[modality]
-                    .bias
-                    .as_ref()
-                    .expect("per-modality biases are built with a bias");
-                self.head.forward(features) + bias.val().unsqueeze_dim(0)
-            }
-            HeadLayout::Concat => {
-                let s = features.dims()[1];
-                let w = self.head.weight.val().narrow(0, modality * s, s);
-                let logits = features.matmul(w);
-                match &self.head.bias {
-                    Some(b) => logits + b.val().unsqueeze_dim(0),
-                    None => logits,
-                }
-            }
-            _ => self.deactivated_logits(modality, features),
-        }
+        self.head.unimodal_logits(modality, features)
     }
 
     /// Every modality's features of a batch: `M x [B, s]`.
@@ -454,5 +436,14 @@ impl MultimodalModel {
             .map(|m| Ok(self.unimodal_logits(m, self.features(m, &batch.inputs[m])?)))
             .collect::<Result<Vec<_>>>()?;
         Ok(Tensor::stack(logits, 0))
+    }
+}
+
+/// Draws a lazily initialised parameter's value.
+struct Draw;
+
+impl ModuleVisitor for Draw {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
     }
 }

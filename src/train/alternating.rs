@@ -10,7 +10,8 @@ use super::settings::invalid;
 use super::strategy::{Strategy, StrategyState, TrainBatch, mean_ce};
 use crate::data::{EncoderInput, labels};
 use crate::error::{MlaError, Result};
-use crate::model::{HeadLayout, MultimodalModel};
+use crate::model::head::SharedHead;
+use crate::model::{Head, HeadLayout, MultimodalModel};
 
 /// How MLA's head is kept: the ablation of issue 16. The defaults are the paper's
 /// method (one shared head, one optimizer, one learning rate).
@@ -141,39 +142,55 @@ impl Alternating {
         let MultimodalModel {
             mut encoders,
             head,
-            layers,
             layout,
             temperatures,
         } = model;
         let encoder = encoders.remove(modality);
         let encoder_grads = GradientsParams::from_module(&mut all, &encoder);
-        let mut head_grads = GradientsParams::from_module(&mut all, &head);
-        let layer_grads = GradientsParams::from_module(&mut all, &layers);
-        if let Some(hgm) = self.hgm.as_mut() {
-            let h_mean = features.detach().mean_dim(0).squeeze_dim::<1>(0).inner();
-            hgm.apply(&mut head_grads, &head, h_mean);
-        }
         encoders.insert(modality, optimizer.step(lr, encoder, encoder_grads));
-        // Per-modality biases or heads step once per batch, at the full rate.
-        let layers = if layers.is_empty() {
-            layers
-        } else {
-            optimizer.step(lr, layers, layer_grads)
-        };
-        // The shared head steps once per modality: its rate is divided when asked.
-        let head_lr = if self.options.head_lr_divided {
-            lr / self.order.len() as f64
-        } else {
-            lr
-        };
-        let head_optimizer = match self.head_optimizers.get_mut(modality) {
-            Some(own) => own,
-            None => optimizer,
+        let head = match head {
+            Head::Shared(SharedHead { linear, biases }) => {
+                let mut head_grads = GradientsParams::from_module(&mut all, &linear);
+                if let Some(hgm) = self.hgm.as_mut() {
+                    let h_mean = features.detach().mean_dim(0).squeeze_dim::<1>(0).inner();
+                    hgm.apply(&mut head_grads, &linear, h_mean);
+                }
+                // Per-modality biases step once per batch, at the full rate.
+                let biases = if biases.is_empty() {
+                    biases
+                } else {
+                    let grads = GradientsParams::from_module(&mut all, &biases);
+                    optimizer.step(lr, biases, grads)
+                };
+                // The shared head steps once per modality: its rate is divided when asked.
+                let head_lr = if self.options.head_lr_divided {
+                    lr / self.order.len() as f64
+                } else {
+                    lr
+                };
+                let head_optimizer = match self.head_optimizers.get_mut(modality) {
+                    Some(own) => own,
+                    None => optimizer,
+                };
+                let linear = head_optimizer.step(head_lr, linear, head_grads);
+                Head::Shared(SharedHead { linear, biases })
+            }
+            // A head per modality: only this modality's has a gradient.
+            Head::PerModality(heads) => {
+                let grads = GradientsParams::from_module(&mut all, &heads);
+                Head::PerModality(optimizer.step(lr, heads, grads))
+            }
+            _ => {
+                return Err(MlaError::Model(
+                    "MLA trains a shared head or a head per modality, and this model has \
+                     another head"
+                        .into(),
+                ));
+            }
         };
         let model = MultimodalModel {
             encoders,
-            head: head_optimizer.step(head_lr, head, head_grads),
-            layers,
+            head,
             layout,
             temperatures,
         };

@@ -1,12 +1,13 @@
 //! The byte layout of a training checkpoint: everything a [`super::Trainer`] needs to go
 //! on from the end of an epoch exactly as if it had never stopped.
 //!
-//! Layout: `b"MLAC"`, a little-endian `u32` format version (2), the SHA-256 of
+//! Layout: `b"MLAC"`, a little-endian `u32` format version (3), the SHA-256 of
 //! everything after it (32 bytes), then four sections, each a little-endian `u64`
 //! length and its bytes: the JSON [`Saved`] state, the current weights, the best
 //! epoch's weights (empty before the first epoch) — both Burn records that keep
-//! parameter ids — and the optimizer's record, keyed by those ids. Version 1 is the
-//! same without the checksum; it still loads ([`checksum_note`]).
+//! parameter ids — and the optimizer's record, keyed by those ids. Version 2 is the
+//! same with the head's weights untyped ([`WeightsFormat::Untyped`]), version 1 that
+//! without the checksum; both still load ([`checksum_note`]).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -14,12 +15,15 @@ use sha2::{Digest, Sha256};
 use super::EpochMetrics;
 use super::settings::TrainConfig;
 use crate::error::{MlaError, Result};
+use crate::io::WeightsFormat;
 use crate::model::ModelSpec;
 use crate::rng::Rng;
 
 const MAGIC: &[u8; 4] = b"MLAC";
-const VERSION: u32 = 2;
-/// The first version, without a checksum.
+const VERSION: u32 = 3;
+/// The second version: the head's weights untyped.
+const VERSION_V2: u32 = 2;
+/// The first version: as the second, without a checksum.
 const VERSION_V1: u32 = 1;
 
 /// A matrix on the host: rows, columns, row-major values.
@@ -132,18 +136,26 @@ pub fn checksum_note(bytes: &[u8]) -> Option<&'static str> {
     )
 }
 
-pub(super) fn decode(bytes: &[u8]) -> Result<Parts> {
+/// The parts of a checkpoint, and how its weights are named.
+pub(super) fn decode(bytes: &[u8]) -> Result<(Parts, WeightsFormat)> {
     let bad = |why: String| MlaError::Checkpoint(why);
     if bytes.len() < 8 || &bytes[..4] != MAGIC {
         return Err(bad("not an mla checkpoint (bad magic bytes)".into()));
     }
     let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-    let mut rest = match version {
-        VERSION => crate::io::verified(bytes).map_err(bad)?,
-        VERSION_V1 => &bytes[8..],
+    let (mut rest, format) = match version {
+        VERSION => (
+            crate::io::verified(bytes).map_err(bad)?,
+            WeightsFormat::Typed,
+        ),
+        VERSION_V2 => (
+            crate::io::verified(bytes).map_err(bad)?,
+            WeightsFormat::Untyped,
+        ),
+        VERSION_V1 => (&bytes[8..], WeightsFormat::Untyped),
         _ => {
             return Err(bad(format!(
-                "format version {version}; this build reads versions {VERSION_V1} and {VERSION}"
+                "format version {version}; this build reads versions {VERSION_V1} to {VERSION}"
             )));
         }
     };
@@ -169,12 +181,13 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Parts> {
     let saved: Saved = serde_json::from_slice(&sections.pop().unwrap_or_default())
         .map_err(|e| bad(format!("state: {e}")))?;
     saved.validate(!best.is_empty())?;
-    Ok(Parts {
+    let parts = Parts {
         saved,
         model,
         best,
         optimizer,
-    })
+    };
+    Ok((parts, format))
 }
 
 #[cfg(test)]
@@ -231,7 +244,8 @@ mod tests {
     #[test]
     fn sections_round_trip_and_damage_is_named() {
         let bytes = encode(&parts()).expect("encodes");
-        let back = decode(&bytes).expect("decodes");
+        let (back, format) = decode(&bytes).expect("decodes");
+        assert_eq!(format, WeightsFormat::Typed);
         assert_eq!(back.saved.order, vec![2, 0, 1]);
         assert_eq!(back.saved.rng, Rng::new(9));
         assert_eq!(back.saved.matrices, vec![(1, 2, vec![0.25, -1.5])]);
@@ -249,8 +263,8 @@ mod tests {
             "{cut:?}"
         );
         let mut other = bytes.clone();
-        other[4] = 3;
-        assert!(decode(&other).is_err_and(|e| e.to_string().contains("version 3")));
+        other[4] = 4;
+        assert!(decode(&other).is_err_and(|e| e.to_string().contains("version 4")));
         assert!(decode(b"MLA1....").is_err_and(|e| e.to_string().contains("magic")));
     }
 
@@ -267,7 +281,7 @@ mod tests {
     fn version_1_loads_with_a_note_and_its_sections_are_still_checked() {
         let v1 = version_1(&parts());
         assert!(checksum_note(&v1).is_some());
-        assert_eq!(decode(&v1).unwrap().saved.order, vec![2, 0, 1]);
+        assert_eq!(decode(&v1).unwrap().0.saved.order, vec![2, 0, 1]);
         let cut = decode(&v1[..v1.len() - 3]).err().map(|e| e.to_string());
         assert_eq!(
             cut.as_deref(),

@@ -1,5 +1,5 @@
 //! Training of the missing-modality baselines (AE, CRA, MMIN; networks in
-//! [`crate::model::imputation`]).
+//! [`crate::model::head::imputation`]).
 //!
 //! With missing data in training too, the features of an absent modality are not
 //! there to learn from. Each batch therefore also hides some present modalities from
@@ -17,7 +17,7 @@ use super::settings::invalid;
 use super::strategy::{Strategy, TrainBatch, mean_ce};
 use crate::data::{Batch, flags_tensor};
 use crate::error::Result;
-use crate::model::imputation::feature_mask;
+use crate::model::head::imputation::{ImputationHead, Imputer, feature_mask};
 use crate::model::{HeadLayout, MultimodalModel};
 use crate::rng::Rng;
 
@@ -95,7 +95,7 @@ fn masked_mse(a: Tensor<2>, b: Tensor<2>, mask: Tensor<2>) -> Tensor<1> {
 /// `M x [B, s]`, `[M, B]` presence, the `[M, B]` part of it `shown` to the network,
 /// and `[B]` labels, the classification loss with label `smoothing`.
 pub fn imputation_losses(
-    model: &MultimodalModel,
+    head: &ImputationHead,
     features: Vec<Tensor<2>>,
     present: &Tensor<2>,
     shown: &Tensor<2>,
@@ -107,16 +107,16 @@ pub fn imputation_losses(
     let seen = feature_mask(shown, s);
     let x = Tensor::cat(features, 1) * keep.clone();
     let input = x.clone() * seen.clone();
-    let out = model.impute(input.clone());
-    let logits = model.imputed_head(input.clone(), seen.clone(), &out);
+    let out = head.impute(input.clone());
+    let logits = head.classify(input.clone(), seen.clone(), &out);
     let ce = mean_ce(logits, labels, smoothing);
     let target = x.detach();
-    match model.layout {
-        HeadLayout::Imagination { .. } => {
+    match head.imputer {
+        Imputer::Imagination => {
             let hidden = keep - seen.clone();
             let recon = masked_mse(out.reconstructed.clone(), target.clone(), hidden);
             let unseen = seen.clone().neg().add_scalar(1.0);
-            let back = model.imagine_back(out.reconstructed * unseen);
+            let back = head.imagine_back(out.reconstructed * unseen);
             let cycle = masked_mse(back, target, seen);
             ImputationLosses {
                 ce,
@@ -210,7 +210,7 @@ impl Strategy for Imputation {
         );
         let shown = flags_tensor(&shown, batch.device);
         let losses = imputation_losses(
-            &model,
+            model.head.imputation("the imputation baselines")?,
             model.all_features(&b)?,
             &b.present,
             &shown,

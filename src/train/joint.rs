@@ -39,7 +39,7 @@ impl Strategy for Joint {
         lr: f64,
     ) -> Result<(MultimodalModel, Vec<Option<Tensor<1>>>)> {
         let b = Batch::gather(batch.data, batch.indices, batch.device);
-        let logits = model.fused_logits(model.all_features(&b)?, &b.present);
+        let logits = model.head.fused_logits(model.all_features(&b)?, &b.present);
         let loss = mean_ce(logits, b.labels, batch.label_smoothing);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let model = optimizer.step(lr, model, grads);

@@ -53,7 +53,10 @@ impl Strategy for Late {
         lr: f64,
     ) -> Result<(MultimodalModel, Vec<Option<Tensor<1>>>)> {
         let b = Batch::gather(batch.data, batch.indices, batch.device);
-        let (logits, _) = model.per_modality(model.all_features(&b)?, &b.present);
+        let (logits, _) = model
+            .head
+            .per_modality("late fusion")?
+            .logits_and_weights(model.all_features(&b)?, &b.present);
         let losses = unimodal_losses(&logits, &b, batch.label_smoothing);
         let total = losses.iter().cloned().reduce(|a, l| a + l).expect("M >= 2");
         let grads = GradientsParams::from_grads(total.backward(), &model);

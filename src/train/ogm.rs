@@ -18,6 +18,7 @@ use super::settings::invalid;
 use super::strategy::{Strategy, TrainBatch, mean_ce};
 use crate::data::Batch;
 use crate::error::Result;
+use crate::model::head::ConcatHead;
 use crate::model::{HeadLayout, MultimodalModel};
 
 /// OGM-GE's on-the-fly gradient modulation (Peng et al., CVPR 2022).
@@ -77,11 +78,11 @@ impl OgmGe {
 
 /// Each modality's score `s_m` on a batch: `M x [B, s]` features (detached) of a Concat
 /// model -> `[M]`.
-pub fn scores(model: &MultimodalModel, features: &[Tensor<2>], b: &Batch) -> Tensor<1> {
+pub fn scores(head: &ConcatHead, features: &[Tensor<2>], b: &Batch) -> Tensor<1> {
     let m = features.len();
     let [_, n] = b.present.dims();
-    let w = model.head.weight.val().detach(); // [M*s, C]
-    let bias = model.head.bias.as_ref().map(|p| p.val().detach());
+    let w = head.linear.weight.val().detach(); // [M*s, C]
+    let bias = head.linear.bias.as_ref().map(|p| p.val().detach());
     let per: Vec<Tensor<1>> = features
         .iter()
         .enumerate()
@@ -154,12 +155,16 @@ impl Strategy for OgmGe {
     ) -> Result<(MultimodalModel, Vec<Option<Tensor<1>>>)> {
         let b = Batch::gather(batch.data, batch.indices, batch.device);
         let features = model.all_features(&b)?;
-        let logits = model.fused_logits(features.clone(), &b.present);
+        let logits = model.head.fused_logits(features.clone(), &b.present);
         let loss = mean_ce(logits, b.labels.clone(), batch.label_smoothing);
         let mut grads = GradientsParams::from_grads(loss.backward(), &model);
         let epoch = batch.epoch + 1;
         if (self.config.start_epoch..=self.config.end_epoch).contains(&epoch) {
-            let k = coefficients(scores(&model, &features, &b), self.config.alpha).inner();
+            let k = coefficients(
+                scores(model.head.concat("OGM-GE")?, &features, &b),
+                self.config.alpha,
+            )
+            .inner();
             for (m, encoder) in model.encoders.iter().enumerate() {
                 encoder.visit(&mut Modulate {
                     grads: &mut grads,

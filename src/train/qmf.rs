@@ -101,7 +101,10 @@ impl Strategy for Qmf {
         let [m, n] = b.present.dims();
         // Each head runs once: its logits feed the fused loss (weighted by the detached
         // confidences) and its own.
-        let (logits, weights) = model.per_modality(model.all_features(&b)?, &b.present);
+        let (logits, weights) = model
+            .head
+            .per_modality("QMF")?
+            .logits_and_weights(model.all_features(&b)?, &b.present);
         let fused = weighted_sum(logits.clone(), &weights);
         let fused_loss = mean_ce(fused, b.labels.clone(), batch.label_smoothing);
         let unimodal = unimodal_losses(&logits, &b, batch.label_smoothing)

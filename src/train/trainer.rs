@@ -489,12 +489,15 @@ impl Trainer {
         device: &Device,
         checkpoint: &[u8],
     ) -> Result<Self> {
-        let Parts {
-            saved,
-            model: weights,
-            best,
-            optimizer,
-        } = decode(checkpoint)?;
+        let (
+            Parts {
+                saved,
+                model: weights,
+                best,
+                optimizer,
+            },
+            format,
+        ) = decode(checkpoint)?;
         // Every weight, pretrained networks that train included, comes from the checkpoint.
         let mut trainer = Self::build(model, config, splits, device)?;
         let differs = |what: &str| {
@@ -524,10 +527,10 @@ impl Trainer {
                 saved.epoch, config.epochs
             )));
         }
-        trainer.model = weights_from_bytes(&trainer.spec, &weights, device)?.train();
+        trainer.model = weights_from_bytes(&trainer.spec, &weights, format, device)?.train();
         trainer.best = match saved.best {
             Some((epoch, fused)) => {
-                let mut model = weights_from_bytes(&trainer.spec, &best, device)?;
+                let mut model = weights_from_bytes(&trainer.spec, &best, format, device)?;
                 model.temperatures = saved.best_temperatures.clone();
                 Some(Best {
                     epoch,

@@ -245,3 +245,37 @@ pub fn reload(
     let bytes = pollster::block_on(mla::io::save_model(&header, &model)).unwrap();
     pollster::block_on(mla::io::load_model(&bytes, &cpu())).unwrap()
 }
+
+/// MLA's shared head of `model`.
+pub fn shared(model: &mla::model::MultimodalModel) -> &mla::model::head::SharedHead {
+    match &model.head {
+        mla::model::Head::Shared(head) => head,
+        _ => panic!("not MLA's shared head"),
+    }
+}
+
+/// The FiLM head of `model`.
+pub fn film(model: &mla::model::MultimodalModel) -> &mla::model::head::FilmHead {
+    match &model.head {
+        mla::model::Head::Film(head) => head,
+        _ => panic!("not a FiLM head"),
+    }
+}
+
+/// The BiGated head of `model`.
+pub fn gated(model: &mla::model::MultimodalModel) -> &mla::model::head::GatedHead {
+    match &model.head {
+        mla::model::Head::Gated(head) => head,
+        _ => panic!("not a BiGated head"),
+    }
+}
+
+/// The per-modality heads of `model`.
+pub fn heads(model: &mla::model::MultimodalModel) -> &[mla::burn::nn::Linear] {
+    &model.head.per_modality("a test").unwrap().heads
+}
+
+/// The concatenation head of `model`.
+pub fn concat(model: &mla::model::MultimodalModel) -> &mla::model::head::ConcatHead {
+    model.head.concat("a test").unwrap()
+}

@@ -88,7 +88,7 @@ export function damagedModel(src, dst) {
   fs.writeFileSync(dst, bytes);
 }
 
-/// A copy of the model file `src` (layout MLA2) whose header claims 2^31 - 1 classes, with
+/// A copy of the model file `src` (layout MLA3) whose header claims 2^31 - 1 classes, with
 /// a checksum that matches: only the header's bounds can refuse it (2^31 - 1 still
 /// fits the 32-bit `usize` of WebAssembly).
 export function oversizedModel(src, dst) {

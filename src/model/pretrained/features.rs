@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use burn::tensor::Device;
 
-use super::{Backbone, EncoderFiles, PretrainedSettings, TrainMode, sha256_hex};
+use super::{Backbone, EncoderFiles, Net, PretrainedSettings, TrainMode, sha256_hex};
 use crate::data::{
     EncoderInput, InputKind, Manifest, ManifestConfig, ManifestData, ModalityData, Preprocessor,
     Splits, StreamFeatures, from_manifest_streaming,
@@ -222,10 +222,9 @@ pub async fn extract_features(
     Ok(())
 }
 
-/// What a data set needs to be built with its frozen pretrained encoders' features:
-/// their configurations (one per column), files, the device, a cache and progress.
+/// What computing frozen pretrained encoders' features needs besides the encoders:
+/// their files, the device, a cache and progress.
 pub struct Extraction<'a> {
-    pub encoders: &'a [EncoderConfig],
     pub files: &'a EncoderFiles,
     pub device: &'a Device,
     pub cache: &'a mut dyn FeatureCache,
@@ -236,22 +235,23 @@ pub struct Extraction<'a> {
 /// column whose encoder is frozen and pretrained by its features: image columns while
 /// they are decoded, a chunk at a time, so that memory holds the features and never
 /// every decoded image; text columns (small token ids) after the split, as
-/// [`extract_features`] does. `fixed` comes from [`super::prepare`] on the same
-/// encoders.
+/// [`extract_features`] does. `fixed` comes from [`super::prepare`] on `encoders`
+/// (one per column).
 pub async fn from_manifest_extracting(
     manifest: &Manifest,
     read: impl FnMut(&str) -> std::result::Result<Vec<u8>, String>,
     config: &ManifestConfig,
     fixed: &[Option<Preprocessor>],
+    encoders: &[EncoderConfig],
     extraction: Extraction<'_>,
 ) -> Result<ManifestData> {
     let mut stream = Stream {
+        encoders,
         extraction,
         columns: HashMap::new(),
     };
     let mut data = from_manifest_streaming(manifest, read, config, fixed, &mut stream).await?;
     let Extraction {
-        encoders,
         files,
         device,
         cache,
@@ -261,9 +261,44 @@ pub async fn from_manifest_extracting(
     Ok(data)
 }
 
+/// The pretrained networks `encoders` use (one per pretrained encoder, in order): the
+/// encoder files a front end gets before [`manifest_for_encoders`].
+pub fn networks(encoders: &[EncoderConfig]) -> Vec<Net> {
+    encoders
+        .iter()
+        .filter_map(|e| e.pretrained().map(|p| p.net))
+        .collect()
+}
+
+/// A manifest's data set for `encoders` (one per column), what every front end trains
+/// on: each pretrained encoder pinned to its file's SHA-256 ([`super::prepare`]);
+/// `before` told each column's preprocessing and each frozen encoder's feature size
+/// (where a front end checks that the build fits its memory and says what comes);
+/// then the data built with the frozen encoders' features
+/// ([`from_manifest_extracting`]). Returns the data and the pinned encoders.
+pub async fn manifest_for_encoders<B, Fut>(
+    manifest: &Manifest,
+    read: impl FnMut(&str) -> std::result::Result<Vec<u8>, String>,
+    config: &ManifestConfig,
+    mut encoders: Vec<EncoderConfig>,
+    before: B,
+    extraction: Extraction<'_>,
+) -> Result<(ManifestData, Vec<EncoderConfig>)>
+where
+    B: FnOnce(&[Option<Preprocessor>], &[Option<usize>]) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let fixed = super::prepare(&mut encoders, extraction.files)?;
+    before(&fixed, &frozen_dims(&encoders)).await?;
+    let data =
+        from_manifest_extracting(manifest, read, config, &fixed, &encoders, extraction).await?;
+    Ok((data, encoders))
+}
+
 /// [`from_manifest_extracting`]'s image columns, while they are decoded.
-struct Stream<'a> {
-    extraction: Extraction<'a>,
+struct Stream<'e, 'x> {
+    encoders: &'e [EncoderConfig],
+    extraction: Extraction<'x>,
     /// Per streamed column: its progress so far, its input kind and its network
     /// (loaded at the first chunk the cache does not have).
     columns: HashMap<usize, StreamedColumn>,
@@ -279,7 +314,7 @@ struct StreamedColumn {
     backbone: Option<Backbone>,
 }
 
-impl StreamFeatures for Stream<'_> {
+impl StreamFeatures for Stream<'_, '_> {
     fn start(
         &mut self,
         column: usize,
@@ -287,7 +322,7 @@ impl StreamFeatures for Stream<'_> {
         kind: &InputKind,
         cells: usize,
     ) -> Option<usize> {
-        let settings = frozen(self.extraction.encoders.get(column)?)?;
+        let settings = frozen(self.encoders.get(column)?)?;
         // A missing or different file is reported by `extract_features` later.
         let file = self
             .extraction

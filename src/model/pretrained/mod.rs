@@ -23,7 +23,7 @@ pub use config::{MinilmConfig, MobilenetV2Config, Net, PretrainedSettings, Train
 pub use encoder::{Backbone, PretrainedEncoder};
 pub use features::{
     ExtractProgress, Extraction, FeatureCache, NoCache, extract_features, extract_modality,
-    from_manifest_extracting, frozen_dims,
+    from_manifest_extracting, frozen_dims, manifest_for_encoders, networks,
 };
 pub use file::{EncoderFile, EncoderFileHeader, EncoderFiles, sha256_hex};
 pub use mobilenet_v2::{

@@ -2,6 +2,7 @@
 //! and their features computed.
 
 use super::*;
+use mla::data::Preprocessor;
 
 /// The engine's encoder files with those of `nets` downloaded (once per page).
 pub(super) async fn encoder_files(
@@ -130,21 +131,20 @@ pub(super) async fn pretrained_data(
             c.image_size = image_size;
         }
     }
-    let nets: Vec<_> = encoders
-        .iter()
-        .filter_map(|e| e.pretrained().map(|p| p.net))
-        .collect();
-    let files = encoder_files(id, &nets).await?;
-    let fixed = pretrained::prepare(&mut encoders, &files).map_err(|e| e.to_string())?;
+    let files = encoder_files(id, &pretrained::networks(&encoders)).await?;
     // Said before anything is decoded: a run that cannot fit the engine's memory.
-    upload
-        .check_memory(data, &fixed, &pretrained::frozen_dims(&encoders))
-        .map_err(|e| e.to_string())?;
-    reply(
-        id,
-        Reply::Busy("decoding the data for the pretrained encoders…".into()),
-    );
-    browser::yield_now().await;
+    let before = |fixed: &[Option<Preprocessor>], frozen: &[Option<usize>]| {
+        let fits = upload.check_memory(data, fixed, frozen);
+        async move {
+            fits?;
+            reply(
+                id,
+                Reply::Busy("decoding the data for the pretrained encoders…".into()),
+            );
+            browser::yield_now().await;
+            Ok(())
+        }
+    };
     let mut last = (String::new(), 0.0);
     let mut report = |p: &ExtractProgress| {
         if last.0 != p.modality {
@@ -163,13 +163,13 @@ pub(super) async fn pretrained_data(
     };
     // Images are decoded and turned into features a chunk at a time: the engine holds
     // the features, never every decoded image.
-    let built = pretrained::from_manifest_extracting(
+    let (built, encoders) = pretrained::manifest_for_encoders(
         &upload.manifest,
         |p: &str| upload.read(p).map(<[u8]>::to_vec),
         data,
-        &fixed,
+        encoders,
+        before,
         pretrained::Extraction {
-            encoders: &encoders,
             files: &files,
             device,
             cache: &mut NoCache,
