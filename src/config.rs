@@ -145,6 +145,23 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// The run on the manifest at `path` (built with `options`): what the page writes
+    /// beside a data set it exports, for `mla-native train --config`.
+    pub fn for_manifest(
+        path: String,
+        options: ManifestConfig,
+        model: ModelConfig,
+        train: TrainConfig,
+        missing: MissingConfig,
+    ) -> Self {
+        Self {
+            data: DataConfig::new(ManifestSource { path, options }),
+            model,
+            train,
+            missing,
+        }
+    }
+
     /// Checks every part that can be checked before the data is loaded.
     pub fn validate(&self) -> Result<()> {
         self.train.validate()?;

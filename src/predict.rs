@@ -68,46 +68,70 @@ fn modality_list(header: &ModelHeader, prep: &Preprocess) -> String {
         .join(", ")
 }
 
-/// Whether the model takes an image and whether it takes a text (an image-and-text
-/// front end, such as the page or the widget, can predict with it); an error when it
-/// takes neither or has no preprocessing for raw inputs.
-pub fn image_text_kinds(header: &ModelHeader) -> Result<(bool, bool)> {
+/// Which raw inputs a model takes, by kind: what a front end that predicts from an
+/// image, a text and an audio clip (the page, the widget) offers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Takes {
+    pub image: bool,
+    pub text: bool,
+    pub audio: bool,
+}
+
+/// The inputs of one sample as such a front end gives them (each may be missing).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SampleInputs {
+    /// Image file bytes, or pixels.
+    pub image: Option<RawInput>,
+    pub text: Option<String>,
+    /// WAV file bytes.
+    pub audio: Option<Vec<u8>>,
+}
+
+/// The kinds a front end offers, in the order of their fields in [`SampleInputs`].
+const OFFERED: [ColumnKind; 3] = [ColumnKind::Image, ColumnKind::Text, ColumnKind::Audio];
+
+/// Which of an image, a text and an audio clip the model takes; an error when it takes
+/// none of them (only feature vectors) or has no preprocessing for raw inputs.
+pub fn input_kinds(header: &ModelHeader) -> Result<Takes> {
     let prep = preprocess_of(header)?;
     let takes = |kind| prep.modalities.iter().any(|p| p.kind() == kind);
-    let (image, text) = (takes(ColumnKind::Image), takes(ColumnKind::Text));
-    if !image && !text {
+    let [image, text, audio] = OFFERED.map(takes);
+    if !(image || text || audio) {
         return Err(MlaError::Model(format!(
-            "this model takes no image and no text ({}): predict with `mla-native predict`",
+            "this model takes no image, text or audio ({}): predict with `mla-native predict`",
             modality_list(header, prep)
         )));
     }
-    Ok((image, text))
+    Ok(Takes { image, text, audio })
 }
 
-/// Puts an image (file bytes or pixels) and a text (either may be missing) where the
-/// model's modalities take them, by each modality's kind (other modalities are
-/// missing): what `predict_sample` expects. An input the model has no modality for is
-/// an error naming the model's modalities.
-pub fn image_text_inputs(
-    header: &ModelHeader,
-    image: Option<RawInput>,
-    text: Option<String>,
-) -> Result<Vec<Option<RawInput>>> {
-    let (takes_image, takes_text) = image_text_kinds(header)?;
+/// Puts an image, a text and an audio clip (any may be missing) where the model's
+/// modalities take them, by each modality's kind (other modalities are missing): what
+/// `predict_sample` expects. An input the model has no modality for is an error naming
+/// the model's modalities.
+pub fn sample_inputs(header: &ModelHeader, inputs: SampleInputs) -> Result<Vec<Option<RawInput>>> {
+    let takes = input_kinds(header)?;
     let prep = preprocess_of(header)?;
-    if let Some(raw) = image.as_ref().filter(|r| r.kind() != ColumnKind::Image) {
+    if let Some(raw) = inputs
+        .image
+        .as_ref()
+        .filter(|r| r.kind() != ColumnKind::Image)
+    {
         return Err(MlaError::Data(format!(
             "the image input holds {} input, not an image",
             raw.kind()
         )));
     }
-    for (given, takes, what) in [
-        (image.is_some(), takes_image, "image"),
-        (text.is_some(), takes_text, "text"),
-    ] {
-        if given && !takes {
+    let SampleInputs { image, text, audio } = inputs;
+    let given = [image, text.map(RawInput::Text), audio.map(RawInput::Audio)];
+    for ((given, takes), kind) in given
+        .iter()
+        .zip([takes.image, takes.text, takes.audio])
+        .zip(OFFERED)
+    {
+        if given.is_some() && !takes {
             return Err(MlaError::Data(format!(
-                "this model takes no {what} ({}): leave it out",
+                "this model takes no {kind} ({}): leave it out",
                 modality_list(header, prep)
             )));
         }
@@ -115,10 +139,11 @@ pub fn image_text_inputs(
     Ok(prep
         .modalities
         .iter()
-        .map(|p| match p.kind() {
-            ColumnKind::Image => image.clone(),
-            ColumnKind::Text => text.clone().map(RawInput::Text),
-            ColumnKind::Audio | ColumnKind::Vector => None,
+        .map(|p| {
+            OFFERED
+                .iter()
+                .position(|&k| k == p.kind())
+                .and_then(|i| given[i].clone())
         })
         .collect())
 }

@@ -10,7 +10,7 @@ use mla::config::{Method, RunConfig};
 use mla::data::{Manifest, ManifestConfig, from_manifest, sources::shapes::shapes};
 use mla::data::{Preprocessor, Standardizer};
 use mla::model::{Encoder, MultimodalModel};
-use mla::predict::{RawInput, image_text_inputs, image_text_kinds, predict_sample};
+use mla::predict::{RawInput, SampleInputs, Takes, input_kinds, predict_sample, sample_inputs};
 
 fn reader(files: &HashMap<String, Vec<u8>>) -> impl FnMut(&str) -> Result<Vec<u8>, String> + '_ {
     |p: &str| {
@@ -112,16 +112,27 @@ fn shapes_sample_trains_and_predicts_from_raw_inputs() {
         rgba: rgba.into_raw(),
     };
     let text = Some("something round".to_string());
-    let by_bytes = image_text_inputs(&header, Some(RawInput::Image(png)), text.clone()).unwrap();
-    let by_pixels = image_text_inputs(&header, Some(pixels), text.clone()).unwrap();
+    let inputs = |image: Option<RawInput>, text: Option<String>| SampleInputs {
+        image,
+        text,
+        audio: None,
+    };
+    let by_bytes =
+        sample_inputs(&header, inputs(Some(RawInput::Image(png)), text.clone())).unwrap();
+    let by_pixels = sample_inputs(&header, inputs(Some(pixels), text.clone())).unwrap();
     let p = pollster::block_on(predict_sample(&model, &header, &by_bytes, &cpu())).unwrap();
     let q = pollster::block_on(predict_sample(&model, &header, &by_pixels, &cpu())).unwrap();
     assert_eq!(p, q);
     assert!(p.modalities.iter().all(|m| m.present));
 
     // An image front end meets models that take other inputs with errors naming them.
-    assert_eq!(image_text_kinds(&header).unwrap(), (true, true));
-    let not_image = image_text_inputs(&header, Some(RawInput::Text("x".into())), None);
+    let takes = |image, text| Takes {
+        image,
+        text,
+        audio: false,
+    };
+    assert_eq!(input_kinds(&header).unwrap(), takes(true, true));
+    let not_image = sample_inputs(&header, inputs(Some(RawInput::Text("x".into())), None));
     assert!(not_image.unwrap_err().to_string().contains("not an image"));
     let mut text_vector = header.clone();
     let prep = text_vector.preprocess.as_mut().unwrap();
@@ -129,24 +140,27 @@ fn shapes_sample_trains_and_predicts_from_raw_inputs() {
         mean: vec![0.0; 3],
         std: vec![1.0; 3],
     });
-    assert_eq!(image_text_kinds(&text_vector).unwrap(), (false, true));
-    let e = image_text_inputs(&text_vector, Some(RawInput::Image(vec![1])), text.clone())
-        .unwrap_err()
-        .to_string();
+    assert_eq!(input_kinds(&text_vector).unwrap(), takes(false, true));
+    let e = sample_inputs(
+        &text_vector,
+        inputs(Some(RawInput::Image(vec![1])), text.clone()),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         e.contains("takes no image") && e.contains("image: vector, text: text"),
         "{e}"
     );
     assert_eq!(
-        image_text_inputs(&text_vector, None, text.clone()).unwrap()[1],
+        sample_inputs(&text_vector, inputs(None, text.clone())).unwrap()[1],
         Some(RawInput::Text("something round".into()))
     );
     let prep = text_vector.preprocess.as_mut().unwrap();
     prep.modalities[1] = prep.modalities[0].clone();
-    let e = image_text_kinds(&text_vector).unwrap_err().to_string();
-    assert!(e.contains("no image and no text"), "{e}");
+    let e = input_kinds(&text_vector).unwrap_err().to_string();
+    assert!(e.contains("no image, text or audio"), "{e}");
     text_vector.preprocess = None;
-    let e = image_text_kinds(&text_vector).unwrap_err().to_string();
+    let e = input_kinds(&text_vector).unwrap_err().to_string();
     assert!(e.contains("numeric features"), "{e}");
 }
 

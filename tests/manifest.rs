@@ -11,7 +11,9 @@ use mla::data::formats::image::encode_png;
 use mla::data::formats::wav::encode_wav;
 use mla::data::transform::split::stratified_split;
 use mla::data::{InputKind, Manifest, ManifestConfig, encode_npy, from_manifest};
-use mla::predict::{manifest_columns, predict_sample, row_inputs};
+use mla::predict::{
+    RawInput, SampleInputs, manifest_columns, predict_sample, row_inputs, sample_inputs,
+};
 use mla::rng::Rng;
 
 type Files = HashMap<String, Vec<u8>>;
@@ -219,6 +221,25 @@ fn every_column_kind_builds_trains_and_predicts_rows() {
             assert!(diff < 1e-5, "modality {m} differs by {diff}");
         }
     }
+    // A page or widget gives an image, a caption and a WAV clip as they are: it
+    // predicts what the manifest's row predicts from the same files (the vector
+    // missing in both).
+    let front = manifest_columns(&header, &manifest).unwrap();
+    for row in manifest.rows.iter().take(12) {
+        let mut from_row = row_inputs(&manifest, row, &front, &mut read).unwrap();
+        from_row[2] = None;
+        let file = |name: &str| row.cell(&manifest, name).map(|p| files[p].clone());
+        let given = SampleInputs {
+            image: file("photo").map(RawInput::Image),
+            text: row.cell(&manifest, "caption").map(str::to_string),
+            audio: file("voice"),
+        };
+        let by_kind = sample_inputs(&header, given).unwrap();
+        assert_eq!(by_kind, from_row, "line {}", row.line);
+        let a = pollster::block_on(predict_sample(&model, &header, &by_kind, &cpu())).unwrap();
+        let b = pollster::block_on(predict_sample(&model, &header, &from_row, &cpu())).unwrap();
+        assert_eq!(a, b);
+    }
     // A column of another kind, or one the model lacks, is refused with its name.
     for (csv, says) in [
         (
@@ -311,4 +332,72 @@ fn bad_cells_of_every_kind_are_named_all_at_once_or_skipped() {
         .unwrap()
         .to_string();
     assert!(e.contains("no `label` column"), "{e}");
+}
+
+/// A data set exported as a zip (the page's "Export data") holds its manifest and every
+/// file, builds to the same data set once unpacked or uploaded again, and moves files
+/// named from outside the manifest's folder inside the archive.
+#[test]
+fn a_data_set_exported_as_a_zip_builds_the_same_unpacked_or_uploaded_again() {
+    use mla::data::formats::zip::read_zip;
+    use mla::data::{FileSet, Upload};
+    let (csv, files) = typed(48, 3);
+    // Paths as people write them: `./`, a climb out of the folder, a backslash.
+    let csv = csv
+        .replacen("wav/0.wav", "./wav/0.wav", 1)
+        .replacen("img/1.png", "../elsewhere/1.png", 1)
+        .replacen("npy/3.npy", "npy\\3.npy", 1);
+    let mut set = FileSet::new();
+    set.insert("data/typed.csv", csv.into_bytes());
+    for (path, bytes) in &files {
+        let at = match path.as_str() {
+            "img/1.png" => "elsewhere/1.png".to_string(),
+            p => format!("data/{p}"),
+        };
+        set.insert(&at, bytes.clone());
+    }
+    let upload = Upload::new(set).unwrap();
+    let want = upload.build(&options()).unwrap();
+    let zip = upload
+        .to_zip(&[("config.json".into(), b"{}".to_vec())])
+        .unwrap();
+
+    let entries = read_zip(&zip).unwrap();
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names[0], "typed.csv");
+    assert_eq!(names.last(), Some(&"config.json"));
+    assert!(
+        names.contains(&"files/1.png") && names.contains(&"wav/0.wav"),
+        "{names:?}"
+    );
+    let manifest = Manifest::parse("typed.csv", &entries[0].1).unwrap();
+    assert_eq!(manifest.rows.len(), 48, "every sample, with its class");
+    assert!(
+        manifest
+            .rows
+            .iter()
+            .zip(&upload.manifest.rows)
+            .all(|(a, b)| a.label == b.label)
+    );
+
+    // Unpacked: the manifest's paths name the archive's files.
+    let unpacked: Files = entries.into_iter().collect();
+    let data = from_manifest(&manifest, reader(&unpacked), &options()).unwrap();
+    assert_eq!(data.splits, want.splits);
+    assert_eq!(data.preprocess, want.preprocess);
+    // Uploaded again as a zip.
+    let mut again = FileSet::new();
+    again.insert_zip("export/typed.zip", &zip).unwrap();
+    let data = Upload::new(again).unwrap().build(&options()).unwrap();
+    assert_eq!(data.splits, want.splits);
+
+    // A damaged archive is refused by name.
+    let mut bad = zip.clone();
+    let at = bad.len() / 2;
+    bad[at] ^= 0xff;
+    let e = FileSet::new()
+        .insert_zip("up/bad.zip", &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("up/bad.zip") && e.contains("damaged"), "{e}");
 }

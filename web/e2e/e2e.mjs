@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { damagedModel, launch, oversizedModel, serve, worstDiff } from './harness.mjs';
+import { damagedModel, launch, oversizedModel, serve, toneManifest, worstDiff } from './harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dist = process.env.MLA_DIST ?? path.join(root, 'dist');
@@ -260,6 +260,29 @@ let sameB = true;
 picks.forEach((i, k) => { const c = compare(pagePredB[k], predB[i]); worstB = Math.max(worstB, c.worst); sameB &&= c.same; });
 check(sameB && worstB <= 1e-4, `page-trained model: mla-native predicts the same classes, max |dp| = ${worstB.toExponential(2)} over ${picks.length} samples`);
 
+// 4b. Export data: the zip holds the manifest (every sample with its class), its files
+// and config.json; unpacked, mla-native trains on it as the page did; the zip loads in
+// the page again.
+{
+  const pageFused = parseFloat(await page.getByTestId('test-fused').textContent());
+  const [dz] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-data').click()]);
+  const zipPath = path.join(work, 'data.zip');
+  await dz.saveAs(zipPath);
+  const unpacked = path.join(work, 'unpacked');
+  execFileSync('python3', ['-m', 'zipfile', '-e', zipPath, unpacked]);
+  const listed = fs.readFileSync(path.join(unpacked, 'shapes.csv'), 'utf8').trim().split('\n').slice(1).map(csvLine);
+  const sameRows = listed.length === rows.length && listed.every((r, i) => r[2] === rows[i].label && (r[0] === '') === !rows[i].image);
+  check(sameRows, `the exported manifest lists every sample with its class (${listed.length} of ${rows.length})`);
+  const runD = path.join(work, 'runD');
+  execFileSync(native, ['train', '--config', 'config.json', '--out', runD, '--quiet'], { cwd: unpacked, stdio: ['ignore', 'pipe', 'pipe'] });
+  const nativeFused = 100 * JSON.parse(fs.readFileSync(path.join(runD, 'test.json'), 'utf8')).fused;
+  check(Math.abs(nativeFused - pageFused) <= 1, `the exported data set trains natively with its config.json as in the page: test ${nativeFused.toFixed(1)}% natively, ${pageFused}% in the page`);
+  await page.getByTestId('pick-files').setInputFiles(zipPath);
+  await page.waitForFunction((n) => document.querySelector('[data-testid=data-name]')?.textContent.includes(`shapes.csv (${n} files)`), fs.readdirSync(unpacked, { recursive: true }).filter((f) => fs.statSync(path.join(unpacked, f)).isFile()).length, { timeout: 60_000 });
+  const loadedBack = await page.getByTestId('data-name').textContent();
+  check(loadedBack.includes(`${rows.length} samples`), `the zip loads in the page again: ${loadedBack}`);
+}
+
 // 5. The natively trained model imports and predicts what mla-native predicts.
 await page.getByTestId('import').setInputFiles(path.join(runA, 'model.mla'));
 await page.waitForFunction(() => document.querySelector('[data-testid=model-info]')?.textContent.includes('imported'), null, { timeout: 60_000 });
@@ -284,6 +307,42 @@ for (const [name, make, want] of [['damaged.mla', damagedModel, 'SHA-256 does no
   await page.waitForFunction((n) => document.querySelector('[data-testid=model-error]')?.textContent.includes(n), name, { timeout: 30_000 });
   const shown = await page.getByTestId('model-error').textContent();
   check(shown.includes(want), `${name} is refused: ${shown}`);
+}
+
+// 5b. Audio end to end: a manifest with an audio column trains in the page; a
+// prediction takes a WAV clip for the audio modality and agrees with mla-native's on
+// the exported model.
+{
+  const dir = path.join(work, 'tones');
+  const { manifest: tonesManifest, rows: tones } = toneManifest(dir);
+  await page.getByTestId('pick-folder').setInputFiles(dir);
+  await page.waitForFunction(() => document.querySelector('[data-testid=data-name]')?.textContent.includes('tones/tones.csv'), null, { timeout: 60_000 });
+  await setField('batch_size', 8);
+  await train(4, 600_000);
+  const audioPick = await page.getByTestId('predict-audio').count();
+  check(audioPick === 1, 'a model with an audio modality offers an audio clip for prediction');
+  const pagePred = [];
+  const picksT = [0, 1, 2, 5];
+  for (const i of picksT) {
+    await page.getByTestId('predict-audio').setInputFiles(path.join(dir, tones[i].file));
+    await page.waitForFunction((f) => document.querySelector('[data-testid=audio-name]')?.textContent === f, path.basename(tones[i].file), { timeout: 10_000 });
+    await page.getByRole('button', { name: 'No image' }).click();
+    await page.getByTestId('predict-text').fill(tones[i].caption);
+    pagePred.push(await predict());
+  }
+  const voice = pagePred[0].modalities.find((m) => m.name === 'voice');
+  check(voice?.present && voice.weight > 0, `the audio clip is the model's voice modality (weight ${voice?.weight?.toFixed(3)}, entropy ${voice?.entropy?.toFixed(3)})`);
+  const [dlT] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export').click()]);
+  const modelT = path.join(work, 'modelT.mla');
+  await dlT.saveAs(modelT);
+  const predFile = path.join(work, 'pred-tones.jsonl');
+  run(['predict', '--model', modelT, '--input', tonesManifest, '--output', predFile]);
+  const predT = fs.readFileSync(predFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l).prediction);
+  let worstT = 0;
+  let sameT = true;
+  picksT.forEach((i, k) => { const c = compare(pagePred[k], predT[i]); worstT = Math.max(worstT, c.worst); sameT &&= c.same; });
+  check(sameT && worstT <= 1e-4, `audio clips: mla-native predicts what the page predicts, max |dp| = ${worstT.toExponential(2)} over ${picksT.length} clips`);
+  await page.getByRole('button', { name: 'No audio' }).click();
 }
 
 // 6. Pretrained encoders, served with the page when it was built with their files

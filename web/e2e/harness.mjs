@@ -103,3 +103,41 @@ export function oversizedModel(src, dst) {
   size.writeUInt32LE(json.length);
   fs.writeFileSync(dst, Buffer.concat([bytes.subarray(0, 4), size, digest, json, weights]));
 }
+
+/// A 16-bit mono WAV at 8 kHz: 0.3 s of a `hz` tone plus noise drawn from `seed`.
+export function toneWav(hz, seed) {
+  const rate = 8000;
+  const n = Math.round(0.3 * rate);
+  const b = Buffer.alloc(44 + 2 * n);
+  b.write('RIFF', 0); b.writeUInt32LE(36 + 2 * n, 4); b.write('WAVEfmt ', 8);
+  b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(rate, 24); b.writeUInt32LE(2 * rate, 28); b.writeUInt16LE(2, 32);
+  b.writeUInt16LE(16, 34); b.write('data', 36); b.writeUInt32LE(2 * n, 40);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    const v = 8000 * Math.sin((2 * Math.PI * hz * i) / rate) + 1500 * (x / 2147483648 - 0.5);
+    b.writeInt16LE(Math.round(v), 44 + 2 * i);
+  }
+  return b;
+}
+
+/// A folder `dir` with `tones.csv` (`voice:audio,caption:text,label`) and 36 WAV clips
+/// of 3 classes: the pitch tells the class, the caption does not. Returns the
+/// manifest's path and its rows ({ file, caption, label }).
+export function toneManifest(dir) {
+  fs.mkdirSync(path.join(dir, 'wav'), { recursive: true });
+  const rows = [];
+  let csv = 'voice:audio,caption:text,label\n';
+  for (let i = 0; i < 36; i++) {
+    const k = i % 3;
+    const file = `wav/${i}.wav`;
+    fs.writeFileSync(path.join(dir, file), toneWav(300 + 600 * k, i + 1));
+    const caption = ['a sound', 'some noise', 'a clip'][(i * 7) % 3];
+    csv += `${file},${caption},tone${k}\n`;
+    rows.push({ file, caption, label: `tone${k}` });
+  }
+  const manifest = path.join(dir, 'tones.csv');
+  fs.writeFileSync(manifest, csv);
+  return { manifest, rows };
+}

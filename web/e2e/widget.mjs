@@ -1,7 +1,8 @@
 // End-to-end test of the embeddable widget in headless Chromium: the example host page
 // (widget/example/index.html) served with the built widget and a model trained by
 // mla-native. Checks that a prediction through the <mla-classifier> element and one
-// through the JavaScript API agree (and agree with mla-native), that every image kind
+// through the JavaScript API agree (and agree with mla-native), that a WAV clip predicts
+// as natively (a model with an audio modality), that every image kind
 // the API takes gives the same answer, that bad inputs and a corrupt model are errors
 // (rejected promises, the `error` event) and not a broken page, that the page's
 // widgets share one device; reports sizes and the latency of one prediction.
@@ -17,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { damagedModel, launch, oversizedModel, serve, worstDiff } from './harness.mjs';
+import { damagedModel, launch, oversizedModel, serve, toneManifest, worstDiff } from './harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dist = process.env.MLA_WIDGET_DIST ?? path.join(root, 'widget', 'dist');
@@ -80,6 +81,14 @@ fs.writeFileSync(path.join(site, 'corrupt.mla'), 'MLA1 this is not a model');
 damagedModel(path.join(work, 'run', 'model.mla'), path.join(site, 'damaged.mla'));
 oversizedModel(path.join(work, 'run', 'model.mla'), path.join(site, 'huge.mla'));
 fs.copyFileSync(textVector, path.join(site, 'text-vector.mla'));
+// A model with an audio modality (tones whose pitch tells the class, and a caption), a
+// clip of it and what mla-native predicts for that clip.
+const tones = toneManifest(path.join(work, 'tones'));
+run(['train', '--manifest', tones.manifest, '--epochs', '4', '--batch-size', '8', '--out', path.join(work, 'tones-run'), '--quiet']);
+fs.copyFileSync(path.join(work, 'tones-run', 'model.mla'), path.join(site, 'tones.mla'));
+fs.copyFileSync(path.join(work, 'tones', tones.rows[1].file), path.join(site, 'tone.wav'));
+run(['predict', '--model', path.join(work, 'tones-run'), '--input', tones.manifest, '--output', path.join(work, 'tones.jsonl')]);
+const nativeTone = JSON.parse(fs.readFileSync(path.join(work, 'tones.jsonl'), 'utf8').trim().split('\n')[1]).prediction;
 fs.copyFileSync(vectors, path.join(site, 'vectors.mla'));
 // The backend asked for explicitly: `auto` would take the CPU on this software WebGPU
 // (checked in 7).
@@ -126,7 +135,7 @@ check(light.detail.takesImage && light.detail.takesText && light.detail.classes.
 check(backend.deviceStarts === 1 && dark.detail.backend.deviceStarts === 1, 'two widgets, one device started');
 
 // 2. A prediction through the element: an image file in its drop zone, a text.
-await page.locator('#light input[type=file]').setInputFiles(path.join(fixture, imageRel));
+await page.locator('#light input[part=file]').setInputFiles(path.join(fixture, imageRel));
 await page.locator('#light textarea').fill(text);
 const clickedMs = await page.evaluate(() => performance.now());
 await page.locator('#light button[part=button]').click();
@@ -203,7 +212,7 @@ const rejections = await page.evaluate(async (cpu) => {
     clash: await reason(() => load('model.mla', { backend: cpu ? 'webgpu' : 'cpu' })),
     urlAsImage: await reason(() => clf.predict({ image: 'shape.png' })),
     numberAsText: await reason(() => clf.predict({ text: 42 })),
-    unknownKey: await reason(() => clf.predict({ audio: new Uint8Array(4) })),
+    unknownKey: await reason(() => clf.predict({ video: new Uint8Array(4) })),
     nothing: await reason(() => clf.predict({ text: '  ' })),
     notAnImage: await reason(() => clf.predict({ image: new Uint8Array([71, 73, 70, 56]) })),
     noImageOrText: await reason(() => load('vectors.mla')),
@@ -214,9 +223,9 @@ const rejections = await page.evaluate(async (cpu) => {
 }, cpu);
 const expect = {
   corrupt: 'corrupt.mla', damaged: 'SHA-256 does not match', huge: 'above the limit', missing: '404', junkBytes: 'bad magic', backend: 'tpu', optionsNotObject: 'must be an object', freed: 'was freed', clash: 'share one device',
-  urlAsImage: 'is a string', numberAsText: 'must be a string', unknownKey: 'unknown input `audio`',
+  urlAsImage: 'is a string', numberAsText: 'must be a string', unknownKey: 'unknown input `video`',
   nothing: 'at least one input', notAnImage: 'not a readable',
-  noImageOrText: 'takes no image and no text (u: vector, v: vector)',
+  noImageOrText: 'takes no image, text or audio (u: vector, v: vector)',
   noImage: 'takes no image (caption: text, v: vector)', textOnly: 'resolved caption:1 v:missing',
 };
 for (const [k, needle] of Object.entries(expect)) {
@@ -274,6 +283,45 @@ fs.writeFileSync(path.join(out, `widget-${tag}.json`), JSON.stringify({ backend,
 
 await page.screenshot({ path: path.join(out, `widget-page-${tag}.png`), fullPage: true });
 
+// 7b. Audio: a model with an audio modality takes a WAV clip, through the JS API (bytes
+// or a Blob) and through the element's clip chooser, and predicts what mla-native does.
+{
+  const caption = tones.rows[1].caption;
+  const viaApi = await page.evaluate(async (text) => {
+    const { load } = await import('./mla-classifier.js');
+    const clf = await load('tones.mla');
+    const bytes = new Uint8Array(await (await fetch('tone.wav')).arrayBuffer());
+    const reason = async (f) => { try { await f(); return 'resolved'; } catch (e) { return e.message; } };
+    return {
+      info: clf.info,
+      bytes: await clf.predict({ audio: bytes, text }),
+      blob: await clf.predict({ audio: new Blob([bytes], { type: 'audio/wav' }), text }),
+      notAudio: await reason(() => clf.predict({ audio: 'tone.wav' })),
+      noAudioModel: await reason(async () => (await load('model.mla')).predict({ audio: bytes })),
+    };
+  }, caption);
+  check(viaApi.info.takesAudio && !viaApi.info.takesImage && viaApi.info.takesText, `the model's info says it takes audio and text: ${JSON.stringify(viaApi.info.modalities)}`);
+  const d = worstDiff(viaApi.bytes, nativeTone);
+  check(viaApi.bytes.class === nativeTone.class && d <= 1e-4, `an audio clip through the JS API: mla-native predicts the same (${viaApi.bytes.label}), max |dp| = ${d.toExponential(2)}`);
+  check(worstDiff(viaApi.blob, viaApi.bytes) <= 1e-6, 'the clip as a Blob predicts what its bytes do');
+  check(viaApi.notAudio.includes('`audio` must be WAV file bytes'), `a URL string as audio: ${viaApi.notAudio}`);
+  check(viaApi.noAudioModel.includes('takes no audio'), `audio for a model without it: ${viaApi.noAudioModel}`);
+  await page.evaluate(() => {
+    const el = document.createElement('mla-classifier');
+    el.id = 'tones';
+    el.setAttribute('model', 'tones.mla');
+    document.body.append(el);
+  });
+  await waitEvent('ready', 'tones');
+  check(await page.locator('#tones [part=drop]').isHidden() && await page.locator('#tones [part=audio]').isVisible(), 'the element offers a clip and no image for this model');
+  await page.locator('#tones input[part=audio-file]').setInputFiles(path.join(site, 'tone.wav'));
+  await page.locator('#tones textarea').fill(caption);
+  await page.locator('#tones button[part=button]').click();
+  await waitEvent('prediction', 'tones');
+  const [{ detail: el }] = await events('prediction', 'tones');
+  check(worstDiff(el, nativeTone) <= 1e-4, `<mla-classifier> with a chosen WAV clip predicts what mla-native does: ${el.label}`);
+}
+
 // 8. A model trained with pretrained encoders (frozen): the widget fetches their files
 // from next to the model, or from the `encoders` option / attribute, and predicts what
 // mla-native predicts (required in CI: MLA_REQUIRE_PRETRAINED).
@@ -322,7 +370,7 @@ if (!encoderFiles.every((f) => fs.existsSync(path.join(encoderDir, f))) && !proc
     document.body.append(el);
   });
   await waitEvent('ready', 'pretrained', 1, 300_000);
-  await page.locator('#pretrained input[type=file]').setInputFiles(path.join(fixture, imageRel));
+  await page.locator('#pretrained input[part=file]').setInputFiles(path.join(fixture, imageRel));
   await page.locator('#pretrained textarea').fill(text);
   await page.locator('#pretrained button[part=button]').click();
   await waitEvent('prediction', 'pretrained', 1, 300_000);

@@ -125,6 +125,8 @@ pub struct Ui {
     pub data: RwSignal<Option<DataSummary>>,
     pub data_error: RwSignal<Option<String>>,
     pub data_busy: RwSignal<Option<String>>,
+    /// Why the last data export failed.
+    pub data_export_error: RwSignal<Option<String>>,
     pub settings: RwSignal<Settings>,
     pub run: RwSignal<RunState>,
     pub history: RwSignal<Vec<EpochMetrics>>,
@@ -147,6 +149,7 @@ impl Ui {
             data: RwSignal::new(None),
             data_error: RwSignal::new(None),
             data_busy: RwSignal::new(None),
+            data_export_error: RwSignal::new(None),
             settings: RwSignal::new(Settings::default()),
             run: RwSignal::new(RunState::Idle),
             history: RwSignal::new(Vec::new()),

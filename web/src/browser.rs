@@ -151,7 +151,12 @@ pub async fn read_upload(files: &[PathFile]) -> Result<FileSet, String> {
         .map_err(|e| e.to_string())?;
     let mut set = FileSet::new();
     for (path, file) in files {
-        set.insert(path, read_file(file).await?);
+        let bytes = read_file(file).await?;
+        if path.to_ascii_lowercase().ends_with(".zip") {
+            set.insert_zip(path, &bytes).map_err(|e| e.to_string())?;
+        } else {
+            set.insert(path, bytes);
+        }
     }
     Ok(set)
 }

@@ -178,15 +178,23 @@ pub fn send(
     bytes: Option<Vec<u8>>,
     on_reply: impl FnMut(Reply, Option<Vec<u8>>) + 'static,
 ) {
+    send_message(
+        Message::new(0, request).with_files(files).with_bytes(bytes),
+        on_reply,
+    );
+}
+
+/// Sends a message (its id is set here); `on_reply` hears every reply to it.
+pub fn send_message(
+    message: Message<Request>,
+    on_reply: impl FnMut(Reply, Option<Vec<u8>>) + 'static,
+) {
     let mut handler = Some(Box::new(on_reply) as Handler);
     let sent = CLIENT.with_borrow_mut(|c| {
         let c = c.as_mut().ok_or("the engine has not started")?;
         let id = c.next_id;
         c.next_id += 1;
-        let (value, transfer) = Message::new(id, request)
-            .with_files(files)
-            .with_bytes(bytes)
-            .to_js();
+        let (value, transfer) = Message { id, ..message }.to_js();
         c.worker
             .post_message_with_transfer(&value, &transfer)
             .map_err(js_error)?;

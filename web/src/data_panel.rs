@@ -80,6 +80,27 @@ async fn load(ui: Ui, files: impl Future<Output = Result<Vec<PathFile>, String>>
     }
 }
 
+/// Downloads the loaded data set as a zip, with the run the current settings make.
+fn export_data(ui: Ui) {
+    let run = match ui.settings.with_untracked(|s| s.run_settings()) {
+        Ok(r) => r,
+        Err(e) => return ui.data_export_error.set(Some(e.to_string())),
+    };
+    client::send(
+        Request::ExportData(Box::new(run)),
+        Vec::new(),
+        None,
+        move |reply, bytes| {
+            let result = match (reply, bytes) {
+                (Reply::Exported, Some(bytes)) => browser::download(&bytes, "data.zip"),
+                (Reply::Error(e), _) => Err(e),
+                _ => Err("the engine sent no archive".into()),
+            };
+            ui.data_export_error.set(result.err());
+        },
+    );
+}
+
 fn load_picked(ui: Ui, ev: &leptos::ev::Event) {
     let input: HtmlInputElement = event_target(ev);
     let files = input
@@ -118,6 +139,7 @@ pub fn DataPanel() -> impl IntoView {
         }
     };
     let table = move || ui.data.get().map(summary);
+    let export_error = ui.data_export_error;
     view! {
         <section class="panel" id="data">
             <h2>"1. Data"</h2>
@@ -133,7 +155,8 @@ pub fn DataPanel() -> impl IntoView {
                     "Drop a folder, or a manifest (" <code>".csv"</code> " or " <code>".jsonl"</code>
                     " with a " <code>"label"</code> " column and modality columns such as "
                     <code>"image"</code> ", " <code>"text"</code> ", " <code>"voice:audio"</code> ", "
-                    <code>"feat:vector"</code> ") and its files here, or:"
+                    <code>"feat:vector"</code> ") and its files, or a " <code>".zip"</code>
+                    " of them (as " <em>"Export data"</em> " makes it) here, or:"
                 </p>
                 <div class="buttons">
                     <button data-testid="use-sample" disabled=move || running.get() on:click=move |_| load_sample(ui)>
@@ -147,7 +170,7 @@ pub fn DataPanel() -> impl IntoView {
                     <label class="button">
                         "Choose files"
                         <input type="file" data-testid="pick-files" multiple
-                            accept=".csv,.jsonl,image/png,image/jpeg,image/webp,.wav,audio/wav,.npy"
+                            accept=".csv,.jsonl,image/png,image/jpeg,image/webp,.wav,audio/wav,.npy,.zip"
                             disabled=move || running.get() on:change=move |ev| load_picked(ui, &ev) />
                     </label>
                 </div>
@@ -160,6 +183,20 @@ pub fn DataPanel() -> impl IntoView {
             {move || ui.data_busy.get().map(|m| view! { <p class="busy">{m}</p> })}
             {move || ui.data_error.get().map(|e| view! { <p class="error" data-testid="data-error">{e}</p> })}
             {table}
+            <Show when=move || ui.data.with(|d| d.is_some())>
+                <div class="buttons">
+                    <button data-testid="export-data" disabled=move || running.get()
+                        on:click=move |_| export_data(ui)>
+                        "Export data (zip)"
+                    </button>
+                    <span class="hint">
+                        "the manifest, its files and " <code>"config.json"</code>
+                        ": unpacked, " <code>"mla-native train --config config.json"</code>
+                        " trains as this page does"
+                    </span>
+                </div>
+            </Show>
+            {move || export_error.get().map(|e| view! { <p class="error" data-testid="export-data-error">{e}</p> })}
         </section>
     }
 }

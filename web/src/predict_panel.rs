@@ -1,5 +1,6 @@
-//! Predicting one sample from an image and/or a caption: each modality's
-//! probabilities, entropy and fusion weight, and the fused class.
+//! Predicting one sample from an image, a caption and an audio clip (each may be
+//! missing): each modality's probabilities, entropy and fusion weight, and the fused
+//! class.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -7,10 +8,11 @@ use mla::predict::SamplePrediction;
 use web_sys::{DragEvent, HtmlInputElement, Url};
 
 use crate::app::Ui;
-use crate::protocol::{Reply, Request};
+use crate::protocol::{Message, Reply, Request};
 use crate::{browser, client};
 
-/// The image chosen for prediction: bytes and a preview URL.
+/// A file chosen for prediction (an image or an audio clip): bytes and a URL to show
+/// or play it.
 #[derive(Clone, Debug, PartialEq)]
 struct Picked {
     name: String,
@@ -18,12 +20,16 @@ struct Picked {
     url: String,
 }
 
-fn pick_image(image: RwSignal<Option<Picked>>, name: String, bytes: Vec<u8>) {
-    let url = browser::object_url(&bytes, "image/*").unwrap_or_default();
-    if let Some(old) = image.get_untracked() {
+fn pick(slot: RwSignal<Option<Picked>>, name: String, bytes: Vec<u8>, mime: &str) {
+    let url = browser::object_url(&bytes, mime).unwrap_or_default();
+    if let Some(old) = slot.get_untracked() {
         let _ = Url::revoke_object_url(&old.url);
     }
-    image.set(Some(Picked { name, bytes, url }));
+    slot.set(Some(Picked { name, bytes, url }));
+}
+
+fn pick_image(image: RwSignal<Option<Picked>>, name: String, bytes: Vec<u8>) {
+    pick(image, name, bytes, "image/*");
 }
 
 fn bars(classes: &[String], probs: &[f32], testid: String) -> impl IntoView + use<> {
@@ -89,6 +95,7 @@ fn show(run: u32, ms: f64, p: SamplePrediction) -> impl IntoView {
 pub fn PredictPanel() -> impl IntoView {
     let ui = expect_context::<Ui>();
     let image = RwSignal::new(None::<Picked>);
+    let audio = RwSignal::new(None::<Picked>);
     let text = RwSignal::new(String::new());
     let truth = RwSignal::new(None::<String>);
     let result = RwSignal::new(None::<(u32, f64, SamplePrediction)>);
@@ -96,7 +103,8 @@ pub fn PredictPanel() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let has_model = move || ui.model.with(|m| m.is_some());
     let try_sample = move |_| take_sample(image, text, truth, error);
-    let predict = move |_| request_prediction(image, text, runs, result, error);
+    let takes_audio = move || ui.model.with(|m| m.as_ref().is_some_and(|m| m.takes.audio));
+    let predict = move |_| request_prediction(image, audio, text, runs, result, error);
     view! {
         <section class="panel" id="predict">
             <h2>"3. Predict"</h2>
@@ -108,6 +116,9 @@ pub fn PredictPanel() -> impl IntoView {
                         prop:value=move || text.get()
                         on:input=move |ev| text.set(event_target_value(&ev)) />
                 </label>
+                <Show when=takes_audio>
+                    <AudioPick audio error />
+                </Show>
             </div>
             <div class="buttons">
                 <button data-testid="try-sample" disabled=move || ui.data.with(|d| d.is_none()) on:click=try_sample>
@@ -157,19 +168,21 @@ fn take_sample(
 /// Sends the input to the worker and shows its prediction (numbered, timed).
 fn request_prediction(
     image: RwSignal<Option<Picked>>,
+    audio: RwSignal<Option<Picked>>,
     text: RwSignal<String>,
     runs: RwSignal<u32>,
     result: RwSignal<Option<(u32, f64, SamplePrediction)>>,
     error: RwSignal<Option<String>>,
 ) {
     let bytes = image.get_untracked().map(|p| p.bytes);
+    let clip = audio.get_untracked().map(|p| p.bytes);
     let caption = text.get_untracked();
     let caption = (!caption.trim().is_empty()).then_some(caption);
     let started = browser::now_ms();
-    client::send(
-        Request::Predict { text: caption },
-        Vec::new(),
-        bytes,
+    client::send_message(
+        Message::new(0, Request::Predict { text: caption })
+            .with_bytes(bytes)
+            .with_audio(clip),
         move |reply, _| match reply {
             Reply::Prediction(p) => {
                 runs.update(|n| *n += 1);
@@ -233,6 +246,43 @@ fn ImageDrop(
                 <input type="file" data-testid="predict-image" accept="image/png,image/jpeg,image/webp" on:change=on_pick />
             </label>
             <button on:click=move |_| image.set(None)>"No image"</button>
+        </div>
+    }
+}
+
+/// The audio input of a model with an audio modality: choose a WAV clip (played back
+/// here), or leave it out.
+#[component]
+fn AudioPick(audio: RwSignal<Option<Picked>>, error: RwSignal<Option<String>>) -> impl IntoView {
+    let on_pick = move |ev: leptos::ev::Event| {
+        let input: HtmlInputElement = event_target(&ev);
+        if let Some(file) = input.files().and_then(|l| l.get(0)) {
+            spawn_local(async move {
+                match browser::read_file(&file).await {
+                    Ok(bytes) => pick(audio, file.name(), bytes, "audio/wav"),
+                    Err(e) => error.set(Some(e)),
+                }
+            });
+        }
+        input.set_value("");
+    };
+    view! {
+        <div class="field wide audio-pick" data-testid="audio-pick">
+            <span>"audio clip (WAV)"</span>
+            {move || match audio.get() {
+                Some(p) => view! {
+                    <span data-testid="audio-name">{p.name.clone()}</span>
+                    <audio controls src=p.url></audio>
+                }.into_any(),
+                None => view! { <span class="hint">"none: the audio modality is missing"</span> }.into_any(),
+            }}
+            <div class="buttons">
+                <label class="button">
+                    "Choose clip"
+                    <input type="file" data-testid="predict-audio" accept="audio/wav,.wav" on:change=on_pick />
+                </label>
+                <button on:click=move |_| audio.set(None)>"No audio"</button>
+            </div>
         </div>
     }
 }

@@ -9,7 +9,7 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use mla::data::{ManifestConfig, MissingConfig, MissingReport};
 use mla::device::BackendChoice;
 use mla::io::ModelHeader;
-use mla::predict::SamplePrediction;
+use mla::predict::{SamplePrediction, Takes, input_kinds};
 use mla::{EpochMetrics, EvalReport, TrainConfig};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
@@ -35,18 +35,14 @@ pub enum Request {
     /// Load the attached files (a manifest and its images).
     LoadFiles { data: ManifestConfig },
     /// Train on the loaded data; the best epoch's model becomes the engine's model.
-    /// `pretrained`: the image and text columns use the pretrained encoders, images at
-    /// this size.
-    /// `missing`: modalities masked at a rate on top of the data's own missing cells.
-    Train {
-        train: Box<TrainConfig>,
-        data: ManifestConfig,
-        pretrained: Option<usize>,
-        missing: MissingConfig,
-    },
+    Train(Box<RunSettings>),
+    /// The loaded data set as a zip (attached to the reply): its manifest, its files
+    /// and `config.json`, the run these settings make, for `mla-native train --config`.
+    ExportData(Box<RunSettings>),
     /// Stop training after the current step (no reply of its own).
     Stop,
-    /// Predict from the attached image (if any) and this caption.
+    /// Predict from the attached image and audio clip (either may be missing) and this
+    /// caption.
     Predict { text: Option<String> },
     /// A random row of the loaded data, its image attached.
     TakeSample,
@@ -54,6 +50,17 @@ pub enum Request {
     Export,
     /// Load the attached model file.
     Import { name: String },
+}
+
+/// A training run on the loaded data, as the page's settings make it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunSettings {
+    pub train: TrainConfig,
+    pub data: ManifestConfig,
+    /// The image and text columns use the pretrained encoders, images at this size.
+    pub pretrained: Option<usize>,
+    /// Modalities masked at a rate on top of the data's own missing cells.
+    pub missing: MissingConfig,
 }
 
 /// What the engine answers.
@@ -150,6 +157,8 @@ pub struct ModelInfo {
     pub modalities: Vec<String>,
     pub classes: Vec<String>,
     pub written_by: String,
+    /// Which of an image, a text and an audio clip it predicts from.
+    pub takes: Takes,
 }
 
 impl ModelInfo {
@@ -163,6 +172,7 @@ impl ModelInfo {
                 .map(|p| p.classes.clone())
                 .unwrap_or_default(),
             written_by: header.written_by.clone(),
+            takes: input_kinds(header).unwrap_or_default(),
         }
     }
 }
@@ -173,6 +183,8 @@ pub struct Message<T> {
     pub body: T,
     pub files: Vec<PathFile>,
     pub bytes: Option<Vec<u8>>,
+    /// A second buffer: a prediction's audio clip.
+    pub audio: Option<Vec<u8>>,
 }
 
 impl<T> Message<T> {
@@ -182,11 +194,17 @@ impl<T> Message<T> {
             body,
             files: Vec::new(),
             bytes: None,
+            audio: None,
         }
     }
 
     pub fn with_bytes(mut self, bytes: Option<Vec<u8>>) -> Self {
         self.bytes = bytes;
+        self
+    }
+
+    pub fn with_audio(mut self, audio: Option<Vec<u8>>) -> Self {
+        self.audio = audio;
         self
     }
 
@@ -215,10 +233,12 @@ impl<T: Serialize> Message<T> {
                 .collect();
             set("files", &files);
         }
-        if let Some(b) = &self.bytes {
-            let array = Uint8Array::from(b.as_slice());
-            transfer.push(&array.buffer());
-            set("bytes", &array);
+        for (key, buffer) in [("bytes", &self.bytes), ("audio", &self.audio)] {
+            if let Some(b) = buffer {
+                let array = Uint8Array::from(b.as_slice());
+                transfer.push(&array.buffer());
+                set(key, &array);
+            }
         }
         (object.into(), transfer)
     }
@@ -244,15 +264,13 @@ impl<T: for<'de> Deserialize<'de>> Message<T> {
                     .collect()
             })
             .unwrap_or_default();
-        let bytes = get("bytes")
-            .dyn_into::<Uint8Array>()
-            .ok()
-            .map(|a| a.to_vec());
+        let buffer = |key: &str| get(key).dyn_into::<Uint8Array>().ok().map(|a| a.to_vec());
         Ok(Self {
             id,
             body,
             files,
-            bytes,
+            bytes: buffer("bytes"),
+            audio: buffer("audio"),
         })
     }
 }

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use mla::data::{ManifestConfig, MissingConfig};
 use mla::{Fusion, MlaError, TrainConfig};
 
-use crate::protocol::EncoderInfo;
+use crate::protocol::{EncoderInfo, RunSettings};
 
 /// What the page lets a user set; everything else is the core's default.
 #[derive(Clone, Debug, PartialEq)]
@@ -82,6 +82,16 @@ impl Settings {
         c.validate(2)
             .map_err(|_| MlaError::config("missing rate", "must be a number in [0, 1]"))?;
         Ok(c)
+    }
+
+    /// Everything a run takes from the settings, checked.
+    pub fn run_settings(&self) -> Result<RunSettings, MlaError> {
+        Ok(RunSettings {
+            train: self.train_config()?,
+            data: self.data_config()?,
+            pretrained: self.pretrained()?,
+            missing: self.missing_config()?,
+        })
     }
 
     /// How raw data becomes model inputs, checked.

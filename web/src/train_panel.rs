@@ -13,16 +13,7 @@ use crate::settings::SettingsForm;
 /// Asks the engine to train on the loaded data and follows it: progress, a chart point
 /// per epoch, then the test table and the new model.
 fn start(ui: Ui) {
-    let settings = ui.settings.get_untracked();
-    let configs = settings.train_config().and_then(|t| {
-        Ok((
-            t,
-            settings.data_config()?,
-            settings.pretrained()?,
-            settings.missing_config()?,
-        ))
-    });
-    let (train, data, pretrained, missing) = match configs {
+    let run = match ui.settings.with_untracked(|s| s.run_settings()) {
         Ok(c) => c,
         Err(e) => return ui.train_error.set(Some(e.to_string())),
     };
@@ -35,12 +26,7 @@ fn start(ui: Ui) {
         "preparing the data and the model…".into(),
     ));
     client::send(
-        Request::Train {
-            train: Box::new(train),
-            data,
-            pretrained,
-            missing,
-        },
+        Request::Train(Box::new(run)),
         Vec::new(),
         None,
         move |reply, _| match reply {

@@ -5,9 +5,10 @@
 //
 //   import { load } from './mla-classifier.js';
 //   const clf = await load('model.mla');                  // or bytes, a Blob, a Response
-//   const p = await clf.predict({ image: img, text: 'a red circle' });
+//   const p = await clf.predict({ image: img, text: 'a red circle', audio: wavBlob });
 //
-// The element renders a drop zone for an image, a text box and the result bars, and
+// The element renders a drop zone for an image, a text box, a WAV clip chooser (for
+// models with an audio modality) and the result bars, and
 // fires `ready` (detail: the model's info), `prediction` (detail: the prediction) and
 // `error` (detail: { message, phase: 'load' | 'predict' }). Styling: the CSS custom
 // properties below and the parts named in `part="..."`.
@@ -87,8 +88,9 @@ export class Classifier {
   }
 
   /**
-   * Predicts from { image, text } (either may be missing; image: file bytes, a Blob, an
-   * ImageBitmap, an <img>, a canvas or ImageData). Resolves to { label, class, classes,
+   * Predicts from { image, text, audio } (any may be missing; image: file bytes, a Blob,
+   * an ImageBitmap, an <img>, a canvas or ImageData; audio: WAV file bytes, a Blob or a
+   * File). Resolves to { label, class, classes,
    * probabilities, modalities: [{ name, kind, present, probabilities, entropy, weight }] };
    * rejects with an Error saying what is wrong with the input.
    */
@@ -155,6 +157,7 @@ const STYLE = `
   border-radius: var(--mla-radius, 10px);
   color: var(--mla-muted, #69707d);
 }
+.drop[hidden] { display: none; }
 .drop.over, .drop:focus-visible { border-color: var(--mla-accent, #3a6df0); outline: none; }
 .drop img { max-width: 64px; max-height: 64px; border-radius: 4px; image-rendering: pixelated; }
 textarea {
@@ -163,6 +166,9 @@ textarea {
   border: 1px solid var(--mla-border, #d5d9e2); border-radius: 6px;
 }
 .row { display: flex; gap: 8px; align-items: center; }
+.audio { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; color: var(--mla-muted, #69707d); }
+.audio[hidden] { display: none; }
+.audio audio { height: 2em; max-width: 100%; }
 button {
   font: inherit; padding: 6px 14px; border: 0; border-radius: 6px; cursor: pointer;
   background: var(--mla-accent, #3a6df0); color: var(--mla-accent-fg, #fff);
@@ -199,7 +205,9 @@ export class MlaClassifier extends HTMLElement {
 
   #classifier = null;
   #image = null; // a File/Blob, or whatever predict({ image }) was given
+  #audio = null; // a WAV File/Blob
   #preview = null; // object URL of the preview
+  #audioUrl = null; // object URL of the audio clip
   #loading = 0; // which load is current (attribute changes may overlap)
   #ui = null;
 
@@ -221,6 +229,8 @@ export class MlaClassifier extends HTMLElement {
   disconnectedCallback() {
     if (this.#preview) URL.revokeObjectURL(this.#preview);
     this.#preview = null;
+    if (this.#audioUrl) URL.revokeObjectURL(this.#audioUrl);
+    this.#audioUrl = null;
   }
 
   /**
@@ -236,6 +246,7 @@ export class MlaClassifier extends HTMLElement {
       const given = input ?? {
         image: this.#image ?? undefined,
         text: ui.text.value,
+        audio: this.#audio ?? undefined,
       };
       ui.button.disabled = true;
       ui.status.textContent = 'predicting…';
@@ -253,9 +264,10 @@ export class MlaClassifier extends HTMLElement {
     }
   }
 
-  /** Forgets the chosen image, the text and the result. */
+  /** Forgets the chosen image, the text, the audio clip and the result. */
   clear() {
     this.#setImage(null);
+    this.#setAudio(null);
     this.#ui.text.value = '';
     this.#ui.result.replaceChildren();
     this.#ui.error.textContent = '';
@@ -298,6 +310,7 @@ export class MlaClassifier extends HTMLElement {
       const info = classifier.info;
       ui.drop.hidden = !info.takesImage;
       ui.text.hidden = !info.takesText;
+      ui.audio.hidden = !info.takesAudio;
       ui.status.textContent = this.#ready();
       ui.status.title = info.backend.fallback ?? '';
       ui.button.disabled = false;
@@ -322,6 +335,24 @@ export class MlaClassifier extends HTMLElement {
       ui.thumb.removeAttribute('src');
       ui.thumb.hidden = true;
       ui.file.value = '';
+    }
+  }
+
+  #setAudio(blob) {
+    const ui = this.#ui;
+    if (this.#audioUrl) URL.revokeObjectURL(this.#audioUrl);
+    this.#audioUrl = null;
+    this.#audio = blob;
+    if (blob) {
+      this.#audioUrl = URL.createObjectURL(blob);
+      ui.audioName.textContent = blob.name ?? 'audio clip';
+      ui.player.src = this.#audioUrl;
+      ui.player.hidden = false;
+    } else {
+      ui.audioName.textContent = 'no audio clip';
+      ui.player.removeAttribute('src');
+      ui.player.hidden = true;
+      ui.audioFile.value = '';
     }
   }
 
@@ -360,15 +391,26 @@ export class MlaClassifier extends HTMLElement {
     const dropText = h('span', {}, '');
     const drop = h('div', { class: 'drop', part: 'drop', tabindex: 0, role: 'button' }, thumb, dropText, file);
     const text = h('textarea', { part: 'text', rows: 2, placeholder: 'Type a text (optional)' });
+    const audioFile = h('input', { type: 'file', accept: 'audio/wav,.wav', hidden: true, part: 'audio-file' });
+    const audioName = h('span', {}, '');
+    const player = h('audio', { controls: true, hidden: true, part: 'player' });
+    const chooseAudio = h('button', { class: 'clear', part: 'audio-choose' }, 'Choose a WAV clip');
+    const noAudio = h('button', { class: 'clear', part: 'audio-clear' }, 'No audio');
+    const audio = h('div', { class: 'audio', part: 'audio', hidden: true },
+      chooseAudio, audioName, player, noAudio, audioFile);
     const button = h('button', { part: 'button', disabled: true }, 'Predict');
     const clear = h('button', { class: 'clear', part: 'clear' }, 'Clear');
     const status = h('span', { class: 'status', part: 'status', role: 'status' });
     const error = h('div', { class: 'error', part: 'error', role: 'alert' });
     const result = h('div', { class: 'result', part: 'result' });
     root.append(h('style', {}, STYLE), h('div', { class: 'box', part: 'container' },
-      drop, text, h('div', { class: 'row' }, button, clear, status), error, result));
-    this.#ui = { file, thumb, dropText, drop, text, button, status, error, result };
+      drop, text, audio, h('div', { class: 'row' }, button, clear, status), error, result));
+    this.#ui = { file, thumb, dropText, drop, text, audio, audioFile, audioName, player, button, status, error, result };
     this.#setImage(null);
+    this.#setAudio(null);
+    chooseAudio.addEventListener('click', () => audioFile.click());
+    noAudio.addEventListener('click', () => this.#setAudio(null));
+    audioFile.addEventListener('change', () => { if (audioFile.files[0]) this.#setAudio(audioFile.files[0]); });
 
     drop.addEventListener('click', (e) => { if (e.target !== file) file.click(); });
     drop.addEventListener('keydown', (e) => {

@@ -1,5 +1,5 @@
 //! `Classifier`: a model file loaded on the page's shared device, predicting from an
-//! image and/or a text.
+//! image, a text and an audio clip (each may be missing).
 
 use std::rc::Rc;
 
@@ -8,13 +8,13 @@ use mla::device::fetch_bytes;
 use mla::io::{ModelHeader, load_model};
 use mla::model::MultimodalModel;
 use mla::model::pretrained::EncoderFiles;
-use mla::predict::{SamplePrediction, image_text_inputs, image_text_kinds, predict_sample};
+use mla::predict::{SampleInputs, SamplePrediction, input_kinds, predict_sample, sample_inputs};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::device::{BackendInfo, shared};
-use crate::input::{bytes, check_keys, image_text};
+use crate::input::{bytes, check_keys};
 use crate::js_error;
 use mla::device::BackendChoice;
 
@@ -28,6 +28,7 @@ struct ModelInfo {
     fusion: mla::fusion::Fusion,
     takes_image: bool,
     takes_text: bool,
+    takes_audio: bool,
     backend: BackendInfo,
     written_by: String,
 }
@@ -145,8 +146,7 @@ async fn load(
     let (header, model) = load_model(bytes, &device)
         .await
         .map_err(|e| format!("{name}: {e}"))?;
-    let (takes_image, takes_text) =
-        image_text_kinds(&header).map_err(|e| format!("{name}: {e}"))?;
+    let takes = input_kinds(&header).map_err(|e| format!("{name}: {e}"))?;
     // Frozen pretrained networks are not in the model file: their encoder files are
     // fetched from `encoders`, or from next to the model.
     let nets = header.spec.frozen_networks();
@@ -171,10 +171,7 @@ async fn load(
         })
         .await
         .map_err(|e| format!("{name}: {e}"))?;
-    let prep = header
-        .preprocess
-        .as_ref()
-        .expect("image_text_kinds checked it");
+    let prep = header.preprocess.as_ref().expect("input_kinds checked it");
     let info = ModelInfo {
         source: name,
         modalities: header
@@ -189,8 +186,9 @@ async fn load(
             .collect(),
         classes: prep.classes.clone(),
         fusion: header.fusion,
-        takes_image,
-        takes_text,
+        takes_image: takes.image,
+        takes_text: takes.text,
+        takes_audio: takes.audio,
         backend,
         written_by: header.written_by.clone(),
     };
@@ -213,7 +211,7 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
 impl Classifier {
     /// Loads a model file's bytes (`Uint8Array`, `ArrayBuffer` or `Blob`), as
     /// `mla-native train` writes it or the page exports it. Rejects with the reason when
-    /// the bytes are not such a model or the model predicts from neither image nor text.
+    /// the bytes are not such a model or the model predicts from no image, text or audio.
     #[wasm_bindgen(js_name = fromBytes)]
     pub async fn from_bytes(
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | ArrayBuffer | Blob")] source: JsValue,
@@ -245,7 +243,7 @@ impl Classifier {
         to_js(&self.inner.info)
     }
 
-    /// Predicts from `{ image, text }` (either may be missing): resolves to the fused
+    /// Predicts from `{ image, text, audio }` (any may be missing): resolves to the fused
     /// class and probabilities and each modality's probabilities, entropy and fusion
     /// weight; rejects with the reason for inputs the model cannot take.
     #[wasm_bindgen(unchecked_return_type = "Promise<Prediction>")]
@@ -255,8 +253,10 @@ impl Classifier {
     ) -> Promise {
         let loaded = self.inner.clone();
         future_to_promise(async move {
-            let (image, text) = image_text(&input).await.map_err(js_error)?;
-            let p = predict(&loaded, image, text).await.map_err(js_error)?;
+            let inputs = crate::input::sample_inputs(&input)
+                .await
+                .map_err(js_error)?;
+            let p = predict(&loaded, inputs).await.map_err(js_error)?;
             let info = &loaded.info;
             to_js(&Prediction {
                 label: p.class_name(),
@@ -281,12 +281,8 @@ impl Classifier {
     }
 }
 
-async fn predict(
-    loaded: &Loaded,
-    image: Option<mla::predict::RawInput>,
-    text: Option<String>,
-) -> Result<SamplePrediction, String> {
-    let inputs = image_text_inputs(&loaded.header, image, text).map_err(|e| e.to_string())?;
+async fn predict(loaded: &Loaded, inputs: SampleInputs) -> Result<SamplePrediction, String> {
+    let inputs = sample_inputs(&loaded.header, inputs).map_err(|e| e.to_string())?;
     predict_sample(&loaded.model, &loaded.header, &inputs, &loaded.device)
         .await
         .map_err(|e| e.to_string())

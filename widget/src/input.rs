@@ -2,7 +2,7 @@
 //! browser already decoded (`ImageBitmap`, `<img>`, canvases) as RGBA pixels.
 
 use js_sys::{ArrayBuffer, Object, Reflect, Uint8Array};
-use mla::predict::RawInput;
+use mla::predict::{RawInput, SampleInputs};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -44,19 +44,20 @@ fn describe(v: &JsValue) -> String {
     format!("a {}", v.js_typeof().as_string().unwrap_or_default())
 }
 
-/// The image and the text of a `predict` call's argument `{ image, text }`; a missing,
-/// `null` or blank one is `None`. Other keys, or values of other kinds, are errors.
-pub async fn image_text(input: &JsValue) -> Result<(Option<RawInput>, Option<String>), String> {
+/// The image, the text and the audio clip of a `predict` call's argument
+/// `{ image, text, audio }`; a missing, `null` or blank one is `None`. Other keys, or
+/// values of other kinds, are errors.
+pub async fn sample_inputs(input: &JsValue) -> Result<SampleInputs, String> {
     let Some(object) = input
         .dyn_ref::<Object>()
         .filter(|_| !js_sys::Array::is_array(input))
     else {
         return Err(format!(
-            "predict takes an object {{ image, text }}, got {}",
+            "predict takes an object {{ image, text, audio }}, got {}",
             describe(input)
         ));
     };
-    check_keys(object, &["image", "text"], "input")?;
+    check_keys(object, &["image", "text", "audio"], "input")?;
     let get = |key: &str| {
         Reflect::get(object, &JsValue::from_str(key))
             .ok()
@@ -74,7 +75,17 @@ pub async fn image_text(input: &JsValue) -> Result<(Option<RawInput>, Option<Str
         None => None,
         Some(v) => Some(image(&v).await?),
     };
-    Ok((image, text))
+    let audio = match get("audio") {
+        None => None,
+        Some(v) => Some(bytes(&v).await?.ok_or_else(|| {
+            format!(
+                "`audio` must be WAV file bytes (Uint8Array, ArrayBuffer), a Blob or File; \
+                 got {}",
+                describe(&v)
+            )
+        })?),
+    };
+    Ok(SampleInputs { image, text, audio })
 }
 
 /// An error naming the first key of `object` that is not one of `known`.

@@ -1,5 +1,6 @@
 //! The embeddable MLA classifier: a JavaScript API (`Classifier`) generated with
-//! wasm-bindgen. It predicts from an image and/or a text with a model file written by
+//! wasm-bindgen. It predicts from an image, a text and an audio clip (any may be
+//! missing) with a model file written by
 //! `mla-native train` or exported by the page. `widget/js/mla-classifier.js` (the
 //! `<mla-classifier>` element and `load`) runs this module in one worker per page
 //! (`widget/js/mla-worker.js`), so predictions never block the page's thread.
@@ -38,11 +39,14 @@ fn message_of(e: &JsValue) -> String {
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
-/** What `predict` takes: an image and/or a text (a missing or empty one is left out). */
+/** What `predict` takes: an image, a text and an audio clip (a missing or empty one is
+ * left out). */
 export interface PredictInput {
   /** File bytes (PNG, JPEG, WebP), a Blob or File, or a picture the browser decoded. */
   image?: Uint8Array | ArrayBuffer | Blob | ImageBitmap | HTMLImageElement
     | HTMLCanvasElement | OffscreenCanvas | ImageData | null;
+  /** WAV file bytes, a Blob or File (for a model with an audio modality). */
+  audio?: Uint8Array | ArrayBuffer | Blob | null;
   text?: string | null;
 }
 
@@ -90,6 +94,7 @@ export interface ModelInfo {
   fusion: string;
   takesImage: boolean;
   takesText: boolean;
+  takesAudio: boolean;
   backend: BackendInfo;
   writtenBy: string;
 }

@@ -380,7 +380,7 @@ fn permute_rows(values: &mut [f32], len: usize, order: &[usize]) {
 
 /// Train, validation and test parts of one data set. The best epoch is chosen on
 /// `valid`; `test` is evaluated once at the end.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Splits {
     pub train: Dataset,
     pub valid: Dataset,

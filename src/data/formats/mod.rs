@@ -5,3 +5,4 @@ pub mod idx;
 pub mod image;
 pub mod npy;
 pub mod wav;
+pub mod zip;

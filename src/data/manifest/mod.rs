@@ -1,8 +1,9 @@
 //! The manifest pipeline shared by the front ends: the manifest table (`table`), the
 //! data set built from it and the files it names (`build`), per-cell preprocessing
-//! (`preprocess`) and uploaded files (`upload`).
+//! (`preprocess`), uploaded files (`upload`) and a data set as one zip file (`export`).
 
 pub mod build;
+pub mod export;
 pub mod preprocess;
 pub mod table;
 pub mod upload;

@@ -51,7 +51,7 @@ pub fn check_upload_size<'a>(files: impl IntoIterator<Item = (&'a str, u64)>) ->
 }
 
 /// `a/./b/../c` -> `a/c`, backslashes as slashes; `None` when it leaves the root.
-fn normalise(path: &str) -> Option<String> {
+pub(crate) fn normalise(path: &str) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split(['/', '\\']) {
         match part {

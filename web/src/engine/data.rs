@@ -108,6 +108,45 @@ pub(super) fn built(config: &ManifestConfig) -> Result<ManifestData, String> {
     })
 }
 
+/// The model the page trains on `upload`'s columns: the manifest default, with the
+/// pretrained encoders for image and text columns (images at `image_size`) when asked,
+/// listed per column, so that a configuration file says exactly this model.
+fn page_model(upload: &Upload, pretrained: Option<usize>) -> Result<ModelConfig, String> {
+    let mut model = ModelConfig::for_manifest();
+    if let Some(image_size) = pretrained {
+        model.pretrained = true;
+        let kinds: Vec<ColumnKind> = upload.manifest.columns.iter().map(|c| c.kind).collect();
+        model.encoders = model.for_columns(&kinds).map_err(|e| e.to_string())?;
+        for e in &mut model.encoders {
+            if let EncoderConfig::MobilenetV2(c) = e {
+                c.image_size = image_size;
+            }
+        }
+    }
+    Ok(model)
+}
+
+/// The loaded data as a zip ([`Upload::to_zip`]) with `config.json`, the run `run`
+/// makes on it, which `mla-native train --config config.json` repeats in the unpacked
+/// folder.
+pub(super) fn export_data(run: RunSettings) -> Result<Vec<u8>, String> {
+    let upload = ENGINE
+        .with_borrow(|e| e.data.as_ref().map(|d| Rc::clone(&d.upload)))
+        .ok_or("load data first (the built-in sample or an upload)")?;
+    let model = page_model(&upload, run.pretrained)?;
+    let config = mla::RunConfig::for_manifest(
+        upload.archive_manifest(),
+        run.data,
+        model,
+        run.train,
+        run.missing,
+    );
+    let json = serde_json::to_vec_pretty(&config).map_err(|e| e.to_string())?;
+    upload
+        .to_zip(&[("config.json".into(), json)])
+        .map_err(|e| e.to_string())
+}
+
 /// The data and model configuration for training with the pretrained encoders (images
 /// at `image_size`): their files downloaded, the data built for them and each frozen
 /// encoder's features computed, with progress.
@@ -120,17 +159,8 @@ pub(super) async fn pretrained_data(
     let upload = ENGINE
         .with_borrow(|e| e.data.as_ref().map(|d| Rc::clone(&d.upload)))
         .ok_or("load data first (the built-in sample or an upload)")?;
-    let kinds: Vec<ColumnKind> = upload.manifest.columns.iter().map(|c| c.kind).collect();
-    let mut model = ModelConfig {
-        pretrained: true,
-        ..ModelConfig::for_manifest()
-    };
-    let mut encoders = model.for_columns(&kinds).map_err(|e| e.to_string())?;
-    for e in &mut encoders {
-        if let EncoderConfig::MobilenetV2(c) = e {
-            c.image_size = image_size;
-        }
-    }
+    let mut model = page_model(&upload, Some(image_size))?;
+    let encoders = std::mem::take(&mut model.encoders);
     let files = encoder_files(id, &pretrained::networks(&encoders)).await?;
     // Said before anything is decoded: a run that cannot fit the engine's memory.
     let before = |fixed: &[Option<Preprocessor>], frozen: &[Option<usize>]| {

@@ -8,26 +8,26 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Array, Math};
+use mla::Trainer;
 use mla::burn::tensor::Device;
-use mla::data::{ColumnKind, ManifestConfig, ManifestData, MissingConfig, Upload};
+use mla::data::{ColumnKind, ManifestConfig, ManifestData, Upload};
 use mla::device::{BackendChoice, BrowserDevice, fetch_bytes};
 use mla::io::{ModelHeader, load_model, save_model};
 use mla::model::pretrained::{self, EncoderFiles, ExtractProgress, NoCache};
 use mla::model::{EncoderConfig, ModelConfig, MultimodalModel, Networks};
-use mla::predict::{RawInput, image_text_inputs, image_text_kinds, predict_sample};
-use mla::{TrainConfig, Trainer};
+use mla::predict::{RawInput, SampleInputs, input_kinds, predict_sample, sample_inputs};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::browser;
-use crate::protocol::{DataSummary, EncoderInfo, Message, ModelInfo, Reply, Request};
+use crate::protocol::{DataSummary, EncoderInfo, Message, ModelInfo, Reply, Request, RunSettings};
 
 mod data;
 mod predicting;
 mod training;
 
-use data::{accept, built, pretrained_data, with_frozen_networks};
+use data::{accept, built, export_data, pretrained_data, with_frozen_networks};
 use predicting::{predict, take_sample};
 use training::train_loop;
 
@@ -155,21 +155,28 @@ async fn handle(m: Message<Request>) -> Result<(), String> {
             let name = format!("{} ({n} files)", upload.manifest_path);
             accept(id, name, upload, data)
         }
-        Request::Train {
-            train,
-            data,
-            pretrained,
-            missing,
-        } => {
+        Request::Train(run) => {
             idle()?;
             TRAINING.set(true);
             STOP.set(false);
-            let result = train_loop(id, *train, data, pretrained, missing).await;
+            let result = train_loop(id, *run).await;
             TRAINING.set(false);
             result
         }
         Request::Stop => Ok(()),
-        Request::Predict { text } => predict(id, m.bytes, text).await,
+        Request::ExportData(run) => {
+            let zip = export_data(*run)?;
+            post(Message::new(id, Reply::Exported).with_bytes(Some(zip)));
+            Ok(())
+        }
+        Request::Predict { text } => {
+            let inputs = SampleInputs {
+                image: m.bytes.map(RawInput::Image),
+                text,
+                audio: m.audio,
+            };
+            predict(id, inputs).await
+        }
         Request::TakeSample => take_sample(id),
         Request::Export => {
             let (header, model) = ready_model("no model yet: train one or import one")?;
@@ -185,8 +192,8 @@ async fn handle(m: Message<Request>) -> Result<(), String> {
             let (header, model) = load_model(&bytes, &device)
                 .await
                 .map_err(|e| format!("{name}: {e}"))?;
-            // The page predicts from an image and/or a text.
-            image_text_kinds(&header).map_err(|e| format!("{name}: {e}"))?;
+            // The page predicts from an image, a text and an audio clip.
+            input_kinds(&header).map_err(|e| format!("{name}: {e}"))?;
             let model = with_frozen_networks(id, &header, model, &device)
                 .await
                 .map_err(|e| format!("{name}: {e}"))?;

@@ -2,14 +2,9 @@
 
 use super::*;
 
-pub(super) async fn predict(
-    id: u32,
-    image: Option<Vec<u8>>,
-    text: Option<String>,
-) -> Result<(), String> {
+pub(super) async fn predict(id: u32, inputs: SampleInputs) -> Result<(), String> {
     let (header, model) = ready_model("no model yet: train one above or import one below")?;
-    let inputs =
-        image_text_inputs(&header, image.map(RawInput::Image), text).map_err(|e| e.to_string())?;
+    let inputs = sample_inputs(&header, inputs).map_err(|e| e.to_string())?;
     let p = predict_sample(&model, &header, &inputs, &device()?)
         .await
         .map_err(|e| e.to_string())?;

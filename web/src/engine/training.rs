@@ -49,13 +49,13 @@ pub(super) async fn epoch_steps(
 /// Trains until done or stopped, giving the event loop a turn (a stop gets in) at least
 /// every [`YIELD_MS`] milliseconds, then tests the best epoch's model and makes it the
 /// engine's model.
-pub(super) async fn train_loop(
-    id: u32,
-    config: TrainConfig,
-    data: ManifestConfig,
-    pretrained: Option<usize>,
-    missing: MissingConfig,
-) -> Result<(), String> {
+pub(super) async fn train_loop(id: u32, run: RunSettings) -> Result<(), String> {
+    let RunSettings {
+        train: config,
+        data,
+        pretrained,
+        missing,
+    } = run;
     let device = device()?;
     let (mut data, model_config, files) = match pretrained {
         Some(size) => pretrained_data(id, &data, size, &device).await?,
