@@ -245,6 +245,11 @@ fn targets() -> Vec<Target> {
     )
     .unwrap();
 
+    let data_zip = mla::data::Upload::sample(12, 1)
+        .unwrap()
+        .to_zip(&[("config.json".into(), b"{}".to_vec())])
+        .unwrap();
+
     vec![
         Target {
             name: "manifest (CSV, JSONL)",
@@ -313,6 +318,14 @@ fn targets() -> Vec<Target> {
             share: 1,
             run: Box::new(move |b| {
                 let _ = Trainer::resume(&config.model, &config.train, splits.clone(), &cpu(), b);
+            }),
+        },
+        Target {
+            name: "zip (a data set)",
+            seeds: vec![data_zip],
+            share: 4,
+            run: Box::new(|b| {
+                let _ = mla::data::FileSet::new().insert_zip("fuzz.zip", b);
             }),
         },
         Target {

@@ -161,7 +161,9 @@ pub fn read_zip(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
         let data = match method {
             0 => packed.to_vec(),
             8 => {
-                let mut data = Vec::with_capacity(size as usize);
+                // Not sized by the declared size: a damaged header may declare 4 GiB. A
+                // deflate stream expands at most about 1,000 times, and never past it.
+                let mut data = Vec::new();
                 flate2::read::DeflateDecoder::new(packed)
                     .take(size + 1)
                     .read_to_end(&mut data)
