@@ -401,3 +401,86 @@ fn a_data_set_exported_as_a_zip_builds_the_same_unpacked_or_uploaded_again() {
         .to_string();
     assert!(e.contains("up/bad.zip") && e.contains("damaged"), "{e}");
 }
+
+/// Samples captured in the page, class by class: a data set of their own, or rows added
+/// to an upload, where frames join its image column, captions its text column and clips
+/// a new audio column; a sample without a clip has that modality missing.
+#[test]
+fn captured_samples_make_a_data_set_alone_or_join_an_upload() {
+    use mla::data::{Captured, FileSet, Upload};
+    let mut rng = Rng::new(5);
+    let mut files = FileSet::new();
+    let mut samples = Vec::new();
+    for i in 0..24 {
+        let class = i % 3;
+        let level = [40u8, 140, 240][class];
+        let img = image::RgbImage::from_fn(8, 8, |_, _| image::Rgb([level, 90, 255 - level]));
+        files.insert(&format!("c{class}/f{i}.png"), encode_png(&img).unwrap());
+        let clip = (i % 4 != 0).then(|| {
+            let path = format!("c{class}/a{i}.wav");
+            let hz = 300.0 + 500.0 * class as f64;
+            files.insert(
+                &path,
+                encode_wav(&tone(hz, 8000, 0.3, 2000.0, &mut rng), 8000),
+            );
+            path
+        });
+        samples.push(Captured {
+            label: format!("class {class}"),
+            image: Some(format!("c{class}/f{i}.png")),
+            audio: clip,
+            caption: (i % 2 == 0).then(|| "held up to the camera".to_string()),
+        });
+    }
+    let alone = Upload::with_captured(None, &samples, files.clone()).unwrap();
+    let names: Vec<_> = alone.manifest.columns.iter().map(|c| c.header()).collect();
+    assert_eq!(names, ["camera:image", "microphone:audio", "caption:text"]);
+    let data = alone.build(&options()).unwrap();
+    assert_eq!(data.preprocess.classes, ["class 0", "class 1", "class 2"]);
+    let s = &data.splits;
+    let missing_audio: usize = [&s.train, &s.valid, &s.test]
+        .iter()
+        .map(|d| d.modalities[1].present.iter().filter(|p| !**p).count())
+        .sum();
+    assert_eq!(missing_audio, 6, "every fourth sample has no clip");
+
+    // Joined to an upload (the built-in sample: image and text columns).
+    let base = Upload::sample(30, 2).unwrap();
+    let joined = Upload::with_captured(Some(&base), &samples, files.clone()).unwrap();
+    let names: Vec<_> = joined.manifest.columns.iter().map(|c| c.header()).collect();
+    assert_eq!(names, ["image", "text", "microphone:audio"]);
+    assert_eq!(joined.manifest.rows.len(), 30 + 24);
+    let data = joined.build(&options()).unwrap();
+    assert_eq!(data.preprocess.classes.len(), 6 + 3);
+    // It exports and loads again like any upload.
+    let zip = joined.to_zip(&[]).unwrap();
+    let mut again = FileSet::new();
+    again.insert_zip("j.zip", &zip).unwrap();
+    assert_eq!(
+        Upload::new(again)
+            .unwrap()
+            .build(&options())
+            .unwrap()
+            .splits,
+        data.splits
+    );
+
+    // A page takes its exported captures back: every sample, its class and files.
+    let back = alone.as_captured().unwrap();
+    assert_eq!(back.len(), 24);
+    for (b, s) in back.iter().zip(&samples) {
+        assert_eq!(b.label, s.label);
+        let file = |p: &Option<String>| p.as_ref().map(|p| files.resolve("", p).unwrap().to_vec());
+        assert_eq!((&b.image, &b.audio), (&file(&s.image), &file(&s.audio)));
+        assert_eq!(b.caption, s.caption);
+    }
+
+    let nameless = [Captured {
+        label: " ".into(),
+        ..samples[0].clone()
+    }];
+    let e = Upload::with_captured(None, &nameless, files)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no class name"), "{e}");
+}

@@ -23,6 +23,7 @@ pub use manifest::build::{
     KeepValues, ManifestConfig, ManifestData, StreamFeatures, from_manifest,
     from_manifest_streaming, from_manifest_with,
 };
+pub use manifest::capture::{Captured, CapturedFiles};
 pub use manifest::preprocess::{AudioPreprocess, Preprocess, Preprocessor, RawInput};
 pub use manifest::table::{Column, ColumnKind, Manifest, ManifestRow};
 pub use manifest::upload::{FileSet, MAX_UPLOAD_BYTES, Upload, check_upload_size};

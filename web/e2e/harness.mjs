@@ -44,12 +44,15 @@ export const CHROMIUM_ARGS = [
   '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
 ];
 
-/** Launches Chromium with a fresh profile; collects console errors and page errors. */
-export async function launch(profile) {
+/**
+ * Launches Chromium with a fresh profile (and `extraArgs`, such as fake capture
+ * devices); collects console errors and page errors.
+ */
+export async function launch(profile, extraArgs = []) {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: false,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
     viewport: { width: 1200, height: 900 },
     acceptDownloads: true,
   });
@@ -104,10 +107,10 @@ export function oversizedModel(src, dst) {
   fs.writeFileSync(dst, Buffer.concat([bytes.subarray(0, 4), size, digest, json, weights]));
 }
 
-/// A 16-bit mono WAV at 8 kHz: 0.3 s of a `hz` tone plus noise drawn from `seed`.
-export function toneWav(hz, seed) {
-  const rate = 8000;
-  const n = Math.round(0.3 * rate);
+/// A 16-bit mono WAV: `seconds` of a `hz` tone at `rate`, plus noise of amplitude
+/// `noise` drawn from `seed`.
+export function toneWav(hz, seed, rate = 8000, seconds = 0.3, noise = 1500) {
+  const n = Math.round(seconds * rate);
   const b = Buffer.alloc(44 + 2 * n);
   b.write('RIFF', 0); b.writeUInt32LE(36 + 2 * n, 4); b.write('WAVEfmt ', 8);
   b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22);
@@ -116,7 +119,7 @@ export function toneWav(hz, seed) {
   let x = seed;
   for (let i = 0; i < n; i++) {
     x = (x * 1103515245 + 12345) % 2147483648;
-    const v = 8000 * Math.sin((2 * Math.PI * hz * i) / rate) + 1500 * (x / 2147483648 - 0.5);
+    const v = 8000 * Math.sin((2 * Math.PI * hz * i) / rate) + noise * (x / 2147483648 - 0.5);
     b.writeInt16LE(Math.round(v), 44 + 2 * i);
   }
   return b;

@@ -127,6 +127,10 @@ pub struct Ui {
     pub data_busy: RwSignal<Option<String>>,
     /// Why the last data export failed.
     pub data_export_error: RwSignal<Option<String>>,
+    /// Whether the camera is on (capture, live prediction).
+    pub camera: RwSignal<bool>,
+    /// The microphone's sample rate when it is on.
+    pub microphone: RwSignal<Option<u32>>,
     pub settings: RwSignal<Settings>,
     pub run: RwSignal<RunState>,
     pub history: RwSignal<Vec<EpochMetrics>>,
@@ -150,6 +154,8 @@ impl Ui {
             data_error: RwSignal::new(None),
             data_busy: RwSignal::new(None),
             data_export_error: RwSignal::new(None),
+            camera: RwSignal::new(false),
+            microphone: RwSignal::new(None),
             settings: RwSignal::new(Settings::default()),
             run: RwSignal::new(RunState::Idle),
             history: RwSignal::new(Vec::new()),

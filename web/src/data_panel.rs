@@ -9,6 +9,7 @@ use web_sys::{DragEvent, HtmlInputElement};
 
 use crate::app::Ui;
 use crate::browser::{self, PathFile};
+use crate::capture::Capture;
 use crate::client;
 use crate::protocol::{DataSummary, Reply, Request};
 
@@ -23,7 +24,11 @@ thread_local! {
 
 /// Asks the engine to load data; it builds the data set at once, so every file is
 /// checked now, not at training time.
-fn request(ui: Ui, make: impl FnOnce(mla::data::ManifestConfig) -> Request, files: Vec<PathFile>) {
+pub(crate) fn request(
+    ui: Ui,
+    make: impl FnOnce(mla::data::ManifestConfig) -> Request,
+    files: Vec<PathFile>,
+) {
     let config = match ui.settings.with_untracked(|s| s.data_config()) {
         Ok(c) => c,
         Err(e) => return ui.data_error.set(Some(e.to_string())),
@@ -180,6 +185,7 @@ pub fn DataPanel() -> impl IntoView {
                     {MAX_UPLOAD_BYTES / (1024 * 1024)} " MiB; files stay in this page."
                 </p>
             </div>
+            <Capture />
             {move || ui.data_busy.get().map(|m| view! { <p class="busy">{m}</p> })}
             {move || ui.data_error.get().map(|e| view! { <p class="error" data-testid="data-error">{e}</p> })}
             {table}

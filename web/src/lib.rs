@@ -7,6 +7,7 @@
 
 mod app;
 mod browser;
+mod capture;
 mod chart;
 mod client;
 mod data_panel;

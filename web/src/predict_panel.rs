@@ -9,7 +9,7 @@ use web_sys::{DragEvent, HtmlInputElement, Url};
 
 use crate::app::Ui;
 use crate::protocol::{Message, Reply, Request};
-use crate::{browser, client};
+use crate::{browser, capture, client};
 
 /// A file chosen for prediction (an image or an audio clip): bytes and a URL to show
 /// or play it.
@@ -102,9 +102,30 @@ pub fn PredictPanel() -> impl IntoView {
     let runs = RwSignal::new(0u32);
     let error = RwSignal::new(None::<String>);
     let has_model = move || ui.model.with(|m| m.is_some());
+    let shown = Shown {
+        runs,
+        result,
+        error,
+    };
+    let live = RwSignal::new(false);
+    let can_live = move || {
+        has_model()
+            && ui
+                .model
+                .with(|m| m.as_ref().is_some_and(|m| m.takes.image || m.takes.audio))
+            && (ui.camera.get() || ui.microphone.get().is_some())
+    };
     let try_sample = move |_| take_sample(image, text, truth, error);
     let takes_audio = move || ui.model.with(|m| m.as_ref().is_some_and(|m| m.takes.audio));
-    let predict = move |_| request_prediction(image, audio, text, runs, result, error);
+    let predict = move |_| request_prediction(image, audio, text, shown);
+    let toggle_live = move |_| {
+        if live.get_untracked() {
+            live.set(false);
+        } else {
+            live.set(true);
+            live_step(ui, live, text, shown);
+        }
+    };
     view! {
         <section class="panel" id="predict">
             <h2>"3. Predict"</h2>
@@ -124,7 +145,11 @@ pub fn PredictPanel() -> impl IntoView {
                 <button data-testid="try-sample" disabled=move || ui.data.with(|d| d.is_none()) on:click=try_sample>
                     "Take a sample from the data"
                 </button>
-                <button data-testid="predict" disabled=move || !has_model() on:click=predict>"Predict"</button>
+                <button data-testid="predict" disabled=move || !has_model() || live.get() on:click=predict>"Predict"</button>
+                <button data-testid="live" disabled=move || !can_live() && !live.get() on:click=toggle_live
+                    title="predict from the camera (and the microphone) again and again; start them under Data · Capture">
+                    {move || if live.get() { "Stop live" } else { "Live (camera / microphone)" }}
+                </button>
             </div>
             {move || truth.get().map(|t| view! { <p class="hint">"true label: " <strong>{t}</strong></p> })}
             {move || error.get().map(|e| view! { <p class="error" data-testid="predict-error">{e}</p> })}
@@ -165,38 +190,94 @@ fn take_sample(
     );
 }
 
-/// Sends the input to the worker and shows its prediction (numbered, timed).
+/// Where a prediction is shown: its count, result and error.
+#[derive(Clone, Copy)]
+struct Shown {
+    runs: RwSignal<u32>,
+    result: RwSignal<Option<(u32, f64, SamplePrediction)>>,
+    error: RwSignal<Option<String>>,
+}
+
+/// Sends the chosen inputs to the worker and shows its prediction (numbered, timed).
 fn request_prediction(
     image: RwSignal<Option<Picked>>,
     audio: RwSignal<Option<Picked>>,
     text: RwSignal<String>,
-    runs: RwSignal<u32>,
-    result: RwSignal<Option<(u32, f64, SamplePrediction)>>,
-    error: RwSignal<Option<String>>,
+    shown: Shown,
 ) {
     let bytes = image.get_untracked().map(|p| p.bytes);
     let clip = audio.get_untracked().map(|p| p.bytes);
-    let caption = text.get_untracked();
+    send_prediction(bytes, clip, text.get_untracked(), shown, |_| {});
+}
+
+/// Asks the worker to predict from these inputs, shows the answer, then calls `then`
+/// with whether it was a prediction.
+fn send_prediction(
+    image: Option<Vec<u8>>,
+    clip: Option<Vec<u8>>,
+    caption: String,
+    shown: Shown,
+    mut then: impl FnMut(bool) + 'static,
+) {
     let caption = (!caption.trim().is_empty()).then_some(caption);
     let started = browser::now_ms();
     client::send_message(
         Message::new(0, Request::Predict { text: caption })
-            .with_bytes(bytes)
+            .with_bytes(image)
             .with_audio(clip),
         move |reply, _| match reply {
             Reply::Prediction(p) => {
-                runs.update(|n| *n += 1);
+                shown.runs.update(|n| *n += 1);
                 let ms = browser::now_ms() - started;
-                result.set(Some((runs.get_untracked(), ms, p)));
-                error.set(None);
+                shown.result.set(Some((shown.runs.get_untracked(), ms, p)));
+                shown.error.set(None);
+                then(true);
             }
             Reply::Error(e) => {
-                result.set(None);
-                error.set(Some(e));
+                shown.result.set(None);
+                shown.error.set(Some(e));
+                then(false);
             }
             _ => {}
         },
     );
+}
+
+/// Live prediction: a camera frame (and, with the microphone on and a model that
+/// hears, a clip), predicted, shown, and again, until `live` is off or a step fails.
+/// One prediction at a time: the rate is what the backend sustains.
+fn live_step(ui: Ui, live: RwSignal<bool>, text: RwSignal<String>, shown: Shown) {
+    spawn_local(async move {
+        if !live.get_untracked() {
+            return;
+        }
+        let takes = ui
+            .model
+            .with_untracked(|m| m.as_ref().map(|m| m.takes).unwrap_or_default());
+        let frame = if takes.image && ui.camera.get_untracked() {
+            Some(capture::grab_frame().await)
+        } else {
+            None
+        };
+        let clip = match ui.microphone.get_untracked().filter(|_| takes.audio) {
+            Some(rate) => Some(capture::record_wav(1.0, rate, |_| {}).await),
+            None => None,
+        };
+        let (frame, clip) = match (frame.transpose(), clip.transpose()) {
+            (Ok(f), Ok(c)) => (f, c),
+            (Err(e), _) | (_, Err(e)) => {
+                live.set(false);
+                return shown.error.set(Some(e));
+            }
+        };
+        send_prediction(frame, clip, text.get_untracked(), shown, move |ok| {
+            if ok {
+                live_step(ui, live, text, shown);
+            } else {
+                live.set(false);
+            }
+        });
+    });
 }
 
 /// The image input: drop or choose a file, or clear it.

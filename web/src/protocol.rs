@@ -6,7 +6,7 @@
 //! Replies carry the id of the request they answer; id 0 is the engine itself.
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use mla::data::{ManifestConfig, MissingConfig, MissingReport};
+use mla::data::{Captured, ManifestConfig, MissingConfig, MissingReport};
 use mla::device::BackendChoice;
 use mla::io::ModelHeader;
 use mla::predict::{SamplePrediction, Takes, input_kinds};
@@ -34,6 +34,13 @@ pub enum Request {
     },
     /// Load the attached files (a manifest and its images).
     LoadFiles { data: ManifestConfig },
+    /// Load samples captured in the page (their frames and clips attached), on their
+    /// own or, with `join`, added to the last upload (or the built-in sample).
+    LoadCaptured {
+        data: ManifestConfig,
+        samples: Vec<Captured>,
+        join: bool,
+    },
     /// Train on the loaded data; the best epoch's model becomes the engine's model.
     Train(Box<RunSettings>),
     /// The loaded data set as a zip (attached to the reply): its manifest, its files

@@ -71,17 +71,22 @@ pub(super) fn summarize(name: String, data: &ManifestData) -> DataSummary {
 }
 
 /// Builds the data set now (every file checked before anyone trains) and keeps it.
+/// An `uploaded` one is what captured samples may join later.
 pub(super) fn accept(
     id: u32,
     name: String,
-    upload: Upload,
+    upload: Rc<Upload>,
     config: ManifestConfig,
+    uploaded: bool,
 ) -> Result<(), String> {
     let data = upload.build(&config).map_err(|e| e.to_string())?;
     let summary = summarize(name, &data);
     ENGINE.with_borrow_mut(|e| {
+        if uploaded {
+            e.uploaded = Some(Rc::clone(&upload));
+        }
         e.data = Some(Loaded {
-            upload: Rc::new(upload),
+            upload,
             built: Some((config, data)),
         })
     });

@@ -50,6 +50,9 @@ struct Loaded {
 struct Engine {
     device: Option<Device>,
     data: Option<Loaded>,
+    /// The last upload (or the built-in sample) loaded, which captured samples may
+    /// join.
+    uploaded: Option<Rc<Upload>>,
     model: Option<ReadyModel>,
     /// The pretrained encoders' files downloaded so far, and where they are served.
     encoders: EncoderFiles,
@@ -144,7 +147,7 @@ async fn handle(m: Message<Request>) -> Result<(), String> {
             idle()?;
             let upload = Upload::sample(samples, 0).map_err(|e| e.to_string())?;
             let name = "built-in sample: coloured shapes with captions".to_string();
-            accept(id, name, upload, data)
+            accept(id, name, Rc::new(upload), data, true)
         }
         Request::LoadFiles { data } => {
             idle()?;
@@ -153,7 +156,25 @@ async fn handle(m: Message<Request>) -> Result<(), String> {
             let n = set.len();
             let upload = Upload::new(set).map_err(|e| e.to_string())?;
             let name = format!("{} ({n} files)", upload.manifest_path);
-            accept(id, name, upload, data)
+            accept(id, name, Rc::new(upload), data, true)
+        }
+        Request::LoadCaptured {
+            data,
+            samples,
+            join,
+        } => {
+            idle()?;
+            let files = browser::read_upload(&m.files).await?;
+            let base = join
+                .then(|| ENGINE.with_borrow(|e| e.uploaded.clone()))
+                .flatten();
+            let upload = Upload::with_captured(base.as_deref(), &samples, files)
+                .map_err(|e| e.to_string())?;
+            let name = match &base {
+                Some(b) => format!("{} + {} captured", b.manifest_path, samples.len()),
+                None => format!("{} captured samples", samples.len()),
+            };
+            accept(id, name, Rc::new(upload), data, false)
         }
         Request::Train(run) => {
             idle()?;
