@@ -274,7 +274,7 @@ pub fn weights_from_bytes(
         WeightsFormat::Untyped => untyped::UntypedModel::build(spec, device)?
             .try_load_record(record)
             .map_err(unfit)?
-            .into_typed(spec),
+            .into_typed(spec, device),
     }
 }
 

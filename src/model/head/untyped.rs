@@ -15,8 +15,8 @@ use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::Device;
 
 use super::{
-    Autoencoder, ConcatHead, FilmHead, GatedHead, Head, HeadLayout, ImputationHead, Imputer,
-    PerModalityHead, SharedHead, Weighting,
+    Autoencoder, ConcatHead, FilmHead, GatedHead, Head, HeadLayout, ImputationHead,
+    PerModalityHead, SharedHead,
 };
 use crate::error::{MlaError, Result};
 use crate::model::{Encoder, ModelSpec, MultimodalModel};
@@ -76,54 +76,66 @@ impl UntypedModel {
         })
     }
 
-    /// The same weights in the model's typed tree.
-    pub fn into_typed(self, spec: &ModelSpec) -> Result<MultimodalModel> {
+    /// The same weights in the model's typed tree: the head `spec` builds, its
+    /// parameters replaced by the loaded layers (the layout's other settings, such as
+    /// a per-modality head's weighting, are the built head's).
+    pub fn into_typed(self, spec: &ModelSpec, device: &Device) -> Result<MultimodalModel> {
         let Self {
             encoders,
             head,
             layers,
         } = self;
-        let m = encoders.len();
-        let per_modality = |weighting| {
-            Head::PerModality(PerModalityHead {
-                heads: layers.clone(),
-                weighting,
-            })
-        };
-        let typed = match spec.head {
-            HeadLayout::Shared => Head::Shared(SharedHead {
+        let (m, s, c) = (spec.inputs.len(), spec.feature_dim, spec.num_classes);
+        let missing = |what: &str| MlaError::Model(format!("weights: {what} is missing"));
+        let typed = match spec.head.init(m, s, c, device) {
+            Head::Shared(built) => Head::Shared(SharedHead {
                 linear: head,
-                biases: Vec::new(),
+                // MLA's bias per modality was `layers[m]`'s bias.
+                biases: if built.biases.is_empty() {
+                    Vec::new()
+                } else {
+                    layers
+                        .into_iter()
+                        .map(|l| l.bias)
+                        .collect::<Option<_>>()
+                        .ok_or_else(|| missing("a per-modality bias"))?
+                },
             }),
-            HeadLayout::SharedWeight => Head::Shared(SharedHead {
-                linear: head,
-                biases: layers
-                    .iter()
-                    .map(|l| l.bias.clone())
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| MlaError::Model("a per-modality bias is missing".into()))?,
+            Head::PerModality(built) => Head::PerModality(PerModalityHead {
+                heads: layers,
+                ..built
             }),
-            HeadLayout::Concat => Head::Concat(ConcatHead { linear: head }),
-            HeadLayout::Sum | HeadLayout::Unshared => per_modality(Weighting::Sum),
-            HeadLayout::Late => per_modality(Weighting::Mean),
-            HeadLayout::Energy => per_modality(Weighting::Energy),
-            HeadLayout::Film { condition } => Head::Film(FilmHead {
+            Head::Concat(_) => Head::Concat(ConcatHead { linear: head }),
+            Head::Film(built) => Head::Film(FilmHead {
                 head,
-                film: layers[0].clone(),
-                condition,
-                modalities: m,
+                film: layers
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| missing("FiLM's layer"))?,
+                ..built
             }),
-            HeadLayout::Gated { gate } => Head::Gated(GatedHead {
+            Head::Gated(built) => Head::Gated(GatedHead {
                 head,
                 hidden: layers,
-                gate,
+                ..built
             }),
-            HeadLayout::Autoencoder { .. } => imputation(head, &layers, 1, Imputer::Autoencoder, m),
-            HeadLayout::Cascade { blocks, .. } => {
-                imputation(head, &layers, blocks, Imputer::Cascade, m)
-            }
-            HeadLayout::Imagination { blocks, .. } => {
-                imputation(head, &layers, blocks, Imputer::Imagination, m)
+            Head::Imputation(built) => {
+                // `(encoder, decoder)` pairs: the forward cascade, then MMIN's backward one.
+                let mut pairs = layers.into_iter();
+                let mut cascade = |n: usize| -> Result<Vec<Autoencoder>> {
+                    (0..n)
+                        .map(|_| match (pairs.next(), pairs.next()) {
+                            (Some(encoder), Some(decoder)) => Ok(Autoencoder { encoder, decoder }),
+                            _ => Err(missing("an autoencoder's layer")),
+                        })
+                        .collect()
+                };
+                Head::Imputation(ImputationHead {
+                    head,
+                    blocks: cascade(built.blocks.len())?,
+                    backward: cascade(built.backward.len())?,
+                    ..built
+                })
             }
         };
         Ok(MultimodalModel {
@@ -133,30 +145,4 @@ impl UntypedModel {
             temperatures: Vec::new(),
         })
     }
-}
-
-/// An imputation head from `(encoder, decoder)` pairs, the first `blocks` of them the
-/// forward cascade and any after it MMIN's backward one.
-fn imputation(
-    head: Linear,
-    layers: &[Linear],
-    blocks: usize,
-    imputer: Imputer,
-    modalities: usize,
-) -> Head {
-    let pairs: Vec<Autoencoder> = layers
-        .chunks(2)
-        .map(|pair| Autoencoder {
-            encoder: pair[0].clone(),
-            decoder: pair[1].clone(),
-        })
-        .collect();
-    let (forward, backward) = pairs.split_at(blocks.min(pairs.len()));
-    Head::Imputation(ImputationHead {
-        head,
-        blocks: forward.to_vec(),
-        backward: backward.to_vec(),
-        imputer,
-        modalities,
-    })
 }
