@@ -208,6 +208,24 @@ pub fn send_message(
     }
 }
 
+/// Sends a request whose reply attaches a file ([`Reply::Exported`]: a model, a data
+/// set) and offers the file as a download named `name`; `done` hears why not, if it
+/// fails (`None` when the file was offered).
+pub fn download(
+    request: Request,
+    name: &'static str,
+    mut done: impl FnMut(Option<String>) + 'static,
+) {
+    send(request, Vec::new(), None, move |reply, bytes| {
+        let result = match (reply, bytes) {
+            (Reply::Exported, Some(bytes)) => crate::browser::download(&bytes, name),
+            (Reply::Error(e), _) => Err(e),
+            _ => Err(format!("the engine sent no file for {name}")),
+        };
+        done(result.err());
+    });
+}
+
 /// Sends a request that gets no reply (a stop).
 pub fn notify(request: Request) {
     send(request, Vec::new(), None, |_, _| {});

@@ -91,19 +91,9 @@ fn export_data(ui: Ui) {
         Ok(r) => r,
         Err(e) => return ui.data_export_error.set(Some(e.to_string())),
     };
-    client::send(
-        Request::ExportData(Box::new(run)),
-        Vec::new(),
-        None,
-        move |reply, bytes| {
-            let result = match (reply, bytes) {
-                (Reply::Exported, Some(bytes)) => browser::download(&bytes, "data.zip"),
-                (Reply::Error(e), _) => Err(e),
-                _ => Err("the engine sent no archive".into()),
-            };
-            ui.data_export_error.set(result.err());
-        },
-    );
+    client::download(Request::ExportData(Box::new(run)), "data.zip", move |e| {
+        ui.data_export_error.set(e)
+    });
 }
 
 fn load_picked(ui: Ui, ev: &leptos::ev::Event) {

@@ -10,14 +10,7 @@ use crate::protocol::{Reply, Request};
 use crate::{browser, client};
 
 fn export(error: RwSignal<Option<String>>) {
-    client::send(Request::Export, Vec::new(), None, move |reply, bytes| {
-        let result = match (reply, bytes) {
-            (Reply::Exported, Some(bytes)) => browser::download(&bytes, "model.mla"),
-            (Reply::Error(e), _) => Err(e),
-            _ => Err("the engine sent no model file".into()),
-        };
-        error.set(result.err());
-    });
+    client::download(Request::Export, "model.mla", move |e| error.set(e));
 }
 
 async fn import(ui: Ui, error: RwSignal<Option<String>>, file: web_sys::File) {
