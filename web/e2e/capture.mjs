@@ -15,28 +15,13 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { launch, serve, toneWav } from './harness.mjs';
+import { NATIVE as native, OUT as out, ROOT, launch, reporter, serve, toneWav } from './harness.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const dist = process.env.MLA_DIST ?? path.join(root, 'dist');
-const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
-const native = process.env.MLA_NATIVE ?? path.join(targetDir, 'release', 'mla-native');
-const out = process.env.MLA_E2E_OUT ?? path.join(root, 'target', 'e2e');
+const dist = process.env.MLA_DIST ?? path.join(ROOT, 'dist');
 const query = process.env.MLA_BACKEND === 'cpu' ? '?backend=cpu' : '?backend=webgpu';
-fs.mkdirSync(out, { recursive: true });
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mla-capture-'));
 
-let failures = 0;
-const t0 = Date.now();
-const log = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
-function check(ok, what) {
-  if (ok) log(`ok   ${what}`);
-  else {
-    failures++;
-    log(`FAIL ${what}`);
-  }
-}
+const { log, check, finish } = reporter();
 
 // Per class: a 64x48 video of one colour (BT.601 YUV, a little noise) and a tone.
 const COLOURS = [[76, 85, 255], [150, 44, 21], [29, 255, 107]]; // red, green, blue
@@ -231,5 +216,4 @@ await context.close();
 
 server.close();
 fs.rmSync(work, { recursive: true, force: true });
-log(failures === 0 ? 'all capture checks passed' : `${failures} capture checks failed`);
-process.exit(failures === 0 ? 0 : 1);
+finish('capture');

@@ -12,30 +12,13 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { damagedModel, launch, oversizedModel, serve, toneManifest, worstDiff } from './harness.mjs';
+import { NATIVE as native, OUT as out, ROOT, damagedModel, launch, oversizedModel, reporter, serve, toneManifest, worstDiff } from './harness.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const dist = process.env.MLA_DIST ?? path.join(root, 'dist');
-const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
-const native = process.env.MLA_NATIVE ?? path.join(targetDir, 'release', 'mla-native');
-const out = process.env.MLA_E2E_OUT ?? path.join(root, 'target', 'e2e');
+const dist = process.env.MLA_DIST ?? path.join(ROOT, 'dist');
 const query = process.env.MLA_BACKEND === 'cpu' ? '?backend=cpu' : '?backend=webgpu';
-fs.mkdirSync(out, { recursive: true });
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mla-e2e-'));
 
-let failures = 0;
-const t0 = Date.now();
-function log(msg) {
-  console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
-}
-function check(ok, what) {
-  if (ok) log(`ok   ${what}`);
-  else {
-    failures++;
-    log(`FAIL ${what}`);
-  }
-}
+const { log, check, finish } = reporter();
 function run(args) {
   return execFileSync(native, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
@@ -489,5 +472,4 @@ log(JSON.stringify(timings));
 await context.close();
 server.close();
 fs.rmSync(work, { recursive: true, force: true });
-log(failures === 0 ? 'all end-to-end checks passed' : `${failures} end-to-end checks failed`);
-process.exit(failures === 0 ? 0 : 1);
+finish('end-to-end');

@@ -4,7 +4,36 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+
+/** The repository's root. */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target');
+/** mla-native: MLA_NATIVE, else the release build in the target directory. */
+export const NATIVE = process.env.MLA_NATIVE ?? path.join(targetDir, 'release', 'mla-native');
+/** Where screenshots and timings go: MLA_E2E_OUT, else target/e2e (made here). */
+export const OUT = process.env.MLA_E2E_OUT ?? path.join(ROOT, 'target', 'e2e');
+fs.mkdirSync(OUT, { recursive: true });
+
+/**
+ * A log that counts seconds from now, `check(ok, what)` that logs and counts failures,
+ * and `finish(what)`, which says how the `what` checks went and exits (1 if any failed).
+ */
+export function reporter() {
+  const t0 = Date.now();
+  let failures = 0;
+  const log = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
+  const check = (ok, what) => {
+    if (!ok) failures++;
+    log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  };
+  const finish = (what) => {
+    log(failures === 0 ? `all ${what} checks passed` : `${failures} ${what} checks failed`);
+    process.exit(failures === 0 ? 0 : 1);
+  };
+  return { log, check, finish };
+}
 
 const MIME = {
   '.html': 'text/html; charset=utf-8',

@@ -13,27 +13,15 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { launch, serve } from './harness.mjs';
+import { NATIVE as native, OUT as out, ROOT, launch, reporter, serve } from './harness.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const dist = process.env.MLA_DIST ?? path.join(root, 'dist');
-const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
-const native = process.env.MLA_NATIVE ?? path.join(targetDir, 'release', 'mla-native');
-const out = process.env.MLA_E2E_OUT ?? path.join(root, 'target', 'e2e');
+const dist = process.env.MLA_DIST ?? path.join(ROOT, 'dist');
 const photos = Number(process.env.MLA_SCALE_PHOTOS ?? 3000);
 const sides = (process.env.MLA_SCALE_SIDES ?? '160,224').split(',').map(Number);
 const backend = process.env.MLA_BACKEND === 'webgpu' ? 'webgpu' : 'cpu';
-fs.mkdirSync(out, { recursive: true });
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mla-scale-'));
 
-let failures = 0;
-const t0 = Date.now();
-const log = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
-function check(ok, what) {
-  if (!ok) failures++;
-  log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
-}
+const { log, check, finish } = reporter();
 
 if (!fs.existsSync(path.join(dist, 'encoders', 'index.json'))) {
   console.error('dist/encoders/index.json is missing: build the page with MLA_ENCODERS set');
@@ -98,5 +86,4 @@ log(JSON.stringify(results));
 await context.close();
 server.close();
 fs.rmSync(work, { recursive: true, force: true });
-log(failures === 0 ? 'all scale checks passed' : `${failures} scale checks failed`);
-process.exit(failures === 0 ? 0 : 1);
+finish('scale');

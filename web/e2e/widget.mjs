@@ -17,29 +17,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { fileURLToPath } from 'node:url';
-import { damagedModel, launch, oversizedModel, serve, toneManifest, worstDiff } from './harness.mjs';
+import { NATIVE as native, OUT as out, ROOT, damagedModel, launch, oversizedModel, reporter, serve, toneManifest, worstDiff } from './harness.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const dist = process.env.MLA_WIDGET_DIST ?? path.join(root, 'widget', 'dist');
-const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
-const native = process.env.MLA_NATIVE ?? path.join(targetDir, 'release', 'mla-native');
-const out = process.env.MLA_E2E_OUT ?? path.join(root, 'target', 'e2e');
+const dist = process.env.MLA_WIDGET_DIST ?? path.join(ROOT, 'widget', 'dist');
 const cpu = process.env.MLA_BACKEND === 'cpu';
 const tag = cpu ? 'cpu' : 'webgpu';
-fs.mkdirSync(out, { recursive: true });
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mla-widget-'));
 
-let failures = 0;
-const t0 = Date.now();
-const log = (msg) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
-function check(ok, what) {
-  if (ok) log(`ok   ${what}`);
-  else {
-    failures++;
-    log(`FAIL ${what}`);
-  }
-}
+const { log, check, finish } = reporter();
 const run = (args) => execFileSync(native, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 // A model exported by the trainer, and mla-native's predictions for the fixture.
@@ -417,8 +402,4 @@ check(pageErrors.length === 0, `no page errors${pageErrors.length ? `: ${pageErr
 await context.close();
 server.close();
 fs.rmSync(work, { recursive: true, force: true });
-if (failures) {
-  log(`${failures} check(s) failed`);
-  process.exit(1);
-}
-log('all widget checks passed');
+finish('widget');
