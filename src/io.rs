@@ -203,6 +203,22 @@ pub fn checksum_note(bytes: &[u8]) -> Option<&'static str> {
     )
 }
 
+/// The header of a model file, checked (its checksum, its fields and their bounds)
+/// without decoding the weights: what a front end needs to describe a model it only
+/// passes on.
+pub fn read_header(bytes: &[u8]) -> Result<ModelHeader> {
+    checked_parts(bytes).map(|(header, ..)| header)
+}
+
+/// The checked header of a model file, its weights and how they are named.
+fn checked_parts(bytes: &[u8]) -> Result<(ModelHeader, &[u8], WeightsFormat)> {
+    let (json, weights, format) = parts(bytes)?;
+    let header: ModelHeader =
+        serde_json::from_slice(json).map_err(|e| MlaError::Model(format!("header: {e}")))?;
+    header.validate()?;
+    Ok((header, weights, format))
+}
+
 /// Decodes a buffer written by [`save_model`] into its header and a model on `device`
 /// (without its frozen pretrained networks: see [`MultimodalModel::load_networks`]).
 ///
@@ -210,10 +226,7 @@ pub fn checksum_note(bytes: &[u8]) -> Option<&'static str> {
 /// fields disagree or exceed [`crate::limits`], weights that do not fit the
 /// architecture, and weights that are not all finite (one asynchronous read).
 pub async fn load_model(bytes: &[u8], device: &Device) -> Result<(ModelHeader, MultimodalModel)> {
-    let (json, weights, format) = parts(bytes)?;
-    let header: ModelHeader =
-        serde_json::from_slice(json).map_err(|e| MlaError::Model(format!("header: {e}")))?;
-    header.validate()?;
+    let (header, weights, format) = checked_parts(bytes)?;
     let mut model = weights_from_bytes(&header.spec, weights, format, device)?;
     if !weights_finite(&model).await? {
         return Err(MlaError::Model(

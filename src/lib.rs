@@ -12,6 +12,7 @@
 //! - [`modality_gap`]: the distance between modalities' normalised features.
 //! - [`io`]: model files as bytes.
 //! - [`limits`]: upper bounds on every size read from a file or an option.
+//! - [`site`]: a web site for a model (the widget, the model, an example page) as a zip.
 
 pub mod calibration;
 pub mod config;
@@ -28,6 +29,7 @@ pub mod model;
 pub mod predict;
 pub mod projection;
 pub mod rng;
+pub mod site;
 pub mod train;
 
 pub use config::{

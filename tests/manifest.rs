@@ -450,6 +450,14 @@ fn captured_samples_make_a_data_set_alone_or_join_an_upload() {
     let names: Vec<_> = joined.manifest.columns.iter().map(|c| c.header()).collect();
     assert_eq!(names, ["image", "text", "microphone:audio"]);
     assert_eq!(joined.manifest.rows.len(), 30 + 24);
+    // The upload's files are shared with the joined set, not copied (a page keeps both,
+    // and an upload may be hundreds of MiB).
+    for row in &base.manifest.rows {
+        if let Some(path) = row.cell(&base.manifest, "image") {
+            let (a, b) = (base.read(path).unwrap(), joined.read(path).unwrap());
+            assert_eq!(a.as_ptr(), b.as_ptr(), "{path} was copied");
+        }
+    }
     let data = joined.build(&options()).unwrap();
     assert_eq!(data.preprocess.classes.len(), 6 + 3);
     // It exports and loads again like any upload.

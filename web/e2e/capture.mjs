@@ -5,8 +5,9 @@
 // zip, captures its class and saves again; the last adds its class, joins the captures
 // to the built-in sample, then trains on the captures alone, predicts live from its
 // camera and microphone, and exports the data, which `mla-native train --config
-// config.json` trains on as the page did. A browser whose camera permission is denied
-// says so and keeps working.
+// config.json` trains on as the page did, and the model, which the browsers of the
+// other two classes import to predict live from captures training never saw. A
+// browser whose camera permission is denied says so and keeps working.
 //
 //   node web/e2e/capture.mjs      (after `trunk build --release` and building mla-native)
 //
@@ -196,9 +197,35 @@ const runDir = path.join(work, 'native');
 execFileSync(native, ['train', '--config', 'config.json', '--out', runDir, '--quiet'], { cwd: unpacked, stdio: ['ignore', 'pipe', 'pipe'] });
 const nativeFused = 100 * JSON.parse(fs.readFileSync(path.join(runDir, 'test.json'), 'utf8')).fused;
 check(Math.abs(nativeFused - fused) <= 1, `mla-native trains the exported captures as the page did: ${nativeFused.toFixed(1)}% natively, ${fused}% in the page`);
+// The trained model, exported, for the held-out check below.
+const modelFile = path.join(work, 'captures.mla');
+const [dm] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export').click()]);
+await dm.saveAs(modelFile);
 const panics = errors.filter((e) => /panicked|RuntimeError|unreachable/.test(e));
 check(panics.length === 0, `no panics in the page or its engine (${panics.join(' | ')})`);
 await context.close();
+
+// Held out: the browsers of c0 and c1 again, with fresh frames and clips from their own
+// camera and microphone that training never saw, import the model and predict live.
+for (const k of [0, 1]) {
+  const { page: p, context: c } = await open(`heldout${k}`, fakeDevices(k));
+  await p.getByTestId('import').setInputFiles(modelFile);
+  await p.waitForFunction(() => document.querySelector('[data-testid=model-info]')?.textContent.includes('imported'), null, { timeout: 60_000 });
+  await p.getByTestId('capture').locator('summary').click();
+  await p.getByTestId('start-camera').click();
+  await p.getByTestId('start-microphone').click();
+  await p.waitForFunction(() => {
+    const v = document.querySelector('[data-testid=camera-preview]');
+    return v && v.videoWidth > 0 && document.querySelector('[data-testid=start-microphone]')?.textContent.startsWith('Stop');
+  }, null, { timeout: 30_000 });
+  await p.getByTestId('live').click();
+  await p.waitForFunction(() => Number(document.querySelector('[data-testid=prediction]')?.dataset.run) >= 2, null, { timeout: 120_000 });
+  await p.getByTestId('live').click();
+  const said = JSON.parse(await p.getByTestId('prediction-json').textContent());
+  const from = said.modalities.filter((m) => m.present).map((m) => m.name);
+  check(said.classes[said.class] === `c${k}` && from.length === 2, `held out: the imported model predicts c${k} live from c${k}'s camera and microphone, which training never saw (${said.classes[said.class]}, from ${from.join(', ')})`);
+  await c.close();
+}
 
 // Permission denied: said, and the page works on.
 {

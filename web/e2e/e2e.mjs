@@ -292,6 +292,51 @@ for (const [name, make, want] of [['damaged.mla', damagedModel, 'SHA-256 does no
   check(shown.includes(want), `${name} is refused: ${shown}`);
 }
 
+// Export for a web site: the zip, unpacked into `name` and served as it is, holds the
+// widget, the model and exactly the encoder files `encoders` (as the page serves them);
+// its index.html holds the snippet the page shows and shows the model in the element;
+// through the widget it predicts from `inputs` ({ image, audio, text }) what the page
+// predicted (`expected`).
+async function exportedSite(name, inputs, expected, encoders, keys) {
+  const [dz] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-site').click()]);
+  const zip = path.join(work, `${name}.zip`);
+  await dz.saveAs(zip);
+  const dir = path.join(work, name);
+  execFileSync('python3', ['-m', 'zipfile', '-e', zip, dir]);
+  const listed = fs.readdirSync(dir).sort();
+  const widgetFiles = ['index.html', 'model.mla', 'mla-classifier.js', 'mla-worker.js', 'mla_widget.js', 'mla_widget_bg.wasm'];
+  const mlae = listed.filter((f) => f.endsWith('.mlae'));
+  const sameEncoders = mlae.join() === encoders.join()
+    && mlae.every((f) => fs.readFileSync(path.join(dir, f)).equals(fs.readFileSync(path.join(dist, 'encoders', f))));
+  check(widgetFiles.every((f) => listed.includes(f)) && sameEncoders, `${name}: the zip holds the page, the model, the widget and the encoder files it uses (${listed.join(', ')})`);
+  const snippet = await page.getByTestId('site-snippet').textContent();
+  const html = fs.readFileSync(path.join(dir, 'index.html'), 'utf8');
+  check(snippet.split('\n').every((l) => html.includes(l)) && html.includes(`clf.predict({ ${keys} })`), `${name}: its index.html holds the snippet the page shows: ${JSON.stringify(snippet)}`);
+  const siteServer = await serve(dir);
+  const site = await context.newPage();
+  await site.goto(`${siteServer.url}/`);
+  await site.waitForFunction(() => document.querySelector('mla-classifier')?.info, null, { timeout: 300_000 });
+  const given = inputs.map((x) => ({ image: x.image && Array.from(x.image), audio: x.audio && Array.from(x.audio), text: x.text }));
+  // The page's element started the device (`auto`: the CPU on this software adapter);
+  // the API shares it.
+  const { out: got, backend } = await site.evaluate(async (given) => {
+    const { load } = await import('./mla-classifier.js');
+    const clf = await load('model.mla');
+    const out = [];
+    for (const x of given) {
+      out.push(await clf.predict({ image: x.image && new Uint8Array(x.image), audio: x.audio && new Uint8Array(x.audio), text: x.text }));
+    }
+    return { out, backend: clf.info.backend.label };
+  }, given);
+  let worst = 0;
+  let same = true;
+  got.forEach((p, k) => { const c = compare(p, expected[k]); worst = Math.max(worst, c.worst); same &&= c.same; });
+  check(same && worst <= 1e-4, `${name}: the site, served, predicts through the widget (${backend}) what the page (${backendName}) predicts, max |dp| = ${worst.toExponential(2)} over ${inputs.length} samples`);
+  await site.screenshot({ path: path.join(out, `${name}.png`), fullPage: true });
+  await site.close();
+  siteServer.close();
+}
+
 // 5b. Audio end to end: a manifest with an audio column trains in the page; a
 // prediction takes a WAV clip for the audio modality and agrees with mla-native's on
 // the exported model.
@@ -325,6 +370,7 @@ for (const [name, make, want] of [['damaged.mla', damagedModel, 'SHA-256 does no
   let sameT = true;
   picksT.forEach((i, k) => { const c = compare(pagePred[k], predT[i]); worstT = Math.max(worstT, c.worst); sameT &&= c.same; });
   check(sameT && worstT <= 1e-4, `audio clips: mla-native predicts what the page predicts, max |dp| = ${worstT.toExponential(2)} over ${picksT.length} clips`);
+  await exportedSite('site-tones', picksT.map((i) => ({ audio: fs.readFileSync(path.join(dir, tones[i].file)), text: tones[i].caption })), pagePred, [], 'text, audio');
   await page.getByRole('button', { name: 'No audio' }).click();
 }
 
@@ -373,6 +419,7 @@ if (!served && !process.env.MLA_REQUIRE_PRETRAINED) {
   let sameP = true;
   picksP.forEach((i, k) => { const c = compare(pagePredP[k], predP[i]); worstP = Math.max(worstP, c.worst); sameP &&= c.same; });
   check(sameP && worstP <= 1e-4, `pretrained model trained in the page: mla-native predicts the same, max |dp| = ${worstP.toExponential(2)}`);
+  await exportedSite('site-pretrained', picksP.slice(0, 1).map((i) => ({ image: rows[i].image && fs.readFileSync(path.join(fixture, rows[i].image)), text: rows[i].text })), pagePredP, ['minilm_l6.mlae', 'mobilenet_v2.mlae'], 'image, text');
   // A model trained natively with the pretrained encoders imports and predicts the same.
   const cfg = path.join(work, 'pretrained.toml');
   fs.writeFileSync(cfg, '[model]\nfeature_dim = 32\nencoders = [{ type = "mobilenet_v2", image_size = 64 }, { type = "minilm", max_tokens = 16 }]\n');

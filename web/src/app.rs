@@ -55,6 +55,8 @@ pub struct BackendInfo {
     pub ready_ms: f64,
     /// The pretrained encoders served with the page, or why there are none.
     pub encoders: Result<Vec<EncoderInfo>, String>,
+    /// The widget's size in bytes, served for web site exports, or why it is not.
+    pub site: Result<u64, String>,
 }
 
 /// An engine that stopped (a trap: out of memory, or a bug).
@@ -77,6 +79,7 @@ fn start_backend(ui: Ui) {
         Request::Start {
             backend,
             encoders: browser::page_url("encoders/"),
+            widget: browser::page_url("widget/"),
         },
         Vec::new(),
         None,
@@ -85,11 +88,13 @@ fn start_backend(ui: Ui) {
                 name,
                 fallback,
                 encoders,
+                site,
             } => ui.backend.set(Some(BackendInfo {
                 name,
                 fallback,
                 ready_ms: browser::now_ms(),
                 encoders,
+                site,
             })),
             Reply::Error(e) => ui.engine_error.set(Some(EngineFailure {
                 why: e,

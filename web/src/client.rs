@@ -217,6 +217,10 @@ pub fn download(
     mut done: impl FnMut(Option<String>) + 'static,
 ) {
     send(request, Vec::new(), None, move |reply, bytes| {
+        // Progress: the file comes with the last reply.
+        if !reply.is_last() {
+            return;
+        }
         let result = match (reply, bytes) {
             (Reply::Exported, Some(bytes)) => crate::browser::download(&bytes, name),
             (Reply::Error(e), _) => Err(e),

@@ -1,8 +1,10 @@
-//! Exporting the page's model as a file and importing one (the core's format, shared
-//! with `mla-native`).
+//! Exporting the page's model as a file or as a web site (the widget with the model,
+//! ready to host) and importing one (the core's format, shared with `mla-native`).
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use mla::site::{MODEL_FILE, snippet};
+use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
 
 use crate::app::Ui;
@@ -11,6 +13,91 @@ use crate::{browser, client};
 
 fn export(error: RwSignal<Option<String>>) {
     client::download(Request::Export, "model.mla", move |e| error.set(e));
+}
+
+/// Copies `text` to the clipboard (where the browser allows it); `done` hears how it
+/// went.
+fn copy(text: String, done: impl FnOnce(Result<(), String>) + 'static) {
+    let write = || -> Result<js_sys::Promise, String> {
+        let navigator = web_sys::window().ok_or("no window")?.navigator();
+        let clipboard = js_sys::Reflect::get(&navigator, &"clipboard".into())
+            .ok()
+            .filter(|c| !c.is_undefined())
+            .ok_or("this browser offers no clipboard here: select the text and copy it")?;
+        let write: js_sys::Function = js_sys::Reflect::get(&clipboard, &"writeText".into())
+            .map_err(browser::js_error)?
+            .dyn_into()
+            .map_err(|_| "the clipboard cannot write text".to_string())?;
+        write
+            .call1(&clipboard, &text.into())
+            .map_err(browser::js_error)?
+            .dyn_into()
+            .map_err(|_| "the clipboard gave no promise".to_string())
+    };
+    match write() {
+        Ok(promise) => spawn_local(async move {
+            let result = wasm_bindgen_futures::JsFuture::from(promise).await;
+            done(result.map(|_| ()).map_err(browser::js_error));
+        }),
+        Err(e) => done(Err(e)),
+    }
+}
+
+/// "Export for a web site": the zip, and the two lines a host page pastes.
+#[component]
+fn SiteExport(error: RwSignal<Option<String>>) -> impl IntoView {
+    let ui = expect_context::<Ui>();
+    let exporting = RwSignal::new(false);
+    let copied = RwSignal::new(None::<String>);
+    let site = move || {
+        ui.backend.with(|b| {
+            b.as_ref()
+                .map(|b| b.site.clone())
+                .unwrap_or_else(|| Err("the engine is starting".into()))
+        })
+    };
+    let disabled = move || {
+        ui.model.with(|m| m.is_none())
+            || ui.run.with(|r| r.is_running())
+            || exporting.get()
+            || site().is_err()
+    };
+    let on_export = move |_| {
+        exporting.set(true);
+        client::download(Request::ExportSite, "mla-site.zip", move |e| {
+            exporting.set(false);
+            error.set(e);
+        });
+    };
+    let lines = snippet(MODEL_FILE);
+    let to_copy = lines.clone();
+    let on_copy = move |_| {
+        copy(to_copy.clone(), move |r| {
+            copied.set(Some(match r {
+                Ok(()) => "copied".into(),
+                Err(e) => e,
+            }))
+        })
+    };
+    let note = move || match site() {
+        Ok(bytes) => format!(
+            "The zip holds the widget ({:.1} MB), the model, the pretrained encoder files it              uses and an index.html showing it. Unpack it on any static web server and              paste these two lines where the classifier goes:",
+            bytes as f64 / 1e6
+        ),
+        Err(why) => format!("No web site export: {why}"),
+    };
+    view! {
+        <h3>"On a web site"</h3>
+        <div class="buttons">
+            <button data-testid="export-site" disabled=disabled on:click=on_export>
+                {move || if exporting.get() { "Exporting…" } else { "Export for a web site" }}
+            </button>
+        </div>
+        <p class="hint" data-testid="site-note">{note}</p>
+        <pre class="snippet" data-testid="site-snippet">{lines}</pre>
+        <button on:click=on_copy>"Copy the snippet"</button>
+        <span class="hint" data-testid="site-copied">{move || copied.get()}</span>
+    }
 }
 
 async fn import(ui: Ui, error: RwSignal<Option<String>>, file: web_sys::File) {
@@ -78,6 +165,7 @@ pub fn ModelPanel() -> impl IntoView {
                 "preprocessing and weights; " <code>"mla-native predict --model"</code>
                 " reads the same files."
             </p>
+            <SiteExport error />
             {move || error.get().map(|e| view! { <p class="error" data-testid="model-error">{e}</p> })}
         </section>
     }

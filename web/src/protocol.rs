@@ -22,10 +22,12 @@ use crate::browser::PathFile;
 pub enum Request {
     /// Start the backend `backend` asks for (the CPU where WebGPU is missing, fails
     /// or, for `auto`, runs in software); look for pretrained encoders' files in the
-    /// folder at the URL `encoders`.
+    /// folder at the URL `encoders`, and for the widget's files (what a web site
+    /// export holds) in the folder at the URL `widget`.
     Start {
         backend: BackendChoice,
         encoders: String,
+        widget: String,
     },
     /// Load the core's built-in sample.
     LoadSample {
@@ -55,6 +57,9 @@ pub enum Request {
     TakeSample,
     /// The model as a file (attached to the reply).
     Export,
+    /// The model as a web site, a zip (attached to the reply): the widget, the model,
+    /// its encoder files and an example page (`mla::site`).
+    ExportSite,
     /// Load the attached model file.
     Import { name: String },
 }
@@ -84,6 +89,9 @@ pub enum Reply {
         fallback: Option<String>,
         /// The pretrained encoders served with the page, or why there are none.
         encoders: Result<Vec<EncoderInfo>, String>,
+        /// The widget's size in bytes, served with the page for web site exports, or
+        /// why it is not.
+        site: Result<u64, String>,
     },
     Data(DataSummary),
     /// What the missing-modality masks did, per split.
@@ -140,6 +148,14 @@ impl Reply {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EncoderInfo {
     pub name: String,
+    pub file: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// A file of the widget served with the page (`widget/index.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WidgetFile {
     pub file: String,
     pub size: u64,
     pub sha256: String,

@@ -2,6 +2,7 @@
 //! the images it names: the browser's view of a data set on disk.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::data::manifest::build::{
     ManifestConfig, ManifestData, from_manifest_with, image_setting,
@@ -22,10 +23,12 @@ pub const PAGE_MEMORY_BUDGET: u64 = 3 << 30;
 /// natively (1.1 MB per 160 px image).
 const BYTES_PER_VALUE: u64 = 14;
 
-/// Uploaded files by path (`/`-separated, relative to what was picked).
+/// Uploaded files by path (`/`-separated, relative to what was picked). The bytes are
+/// shared: a set made from another (captured samples joining an upload) holds no second
+/// copy of its files.
 #[derive(Clone, Debug, Default)]
 pub struct FileSet {
-    files: BTreeMap<String, Vec<u8>>,
+    files: BTreeMap<String, Arc<Vec<u8>>>,
 }
 
 /// Checks the sizes of files about to be read (`(name, bytes)`) before reading them.
@@ -84,7 +87,7 @@ impl FileSet {
     /// Adds a file under its relative path.
     pub fn insert(&mut self, path: &str, bytes: Vec<u8>) {
         let key = normalise(path).unwrap_or_else(|| path.to_string());
-        self.files.insert(key, bytes);
+        self.files.insert(key, Arc::new(bytes));
     }
 
     /// Number of files.
@@ -99,7 +102,7 @@ impl FileSet {
 
     /// The one manifest (`.csv` or `.jsonl`) among the files: its path and bytes.
     pub fn manifest(&self) -> Result<(&str, &[u8])> {
-        let found: Vec<(&String, &Vec<u8>)> =
+        let found: Vec<(&String, &Arc<Vec<u8>>)> =
             self.files.iter().filter(|(p, _)| is_manifest(p)).collect();
         match found.as_slice() {
             [(path, bytes)] => Ok((path.as_str(), bytes.as_slice())),
@@ -125,7 +128,7 @@ impl FileSet {
         let dir = manifest.rsplit_once('/').map_or("", |(d, _)| d);
         let joined = normalise(&format!("{dir}/{path}"));
         if let Some(bytes) = joined.as_ref().and_then(|p| self.files.get(p)) {
-            return Ok(bytes);
+            return Ok(bytes.as_slice());
         }
         let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
         let mut same_name = self
@@ -133,7 +136,7 @@ impl FileSet {
             .iter()
             .filter(|(p, _)| p.rsplit('/').next() == Some(name));
         match (same_name.next(), same_name.next()) {
-            (Some((_, bytes)), None) => Ok(bytes),
+            (Some((_, bytes)), None) => Ok(bytes.as_slice()),
             (Some((a, _)), Some((b, _))) => Err(format!(
                 "not among the uploaded files as `{}`, and several files are named `{name}` ({a}, {b}, ...)",
                 joined.unwrap_or_default()
@@ -306,13 +309,19 @@ impl Upload {
 /// Side of the built-in sample's PNG files (models resize to their own size).
 pub const SAMPLE_IMAGE_SIDE: u32 = 32;
 
-/// The files as `(path, bytes)`, in path order.
+/// The files as `(path, bytes)`, in path order (bytes still shared with another set
+/// are copied).
 impl IntoIterator for FileSet {
     type Item = (String, Vec<u8>);
-    type IntoIter = std::collections::btree_map::IntoIter<String, Vec<u8>>;
+    type IntoIter = std::iter::Map<
+        std::collections::btree_map::IntoIter<String, Arc<Vec<u8>>>,
+        fn((String, Arc<Vec<u8>>)) -> (String, Vec<u8>),
+    >;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.files.into_iter()
+        self.files
+            .into_iter()
+            .map(|(path, bytes)| (path, Arc::unwrap_or_clone(bytes)))
     }
 }
 

@@ -25,10 +25,12 @@ use crate::protocol::{DataSummary, EncoderInfo, Message, ModelInfo, Reply, Reque
 
 mod data;
 mod predicting;
+mod site;
 mod training;
 
 use data::{accept, built, export_data, pretrained_data, with_frozen_networks};
 use predicting::{predict, take_sample};
+use site::{WidgetFiles, export_site};
 use training::train_loop;
 
 /// A model ready to predict: trained here or imported.
@@ -56,6 +58,8 @@ struct Engine {
     model: Option<ReadyModel>,
     /// The pretrained encoders' files downloaded so far, and where they are served.
     encoders: EncoderFiles,
+    /// The widget's files served with the page, for web site exports.
+    widget: Option<WidgetFiles>,
 }
 
 thread_local! {
@@ -142,7 +146,11 @@ fn idle() -> Result<(), String> {
 async fn handle(m: Message<Request>) -> Result<(), String> {
     let id = m.id;
     match m.body {
-        Request::Start { backend, encoders } => start(id, backend, encoders).await,
+        Request::Start {
+            backend,
+            encoders,
+            widget,
+        } => start(id, backend, encoders, widget).await,
         Request::LoadSample { samples, data } => {
             idle()?;
             let upload = Upload::sample(samples, 0).map_err(|e| e.to_string())?;
@@ -207,6 +215,11 @@ async fn handle(m: Message<Request>) -> Result<(), String> {
             post(Message::new(id, Reply::Exported).with_bytes(Some(bytes)));
             Ok(())
         }
+        Request::ExportSite => {
+            let zip = export_site(id).await?;
+            post(Message::new(id, Reply::Exported).with_bytes(Some(zip)));
+            Ok(())
+        }
         Request::Import { name } => {
             let bytes = m.bytes.ok_or("no model file attached")?;
             let device = device()?;
@@ -229,9 +242,15 @@ async fn handle(m: Message<Request>) -> Result<(), String> {
     }
 }
 
-/// Starts the backend the page asks for (see [`BrowserDevice::start`]) and looks for the pretrained encoders served with the page (`encoders/index.json`,
-/// written when the page was built with encoder files at hand).
-async fn start(id: u32, backend: BackendChoice, encoders: String) -> Result<(), String> {
+/// Starts the backend the page asks for (see [`BrowserDevice::start`]) and looks for
+/// the pretrained encoders served with the page (`encoders/index.json`, written when
+/// the page was built with encoder files at hand) and for the widget's files.
+async fn start(
+    id: u32,
+    backend: BackendChoice,
+    encoders: String,
+    widget: String,
+) -> Result<(), String> {
     let started = BrowserDevice::start(backend).await;
     let name = started.label().to_string();
     let base = encoders.trim_end_matches('/').to_string();
@@ -243,9 +262,12 @@ async fn start(id: u32, backend: BackendChoice, encoders: String) -> Result<(), 
              after `mla-native encoders import`"
         )),
     };
+    let widget = WidgetFiles::find(&widget).await;
+    let site = widget.as_ref().map(WidgetFiles::size).map_err(Clone::clone);
     ENGINE.with_borrow_mut(|e| {
         e.device = Some(started.device);
         e.encoders = EncoderFiles::new(base);
+        e.widget = widget.ok();
     });
     reply(
         id,
@@ -253,6 +275,7 @@ async fn start(id: u32, backend: BackendChoice, encoders: String) -> Result<(), 
             name,
             fallback: started.fallback,
             encoders: served,
+            site,
         },
     );
     Ok(())
