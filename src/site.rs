@@ -54,6 +54,15 @@ fn escape(text: &str) -> String {
     out
 }
 
+/// `a`, `a and b`, `a, b and c`.
+fn listed(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// The site's `index.html` for the model `header` describes.
 pub fn index_html(header: &ModelHeader) -> Result<String> {
     let takes = input_kinds(header)?;
@@ -93,7 +102,7 @@ pub fn index_html(header: &ModelHeader) -> Result<String> {
         .replace("{{modalities}}", &modalities)
         .replace(
             "{{inputs}}",
-            &inputs.iter().map(|i| i.0).collect::<Vec<_>>().join(", "),
+            &listed(&inputs.iter().map(|i| i.0).collect::<Vec<_>>()),
         )
         .replace(
             "{{keys}}",

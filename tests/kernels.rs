@@ -296,6 +296,54 @@ fn our_convolution_and_its_gradients_match_burns() {
     }
 }
 
+/// Stride 1, no dilation, one group, output planes at least 12 wide: the direct kernel
+/// (on CPUs with AVX2 + FMA) for the output and the input gradient, with every kernel
+/// size up to 5x5, padding beyond the kernel (the input gradient then falls back),
+/// output channels that fill no whole block of 6, widths that end mid-step.
+#[test]
+fn direct_convolution_and_its_gradients_match_burns() {
+    let mut rng = Rng::derive(23, 4);
+    for i in 0..24 {
+        let kernel = [1 + rng.below(5), 1 + rng.below(5)];
+        let padding = [
+            (rng.below(kernel[0] + 1), rng.below(kernel[0] + 1)),
+            (rng.below(kernel[1] + 1), rng.below(kernel[1] + 1)),
+        ];
+        let width = 12 + rng.below(30);
+        let case = Case {
+            batch: 1 + rng.below(3),
+            c_in: 1 + rng.below(9),
+            c_out: 1 + rng.below(14),
+            size: [
+                kernel[0] + rng.below(20),
+                width + kernel[1] - 1 - padding[1].0 - padding[1].1 + kernel[1],
+            ],
+            kernel,
+            stride: [1, 1],
+            padding,
+            dilation: [1, 1],
+            groups: 1,
+            bias: rng.below(2) == 0,
+        };
+        let (ours, burns) = (run(&case, true, 100 + i), run(&case, false, 100 + i));
+        for (what, (a, b)) in ["output", "dx", "dweight", "dbias"]
+            .iter()
+            .zip(ours.iter().zip(&burns))
+        {
+            let r = relative(a, b);
+            assert!(
+                r <= 1e-5,
+                "case {i} ({} -> {}, {:?} input, {:?} kernel, padding {:?}): {what} differs by {r:e}",
+                case.c_in,
+                case.c_out,
+                case.size,
+                case.kernel,
+                case.padding,
+            );
+        }
+    }
+}
+
 #[test]
 fn a_conv2d_module_forwards_the_same_through_ours() {
     let device = cpu();

@@ -119,7 +119,7 @@ fn an_audio_model_s_page_asks_for_a_clip() {
     )
     .unwrap();
     assert!(page.contains("clf.predict({ text, audio })"), "{page}");
-    assert!(page.contains("a WAV clip"), "{page}");
+    assert!(page.contains("a text and a WAV clip;"), "{page}");
 }
 
 #[test]

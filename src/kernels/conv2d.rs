@@ -34,6 +34,7 @@ use rayon::prelude::*;
 
 use super::channel_bias::add_channel_bias;
 use super::depthwise;
+use super::direct::{Direct, flipped_transposed};
 use super::gemm::{matmul, matmul_serial};
 use super::geometry::Geometry;
 use super::{dims4, math, ours, output_len, padding_pairs, scratch};
@@ -109,6 +110,11 @@ impl ConvKernels for Flex {
         let y = if depthwise {
             let geometry = Geometry::new([xs[2], xs[3]], [oh, ow], [ws[2], ws[3]], &options);
             depthwise::forward(&geometry, xv, [xs[0], xs[1]], wv, ws[0])
+        } else if let Some(direct) = plain(&options)
+            .then(|| Direct::forward(xs, ws, before(&options), [oh, ow]))
+            .flatten()
+        {
+            direct.run(xv, wv)
         } else {
             forward_gemm(xv, xs, wv, ws, [oh, ow], &options)
         };
@@ -129,8 +135,14 @@ impl ConvKernels for Flex {
             return Self::conv2d_x_backward(x, weight, grad, options);
         }
         let (weight, grad) = (weight.to_contiguous(), grad.to_contiguous());
+        let direct = plain(&options)
+            .then(|| Direct::input_grad(xs, ws, before(&options), [gs[2], gs[3]]))
+            .flatten();
         let dx = match (weight.as_slice::<f32>(), grad.as_slice::<f32>()) {
-            (Some(wv), Some(gv)) => input_grad(wv, ws, gv, gs, xs, &options),
+            (Some(wv), Some(gv)) => match direct {
+                Some(d) => d.run(gv, &flipped_transposed(wv, ws)),
+                None => input_grad(wv, ws, gv, gs, xs, &options),
+            },
             // Contiguous f32 always reads as a slice; Burn's gradient otherwise.
             _ => return Self::conv2d_x_backward(x, weight, grad, options),
         };
@@ -148,8 +160,14 @@ impl ConvKernels for Flex {
             return Self::conv2d_weight_backward(x, weight, grad, options);
         }
         let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
+        let direct = plain(&options)
+            .then(|| Direct::forward(xs, ws, before(&options), [gs[2], gs[3]]))
+            .flatten();
         let w = match (x.as_slice::<f32>(), grad.as_slice::<f32>()) {
-            (Some(xv), Some(gv)) => weight_grad(xv, xs, gv, gs, ws, &options),
+            (Some(xv), Some(gv)) => match direct {
+                Some(d) => d.weight_grad(xv, gv),
+                None => weight_grad(xv, xs, gv, gs, ws, &options),
+            },
             // Contiguous f32 always reads as a slice; Burn's gradient otherwise.
             _ => return Self::conv2d_weight_backward(x, weight, grad, options),
         };
@@ -219,6 +237,17 @@ impl<B: Backend + ConvKernels, C: CheckpointStrategy> ConvKernels for Autodiff<B
             )),
         }
     }
+}
+
+/// Whether a convolution has stride 1, no dilation and one group: what the direct
+/// kernel computes (`direct.rs`).
+fn plain(options: &ConvOptions<2>) -> bool {
+    options.stride == [1, 1] && options.dilation == [1, 1] && options.groups == 1
+}
+
+/// The padding before the rows and before the columns.
+fn before(options: &ConvOptions<2>) -> [usize; 2] {
+    [options.padding[0].0, options.padding[1].0]
 }
 
 /// `x [B, C_in, H, W]` through the convolution `weight [C_out, C_in / groups, KH, KW]`

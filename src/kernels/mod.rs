@@ -6,6 +6,7 @@ pub mod batch_norm;
 pub mod channel_bias;
 pub mod conv2d;
 mod depthwise;
+pub mod direct;
 mod elementwise;
 pub mod gelu;
 mod gemm;

@@ -64,6 +64,15 @@ async function open(profile, args) {
   await browser.page.waitForFunction(() => document.querySelector('[data-testid=backend]')?.dataset.readyMs !== undefined, null, { timeout: 120_000 });
   return browser;
 }
+/** Starts the camera and the microphone of `page` and waits until both run. */
+async function startDevices(page) {
+  await page.getByTestId('start-camera').click();
+  await page.getByTestId('start-microphone').click();
+  await page.waitForFunction(() => {
+    const v = document.querySelector('[data-testid=camera-preview]');
+    return v && v.videoWidth > 0 && document.querySelector('[data-testid=start-microphone]')?.textContent.startsWith('Stop');
+  }, null, { timeout: 30_000 });
+}
 const count = (page, what) => page.getByTestId(what).textContent().then(Number);
 async function holdUntil(page, button, counter, n) {
   await page.getByTestId(button).dispatchEvent('pointerdown');
@@ -102,12 +111,7 @@ for (let k = 0; k < 3; k++) {
     const back = await Promise.all([0, 1].slice(0, k).map(async (j) => [await count(page, `frames-c${j}`), await count(page, `clips-c${j}`)]));
     check(back.every(([f, c]) => f >= PER_CLASS - 1 && c >= PER_CLASS), `browser ${k}: the saved captures load back (frames, clips per class: ${JSON.stringify(back)})`);
   }
-  await page.getByTestId('start-camera').click();
-  await page.getByTestId('start-microphone').click();
-  await page.waitForFunction(() => {
-    const v = document.querySelector('[data-testid=camera-preview]');
-    return v && v.videoWidth > 0 && document.querySelector('[data-testid=start-microphone]')?.textContent.startsWith('Stop');
-  }, null, { timeout: 30_000 });
+  await startDevices(page);
   const clipLength = page.locator('input[name=clip_seconds]');
   await clipLength.fill('0.3');
   await clipLength.dispatchEvent('change');
@@ -212,12 +216,7 @@ for (const k of [0, 1]) {
   await p.getByTestId('import').setInputFiles(modelFile);
   await p.waitForFunction(() => document.querySelector('[data-testid=model-info]')?.textContent.includes('imported'), null, { timeout: 60_000 });
   await p.getByTestId('capture').locator('summary').click();
-  await p.getByTestId('start-camera').click();
-  await p.getByTestId('start-microphone').click();
-  await p.waitForFunction(() => {
-    const v = document.querySelector('[data-testid=camera-preview]');
-    return v && v.videoWidth > 0 && document.querySelector('[data-testid=start-microphone]')?.textContent.startsWith('Stop');
-  }, null, { timeout: 30_000 });
+  await startDevices(p);
   await p.getByTestId('live').click();
   await p.waitForFunction(() => Number(document.querySelector('[data-testid=prediction]')?.dataset.run) >= 2, null, { timeout: 120_000 });
   await p.getByTestId('live').click();

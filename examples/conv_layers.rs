@@ -1,0 +1,68 @@
+//! One convolution layer at a time on the CPU backend: forward, and forward + both
+//! gradients, through the direct kernel and through im2col + GEMM in turn (rounds
+//! interleaved, best of each), on ResNet-18's stride-1 layers and the CNN's (BENCHMARKS,
+//! issue 26). `bench/conv_layers.py` times PyTorch on the same shapes.
+//!
+//!   RAYON_NUM_THREADS=1 cargo run --release --example conv_layers [ROUNDS]
+
+use std::time::Instant;
+
+use mla::burn::backend::ops::ConvOptions;
+use mla::burn::tensor::{Device, Distribution, Tensor};
+use mla::kernels::{conv2d, direct};
+
+/// (batch, c_in, c_out, side, kernel, padding).
+const LAYERS: [(usize, usize, usize, usize, usize, usize); 5] = [
+    (48, 32, 32, 28, 3, 1),
+    (48, 64, 64, 14, 3, 1),
+    (16, 32, 32, 56, 3, 1),
+    (64, 1, 16, 28, 3, 1),
+    (64, 16, 32, 14, 3, 1),
+];
+
+fn main() {
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .map_or(5, |r| r.parse().expect("ROUNDS"));
+    let device = Device::flex();
+    let train = device.clone().autodiff();
+    println!("| layer | path | forward ms | forward + backward ms |");
+    println!("|---|---|---:|---:|");
+    for (b, ci, co, side, k, p) in LAYERS {
+        let options = ConvOptions::new([1, 1], [p, p], [1, 1], 1);
+        let dist = Distribution::Normal(0.0, 1.0);
+        let x = Tensor::<4>::random([b, ci, side, side], dist, &device);
+        let w = Tensor::<4>::random([co, ci, k, k], dist, &device);
+        // best[path] = (forward, forward + backward)
+        let mut best = [(f64::MAX, f64::MAX); 2];
+        for _ in 0..rounds {
+            for (path, on) in [true, false].into_iter().enumerate() {
+                direct::set_enabled(on);
+                let t = Instant::now();
+                let y = conv2d(x.clone(), w.clone(), None, options.clone());
+                let _ = y.into_data();
+                let forward = t.elapsed().as_secs_f64();
+                let xt = Tensor::<4>::from_data(x.to_data(), &train).require_grad();
+                let wt = Tensor::<4>::from_data(w.to_data(), &train).require_grad();
+                let t = Instant::now();
+                let loss = conv2d(xt.clone(), wt.clone(), None, options.clone()).sum();
+                let grads = loss.backward();
+                let _ = (
+                    xt.grad(&grads).unwrap().into_data(),
+                    wt.grad(&grads).unwrap().into_data(),
+                );
+                let both = t.elapsed().as_secs_f64();
+                best[path].0 = best[path].0.min(forward);
+                best[path].1 = best[path].1.min(both);
+            }
+        }
+        direct::set_enabled(true);
+        for (path, name) in ["direct", "im2col + GEMM"].into_iter().enumerate() {
+            println!(
+                "| {b} x {ci}->{co}, {side}x{side}, {k}x{k} | {name} | {:.2} | {:.2} |",
+                best[path].0 * 1e3,
+                best[path].1 * 1e3
+            );
+        }
+    }
+}

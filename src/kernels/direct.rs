@@ -1,0 +1,500 @@
+//! Direct 2-D convolution of stride 1 over wide planes (x86-64 with AVX2 + FMA): each
+//! sample's input is copied once into a zero-padded buffer, and a register block of 6
+//! output channels x 16 output columns accumulates `w * x` over the input channels and
+//! taps, reading that buffer in place. No im2col patches (9 copies of a 3x3 layer's
+//! input) and no packing: on ResNet-18's 28 x 28 layers im2col + GEMM took 1.6 times
+//! oneDNN's time, and the GEMM alone already as long as oneDNN's whole convolution.
+//!
+//! The same kernel computes a stride-1 layer's input gradient: the output gradient,
+//! zero-padded by `K - 1 - pad`, through the weights flipped and transposed. The weight
+//! gradient reads the same padded input against the output gradient, 4 output
+//! channels x 3 taps of a row at a time, summed over each sample's positions. Elsewhere
+//! (strides, dilation, groups, narrow planes, wasm32, CPUs without AVX2) the im2col +
+//! GEMM path runs.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+
+use super::{math, scratch};
+
+/// Output channels per register block (6 x 2 vectors of accumulators: 12 of the 16 AVX
+/// registers, the rest for the input vectors and the broadcast weight).
+const CB: usize = 6;
+/// Output columns per step: two vectors of 8.
+const COLS: usize = 16;
+/// Narrowest output plane that runs here: below it the padding columns of each step
+/// cost more than im2col (a 7 x 7 plane would compute 16 columns for 7).
+pub const MIN_WIDTH: usize = 12;
+
+/// One direct convolution: `x [B, c_in, h, w] -> y [B, c_out, oh, ow]`, input pixel
+/// `(iy, ix)` at `(iy + offset[0], ix + offset[1])` of the zero-padded input that
+/// `y[oy, ox] = sum w[ky, kx] * xpad[oy + ky, ox + kx]` reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Direct {
+    pub batch: usize,
+    pub c_in: usize,
+    pub c_out: usize,
+    pub input: [usize; 2],
+    pub kernel: [usize; 2],
+    pub offset: [usize; 2],
+    pub output: [usize; 2],
+}
+
+/// Whether the direct kernel may run (see [`set_enabled`]).
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turns the direct kernel on or off for the whole process (on by default), so that a
+/// benchmark can time it against im2col + GEMM on the same layers in one process.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+/// Whether this kernel runs: enabled, and the CPU has AVX2 and FMA (detected once by
+/// the standard library).
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        ENABLED.load(Ordering::Relaxed)
+            && std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+impl Direct {
+    /// The forward pass of a stride-1, undilated, ungrouped convolution whose padding
+    /// before the rows and columns is `pad`, when it runs here.
+    pub fn forward(
+        xs: [usize; 4],
+        ws: [usize; 4],
+        pad: [usize; 2],
+        output: [usize; 2],
+    ) -> Option<Self> {
+        let d = Direct {
+            batch: xs[0],
+            c_in: xs[1],
+            c_out: ws[0],
+            input: [xs[2], xs[3]],
+            kernel: [ws[2], ws[3]],
+            offset: pad,
+            output,
+        };
+        (output[1] >= MIN_WIDTH && available()).then_some(d)
+    }
+
+    /// The input gradient of that convolution, as a direct convolution of the output
+    /// gradient (`[B, c_out, oh, ow] -> [B, c_in, h, w]`, through
+    /// [`flipped_transposed`] weights), when it runs here: padding beyond `K - 1`
+    /// leaves output rows no tap reads, which this form cannot say.
+    pub fn input_grad(
+        xs: [usize; 4],
+        ws: [usize; 4],
+        pad: [usize; 2],
+        output: [usize; 2],
+    ) -> Option<Self> {
+        let [kh, kw] = [ws[2], ws[3]];
+        let d = Direct {
+            batch: xs[0],
+            c_in: ws[0],
+            c_out: xs[1],
+            input: output,
+            kernel: [kh, kw],
+            offset: [(kh - 1).checked_sub(pad[0])?, (kw - 1).checked_sub(pad[1])?],
+            output: [xs[2], xs[3]],
+        };
+        (xs[3] >= MIN_WIDTH && available()).then_some(d)
+    }
+
+    /// `y [B, c_out, oh, ow]` of `x [B, c_in, h, w]` through `wt [c_out, c_in, kh, kw]`,
+    /// one sample per parallel task.
+    pub fn run(&self, x: &[f32], wt: &[f32]) -> Vec<f32> {
+        let [h, w] = self.input;
+        let [oh, ow] = self.output;
+        let [kh, kw] = self.kernel;
+        assert_eq!(
+            x.len(),
+            self.batch * self.c_in * h * w,
+            "direct conv: input size"
+        );
+        assert_eq!(
+            wt.len(),
+            self.c_out * self.c_in * kh * kw,
+            "direct conv: weight size"
+        );
+        let packed = self.pack(wt);
+        let mut y = math::zeros::<f32>(self.batch * self.c_out * oh * ow);
+        let (hp, wp) = self.padded();
+        let sample_in = self.c_in * h * w;
+        y.par_chunks_mut((self.c_out * oh * ow).max(1))
+            .enumerate()
+            .for_each(|(n, y_n)| {
+                scratch::with_two(self.c_in * hp * wp, 0, |xpad, _| {
+                    self.pad_input(&x[n * sample_in..][..sample_in], xpad);
+                    sample(self, xpad, &packed, y_n)
+                })
+            });
+        y
+    }
+
+    /// `dw [c_out, c_in, kh, kw]` of this convolution (a forward one) given its input
+    /// `x [B, c_in, h, w]` and output gradient `g [B, c_out, oh, ow]`: `dw[co, ci, ky,
+    /// kx] = sum over samples and output positions of g[co, oy, ox] * xpad[ci, oy + ky,
+    /// ox + kx]`, a partial sum per parallel task of samples, added at the end.
+    pub fn weight_grad(&self, x: &[f32], g: &[f32]) -> Vec<f32> {
+        let [h, w] = self.input;
+        let [oh, ow] = self.output;
+        let [kh, kw] = self.kernel;
+        let (sample_in, sample_out) = (self.c_in * h * w, self.c_out * oh * ow);
+        assert_eq!(x.len(), self.batch * sample_in, "direct conv: input size");
+        assert_eq!(
+            g.len(),
+            self.batch * sample_out,
+            "direct conv: gradient size"
+        );
+        let (hp, wp) = self.padded();
+        let row = ow.div_ceil(8) * 8;
+        let len = self.c_out * self.c_in * kh * kw;
+        let per_task = self.batch.div_ceil(rayon::current_num_threads()).max(1);
+        let partials: Vec<Vec<f32>> = (0..self.batch)
+            .step_by(per_task)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|first| {
+                let mut dw = vec![0.0; len];
+                scratch::with_two(self.c_in * hp * wp, self.c_out * oh * row, |xpad, gpad| {
+                    for n in first..(first + per_task).min(self.batch) {
+                        self.pad_input(&x[n * sample_in..][..sample_in], xpad);
+                        // Rows of `row` values, zeros past `ow`: a step's extra lanes
+                        // add nothing.
+                        let g_n = &g[n * sample_out..][..sample_out];
+                        for (src, dst) in g_n.chunks_exact(ow).zip(gpad.chunks_exact_mut(row)) {
+                            dst[..ow].copy_from_slice(src);
+                            dst[ow..].fill(0.0);
+                        }
+                        sample_weight_grad(self, xpad, gpad, &mut dw)
+                    }
+                });
+                dw
+            })
+            .collect();
+        let mut partials = partials.into_iter();
+        let mut dw = partials.next().unwrap_or_else(|| vec![0.0; len]);
+        for p in partials {
+            for (d, v) in dw.iter_mut().zip(&p) {
+                *d += v;
+            }
+        }
+        dw
+    }
+
+    /// Rows and columns of the zero-padded input: every step reads `COLS` columns
+    /// from its first, so the last step's extra columns read zeros too.
+    fn padded(&self) -> (usize, usize) {
+        let [oh, ow] = self.output;
+        let [kh, kw] = self.kernel;
+        (oh + kh - 1, ow.div_ceil(COLS) * COLS + kw - 1)
+    }
+
+    /// `x_n [c_in, h, w]` at its offset in `xpad [c_in, hp, wp]`, zeros around it;
+    /// input rows and columns beyond the padded size (padding after the plane that is
+    /// negative in effect) are left out, as no tap reads them.
+    fn pad_input(&self, x_n: &[f32], xpad: &mut [f32]) {
+        let [h, w] = self.input;
+        let (hp, wp) = self.padded();
+        let [oy, ox] = self.offset;
+        // Columns past `ow + kw - 1` are read by the extra columns of a step only: left
+        // at zero, so that the weight gradient's zero-padded output gradient meets no
+        // infinity there (0 x inf is NaN).
+        let cols = w.min(
+            (self.output[1] + self.kernel[1] - 1)
+                .min(wp)
+                .saturating_sub(ox),
+        );
+        let rows = h.min(hp.saturating_sub(oy));
+        for (plane, out) in x_n.chunks_exact(h * w).zip(xpad.chunks_exact_mut(hp * wp)) {
+            // Zeros where no input lands, written once (the copied values are not).
+            let (top, rest) = out.split_at_mut((oy * wp).min(hp * wp));
+            top.fill(0.0);
+            let (middle, bottom) = rest.split_at_mut(rows * wp);
+            bottom.fill(0.0);
+            for (src, dst) in plane.chunks_exact(w).zip(middle.chunks_exact_mut(wp)) {
+                let (left, right) = dst.split_at_mut(ox.min(wp));
+                left.fill(0.0);
+                right[..cols].copy_from_slice(&src[..cols]);
+                right[cols..].fill(0.0);
+            }
+        }
+    }
+
+    /// `wt [c_out, c_in, kh, kw]` as blocks of [`CB`] output channels, `[block][c_in]
+    /// [kh][kw][CB]` (zeros for channels past `c_out`): the block's weights for one tap
+    /// are adjacent.
+    fn pack(&self, wt: &[f32]) -> Vec<f32> {
+        let taps = self.kernel[0] * self.kernel[1];
+        let blocks = self.c_out.div_ceil(CB);
+        let mut packed = vec![0.0; blocks * self.c_in * taps * CB];
+        for co in 0..self.c_out {
+            let (block, lane) = (co / CB, co % CB);
+            for ci in 0..self.c_in {
+                for t in 0..taps {
+                    packed[((block * self.c_in + ci) * taps + t) * CB + lane] =
+                        wt[(co * self.c_in + ci) * taps + t];
+                }
+            }
+        }
+        packed
+    }
+}
+
+/// One sample's output through the AVX2 kernel ([`avx2::sample`]).
+fn sample(d: &Direct, xpad: &[f32], packed: &[f32], y: &mut [f32]) {
+    // A `Direct` is only made where the CPU has AVX2 (checked again: one could be
+    // built by hand).
+    assert!(available(), "the direct convolution needs AVX2 and FMA");
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the CPU has AVX2 and FMA; `avx2::sample` checks the buffers' sizes.
+    unsafe {
+        avx2::sample(d, xpad, packed, y)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (d, xpad, packed, y);
+}
+
+/// One sample's weight gradient through the AVX2 kernel ([`avx2::weight_grad`]).
+fn sample_weight_grad(d: &Direct, xpad: &[f32], gpad: &[f32], dw: &mut [f32]) {
+    assert!(available(), "the direct convolution needs AVX2 and FMA");
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: as in `sample`.
+    unsafe {
+        avx2::weight_grad(d, xpad, gpad, dw)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (d, xpad, gpad, dw);
+}
+
+/// `wt [c_out, c_in, kh, kw]` flipped in both spatial axes with its channel axes
+/// swapped, `[c_in, c_out, kh, kw]`: the weights of the input gradient's convolution.
+pub fn flipped_transposed(wt: &[f32], [c_out, c_in, kh, kw]: [usize; 4]) -> Vec<f32> {
+    let mut out = vec![0.0; wt.len()];
+    for co in 0..c_out {
+        for ci in 0..c_in {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    out[((ci * c_out + co) * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx)] =
+                        wt[((co * c_in + ci) * kh + ky) * kw + kx];
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{CB, COLS, Direct};
+
+    /// One sample: `xpad [c_in, hp, wp]` (padded as [`Direct::pad_input`] writes it)
+    /// through `packed` ([`Direct::pack`]) into `y [c_out, oh, ow]`.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn sample(d: &Direct, xpad: &[f32], packed: &[f32], y: &mut [f32]) {
+        let [oh, ow] = d.output;
+        let [kh, kw] = d.kernel;
+        let (hp, wp) = d.padded();
+        let taps = kh * kw;
+        let block_len = d.c_in * taps * CB;
+        assert!(xpad.len() >= d.c_in * hp * wp && y.len() == d.c_out * oh * ow);
+        assert!(packed.len() == d.c_out.div_ceil(CB) * block_len);
+        // Row by row, every block: the kh input rows of every channel a row reads stay
+        // in the first caches while all output channels use them (block by block, a
+        // 56 x 56 sample's padded input, larger than L2, was read again per block).
+        for oy in 0..oh {
+            for block in 0..d.c_out.div_ceil(CB) {
+                let w = &packed[block * block_len..][..block_len];
+                let channels = CB.min(d.c_out - block * CB);
+                let mut ox = 0;
+                while ox < ow {
+                    let mut acc = [[0.0f32; COLS]; CB];
+                    // SAFETY: every read lies inside `xpad` and `w`: rows oy..oy + kh < hp,
+                    // columns ox..ox + COLS + kw - 1 <= wp (the padded width is a whole
+                    // number of steps plus kw - 1), the weights block_len long.
+                    unsafe {
+                        if ow - ox > COLS / 2 {
+                            step::<2>(d, xpad, w, [oy, ox], [hp, wp], &mut acc)
+                        } else {
+                            step::<1>(d, xpad, w, [oy, ox], [hp, wp], &mut acc)
+                        }
+                    };
+                    let n = (ow - ox).min(COLS);
+                    for (c, row) in acc.iter().enumerate().take(channels) {
+                        let co = block * CB + c;
+                        y[(co * oh + oy) * ow + ox..][..n].copy_from_slice(&row[..n]);
+                    }
+                    ox += COLS;
+                }
+            }
+        }
+    }
+
+    /// Output channels and taps of a row per block of the weight gradient (4 x 3
+    /// accumulators; 4 + 3 loads per 12 products).
+    const GCO: usize = 4;
+    const GTAPS: usize = 3;
+
+    /// Adds one sample's `dw` to `dw [c_out, c_in, kh, kw]`: `xpad` as in [`sample`],
+    /// `gpad [c_out, oh, row]` its output gradient in rows of `row` (`ow` rounded up to
+    /// 8) values, zeros past `ow`.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn weight_grad(d: &Direct, xpad: &[f32], gpad: &[f32], dw: &mut [f32]) {
+        let [oh, ow] = d.output;
+        let [kh, kw] = d.kernel;
+        let (hp, wp) = d.padded();
+        let row = ow.div_ceil(8) * 8;
+        assert!(xpad.len() >= d.c_in * hp * wp && gpad.len() >= d.c_out * oh * row);
+        assert!(dw.len() == d.c_out * d.c_in * kh * kw);
+        for block in (0..d.c_out).step_by(GCO) {
+            let channels = GCO.min(d.c_out - block);
+            for ci in 0..d.c_in {
+                for ky in 0..kh {
+                    for kx in (0..kw).step_by(GTAPS) {
+                        // SAFETY: rows oy + ky < hp, columns up to row - 1 + kw - 1 < wp
+                        // (`row` <= the padded width's steps), gradient rows of `row`.
+                        let sums = unsafe {
+                            match kw - kx {
+                                1 => {
+                                    gradient_taps::<1>(d, xpad, gpad, [block, channels, ci, ky, kx])
+                                }
+                                2 => {
+                                    gradient_taps::<2>(d, xpad, gpad, [block, channels, ci, ky, kx])
+                                }
+                                _ => gradient_taps::<GTAPS>(
+                                    d,
+                                    xpad,
+                                    gpad,
+                                    [block, channels, ci, ky, kx],
+                                ),
+                            }
+                        };
+                        for (c, taps) in sums.iter().enumerate().take(channels) {
+                            let at = (((block + c) * d.c_in + ci) * kh + ky) * kw + kx;
+                            for (t, v) in taps.iter().enumerate().take(kw - kx) {
+                                dw[at + t] += v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The sums over one sample's output positions of `g[block + c] * xpad[ci, oy + ky,
+    /// ox + kx + t]` for `c < GCO` (channels past `channels` repeat the block's first:
+    /// computed, not used) and `t < T`.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; the reads described at the call lie inside `xpad` and `gpad`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn gradient_taps<const T: usize>(
+        d: &Direct,
+        xpad: &[f32],
+        gpad: &[f32],
+        [block, channels, ci, ky, kx]: [usize; 5],
+    ) -> [[f32; GTAPS]; GCO] {
+        let [oh, ow] = d.output;
+        let (hp, wp) = d.padded();
+        let row = ow.div_ceil(8) * 8;
+        let mut a = [[_mm256_setzero_ps(); T]; GCO];
+        let (xp, gp) = (xpad.as_ptr(), gpad.as_ptr());
+        for oy in 0..oh {
+            // SAFETY: see `weight_grad`.
+            unsafe {
+                let x_row = xp.add((ci * hp + oy + ky) * wp + kx);
+                let g_rows: [*const f32; GCO] = std::array::from_fn(|c| {
+                    let co = block + if c < channels { c } else { 0 };
+                    gp.add((co * oh + oy) * row)
+                });
+                for ox in (0..row).step_by(8) {
+                    let mut xv = [_mm256_setzero_ps(); T];
+                    for (t, v) in xv.iter_mut().enumerate() {
+                        *v = _mm256_loadu_ps(x_row.add(ox + t));
+                    }
+                    for (c, a_c) in a.iter_mut().enumerate() {
+                        let gv = _mm256_loadu_ps(g_rows[c].add(ox));
+                        for t in 0..T {
+                            a_c[t] = _mm256_fmadd_ps(gv, xv[t], a_c[t]);
+                        }
+                    }
+                }
+            }
+        }
+        let mut sums = [[0.0; GTAPS]; GCO];
+        for (s, a_c) in sums.iter_mut().zip(&a) {
+            for t in 0..T {
+                let mut lanes = [0.0f32; 8];
+                // SAFETY: 8 values.
+                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), a_c[t]) };
+                s[t] = lanes.iter().sum();
+            }
+        }
+        sums
+    }
+
+    /// `acc[c][..8 * V]` = output columns `ox..` of row `oy` for the block's channels.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; the reads described at the call lie inside `xpad` and `w`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn step<const V: usize>(
+        d: &Direct,
+        xpad: &[f32],
+        w: &[f32],
+        [oy, ox]: [usize; 2],
+        [hp, wp]: [usize; 2],
+        acc: &mut [[f32; COLS]; CB],
+    ) {
+        let [kh, kw] = d.kernel;
+        let mut a = [[_mm256_setzero_ps(); V]; CB];
+        let (xp, wp_ptr) = (xpad.as_ptr(), w.as_ptr());
+        for ci in 0..d.c_in {
+            for ky in 0..kh {
+                // SAFETY: see `sample`.
+                unsafe {
+                    let row = xp.add((ci * hp + oy + ky) * wp + ox);
+                    let taps = wp_ptr.add((ci * kh + ky) * kw * CB);
+                    for kx in 0..kw {
+                        let mut xv = [_mm256_setzero_ps(); V];
+                        for (v, x) in xv.iter_mut().enumerate() {
+                            *x = _mm256_loadu_ps(row.add(kx + 8 * v));
+                        }
+                        let wk = taps.add(kx * CB);
+                        for (c, a_c) in a.iter_mut().enumerate() {
+                            let wc = _mm256_broadcast_ss(&*wk.add(c));
+                            for v in 0..V {
+                                a_c[v] = _mm256_fmadd_ps(wc, xv[v], a_c[v]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (out, a_c) in acc.iter_mut().zip(&a) {
+            for (lanes, v) in out.chunks_exact_mut(8).zip(a_c) {
+                // SAFETY: 8 values.
+                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), *v) };
+            }
+        }
+    }
+}
