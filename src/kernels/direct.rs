@@ -26,6 +26,14 @@ const COLS: usize = 16;
 /// Narrowest output plane that runs here: below it the padding columns of each step
 /// cost more than im2col (a 7 x 7 plane would compute 16 columns for 7).
 pub const MIN_WIDTH: usize = 12;
+/// Fewest output channels that run here: a block of 6 computes 6 (a single channel
+/// ran slower than im2col).
+const MIN_CHANNELS: usize = 4;
+/// Most input channels of a forward pass or a weight gradient that run here: beyond
+/// them a row's reads outgrow the first cache and the GEMM's packing wins (measured
+/// with `examples/conv_layers.rs`: even at 64, behind at 128). The input gradient,
+/// whose input channels are the layer's outputs, gains at 128 too.
+const MAX_CHANNELS: usize = 64;
 
 /// One direct convolution: `x [B, c_in, h, w] -> y [B, c_out, oh, ow]`, input pixel
 /// `(iy, ix)` at `(iy + offset[0], ix + offset[1])` of the zero-padded input that
@@ -83,7 +91,8 @@ impl Direct {
             offset: pad,
             output,
         };
-        (output[1] >= MIN_WIDTH && available()).then_some(d)
+        (output[1] >= MIN_WIDTH && d.c_in <= MAX_CHANNELS && d.c_out >= MIN_CHANNELS && available())
+            .then_some(d)
     }
 
     /// The input gradient of that convolution, as a direct convolution of the output
@@ -106,7 +115,7 @@ impl Direct {
             offset: [(kh - 1).checked_sub(pad[0])?, (kw - 1).checked_sub(pad[1])?],
             output: [xs[2], xs[3]],
         };
-        (xs[3] >= MIN_WIDTH && available()).then_some(d)
+        (xs[3] >= MIN_WIDTH && d.c_out >= MIN_CHANNELS && available()).then_some(d)
     }
 
     /// `y [B, c_out, oh, ow]` of `x [B, c_in, h, w]` through `wt [c_out, c_in, kh, kw]`,
