@@ -105,6 +105,20 @@ pub fn input_kinds(header: &ModelHeader) -> Result<Takes> {
     Ok(Takes { image, text, audio })
 }
 
+/// The sample rate a model's audio modality was trained at, which its clips must have
+/// (a front end that records resamples to it); `None` for a model without audio.
+pub fn audio_rate(header: &ModelHeader) -> Option<u32> {
+    header
+        .preprocess
+        .as_ref()?
+        .modalities
+        .iter()
+        .find_map(|p| match p {
+            crate::data::Preprocessor::Audio(a) => Some(a.sample_rate),
+            _ => None,
+        })
+}
+
 /// Puts an image, a text and an audio clip (any may be missing) where the model's
 /// modalities take them, by each modality's kind (other modalities are missing): what
 /// `predict_sample` expects. An input the model has no modality for is an error naming

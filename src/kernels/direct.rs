@@ -58,6 +58,12 @@ pub fn set_enabled(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
 }
 
+/// Whether a kernel is 1x1: im2col + GEMM reads such a layer's input in place already
+/// (no patches), and the GEMM packs better than this block does.
+fn pointwise(kernel: [usize; 2]) -> bool {
+    kernel == [1, 1]
+}
+
 /// Whether this kernel runs: enabled, and the CPU has AVX2 and FMA (detected once by
 /// the standard library).
 pub fn available() -> bool {
@@ -91,8 +97,12 @@ impl Direct {
             offset: pad,
             output,
         };
-        (output[1] >= MIN_WIDTH && d.c_in <= MAX_CHANNELS && d.c_out >= MIN_CHANNELS && available())
-            .then_some(d)
+        (output[1] >= MIN_WIDTH
+            && d.c_in <= MAX_CHANNELS
+            && d.c_out >= MIN_CHANNELS
+            && !pointwise(d.kernel)
+            && available())
+        .then_some(d)
     }
 
     /// The input gradient of that convolution, as a direct convolution of the output
@@ -115,7 +125,8 @@ impl Direct {
             offset: [(kh - 1).checked_sub(pad[0])?, (kw - 1).checked_sub(pad[1])?],
             output: [xs[2], xs[3]],
         };
-        (xs[3] >= MIN_WIDTH && d.c_out >= MIN_CHANNELS && available()).then_some(d)
+        (xs[3] >= MIN_WIDTH && d.c_out >= MIN_CHANNELS && !pointwise(d.kernel) && available())
+            .then_some(d)
     }
 
     /// `y [B, c_out, oh, ow]` of `x [B, c_in, h, w]` through `wt [c_out, c_in, kh, kw]`,

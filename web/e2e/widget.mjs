@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { NATIVE as native, OUT as out, ROOT, damagedModel, launch, oversizedModel, reporter, serve, toneManifest, worstDiff } from './harness.mjs';
+import { NATIVE as native, OUT as out, ROOT, damagedModel, launch, oversizedModel, reporter, serve, toneManifest, toneWav, worstDiff } from './harness.mjs';
 
 const dist = process.env.MLA_WIDGET_DIST ?? path.join(ROOT, 'widget', 'dist');
 const cpu = process.env.MLA_BACKEND === 'cpu';
@@ -90,7 +90,12 @@ const total = Object.values(sizes).reduce((a, s) => ({ bytes: a.bytes + s.bytes,
 log(`sizes: ${Object.entries(sizes).map(([f, s]) => `${f} ${s.bytes} (${s.gzip} gz)`).join(', ')}; total ${total.bytes} bytes, ${total.gzip} gzipped`);
 
 const server = await serve(site);
-const { context, page, errors } = await launch(path.join(work, 'profile'));
+// A fake microphone playing the tone of class tone1 (900 Hz), for the element's Record.
+const micWav = path.join(work, 'mic.wav');
+fs.writeFileSync(micWav, toneWav(900, 7, 48000, 2, 0));
+const { context, page, errors } = await launch(path.join(work, 'profile'), [
+  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${micWav}`,
+]);
 // Every widget event on the page, recorded from the start.
 await page.addInitScript(() => {
   window.__events = [];
@@ -305,6 +310,18 @@ await page.screenshot({ path: path.join(out, `widget-page-${tag}.png`), fullPage
   await waitEvent('prediction', 'tones');
   const [{ detail: el }] = await events('prediction', 'tones');
   check(worstDiff(el, nativeTone) <= 1e-4, `<mla-classifier> with a chosen WAV clip predicts what mla-native does: ${el.label}`);
+  // Record: the (fake) microphone's clip, as long as the training clips (0.3 s,
+  // `clip-seconds`) and resampled to their 8 kHz, becomes the clip, and predicts.
+  await page.evaluate(() => document.querySelector('#tones').setAttribute('clip-seconds', '0.3'));
+  await page.locator('#tones button[part=audio-record]').click();
+  await page.waitForFunction(() => document.querySelector('#tones').shadowRoot.querySelector('[part=audio]').textContent.includes('recorded clip.wav'), null, { timeout: 30_000 });
+  await page.locator('#tones button[part=button]').click();
+  await page.waitForFunction(() => window.__events.filter((e) => e.id === 'tones' && (e.type === 'prediction' || e.type === 'error')).length >= 2, null, { timeout: 120_000 });
+  const failed = (await events('error', 'tones')).map((e) => e.detail.message);
+  if (failed.length) throw new Error(`the recorded clip did not predict: ${failed.join(' | ')}`);
+  const recorded = (await events('prediction', 'tones'))[1].detail;
+  const voice = recorded.modalities.find((m) => m.name === 'voice');
+  check(voice?.present && Math.abs(voice.probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-4, `<mla-classifier> records a clip from the microphone and predicts from it: ${recorded.label} (voice says ${recorded.classes[voice?.probabilities.indexOf(Math.max(...voice.probabilities))]}; the microphone plays tone1's pitch)`);
 }
 
 // 8. A model trained with pretrained encoders (frozen): the widget fetches their files

@@ -136,6 +136,9 @@ pub struct Ui {
     pub camera: RwSignal<bool>,
     /// The microphone's sample rate when it is on.
     pub microphone: RwSignal<Option<u32>>,
+    /// Seconds per recorded clip: captured ones, and those Predict and Live record (a
+    /// model hears clips as long as those it was trained on).
+    pub clip_seconds: RwSignal<f64>,
     pub settings: RwSignal<Settings>,
     pub run: RwSignal<RunState>,
     pub history: RwSignal<Vec<EpochMetrics>>,
@@ -161,6 +164,7 @@ impl Ui {
             data_export_error: RwSignal::new(None),
             camera: RwSignal::new(false),
             microphone: RwSignal::new(None),
+            clip_seconds: RwSignal::new(1.0),
             settings: RwSignal::new(Settings::default()),
             run: RwSignal::new(RunState::Idle),
             history: RwSignal::new(Vec::new()),

@@ -6,7 +6,7 @@
 use js_sys::{Array, Float32Array, Uint8Array};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use mla::data::formats::wav::encode_wav;
+use mla::data::formats::wav::{encode_wav_f32, resample};
 use mla::data::{Captured, FileSet, Upload};
 use wasm_bindgen::prelude::*;
 use web_sys::{File, Url};
@@ -52,23 +52,20 @@ pub async fn grab_frame() -> Result<Vec<u8>, String> {
     Ok(Uint8Array::new(&bytes).to_vec())
 }
 
-/// A WAV clip of `seconds` from the microphone (at its `rate`); `level` hears the
+/// A WAV clip of `seconds` from the microphone (at its `rate`), resampled to `to` Hz
+/// when given (a model takes clips at the rate it was trained at); `level` hears the
 /// loudness (RMS, 0-1) as it records.
 pub async fn record_wav(
     seconds: f64,
-    rate: u32,
+    [rate, to]: [u32; 2],
     level: impl FnMut(f64) + 'static,
 ) -> Result<Vec<u8>, String> {
     let on_level = Closure::<dyn FnMut(f64)>::new(level);
     let samples = record_clip_js(seconds, &on_level)
         .await
         .map_err(|e| format!("microphone: {}", js_error(e)))?;
-    let pcm: Vec<i16> = Float32Array::new(&samples)
-        .to_vec()
-        .iter()
-        .map(|&x| (x.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16)
-        .collect();
-    Ok(encode_wav(&pcm, rate))
+    let samples = resample(&Float32Array::new(&samples).to_vec(), rate, to);
+    Ok(encode_wav_f32(&samples, to))
 }
 
 /// A captured frame or clip: its bytes and a URL to show or play it.
@@ -156,7 +153,7 @@ impl State {
                     Kind::Clip => match self.ui.microphone.get_untracked() {
                         Some(rate) => {
                             let level = self.level;
-                            record_wav(self.clip_seconds.get_untracked(), rate, move |l| {
+                            record_wav(self.clip_seconds.get_untracked(), [rate, rate], move |l| {
                                 level.set(l)
                             })
                             .await
@@ -437,7 +434,7 @@ pub fn Capture() -> impl IntoView {
         classes: RwSignal::new(Vec::new()),
         holding: RwSignal::new(None),
         level: RwSignal::new(0.0),
-        clip_seconds: RwSignal::new(1.0),
+        clip_seconds: ui.clip_seconds,
         error: RwSignal::new(None),
         next_id: RwSignal::new(0),
     };

@@ -260,7 +260,9 @@ fn live_step(ui: Ui, live: RwSignal<bool>, text: RwSignal<String>, shown: Shown)
             None
         };
         let clip = match ui.microphone.get_untracked().filter(|_| takes.audio) {
-            Some(rate) => Some(capture::record_wav(1.0, rate, |_| {}).await),
+            Some(rate) => Some(
+                capture::record_wav(ui.clip_seconds.get_untracked(), rates(ui, rate), |_| {}).await,
+            ),
             None => None,
         };
         let (frame, clip) = match (frame.transpose(), clip.transpose()) {
@@ -331,10 +333,35 @@ fn ImageDrop(
     }
 }
 
-/// The audio input of a model with an audio modality: choose a WAV clip (played back
-/// here), or leave it out.
+/// The microphone's rate and the model's (a recorded clip is resampled to it).
+fn rates(ui: Ui, microphone: u32) -> [u32; 2] {
+    let model = ui
+        .model
+        .with_untracked(|m| m.as_ref().and_then(|m| m.audio_rate));
+    [microphone, model.unwrap_or(microphone)]
+}
+
+/// The audio input of a model with an audio modality: choose a WAV clip or record one
+/// from the microphone (played back here), or leave it out.
 #[component]
 fn AudioPick(audio: RwSignal<Option<Picked>>, error: RwSignal<Option<String>>) -> impl IntoView {
+    let ui = expect_context::<Ui>();
+    let recording = RwSignal::new(false);
+    let on_record = move |_| {
+        let Some(rate) = ui.microphone.get_untracked() else {
+            return;
+        };
+        recording.set(true);
+        spawn_local(async move {
+            match capture::record_wav(ui.clip_seconds.get_untracked(), rates(ui, rate), |_| {})
+                .await
+            {
+                Ok(bytes) => pick(audio, "recorded clip.wav".into(), bytes, "audio/wav"),
+                Err(e) => error.set(Some(e)),
+            }
+            recording.set(false);
+        });
+    };
     let on_pick = move |ev: leptos::ev::Event| {
         let input: HtmlInputElement = event_target(&ev);
         if let Some(file) = input.files().and_then(|l| l.get(0)) {
@@ -362,6 +389,16 @@ fn AudioPick(audio: RwSignal<Option<Picked>>, error: RwSignal<Option<String>>) -
                     "Choose clip"
                     <input type="file" data-testid="predict-audio" accept="audio/wav,.wav" on:change=on_pick />
                 </label>
+                <button data-testid="record-audio"
+                    disabled=move || ui.microphone.get().is_none() || recording.get()
+                    title="start the microphone under Data · Capture (its clip length is this clip's)"
+                    on:click=on_record>
+                    {move || if recording.get() {
+                        "recording…".to_string()
+                    } else {
+                        format!("Record {} s", ui.clip_seconds.get())
+                    }}
+                </button>
                 <button on:click=move |_| audio.set(None)>"No audio"</button>
             </div>
         </div>

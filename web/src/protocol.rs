@@ -9,7 +9,7 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use mla::data::{Captured, ManifestConfig, MissingConfig, MissingReport};
 use mla::device::BackendChoice;
 use mla::io::ModelHeader;
-use mla::predict::{SamplePrediction, Takes, input_kinds};
+use mla::predict::{SamplePrediction, Takes, audio_rate, input_kinds};
 use mla::{EpochMetrics, EvalReport, TrainConfig};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
@@ -182,6 +182,8 @@ pub struct ModelInfo {
     pub written_by: String,
     /// Which of an image, a text and an audio clip it predicts from.
     pub takes: Takes,
+    /// The sample rate its audio clips must have (recorded clips are resampled to it).
+    pub audio_rate: Option<u32>,
 }
 
 impl ModelInfo {
@@ -196,6 +198,7 @@ impl ModelInfo {
                 .unwrap_or_default(),
             written_by: header.written_by.clone(),
             takes: input_kinds(header).unwrap_or_default(),
+            audio_rate: audio_rate(header),
         }
     }
 }

@@ -2,7 +2,7 @@
 // classifier of the page shares, and the loaded models, so that predicting never blocks
 // the page's thread (Burn's WebGPU dispatch alone would, for the whole prediction).
 // mla-classifier.js starts it and talks to it; it only relays to the wasm-bindgen API.
-import init, { Classifier } from './mla_widget.js';
+import init, { Classifier, encodeWav } from './mla_widget.js';
 
 const started = init();
 const models = new Map();
@@ -25,6 +25,10 @@ async function handle(op, args) {
       const clf = models.get(key);
       if (!clf) throw new Error('this classifier was freed');
       return clf.predict(input);
+    }
+    case 'wav': {
+      const [samples, from, to] = args;
+      return encodeWav(samples, from, to);
     }
     case 'free': {
       models.get(args[0])?.free();

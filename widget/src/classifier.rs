@@ -29,6 +29,8 @@ struct ModelInfo {
     takes_image: bool,
     takes_text: bool,
     takes_audio: bool,
+    /// The sample rate its clips must have (the element resamples what it records).
+    audio_rate: Option<u32>,
     backend: BackendInfo,
     written_by: String,
 }
@@ -189,6 +191,7 @@ async fn load(
         takes_image: takes.image,
         takes_text: takes.text,
         takes_audio: takes.audio,
+        audio_rate: mla::predict::audio_rate(&header),
         backend,
         written_by: header.written_by.clone(),
     };

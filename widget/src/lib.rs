@@ -24,6 +24,15 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// A WAV file (16-bit PCM, mono) at `to` Hz of `samples` (-1..1, as Web Audio records
+/// them) at `from` Hz: what the element's *Record* turns a microphone clip into, for a
+/// model trained at `to` Hz. The core's resampling and encoding (the page's too).
+#[wasm_bindgen(js_name = encodeWav)]
+pub fn encode_wav(samples: &[f32], from: u32, to: u32) -> Vec<u8> {
+    use mla::data::formats::wav::{encode_wav_f32, resample};
+    encode_wav_f32(&resample(samples, from, to), to)
+}
+
 /// A rejected promise's value: an `Error` whose `message` is `message`.
 fn js_error(message: impl AsRef<str>) -> JsValue {
     js_sys::Error::new(message.as_ref()).into()
@@ -95,6 +104,8 @@ export interface ModelInfo {
   takesImage: boolean;
   takesText: boolean;
   takesAudio: boolean;
+  /** The sample rate (Hz) its audio clips must have; null without audio. */
+  audioRate: number | null;
   backend: BackendInfo;
   writtenBy: string;
 }

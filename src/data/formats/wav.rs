@@ -97,6 +97,59 @@ pub fn decode_wav(name: &str, bytes: &[u8]) -> Result<Audio> {
     })
 }
 
+/// `samples` at `from` Hz resampled to `to` Hz: each output value a Hann-windowed sinc
+/// interpolation over 16 zero crossings each side, its cutoff below the lower of the
+/// two Nyquist rates (so that downsampling does not fold higher tones into the clip).
+/// What a front end applies to a recorded clip before a model trained at `to` Hz hears
+/// it.
+pub fn resample(samples: &[f32], from: u32, to: u32) -> Vec<f32> {
+    use std::f64::consts::PI;
+    if from == to || samples.is_empty() || from == 0 || to == 0 {
+        return samples.to_vec();
+    }
+    const ZEROS: f64 = 16.0;
+    let ratio = to as f64 / from as f64;
+    // Cutoff in cycles per input sample, and the window's half width in input samples.
+    let cutoff = 0.5 * ratio.min(1.0);
+    let half = ZEROS / (2.0 * cutoff);
+    let n_out = ((samples.len() as f64 * ratio).round() as usize).max(1);
+    let last = samples.len() - 1;
+    (0..n_out)
+        .map(|j| {
+            let x = j as f64 / ratio;
+            let lo = (x - half).ceil().max(0.0) as usize;
+            let hi = ((x + half).floor().max(0.0) as usize).min(last);
+            let mut acc = 0.0f64;
+            for (n, &v) in samples.iter().enumerate().take(hi + 1).skip(lo) {
+                let d = n as f64 - x;
+                let arg = 2.0 * cutoff * d;
+                let sinc = if arg.abs() < 1e-9 {
+                    1.0
+                } else {
+                    (PI * arg).sin() / (PI * arg)
+                };
+                let window = 0.5 + 0.5 * (PI * d / half).cos();
+                acc += v as f64 * 2.0 * cutoff * sinc * window;
+            }
+            acc as f32
+        })
+        .collect()
+}
+
+/// A 16-bit PCM mono WAV file of `samples` in -1..1 (values beyond are clipped), as
+/// browsers record them (Web Audio's `Float32Array`s), at `rate` Hz: what a page or a
+/// widget that records a clip predicts from.
+pub fn encode_wav_f32(samples: &[f32], rate: u32) -> Vec<u8> {
+    let pcm: Vec<i16> = samples
+        .iter()
+        .map(|&x| {
+            let x = if x.is_nan() { 0.0 } else { x.clamp(-1.0, 1.0) };
+            (x * i16::MAX as f32).round() as i16
+        })
+        .collect();
+    encode_wav(&pcm, rate)
+}
+
 /// A 16-bit PCM mono WAV file of `samples` at `rate` Hz (for generated examples).
 pub fn encode_wav(samples: &[i16], rate: u32) -> Vec<u8> {
     let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
