@@ -275,24 +275,31 @@ fn our_convolution_and_its_gradients_match_burns() {
         });
     }
     for (i, case) in cases.iter().enumerate() {
-        let (ours, burns) = (run(case, true, i as u64), run(case, false, i as u64));
-        for (what, (a, b)) in ["output", "dx", "dweight", "dbias"]
-            .iter()
-            .zip(ours.iter().zip(&burns))
-        {
-            let r = relative(a, b);
-            assert!(
-                r <= 1e-5,
-                "case {i} ({} -> {}, {:?} kernel, stride {:?}, padding {:?}, dilation {:?}, groups {}): {what} differs by {r:e}",
-                case.c_in,
-                case.c_out,
-                case.kernel,
-                case.stride,
-                case.padding,
-                case.dilation,
-                case.groups
-            );
-        }
+        assert_matches_burn(case, i as u64);
+    }
+}
+
+/// `case` through ours and through Burn (inputs drawn from `seed`): output and the
+/// gradients of x, weight and bias to 1e-5 relative.
+fn assert_matches_burn(case: &Case, seed: u64) {
+    let (ours, burns) = (run(case, true, seed), run(case, false, seed));
+    for (what, (a, b)) in ["output", "dx", "dweight", "dbias"]
+        .iter()
+        .zip(ours.iter().zip(&burns))
+    {
+        let r = relative(a, b);
+        assert!(
+            r <= 1e-5,
+            "case of seed {seed} ({} -> {}, {:?} input, {:?} kernel, stride {:?}, padding {:?}, dilation {:?}, groups {}): {what} differs by {r:e}",
+            case.c_in,
+            case.c_out,
+            case.size,
+            case.kernel,
+            case.stride,
+            case.padding,
+            case.dilation,
+            case.groups
+        );
     }
 }
 
@@ -325,22 +332,7 @@ fn direct_convolution_and_its_gradients_match_burns() {
             groups: 1,
             bias: rng.below(2) == 0,
         };
-        let (ours, burns) = (run(&case, true, 100 + i), run(&case, false, 100 + i));
-        for (what, (a, b)) in ["output", "dx", "dweight", "dbias"]
-            .iter()
-            .zip(ours.iter().zip(&burns))
-        {
-            let r = relative(a, b);
-            assert!(
-                r <= 1e-5,
-                "case {i} ({} -> {}, {:?} input, {:?} kernel, padding {:?}): {what} differs by {r:e}",
-                case.c_in,
-                case.c_out,
-                case.size,
-                case.kernel,
-                case.padding,
-            );
-        }
+        assert_matches_burn(&case, 100 + i);
     }
 }
 
