@@ -110,10 +110,7 @@ impl ConvKernels for Flex {
         let y = if depthwise {
             let geometry = Geometry::new([xs[2], xs[3]], [oh, ow], [ws[2], ws[3]], &options);
             depthwise::forward(&geometry, xv, [xs[0], xs[1]], wv, ws[0])
-        } else if let Some(direct) = plain(&options)
-            .then(|| Direct::forward(xs, ws, before(&options), [oh, ow]))
-            .flatten()
-        {
+        } else if let Some(direct) = Direct::forward(xs, ws, &options, [oh, ow]) {
             direct.run(xv, wv)
         } else {
             forward_gemm(xv, xs, wv, ws, [oh, ow], &options)
@@ -135,9 +132,7 @@ impl ConvKernels for Flex {
             return Self::conv2d_x_backward(x, weight, grad, options);
         }
         let (weight, grad) = (weight.to_contiguous(), grad.to_contiguous());
-        let direct = plain(&options)
-            .then(|| Direct::input_grad(xs, ws, before(&options), [gs[2], gs[3]]))
-            .flatten();
+        let direct = Direct::input_grad(xs, ws, &options, [gs[2], gs[3]]);
         let dx = match (weight.as_slice::<f32>(), grad.as_slice::<f32>()) {
             (Some(wv), Some(gv)) => match direct {
                 Some(d) => d.run(gv, &flipped_transposed(wv, ws)),
@@ -160,9 +155,7 @@ impl ConvKernels for Flex {
             return Self::conv2d_weight_backward(x, weight, grad, options);
         }
         let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
-        let direct = plain(&options)
-            .then(|| Direct::forward(xs, ws, before(&options), [gs[2], gs[3]]))
-            .flatten();
+        let direct = Direct::forward(xs, ws, &options, [gs[2], gs[3]]);
         let w = match (x.as_slice::<f32>(), grad.as_slice::<f32>()) {
             (Some(xv), Some(gv)) => match direct {
                 Some(d) => d.weight_grad(xv, gv),
@@ -237,17 +230,6 @@ impl<B: Backend + ConvKernels, C: CheckpointStrategy> ConvKernels for Autodiff<B
             )),
         }
     }
-}
-
-/// Whether a convolution has stride 1, no dilation and one group: what the direct
-/// kernel computes (`direct.rs`).
-fn plain(options: &ConvOptions<2>) -> bool {
-    options.stride == [1, 1] && options.dilation == [1, 1] && options.groups == 1
-}
-
-/// The padding before the rows and before the columns.
-fn before(options: &ConvOptions<2>) -> [usize; 2] {
-    [options.padding[0].0, options.padding[1].0]
 }
 
 /// `x [B, C_in, H, W]` through the convolution `weight [C_out, C_in / groups, KH, KW]`

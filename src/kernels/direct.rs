@@ -14,6 +14,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use burn::backend::ops::ConvOptions;
 use rayon::prelude::*;
 
 use super::{math, scratch};
@@ -64,14 +65,16 @@ fn pointwise(kernel: [usize; 2]) -> bool {
     kernel == [1, 1]
 }
 
-/// Whether this kernel runs: enabled, and the CPU has AVX2 and FMA (detected once by
-/// the standard library).
+/// Whether this kernel runs: enabled ([`set_enabled`]) on a CPU that has it.
 pub fn available() -> bool {
+    ENABLED.load(Ordering::Relaxed) && cpu_has_avx2()
+}
+
+/// Whether the CPU has AVX2 and FMA (detected once by the standard library).
+fn cpu_has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        ENABLED.load(Ordering::Relaxed)
-            && std::is_x86_feature_detected!("avx2")
-            && std::is_x86_feature_detected!("fma")
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -79,15 +82,23 @@ pub fn available() -> bool {
     }
 }
 
+/// The padding before the rows and before the columns of a convolution with stride 1,
+/// no dilation and one group (what this kernel computes); `None` for any other.
+fn plain_padding(options: &ConvOptions<2>) -> Option<[usize; 2]> {
+    (options.stride == [1, 1] && options.dilation == [1, 1] && options.groups == 1)
+        .then_some([options.padding[0].0, options.padding[1].0])
+}
+
 impl Direct {
-    /// The forward pass of a stride-1, undilated, ungrouped convolution whose padding
-    /// before the rows and columns is `pad`, when it runs here.
+    /// The forward pass of the convolution of `options` (input dims `xs`, weight dims
+    /// `ws`, output plane `output`), when it runs here.
     pub fn forward(
         xs: [usize; 4],
         ws: [usize; 4],
-        pad: [usize; 2],
+        options: &ConvOptions<2>,
         output: [usize; 2],
     ) -> Option<Self> {
+        let pad = plain_padding(options)?;
         let d = Direct {
             batch: xs[0],
             c_in: xs[1],
@@ -112,9 +123,10 @@ impl Direct {
     pub fn input_grad(
         xs: [usize; 4],
         ws: [usize; 4],
-        pad: [usize; 2],
+        options: &ConvOptions<2>,
         output: [usize; 2],
     ) -> Option<Self> {
+        let pad = plain_padding(options)?;
         let [kh, kw] = [ws[2], ws[3]];
         let d = Direct {
             batch: xs[0],
@@ -176,7 +188,7 @@ impl Direct {
             "direct conv: gradient size"
         );
         let (hp, wp) = self.padded();
-        let row = ow.div_ceil(8) * 8;
+        let row = self.gradient_row();
         let len = self.c_out * self.c_in * kh * kw;
         let per_task = self.batch.div_ceil(rayon::current_num_threads()).max(1);
         let partials: Vec<Vec<f32>> = (0..self.batch)
@@ -209,6 +221,12 @@ impl Direct {
             }
         }
         dw
+    }
+
+    /// Values per row of the zero-padded output gradient the weight gradient reads:
+    /// `ow` rounded up to whole vectors of 8.
+    fn gradient_row(&self) -> usize {
+        self.output[1].div_ceil(8) * 8
     }
 
     /// Rows and columns of the zero-padded input: every step reads `COLS` columns
@@ -273,8 +291,8 @@ impl Direct {
 /// One sample's output through the AVX2 kernel ([`avx2::sample`]).
 fn sample(d: &Direct, xpad: &[f32], packed: &[f32], y: &mut [f32]) {
     // A `Direct` is only made where the CPU has AVX2 (checked again: one could be
-    // built by hand).
-    assert!(available(), "the direct convolution needs AVX2 and FMA");
+    // built by hand; the on/off switch is not asked, a run under way finishes).
+    assert!(cpu_has_avx2(), "the direct convolution needs AVX2 and FMA");
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the CPU has AVX2 and FMA; `avx2::sample` checks the buffers' sizes.
     unsafe {
@@ -286,7 +304,7 @@ fn sample(d: &Direct, xpad: &[f32], packed: &[f32], y: &mut [f32]) {
 
 /// One sample's weight gradient through the AVX2 kernel ([`avx2::weight_grad`]).
 fn sample_weight_grad(d: &Direct, xpad: &[f32], gpad: &[f32], dw: &mut [f32]) {
-    assert!(available(), "the direct convolution needs AVX2 and FMA");
+    assert!(cpu_has_avx2(), "the direct convolution needs AVX2 and FMA");
     #[cfg(target_arch = "x86_64")]
     // SAFETY: as in `sample`.
     unsafe {
@@ -377,10 +395,10 @@ mod avx2 {
     /// The CPU has AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn weight_grad(d: &Direct, xpad: &[f32], gpad: &[f32], dw: &mut [f32]) {
-        let [oh, ow] = d.output;
+        let oh = d.output[0];
         let [kh, kw] = d.kernel;
         let (hp, wp) = d.padded();
-        let row = ow.div_ceil(8) * 8;
+        let row = d.gradient_row();
         assert!(xpad.len() >= d.c_in * hp * wp && gpad.len() >= d.c_out * oh * row);
         assert!(dw.len() == d.c_out * d.c_in * kh * kw);
         for block in (0..d.c_out).step_by(GCO) {
@@ -432,9 +450,9 @@ mod avx2 {
         gpad: &[f32],
         [block, channels, ci, ky, kx]: [usize; 5],
     ) -> [[f32; GTAPS]; GCO] {
-        let [oh, ow] = d.output;
+        let oh = d.output[0];
         let (hp, wp) = d.padded();
-        let row = ow.div_ceil(8) * 8;
+        let row = d.gradient_row();
         let mut a = [[_mm256_setzero_ps(); T]; GCO];
         let (xp, gp) = (xpad.as_ptr(), gpad.as_ptr());
         for oy in 0..oh {
