@@ -260,9 +260,7 @@ fn live_step(ui: Ui, live: RwSignal<bool>, text: RwSignal<String>, shown: Shown)
             None
         };
         let clip = match ui.microphone.get_untracked().filter(|_| takes.audio) {
-            Some(rate) => Some(
-                capture::record_wav(ui.clip_seconds.get_untracked(), rates(ui, rate), |_| {}).await,
-            ),
+            Some(rate) => Some(record_for_model(ui, rate).await),
             None => None,
         };
         let (frame, clip) = match (frame.transpose(), clip.transpose()) {
@@ -333,12 +331,14 @@ fn ImageDrop(
     }
 }
 
-/// The microphone's rate and the model's (a recorded clip is resampled to it).
-fn rates(ui: Ui, microphone: u32) -> [u32; 2] {
+/// A clip from the microphone (on at `rate`) for the model: as long as the capture's
+/// clips, resampled to the rate the model was trained at.
+async fn record_for_model(ui: Ui, rate: u32) -> Result<Vec<u8>, String> {
     let model = ui
         .model
         .with_untracked(|m| m.as_ref().and_then(|m| m.audio_rate));
-    [microphone, model.unwrap_or(microphone)]
+    let seconds = ui.clip_seconds.get_untracked();
+    capture::record_wav(seconds, [rate, model.unwrap_or(rate)], |_| {}).await
 }
 
 /// The audio input of a model with an audio modality: choose a WAV clip or record one
@@ -353,9 +353,7 @@ fn AudioPick(audio: RwSignal<Option<Picked>>, error: RwSignal<Option<String>>) -
         };
         recording.set(true);
         spawn_local(async move {
-            match capture::record_wav(ui.clip_seconds.get_untracked(), rates(ui, rate), |_| {})
-                .await
-            {
+            match record_for_model(ui, rate).await {
                 Ok(bytes) => pick(audio, "recorded clip.wav".into(), bytes, "audio/wav"),
                 Err(e) => error.set(Some(e)),
             }
