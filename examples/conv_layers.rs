@@ -1,8 +1,13 @@
 //! One convolution layer at a time on the CPU backend: forward, input gradient and
-//! weight gradient (each gradient timed as forward + it, less the forward), through
-//! the direct kernel and through im2col + GEMM in turn (rounds interleaved, best of
-//! each), on ResNet-18's stride-1 layers and the CNN's (BENCHMARKS,
-//! issue 26). `bench/conv_layers.py` times PyTorch on the same shapes.
+//! weight gradient (each gradient timed as forward + it, less the forward), on every
+//! convolution of a ResNet-18-w32 step at the CREMA-D shapes (`mla-native speed --model
+//! resnet18-w32`: 48 frames of 112 px, 16 spectrograms of 100 x 64) and of the av-cnn
+//! step (BENCHMARKS, issue 26). `bench/conv_layers.py` times PyTorch on the same list.
+//!
+//! Stride-1 layers that the direct kernel takes run through it (AVX-512 where the CPU
+//! has it, and AVX2) and through im2col + GEMM in turn, rounds interleaved, best of
+//! each; the last line sums each layer's default path times its count in the step
+//! (a stem has no input gradient: its input is data).
 //!
 //!   RAYON_NUM_THREADS=1 cargo run --release --example conv_layers [ROUNDS]
 
@@ -12,15 +17,51 @@ use mla::burn::backend::ops::ConvOptions;
 use mla::burn::tensor::{Device, Distribution, Tensor};
 use mla::kernels::{conv2d, direct};
 
-/// (batch, c_in, c_out, side, kernel, padding).
-const LAYERS: [(usize, usize, usize, usize, usize, usize); 7] = [
-    (48, 32, 32, 28, 3, 1),
-    (48, 64, 64, 14, 3, 1),
-    (16, 32, 32, 56, 3, 1),
-    (16, 64, 64, 28, 3, 1),
-    (16, 128, 128, 14, 3, 1),
-    (64, 1, 16, 28, 3, 1),
-    (64, 16, 32, 14, 3, 1),
+/// A layer: (name, count in one step, batch, c_in, c_out, [h, w] input, kernel,
+/// stride, padding). The same list is in `bench/conv_layers.py`.
+type Layer = (
+    &'static str,
+    usize,
+    usize,
+    usize,
+    usize,
+    [usize; 2],
+    usize,
+    usize,
+    usize,
+);
+
+const LAYERS: [Layer; 23] = [
+    ("visual stem", 1, 48, 3, 32, [112, 112], 7, 2, 3),
+    ("visual stage 1", 4, 48, 32, 32, [28, 28], 3, 1, 1),
+    ("visual stage 2 in", 1, 48, 32, 64, [28, 28], 3, 2, 1),
+    ("visual stage 2 shortcut", 1, 48, 32, 64, [28, 28], 1, 2, 0),
+    ("visual stage 2", 3, 48, 64, 64, [14, 14], 3, 1, 1),
+    ("visual stage 3 in", 1, 48, 64, 128, [14, 14], 3, 2, 1),
+    ("visual stage 3 shortcut", 1, 48, 64, 128, [14, 14], 1, 2, 0),
+    ("visual stage 3", 3, 48, 128, 128, [7, 7], 3, 1, 1),
+    ("visual stage 4 in", 1, 48, 128, 256, [7, 7], 3, 2, 1),
+    ("visual stage 4 shortcut", 1, 48, 128, 256, [7, 7], 1, 2, 0),
+    ("visual stage 4", 3, 48, 256, 256, [4, 4], 3, 1, 1),
+    ("audio stem", 1, 16, 1, 32, [100, 64], 7, 2, 3),
+    ("audio stage 1", 4, 16, 32, 32, [25, 16], 3, 1, 1),
+    ("audio stage 2 in", 1, 16, 32, 64, [25, 16], 3, 2, 1),
+    ("audio stage 2 shortcut", 1, 16, 32, 64, [25, 16], 1, 2, 0),
+    ("audio stage 2", 3, 16, 64, 64, [13, 8], 3, 1, 1),
+    ("audio stage 3 in", 1, 16, 64, 128, [13, 8], 3, 2, 1),
+    ("audio stage 3", 3, 16, 128, 128, [7, 4], 3, 1, 1),
+    ("audio stage 4 in", 1, 16, 128, 256, [7, 4], 3, 2, 1),
+    ("audio stage 4", 3, 16, 256, 256, [4, 2], 3, 1, 1),
+    ("av-cnn audio 2", 1, 64, 16, 32, [50, 32], 3, 1, 1),
+    ("av-cnn image 1", 1, 64, 1, 16, [28, 28], 3, 1, 1),
+    ("av-cnn image 2", 1, 64, 16, 32, [14, 14], 3, 1, 1),
+];
+
+/// Paths a stride-1 layer is timed on: (name, direct kernel on, AVX-512 allowed).
+const PATHS: [(&str, bool, bool); 3] = [
+    ("default", true, true),
+    ("direct AVX2", true, false),
+    ("im2col + GEMM", false, true),
 ];
 
 fn main() {
@@ -29,17 +70,21 @@ fn main() {
         .map_or(5, |r| r.parse().expect("ROUNDS"));
     let device = Device::flex();
     let train = device.clone().autodiff();
-    println!("| layer | path | forward ms | input gradient ms | weight gradient ms |");
-    println!("|---|---|---:|---:|---:|");
-    for (b, ci, co, side, k, p) in LAYERS {
-        let options = ConvOptions::new([1, 1], [p, p], [1, 1], 1);
+    println!(
+        "| layer | count | shape | path | forward ms | input gradient ms | weight gradient ms |"
+    );
+    println!("|---|---:|---|---|---:|---:|---:|");
+    let mut total = [0.0; 3];
+    for (name, count, b, ci, co, [h, w], k, s, p) in LAYERS {
+        let options = ConvOptions::new([s, s], [p, p], [1, 1], 1);
+        let stem = name.ends_with("stem");
         let dist = Distribution::Normal(0.0, 1.0);
-        let x = Tensor::<4>::random([b, ci, side, side], dist, &device);
-        let w = Tensor::<4>::random([co, ci, k, k], dist, &device);
+        let x = Tensor::<4>::random([b, ci, h, w], dist, &device);
+        let wt = Tensor::<4>::random([co, ci, k, k], dist, &device);
         // A pass with the input or the weight tracked: forward + that gradient.
         let pass = |track_x: bool| {
             let xt = Tensor::<4>::from_data(x.to_data(), &train);
-            let wt = Tensor::<4>::from_data(w.to_data(), &train);
+            let wt = Tensor::<4>::from_data(wt.to_data(), &train);
             let (xt, wt) = if track_x {
                 (xt.require_grad(), wt)
             } else {
@@ -57,27 +102,42 @@ fn main() {
             let _ = g.expect("a gradient").into_data();
             t.elapsed().as_secs_f64()
         };
+        // Only stride-1 layers can differ between the paths.
+        let paths = if s == 1 { &PATHS[..] } else { &PATHS[..1] };
         // best[path] = [forward, forward + dx, forward + dw]
-        let mut best = [[f64::MAX; 3]; 2];
+        let mut best = vec![[f64::MAX; 3]; paths.len()];
         for _ in 0..rounds {
-            for (path, on) in [true, false].into_iter().enumerate() {
+            for (path, &(_, on, avx512)) in paths.iter().enumerate() {
                 direct::set_enabled(on);
+                direct::set_avx512(avx512);
                 let t = Instant::now();
-                let _ = conv2d(x.clone(), w.clone(), None, options.clone()).into_data();
-                let times = [t.elapsed().as_secs_f64(), pass(true), pass(false)];
+                let _ = conv2d(x.clone(), wt.clone(), None, options.clone()).into_data();
+                let forward = t.elapsed().as_secs_f64();
+                let dx = if stem { 0.0 } else { pass(true) };
+                let times = [forward, dx, pass(false)];
                 for (b, t) in best[path].iter_mut().zip(times) {
                     *b = b.min(t);
                 }
             }
         }
         direct::set_enabled(true);
-        for (path, name) in ["direct", "im2col + GEMM"].into_iter().enumerate() {
+        direct::set_avx512(true);
+        for (path, &(path_name, _, _)) in paths.iter().enumerate() {
             let [f, fx, fw] = best[path].map(|t| t * 1e3);
+            let (dx, dw) = (if stem { 0.0 } else { fx - f }, fw - f);
+            if path == 0 {
+                for (t, v) in total.iter_mut().zip([f, dx, dw]) {
+                    *t += v * count as f64;
+                }
+            }
             println!(
-                "| {b} x {ci}->{co}, {side}x{side}, {k}x{k} | {name} | {f:.2} | {:.2} | {:.2} |",
-                fx - f,
-                fw - f
+                "| {name} | {count} | {b} x {ci}->{co}, {h}x{w}, {k}x{k} /{s} | {path_name} | {f:.2} | {dx:.2} | {dw:.2} |"
             );
         }
     }
+    let [f, dx, dw] = total;
+    println!(
+        "| all, times their counts | | | default | {f:.1} | {dx:.1} | {dw:.1} |\n\ntotal {:.1} ms",
+        f + dx + dw
+    );
 }

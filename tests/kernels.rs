@@ -304,9 +304,11 @@ fn assert_matches_burn(case: &Case, seed: u64) {
 }
 
 /// Stride 1, no dilation, one group, output planes at least 12 wide: the direct kernel
-/// (on CPUs with AVX2 + FMA) for the output and the input gradient, with every kernel
-/// size up to 5x5, padding beyond the kernel (the input gradient then falls back),
-/// output channels that fill no whole block of 6, widths that end mid-step.
+/// (on CPUs with AVX2 + FMA; each case through AVX2 and, where the CPU has it, AVX-512)
+/// for the output and the input gradient, with every kernel size up to 5x5, padding
+/// beyond the kernel (the input gradient then falls back), output channels that fill
+/// no whole block (6 for AVX2, 12 for AVX-512) or several, widths that end mid-step
+/// (steps of 16 or 32 columns).
 #[test]
 fn direct_convolution_and_its_gradients_match_burns() {
     let mut rng = Rng::derive(23, 4);
@@ -316,11 +318,11 @@ fn direct_convolution_and_its_gradients_match_burns() {
             (rng.below(kernel[0] + 1), rng.below(kernel[0] + 1)),
             (rng.below(kernel[1] + 1), rng.below(kernel[1] + 1)),
         ];
-        let width = 12 + rng.below(30);
+        let width = 12 + rng.below(40);
         let case = Case {
             batch: 1 + rng.below(3),
             c_in: 1 + rng.below(9),
-            c_out: 1 + rng.below(14),
+            c_out: 1 + rng.below(27),
             size: [
                 kernel[0] + rng.below(20),
                 width + kernel[1] - 1 - padding[1].0 - padding[1].1 + kernel[1],
@@ -332,7 +334,10 @@ fn direct_convolution_and_its_gradients_match_burns() {
             groups: 1,
             bias: rng.below(2) == 0,
         };
-        assert_matches_burn(&case, 100 + i);
+        for avx512 in [false, true] {
+            mla::kernels::direct::set_avx512(avx512);
+            assert_matches_burn(&case, 100 + i);
+        }
     }
 }
 

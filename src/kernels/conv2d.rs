@@ -155,7 +155,7 @@ impl ConvKernels for Flex {
             return Self::conv2d_weight_backward(x, weight, grad, options);
         }
         let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
-        let direct = Direct::forward(xs, ws, &options, [gs[2], gs[3]]);
+        let direct = Direct::for_weight_grad(xs, ws, &options, [gs[2], gs[3]]);
         let w = match (x.as_slice::<f32>(), grad.as_slice::<f32>()) {
             (Some(xv), Some(gv)) => match direct {
                 Some(d) => d.weight_grad(xv, gv),

@@ -1,13 +1,14 @@
-//! Direct 2-D convolution of stride 1 over wide planes (x86-64 with AVX2 + FMA): each
-//! sample's input is copied once into a zero-padded buffer, and a register block of 6
-//! output channels x 16 output columns accumulates `w * x` over the input channels and
-//! taps, reading that buffer in place. No im2col patches (9 copies of a 3x3 layer's
-//! input) and no packing: on ResNet-18's 28 x 28 layers im2col + GEMM took 1.6 times
-//! oneDNN's time, and the GEMM alone already as long as oneDNN's whole convolution.
+//! Direct 2-D convolution of stride 1 over wide planes (x86-64 with AVX2 + FMA, or
+//! AVX-512 where the CPU has it): each sample's input is copied once into a
+//! zero-padded buffer, and a register block of output channels x two vectors of output
+//! columns accumulates `w * x` over the input channels and taps, reading that buffer in
+//! place. No im2col patches (9 copies of a 3x3 layer's input) and no packing: on
+//! ResNet-18's 28 x 28 layers im2col + GEMM took 1.6 times oneDNN's time, and the GEMM
+//! alone already as long as oneDNN's whole convolution.
 //!
 //! The same kernel computes a stride-1 layer's input gradient: the output gradient,
 //! zero-padded by `K - 1 - pad`, through the weights flipped and transposed. The weight
-//! gradient reads the same padded input against the output gradient, 4 output
+//! gradient reads the same padded input against the output gradient, a block of output
 //! channels x 3 taps of a row at a time, summed over each sample's positions. Elsewhere
 //! (strides, dilation, groups, narrow planes, wasm32, CPUs without AVX2) the im2col +
 //! GEMM path runs.
@@ -19,22 +20,66 @@ use rayon::prelude::*;
 
 use super::{math, scratch};
 
-/// Output channels per register block (6 x 2 vectors of accumulators: 12 of the 16 AVX
-/// registers, the rest for the input vectors and the broadcast weight).
-const CB: usize = 6;
-/// Output columns per step: two vectors of 8.
-const COLS: usize = 16;
+/// The vector instructions a [`Direct`] runs on: the widest the CPU has (unless
+/// [`set_avx512`] turned AVX-512 off).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// 16 registers of 8 lanes.
+    Avx2,
+    /// 32 registers of 16 lanes: twice the columns per step.
+    Avx512,
+}
+
+impl Isa {
+    /// Values per vector.
+    const fn lanes(self) -> usize {
+        match self {
+            Isa::Avx2 => 8,
+            Isa::Avx512 => 16,
+        }
+    }
+
+    /// Output channels per forward register block, x 2 vectors of accumulators: 12 of
+    /// AVX2's 16 registers (the rest hold the input vectors and the broadcast weight);
+    /// 16 of AVX-512's 32, as 12 channels measured no faster and waste a third of a
+    /// block on 32 or 64 channels.
+    const fn block(self) -> usize {
+        match self {
+            Isa::Avx2 => 6,
+            Isa::Avx512 => 8,
+        }
+    }
+
+    /// Output channels per weight-gradient block, x 3 taps of accumulators (12 / 24
+    /// registers).
+    const fn grad_block(self) -> usize {
+        match self {
+            Isa::Avx2 => 4,
+            Isa::Avx512 => 8,
+        }
+    }
+
+    /// Output columns per forward step: two vectors.
+    const fn cols(self) -> usize {
+        2 * self.lanes()
+    }
+}
+
 /// Narrowest output plane that runs here: below it the padding columns of each step
-/// cost more than im2col (a 7 x 7 plane would compute 16 columns for 7).
+/// cost more than im2col (a 7 x 7 plane would compute 16 columns for 7 or more).
 pub const MIN_WIDTH: usize = 12;
-/// Fewest output channels that run here: a block of 6 computes 6 (a single channel
-/// ran slower than im2col).
+/// Fewest output channels that run here: a block computes all its channels (a single
+/// channel ran slower than im2col).
 const MIN_CHANNELS: usize = 4;
 /// Most input channels of a forward pass or a weight gradient that run here: beyond
 /// them a row's reads outgrow the first cache and the GEMM's packing wins (measured
 /// with `examples/conv_layers.rs`: even at 64, behind at 128). The input gradient,
 /// whose input channels are the layer's outputs, gains at 128 too.
 const MAX_CHANNELS: usize = 64;
+/// Most input channels of a weight gradient that run here: with the GEMM's AVX-512
+/// micro-kernels, im2col + GEMM took 8.2 ms for 48 x 64 -> 64 channels on 14 x 14
+/// planes, this kernel 10.7 (32 channels on 28 x 28: 7.8 against 17.4).
+const MAX_GRAD_CHANNELS: usize = 32;
 
 /// One direct convolution: `x [B, c_in, h, w] -> y [B, c_out, oh, ow]`, input pixel
 /// `(iy, ix)` at `(iy + offset[0], ix + offset[1])` of the zero-padded input that
@@ -48,6 +93,7 @@ pub struct Direct {
     pub kernel: [usize; 2],
     pub offset: [usize; 2],
     pub output: [usize; 2],
+    pub isa: Isa,
 }
 
 /// Whether the direct kernel may run (see [`set_enabled`]).
@@ -57,6 +103,15 @@ static ENABLED: AtomicBool = AtomicBool::new(true);
 /// benchmark can time it against im2col + GEMM on the same layers in one process.
 pub fn set_enabled(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
+}
+
+/// Whether AVX-512 may be used where the CPU has it (see [`set_avx512`]).
+static AVX512: AtomicBool = AtomicBool::new(true);
+
+/// Lets the direct kernel use AVX-512 where the CPU has it (the default) or not, so
+/// that tests and benchmarks reach the AVX2 kernel on such a CPU too.
+pub fn set_avx512(on: bool) {
+    AVX512.store(on, Ordering::Relaxed);
 }
 
 /// Whether a kernel is 1x1: im2col + GEMM reads such a layer's input in place already
@@ -82,6 +137,27 @@ fn cpu_has_avx2() -> bool {
     }
 }
 
+/// Whether the CPU has AVX-512F (and so AVX2 and FMA).
+fn cpu_has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        cpu_has_avx2() && std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The instruction set a new [`Direct`] runs on.
+fn best_isa() -> Isa {
+    if AVX512.load(Ordering::Relaxed) && cpu_has_avx512() {
+        Isa::Avx512
+    } else {
+        Isa::Avx2
+    }
+}
+
 /// The padding before the rows and before the columns of a convolution with stride 1,
 /// no dilation and one group (what this kernel computes); `None` for any other.
 fn plain_padding(options: &ConvOptions<2>) -> Option<[usize; 2]> {
@@ -98,6 +174,28 @@ impl Direct {
         options: &ConvOptions<2>,
         output: [usize; 2],
     ) -> Option<Self> {
+        Self::plain(xs, ws, options, output, MAX_CHANNELS, best_isa())
+    }
+
+    /// That convolution for its weight gradient ([`Direct::weight_grad`]), when it runs
+    /// here.
+    pub fn for_weight_grad(
+        xs: [usize; 4],
+        ws: [usize; 4],
+        options: &ConvOptions<2>,
+        output: [usize; 2],
+    ) -> Option<Self> {
+        Self::plain(xs, ws, options, output, MAX_GRAD_CHANNELS, best_isa())
+    }
+
+    fn plain(
+        xs: [usize; 4],
+        ws: [usize; 4],
+        options: &ConvOptions<2>,
+        output: [usize; 2],
+        max_c_in: usize,
+        isa: Isa,
+    ) -> Option<Self> {
         let pad = plain_padding(options)?;
         let d = Direct {
             batch: xs[0],
@@ -107,9 +205,10 @@ impl Direct {
             kernel: [ws[2], ws[3]],
             offset: pad,
             output,
+            isa,
         };
         (output[1] >= MIN_WIDTH
-            && d.c_in <= MAX_CHANNELS
+            && d.c_in <= max_c_in
             && d.c_out >= MIN_CHANNELS
             && !pointwise(d.kernel)
             && available())
@@ -136,6 +235,7 @@ impl Direct {
             kernel: [kh, kw],
             offset: [(kh - 1).checked_sub(pad[0])?, (kw - 1).checked_sub(pad[1])?],
             output: [xs[2], xs[3]],
+            isa: best_isa(),
         };
         (xs[3] >= MIN_WIDTH && d.c_out >= MIN_CHANNELS && !pointwise(d.kernel) && available())
             .then_some(d)
@@ -175,7 +275,8 @@ impl Direct {
     /// `dw [c_out, c_in, kh, kw]` of this convolution (a forward one) given its input
     /// `x [B, c_in, h, w]` and output gradient `g [B, c_out, oh, ow]`: `dw[co, ci, ky,
     /// kx] = sum over samples and output positions of g[co, oy, ox] * xpad[ci, oy + ky,
-    /// ox + kx]`, a partial sum per parallel task of samples, added at the end.
+    /// ox + kx]`, a partial sum per parallel task of samples, added at the end. Made
+    /// by [`Direct::for_weight_grad`].
     pub fn weight_grad(&self, x: &[f32], g: &[f32]) -> Vec<f32> {
         let [h, w] = self.input;
         let [oh, ow] = self.output;
@@ -190,13 +291,16 @@ impl Direct {
         let (hp, wp) = self.padded();
         let row = self.gradient_row();
         let len = self.c_out * self.c_in * kh * kw;
+        let lanes = self.isa.lanes();
         let per_task = self.batch.div_ceil(rayon::current_num_threads()).max(1);
         let partials: Vec<Vec<f32>> = (0..self.batch)
             .step_by(per_task)
             .collect::<Vec<_>>()
             .into_par_iter()
             .map(|first| {
-                let mut dw = vec![0.0; len];
+                // A vector of lanes per weight, summed across lanes once at the end:
+                // a sum per sample cost as much as the products on 14 x 14 planes.
+                let mut lanes_dw = vec![0.0; len * lanes];
                 scratch::with_two(self.c_in * hp * wp, self.c_out * oh * row, |xpad, gpad| {
                     for n in first..(first + per_task).min(self.batch) {
                         self.pad_input(&x[n * sample_in..][..sample_in], xpad);
@@ -207,10 +311,13 @@ impl Direct {
                             dst[..ow].copy_from_slice(src);
                             dst[ow..].fill(0.0);
                         }
-                        sample_weight_grad(self, xpad, gpad, &mut dw)
+                        sample_weight_grad(self, xpad, gpad, &mut lanes_dw)
                     }
                 });
-                dw
+                lanes_dw
+                    .chunks_exact(lanes)
+                    .map(|v| v.iter().sum())
+                    .collect::<Vec<f32>>()
             })
             .collect();
         let mut partials = partials.into_iter();
@@ -224,17 +331,19 @@ impl Direct {
     }
 
     /// Values per row of the zero-padded output gradient the weight gradient reads:
-    /// `ow` rounded up to whole vectors of 8.
+    /// `ow` rounded up to whole vectors.
     fn gradient_row(&self) -> usize {
-        self.output[1].div_ceil(8) * 8
+        let lanes = self.isa.lanes();
+        self.output[1].div_ceil(lanes) * lanes
     }
 
-    /// Rows and columns of the zero-padded input: every step reads `COLS` columns
-    /// from its first, so the last step's extra columns read zeros too.
+    /// Rows and columns of the zero-padded input: every step reads a whole step of
+    /// columns from its first, so the last step's extra columns read zeros too.
     fn padded(&self) -> (usize, usize) {
         let [oh, ow] = self.output;
         let [kh, kw] = self.kernel;
-        (oh + kh - 1, ow.div_ceil(COLS) * COLS + kw - 1)
+        let cols = self.isa.cols();
+        (oh + kh - 1, ow.div_ceil(cols) * cols + kw - 1)
     }
 
     /// `x_n [c_in, h, w]` at its offset in `xpad [c_in, hp, wp]`, zeros around it;
@@ -268,18 +377,19 @@ impl Direct {
         }
     }
 
-    /// `wt [c_out, c_in, kh, kw]` as blocks of [`CB`] output channels, `[block][c_in]
-    /// [kh][kw][CB]` (zeros for channels past `c_out`): the block's weights for one tap
-    /// are adjacent.
+    /// `wt [c_out, c_in, kh, kw]` as blocks of `CB` ([`Isa::block`]) output channels,
+    /// `[block][c_in][kh][kw][CB]` (zeros for channels past `c_out`): the block's
+    /// weights for one tap are adjacent.
     fn pack(&self, wt: &[f32]) -> Vec<f32> {
+        let cb = self.isa.block();
         let taps = self.kernel[0] * self.kernel[1];
-        let blocks = self.c_out.div_ceil(CB);
-        let mut packed = vec![0.0; blocks * self.c_in * taps * CB];
+        let blocks = self.c_out.div_ceil(cb);
+        let mut packed = vec![0.0; blocks * self.c_in * taps * cb];
         for co in 0..self.c_out {
-            let (block, lane) = (co / CB, co % CB);
+            let (block, lane) = (co / cb, co % cb);
             for ci in 0..self.c_in {
                 for t in 0..taps {
-                    packed[((block * self.c_in + ci) * taps + t) * CB + lane] =
+                    packed[((block * self.c_in + ci) * taps + t) * cb + lane] =
                         wt[(co * self.c_in + ci) * taps + t];
                 }
             }
@@ -288,30 +398,52 @@ impl Direct {
     }
 }
 
-/// One sample's output through the AVX2 kernel ([`avx2::sample`]).
+/// One sample's output through the kernel of `d.isa` ([`kernel::sample`]).
 fn sample(d: &Direct, xpad: &[f32], packed: &[f32], y: &mut [f32]) {
-    // A `Direct` is only made where the CPU has AVX2 (checked again: one could be
-    // built by hand; the on/off switch is not asked, a run under way finishes).
-    assert!(cpu_has_avx2(), "the direct convolution needs AVX2 and FMA");
+    // A `Direct` is only made where the CPU has its instructions (checked again: one
+    // could be built by hand; the on/off switches are not asked, a run under way
+    // finishes).
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: the CPU has AVX2 and FMA; `avx2::sample` checks the buffers' sizes.
-    unsafe {
-        avx2::sample(d, xpad, packed, y)
+    match d.isa {
+        Isa::Avx2 => {
+            assert!(cpu_has_avx2(), "the direct convolution needs AVX2 and FMA");
+            // SAFETY: the CPU has AVX2 and FMA; the kernel checks the buffers' sizes.
+            unsafe { entry::sample_avx2(d, xpad, packed, y) }
+        }
+        Isa::Avx512 => {
+            assert!(cpu_has_avx512(), "this direct convolution needs AVX-512");
+            // SAFETY: the CPU has AVX-512F; the kernel checks the buffers' sizes.
+            unsafe { entry::sample_avx512(d, xpad, packed, y) }
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (d, xpad, packed, y);
+    unreachable!(
+        "a direct convolution {d:?} without x86-64 ({})",
+        xpad.len() + packed.len() + y.len()
+    );
 }
 
-/// One sample's weight gradient through the AVX2 kernel ([`avx2::weight_grad`]).
-fn sample_weight_grad(d: &Direct, xpad: &[f32], gpad: &[f32], dw: &mut [f32]) {
-    assert!(cpu_has_avx2(), "the direct convolution needs AVX2 and FMA");
+/// Adds one sample's weight gradient, lane by lane, to `lanes_dw [c_out, c_in, kh, kw,
+/// lanes]` through the kernel of `d.isa` ([`kernel::weight_grad`]).
+fn sample_weight_grad(d: &Direct, xpad: &[f32], gpad: &[f32], lanes_dw: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: as in `sample`.
-    unsafe {
-        avx2::weight_grad(d, xpad, gpad, dw)
+    match d.isa {
+        Isa::Avx2 => {
+            assert!(cpu_has_avx2(), "the direct convolution needs AVX2 and FMA");
+            // SAFETY: as in `sample`.
+            unsafe { entry::weight_grad_avx2(d, xpad, gpad, lanes_dw) }
+        }
+        Isa::Avx512 => {
+            assert!(cpu_has_avx512(), "this direct convolution needs AVX-512");
+            // SAFETY: as in `sample`.
+            unsafe { entry::weight_grad_avx512(d, xpad, gpad, lanes_dw) }
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (d, xpad, gpad, dw);
+    unreachable!(
+        "a direct convolution {d:?} without x86-64 ({})",
+        xpad.len() + gpad.len() + lanes_dw.len()
+    );
 }
 
 /// `wt [c_out, c_in, kh, kw]` flipped in both spatial axes with its channel axes
@@ -331,24 +463,122 @@ pub fn flipped_transposed(wt: &[f32], [c_out, c_in, kh, kw]: [usize; 4]) -> Vec<
     out
 }
 
+/// The vector instructions the kernels are written in, one implementation per
+/// instruction set: the kernels are generic over them and instantiated inside a
+/// function compiled for that set ([`entry`]), where these calls inline.
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+mod simd {
     use std::arch::x86_64::*;
 
-    use super::{CB, COLS, Direct};
-
-    /// One sample: `xpad [c_in, hp, wp]` (padded as [`Direct::pad_input`] writes it)
-    /// through `packed` ([`Direct::pack`]) into `y [c_out, oh, ow]`.
+    /// A vector of `LANES` f32s and the operations the kernels use.
     ///
     /// # Safety
-    /// The CPU has AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn sample(d: &Direct, xpad: &[f32], packed: &[f32], y: &mut [f32]) {
+    /// Each method needs the CPU to have the instruction set, and the pointers to hold
+    /// `LANES` values.
+    pub trait Simd {
+        const LANES: usize;
+        type V: Copy;
+        unsafe fn zero() -> Self::V;
+        unsafe fn load(p: *const f32) -> Self::V;
+        unsafe fn store(p: *mut f32, v: Self::V);
+        unsafe fn splat(p: *const f32) -> Self::V;
+        unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+        /// `a * b + c`.
+        unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    }
+
+    pub struct Avx2;
+    pub struct Avx512;
+
+    impl Simd for Avx2 {
+        const LANES: usize = 8;
+        type V = __m256;
+        #[inline(always)]
+        unsafe fn zero() -> __m256 {
+            unsafe { _mm256_setzero_ps() }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> __m256 {
+            unsafe { _mm256_loadu_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn store(p: *mut f32, v: __m256) {
+            unsafe { _mm256_storeu_ps(p, v) }
+        }
+        #[inline(always)]
+        unsafe fn splat(p: *const f32) -> __m256 {
+            unsafe { _mm256_broadcast_ss(&*p) }
+        }
+        #[inline(always)]
+        unsafe fn add(a: __m256, b: __m256) -> __m256 {
+            unsafe { _mm256_add_ps(a, b) }
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
+            unsafe { _mm256_fmadd_ps(a, b, c) }
+        }
+    }
+
+    impl Simd for Avx512 {
+        const LANES: usize = 16;
+        type V = __m512;
+        #[inline(always)]
+        unsafe fn zero() -> __m512 {
+            unsafe { _mm512_setzero_ps() }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> __m512 {
+            unsafe { _mm512_loadu_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn store(p: *mut f32, v: __m512) {
+            unsafe { _mm512_storeu_ps(p, v) }
+        }
+        #[inline(always)]
+        unsafe fn splat(p: *const f32) -> __m512 {
+            unsafe { _mm512_set1_ps(*p) }
+        }
+        #[inline(always)]
+        unsafe fn add(a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_add_ps(a, b) }
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
+            unsafe { _mm512_fmadd_ps(a, b, c) }
+        }
+    }
+}
+
+/// The kernels, once for both instruction sets ([`Isa::block`] and [`Isa::grad_block`]
+/// give their register blocks).
+#[cfg(target_arch = "x86_64")]
+mod kernel {
+    use super::Direct;
+    use super::simd::Simd;
+
+    /// Output columns a forward step holds at most (two vectors of 16).
+    const MAX_COLS: usize = 32;
+    /// Taps of a row per block of the weight gradient.
+    pub const GTAPS: usize = 3;
+
+    /// One sample: `xpad [c_in, hp, wp]` (padded as [`Direct::pad_input`] writes it)
+    /// through `packed` ([`Direct::pack`], blocks of `CB` channels) into `y [c_out, oh,
+    /// ow]`.
+    ///
+    /// # Safety
+    /// The CPU has `S`'s instructions.
+    #[inline(always)]
+    pub unsafe fn sample<S: Simd, const CB: usize>(
+        d: &Direct,
+        xpad: &[f32],
+        packed: &[f32],
+        y: &mut [f32],
+    ) {
         let [oh, ow] = d.output;
         let [kh, kw] = d.kernel;
         let (hp, wp) = d.padded();
-        let taps = kh * kw;
-        let block_len = d.c_in * taps * CB;
+        let cols = 2 * S::LANES;
+        let block_len = d.c_in * kh * kw * CB;
         assert!(xpad.len() >= d.c_in * hp * wp && y.len() == d.c_out * oh * ow);
         assert!(packed.len() == d.c_out.div_ceil(CB) * block_len);
         // Row by row, every block: the kh input rows of every channel a row reads stay
@@ -360,179 +590,202 @@ mod avx2 {
                 let channels = CB.min(d.c_out - block * CB);
                 let mut ox = 0;
                 while ox < ow {
-                    let mut acc = [[0.0f32; COLS]; CB];
+                    let mut acc = [[0.0f32; MAX_COLS]; CB];
                     // SAFETY: every read lies inside `xpad` and `w`: rows oy..oy + kh < hp,
-                    // columns ox..ox + COLS + kw - 1 <= wp (the padded width is a whole
+                    // columns ox..ox + cols + kw - 1 <= wp (the padded width is a whole
                     // number of steps plus kw - 1), the weights block_len long.
                     unsafe {
-                        if ow - ox > COLS / 2 {
-                            step::<2>(d, xpad, w, [oy, ox], [hp, wp], &mut acc)
+                        if ow - ox > S::LANES {
+                            step::<S, CB, 2>(d, xpad, w, [oy, ox], [hp, wp], &mut acc)
                         } else {
-                            step::<1>(d, xpad, w, [oy, ox], [hp, wp], &mut acc)
+                            step::<S, CB, 1>(d, xpad, w, [oy, ox], [hp, wp], &mut acc)
                         }
                     };
-                    let n = (ow - ox).min(COLS);
+                    let n = (ow - ox).min(cols);
                     for (c, row) in acc.iter().enumerate().take(channels) {
                         let co = block * CB + c;
                         y[(co * oh + oy) * ow + ox..][..n].copy_from_slice(&row[..n]);
                     }
-                    ox += COLS;
+                    ox += cols;
                 }
             }
         }
     }
 
-    /// Output channels and taps of a row per block of the weight gradient (4 x 3
-    /// accumulators; 4 + 3 loads per 12 products).
-    const GCO: usize = 4;
-    const GTAPS: usize = 3;
-
-    /// Adds one sample's `dw` to `dw [c_out, c_in, kh, kw]`: `xpad` as in [`sample`],
-    /// `gpad [c_out, oh, row]` its output gradient in rows of `row` (`ow` rounded up to
-    /// 8) values, zeros past `ow`.
+    /// `acc[c][..LANES * V]` = output columns `ox..` of row `oy` for the block's
+    /// channels.
     ///
     /// # Safety
-    /// The CPU has AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn weight_grad(d: &Direct, xpad: &[f32], gpad: &[f32], dw: &mut [f32]) {
-        let oh = d.output[0];
-        let [kh, kw] = d.kernel;
-        let (hp, wp) = d.padded();
-        let row = d.gradient_row();
-        assert!(xpad.len() >= d.c_in * hp * wp && gpad.len() >= d.c_out * oh * row);
-        assert!(dw.len() == d.c_out * d.c_in * kh * kw);
-        for block in (0..d.c_out).step_by(GCO) {
-            let channels = GCO.min(d.c_out - block);
-            for ci in 0..d.c_in {
-                for ky in 0..kh {
-                    for kx in (0..kw).step_by(GTAPS) {
-                        // SAFETY: rows oy + ky < hp, columns up to row - 1 + kw - 1 < wp
-                        // (`row` <= the padded width's steps), gradient rows of `row`.
-                        let sums = unsafe {
-                            match kw - kx {
-                                1 => {
-                                    gradient_taps::<1>(d, xpad, gpad, [block, channels, ci, ky, kx])
-                                }
-                                2 => {
-                                    gradient_taps::<2>(d, xpad, gpad, [block, channels, ci, ky, kx])
-                                }
-                                _ => gradient_taps::<GTAPS>(
-                                    d,
-                                    xpad,
-                                    gpad,
-                                    [block, channels, ci, ky, kx],
-                                ),
-                            }
-                        };
-                        for (c, taps) in sums.iter().enumerate().take(channels) {
-                            let at = (((block + c) * d.c_in + ci) * kh + ky) * kw + kx;
-                            for (t, v) in taps.iter().enumerate().take(kw - kx) {
-                                dw[at + t] += v;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// The sums over one sample's output positions of `g[block + c] * xpad[ci, oy + ky,
-    /// ox + kx + t]` for `c < GCO` (channels past `channels` repeat the block's first:
-    /// computed, not used) and `t < T`.
-    ///
-    /// # Safety
-    /// AVX2 and FMA; the reads described at the call lie inside `xpad` and `gpad`.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn gradient_taps<const T: usize>(
-        d: &Direct,
-        xpad: &[f32],
-        gpad: &[f32],
-        [block, channels, ci, ky, kx]: [usize; 5],
-    ) -> [[f32; GTAPS]; GCO] {
-        let oh = d.output[0];
-        let (hp, wp) = d.padded();
-        let row = d.gradient_row();
-        let mut a = [[_mm256_setzero_ps(); T]; GCO];
-        let (xp, gp) = (xpad.as_ptr(), gpad.as_ptr());
-        for oy in 0..oh {
-            // SAFETY: see `weight_grad`.
-            unsafe {
-                let x_row = xp.add((ci * hp + oy + ky) * wp + kx);
-                let g_rows: [*const f32; GCO] = std::array::from_fn(|c| {
-                    let co = block + if c < channels { c } else { 0 };
-                    gp.add((co * oh + oy) * row)
-                });
-                for ox in (0..row).step_by(8) {
-                    let mut xv = [_mm256_setzero_ps(); T];
-                    for (t, v) in xv.iter_mut().enumerate() {
-                        *v = _mm256_loadu_ps(x_row.add(ox + t));
-                    }
-                    for (c, a_c) in a.iter_mut().enumerate() {
-                        let gv = _mm256_loadu_ps(g_rows[c].add(ox));
-                        for t in 0..T {
-                            a_c[t] = _mm256_fmadd_ps(gv, xv[t], a_c[t]);
-                        }
-                    }
-                }
-            }
-        }
-        let mut sums = [[0.0; GTAPS]; GCO];
-        for (s, a_c) in sums.iter_mut().zip(&a) {
-            for t in 0..T {
-                let mut lanes = [0.0f32; 8];
-                // SAFETY: 8 values.
-                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), a_c[t]) };
-                s[t] = lanes.iter().sum();
-            }
-        }
-        sums
-    }
-
-    /// `acc[c][..8 * V]` = output columns `ox..` of row `oy` for the block's channels.
-    ///
-    /// # Safety
-    /// AVX2 and FMA; the reads described at the call lie inside `xpad` and `w`.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    unsafe fn step<const V: usize>(
+    /// `S`'s instructions; the reads described at the call lie inside `xpad` and `w`.
+    #[inline(always)]
+    unsafe fn step<S: Simd, const CB: usize, const V: usize>(
         d: &Direct,
         xpad: &[f32],
         w: &[f32],
         [oy, ox]: [usize; 2],
         [hp, wp]: [usize; 2],
-        acc: &mut [[f32; COLS]; CB],
+        acc: &mut [[f32; MAX_COLS]; CB],
     ) {
         let [kh, kw] = d.kernel;
-        let mut a = [[_mm256_setzero_ps(); V]; CB];
-        let (xp, wp_ptr) = (xpad.as_ptr(), w.as_ptr());
-        for ci in 0..d.c_in {
-            for ky in 0..kh {
-                // SAFETY: see `sample`.
-                unsafe {
+        // SAFETY: see `sample`.
+        unsafe {
+            let mut a = [[S::zero(); V]; CB];
+            let (xp, wp_ptr) = (xpad.as_ptr(), w.as_ptr());
+            for ci in 0..d.c_in {
+                for ky in 0..kh {
                     let row = xp.add((ci * hp + oy + ky) * wp + ox);
                     let taps = wp_ptr.add((ci * kh + ky) * kw * CB);
                     for kx in 0..kw {
-                        let mut xv = [_mm256_setzero_ps(); V];
+                        let mut xv = [S::zero(); V];
                         for (v, x) in xv.iter_mut().enumerate() {
-                            *x = _mm256_loadu_ps(row.add(kx + 8 * v));
+                            *x = S::load(row.add(kx + S::LANES * v));
                         }
                         let wk = taps.add(kx * CB);
                         for (c, a_c) in a.iter_mut().enumerate() {
-                            let wc = _mm256_broadcast_ss(&*wk.add(c));
+                            let wc = S::splat(wk.add(c));
                             for v in 0..V {
-                                a_c[v] = _mm256_fmadd_ps(wc, xv[v], a_c[v]);
+                                a_c[v] = S::fmadd(wc, xv[v], a_c[v]);
                             }
                         }
                     }
                 }
             }
-        }
-        for (out, a_c) in acc.iter_mut().zip(&a) {
-            for (lanes, v) in out.chunks_exact_mut(8).zip(a_c) {
-                // SAFETY: 8 values.
-                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), *v) };
+            for (out, a_c) in acc.iter_mut().zip(&a) {
+                for (v, a_v) in a_c.iter().enumerate() {
+                    S::store(out.as_mut_ptr().add(S::LANES * v), *a_v);
+                }
             }
         }
+    }
+
+    /// Adds one sample's `dw`, lane by lane, to `lanes_dw [c_out, c_in, kh, kw, LANES]`
+    /// (its sum over the lanes is `dw`): `xpad` as in [`sample`], `gpad [c_out, oh,
+    /// row]` its output gradient in rows of `row` ([`Direct::gradient_row`]) values,
+    /// zeros past `ow`; `GCO` output channels x [`GTAPS`] taps of a row at a time.
+    ///
+    /// # Safety
+    /// The CPU has `S`'s instructions.
+    #[inline(always)]
+    pub unsafe fn weight_grad<S: Simd, const GCO: usize>(
+        d: &Direct,
+        xpad: &[f32],
+        gpad: &[f32],
+        lanes_dw: &mut [f32],
+    ) {
+        let oh = d.output[0];
+        let [kh, kw] = d.kernel;
+        let (hp, wp) = d.padded();
+        let row = d.gradient_row();
+        assert!(xpad.len() >= d.c_in * hp * wp && gpad.len() >= d.c_out * oh * row);
+        assert!(lanes_dw.len() == d.c_out * d.c_in * kh * kw * S::LANES);
+        for block in (0..d.c_out).step_by(GCO) {
+            let channels = GCO.min(d.c_out - block);
+            for ci in 0..d.c_in {
+                for ky in 0..kh {
+                    for kx in (0..kw).step_by(GTAPS) {
+                        let at = [block, channels, ci, ky, kx];
+                        // SAFETY: rows oy + ky < hp, columns up to row - 1 + kw - 1 < wp
+                        // (`row` <= the padded width's steps), gradient rows of `row`;
+                        // the lanes of weights (block + c < c_out, kx + t < kw).
+                        unsafe {
+                            match kw - kx {
+                                1 => gradient_taps::<S, GCO, 1>(d, xpad, gpad, at, lanes_dw),
+                                2 => gradient_taps::<S, GCO, 2>(d, xpad, gpad, at, lanes_dw),
+                                _ => gradient_taps::<S, GCO, GTAPS>(d, xpad, gpad, at, lanes_dw),
+                            }
+                        };
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds the sums over one sample's output positions of `g[block + c] * xpad[ci,
+    /// oy + ky, ox + kx + t]` for `c < channels` and `t < T`, one vector per weight, to
+    /// their lanes in `lanes_dw` (channels past `channels` repeat the block's first:
+    /// computed, not stored).
+    ///
+    /// # Safety
+    /// `S`'s instructions; the reads described at the call lie inside `xpad` and `gpad`.
+    #[inline(always)]
+    unsafe fn gradient_taps<S: Simd, const GCO: usize, const T: usize>(
+        d: &Direct,
+        xpad: &[f32],
+        gpad: &[f32],
+        [block, channels, ci, ky, kx]: [usize; 5],
+        lanes_dw: &mut [f32],
+    ) {
+        let oh = d.output[0];
+        let [kh, kw] = d.kernel;
+        let (hp, wp) = d.padded();
+        let row = d.gradient_row();
+        // SAFETY: see `weight_grad`.
+        unsafe {
+            let mut a = [[S::zero(); T]; GCO];
+            let (xp, gp) = (xpad.as_ptr(), gpad.as_ptr());
+            for oy in 0..oh {
+                let x_row = xp.add((ci * hp + oy + ky) * wp + kx);
+                let g_rows: [*const f32; GCO] = std::array::from_fn(|c| {
+                    let co = block + if c < channels { c } else { 0 };
+                    gp.add((co * oh + oy) * row)
+                });
+                for ox in (0..row).step_by(S::LANES) {
+                    let mut xv = [S::zero(); T];
+                    for (t, v) in xv.iter_mut().enumerate() {
+                        *v = S::load(x_row.add(ox + t));
+                    }
+                    for (c, a_c) in a.iter_mut().enumerate() {
+                        let gv = S::load(g_rows[c].add(ox));
+                        for t in 0..T {
+                            a_c[t] = S::fmadd(gv, xv[t], a_c[t]);
+                        }
+                    }
+                }
+            }
+            let out = lanes_dw.as_mut_ptr();
+            for (c, a_c) in a.iter().enumerate().take(channels) {
+                let at = (((block + c) * d.c_in + ci) * kh + ky) * kw + kx;
+                for (t, v) in a_c.iter().enumerate() {
+                    let p = out.add((at + t) * S::LANES);
+                    S::store(p, S::add(S::load(p), *v));
+                }
+            }
+        }
+    }
+}
+
+/// The kernels compiled for each instruction set: the generic code of [`kernel`]
+/// inlined into a function that has the instructions.
+#[cfg(target_arch = "x86_64")]
+mod entry {
+    use super::simd::{Avx2, Avx512};
+    use super::{Direct, Isa, kernel};
+
+    /// # Safety
+    /// The CPU has AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn sample_avx2(d: &Direct, xpad: &[f32], packed: &[f32], y: &mut [f32]) {
+        unsafe { kernel::sample::<Avx2, { Isa::Avx2.block() }>(d, xpad, packed, y) }
+    }
+
+    /// # Safety
+    /// The CPU has AVX-512F.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn sample_avx512(d: &Direct, xpad: &[f32], packed: &[f32], y: &mut [f32]) {
+        unsafe { kernel::sample::<Avx512, { Isa::Avx512.block() }>(d, xpad, packed, y) }
+    }
+
+    /// # Safety
+    /// The CPU has AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn weight_grad_avx2(d: &Direct, xpad: &[f32], gpad: &[f32], dw: &mut [f32]) {
+        unsafe { kernel::weight_grad::<Avx2, { Isa::Avx2.grad_block() }>(d, xpad, gpad, dw) }
+    }
+
+    /// # Safety
+    /// The CPU has AVX-512F.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn weight_grad_avx512(d: &Direct, xpad: &[f32], gpad: &[f32], dw: &mut [f32]) {
+        unsafe { kernel::weight_grad::<Avx512, { Isa::Avx512.grad_block() }>(d, xpad, gpad, dw) }
     }
 }
