@@ -341,6 +341,45 @@ fn direct_convolution_and_its_gradients_match_burns() {
     }
 }
 
+/// Strided layers whose phase form (space to depth: `s * s` channels per input
+/// channel, `ceil(k / s)` taps) costs at most a third more taps, such as ResNet-18's
+/// 7x7 stride-2 stem: the direct kernel runs them as stride-1 convolutions (output
+/// planes at least 12 wide, at most 32 phase channels), output and both gradients,
+/// with padding before and after, non-square kernels, strides 2 and 3.
+#[test]
+fn strided_convolutions_through_their_phases_match_burns() {
+    let mut rng = Rng::derive(23, 5);
+    for i in 0..16 {
+        let s = 2 + rng.below(2);
+        let sizes: &[usize] = if s == 2 { &[4, 6, 7, 8] } else { &[6, 8, 9] };
+        let kernel = [sizes[rng.below(sizes.len())], sizes[rng.below(sizes.len())]];
+        let padding = [
+            (rng.below(kernel[0]), rng.below(kernel[0])),
+            (rng.below(kernel[1]), rng.below(kernel[1])),
+        ];
+        let width = 12 + rng.below(30);
+        let case = Case {
+            batch: 1 + rng.below(3),
+            c_in: 1 + rng.below(if s == 2 { 8 } else { 3 }),
+            c_out: 4 + rng.below(20),
+            size: [
+                kernel[0] + s * rng.below(12),
+                kernel[1] + s * (width - 1) - padding[1].0 - padding[1].1 + rng.below(s),
+            ],
+            kernel,
+            stride: [s, s],
+            padding,
+            dilation: [1, 1],
+            groups: 1,
+            bias: rng.below(2) == 0,
+        };
+        for avx512 in [false, true] {
+            mla::kernels::direct::set_avx512(avx512);
+            assert_matches_burn(&case, 200 + i);
+        }
+    }
+}
+
 #[test]
 fn a_conv2d_module_forwards_the_same_through_ours() {
     let device = cpu();

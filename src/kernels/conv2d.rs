@@ -37,6 +37,7 @@ use super::depthwise;
 use super::direct::{Direct, flipped_transposed};
 use super::gemm::{matmul, matmul_serial};
 use super::geometry::Geometry;
+use super::phases::Phases;
 use super::{dims4, math, ours, output_len, padding_pairs, scratch};
 
 /// Patch values built at once while computing a weight gradient (32 MiB of `f32`).
@@ -112,6 +113,8 @@ impl ConvKernels for Flex {
             depthwise::forward(&geometry, xv, [xs[0], xs[1]], wv, ws[0])
         } else if let Some(direct) = Direct::forward(xs, ws, &options, [oh, ow]) {
             direct.run(xv, wv)
+        } else if let Some((phases, direct)) = phased(xs, ws, &options, [oh, ow], Direct::forward) {
+            direct.run(&phases.input(xv, xs[0]), &phases.weight(wv))
         } else {
             forward_gemm(xv, xs, wv, ws, [oh, ow], &options)
         };
@@ -132,11 +135,18 @@ impl ConvKernels for Flex {
             return Self::conv2d_x_backward(x, weight, grad, options);
         }
         let (weight, grad) = (weight.to_contiguous(), grad.to_contiguous());
-        let direct = Direct::input_grad(xs, ws, &options, [gs[2], gs[3]]);
+        let output = [gs[2], gs[3]];
+        let direct = Direct::input_grad(xs, ws, &options, output);
         let dx = match (weight.as_slice::<f32>(), grad.as_slice::<f32>()) {
             (Some(wv), Some(gv)) => match direct {
                 Some(d) => d.run(gv, &flipped_transposed(wv, ws)),
-                None => input_grad(wv, ws, gv, gs, xs, &options),
+                None => match phased(xs, ws, &options, output, Direct::input_grad) {
+                    Some((p, d)) => {
+                        let w = flipped_transposed(&p.weight(wv), p.weight_dims());
+                        p.input_grad(&d.run(gv, &w), xs[0])
+                    }
+                    None => input_grad(wv, ws, gv, gs, xs, &options),
+                },
             },
             // Contiguous f32 always reads as a slice; Burn's gradient otherwise.
             _ => return Self::conv2d_x_backward(x, weight, grad, options),
@@ -155,11 +165,15 @@ impl ConvKernels for Flex {
             return Self::conv2d_weight_backward(x, weight, grad, options);
         }
         let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
-        let direct = Direct::for_weight_grad(xs, ws, &options, [gs[2], gs[3]]);
+        let output = [gs[2], gs[3]];
+        let direct = Direct::for_weight_grad(xs, ws, &options, output);
         let w = match (x.as_slice::<f32>(), grad.as_slice::<f32>()) {
             (Some(xv), Some(gv)) => match direct {
                 Some(d) => d.weight_grad(xv, gv),
-                None => weight_grad(xv, xs, gv, gs, ws, &options),
+                None => match phased(xs, ws, &options, output, Direct::for_weight_grad) {
+                    Some((p, d)) => p.weight_grad(&d.weight_grad(&p.input(xv, xs[0]), gv)),
+                    None => weight_grad(xv, xs, gv, gs, ws, &options),
+                },
             },
             // Contiguous f32 always reads as a slice; Burn's gradient otherwise.
             _ => return Self::conv2d_weight_backward(x, weight, grad, options),
@@ -271,6 +285,27 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     )
 }
 
+/// A direct-kernel constructor (`Direct::forward`, `input_grad`, `for_weight_grad`).
+type MakeDirect = fn([usize; 4], [usize; 4], &ConvOptions<2>, [usize; 2]) -> Option<Direct>;
+
+/// A strided layer in its phase form ([`Phases`]), when the direct kernel takes that
+/// stride-1 form (`make` says).
+fn phased(
+    xs: [usize; 4],
+    ws: [usize; 4],
+    options: &ConvOptions<2>,
+    output: [usize; 2],
+    make: MakeDirect,
+) -> Option<(Phases, Direct)> {
+    let p = Phases::new(xs, ws, options, output)?;
+    let d = make(
+        p.input_dims(xs[0]),
+        p.weight_dims(),
+        &Phases::options(),
+        output,
+    )?;
+    Some((p, d))
+}
 /// `y [B, C_out, OH, OW]` of `x` (dims `xs`) through `wt` (dims `ws`): per group and
 /// chunk of samples, the im2col patches and one GEMM, `Y_g = W_g x cols_g`, written
 /// straight into `y` for one sample at a time (its rows are `y`'s channel planes) and

@@ -52,6 +52,7 @@ impl Isa {
 
     /// Output channels per weight-gradient block, x 3 taps of accumulators (12 / 24
     /// registers).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     const fn grad_block(self) -> usize {
         match self {
             Isa::Avx2 => 4,

@@ -15,6 +15,7 @@ pub mod layer_norm;
 pub mod linear;
 pub mod math;
 pub mod max_pool;
+mod phases;
 pub mod relu;
 mod scratch;
 pub mod softmax;
