@@ -252,8 +252,9 @@ fn model_files_of_every_layout_and_format_predict_what_they_did_when_written() {
 }
 
 /// Training resumed by this version from an earlier version's checkpoint ends as this
-/// version's run that never stopped: the weights and the optimizer's state (keyed by
-/// parameter ids) carried over to the right parameters.
+/// version's run that never stopped (to rounding: the checkpoint's first epoch ran on
+/// that version's kernels): the weights and the optimizer's state (keyed by parameter
+/// ids) carried over to the right parameters.
 #[test]
 fn checkpoints_of_every_format_resume_and_end_as_a_run_never_stopped() {
     for format in FORMATS {
@@ -271,16 +272,42 @@ fn checkpoints_of_every_format_resume_and_end_as_a_run_never_stopped() {
                     pollster::block_on(trainer.end_epoch()).unwrap();
                 }
             }
-            assert_eq!(
-                resumed.history(),
-                whole.history(),
-                "{format}/{name}: every epoch's losses and accuracies"
-            );
-            assert_eq!(
+            // The first epoch's numbers come from the checkpoint, computed by the build
+            // that wrote it: its losses may differ in the last bits where this build's
+            // kernels sum in another order (AVX-512 products); all else is exact.
+            let (a, b) = (resumed.history(), whole.history());
+            assert_eq!(a.len(), b.len(), "{format}/{name}: epochs");
+            for (ra, rb) in a.iter().zip(b) {
+                for (la, lb) in ra.train_loss.iter().zip(&rb.train_loss) {
+                    assert!(
+                        (la - lb).abs() <= 1e-6 * lb.abs().max(1.0),
+                        "{format}/{name}: epoch {} loss {la} != {lb}",
+                        rb.epoch
+                    );
+                }
+                let same_loss = mla::EpochMetrics {
+                    train_loss: rb.train_loss.clone(),
+                    ..ra.clone()
+                };
+                assert_eq!(
+                    &same_loss, rb,
+                    "{format}/{name}: every epoch's accuracies and settings"
+                );
+            }
+            // Bit for bit only where the checkpoint's build summed as this one does; a
+            // parameter or optimizer state carried to the wrong place differs by far
+            // more than rounding.
+            let (a, b) = (
                 common::params(&resumed.best_model().0),
                 common::params(&whole.best_model().0),
-                "{format}/{name}: best weights, bit for bit"
             );
+            assert_eq!(a.len(), b.len(), "{format}/{name}: parameters");
+            for (i, (pa, pb)) in a.iter().zip(&b).enumerate() {
+                assert!(
+                    (pa - pb).abs() <= 1e-6 + 1e-5 * pb.abs(),
+                    "{format}/{name}: best weights, parameter {i}: {pa} != {pb}"
+                );
+            }
         }
     }
 }
