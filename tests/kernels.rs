@@ -303,6 +303,15 @@ fn assert_matches_burn(case: &Case, seed: u64) {
     }
 }
 
+/// [`assert_matches_burn`] with the direct kernel in AVX2, then in AVX-512 where the CPU
+/// has it.
+fn assert_matches_burn_on_each_isa(case: &Case, seed: u64) {
+    for avx512 in [false, true] {
+        mla::kernels::direct::set_avx512(avx512);
+        assert_matches_burn(case, seed);
+    }
+}
+
 /// Stride 1, no dilation, one group, output planes at least 12 wide: the direct kernel
 /// (on CPUs with AVX2 + FMA; each case through AVX2 and, where the CPU has it, AVX-512)
 /// for the output and the input gradient, with every kernel size up to 5x5, padding
@@ -334,10 +343,7 @@ fn direct_convolution_and_its_gradients_match_burns() {
             groups: 1,
             bias: rng.below(2) == 0,
         };
-        for avx512 in [false, true] {
-            mla::kernels::direct::set_avx512(avx512);
-            assert_matches_burn(&case, 100 + i);
-        }
+        assert_matches_burn_on_each_isa(&case, 100 + i);
     }
 }
 
@@ -373,10 +379,7 @@ fn strided_convolutions_through_their_phases_match_burns() {
             groups: 1,
             bias: rng.below(2) == 0,
         };
-        for avx512 in [false, true] {
-            mla::kernels::direct::set_avx512(avx512);
-            assert_matches_burn(&case, 200 + i);
-        }
+        assert_matches_burn_on_each_isa(&case, 200 + i);
     }
 }
 
