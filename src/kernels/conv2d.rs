@@ -306,6 +306,7 @@ fn phased(
     )?;
     Some((p, d))
 }
+
 /// `y [B, C_out, OH, OW]` of `x` (dims `xs`) through `wt` (dims `ws`): per group and
 /// chunk of samples, the im2col patches and one GEMM, `Y_g = W_g x cols_g`, written
 /// straight into `y` for one sample at a time (its rows are `y`'s channel planes) and

@@ -60,6 +60,14 @@ impl Isa {
         }
     }
 
+    /// Whether this CPU has the instructions.
+    fn on_this_cpu(self) -> bool {
+        match self {
+            Isa::Avx2 => cpu_has_avx2(),
+            Isa::Avx512 => cpu_has_avx512(),
+        }
+    }
+
     /// Output columns per forward step: two vectors.
     const fn cols(self) -> usize {
         2 * self.lanes()
@@ -175,7 +183,7 @@ impl Direct {
         options: &ConvOptions<2>,
         output: [usize; 2],
     ) -> Option<Self> {
-        Self::plain(xs, ws, options, output, MAX_CHANNELS, best_isa())
+        Self::plain(xs, ws, options, output, MAX_CHANNELS)
     }
 
     /// That convolution for its weight gradient ([`Direct::weight_grad`]), when it runs
@@ -186,7 +194,7 @@ impl Direct {
         options: &ConvOptions<2>,
         output: [usize; 2],
     ) -> Option<Self> {
-        Self::plain(xs, ws, options, output, MAX_GRAD_CHANNELS, best_isa())
+        Self::plain(xs, ws, options, output, MAX_GRAD_CHANNELS)
     }
 
     fn plain(
@@ -195,7 +203,6 @@ impl Direct {
         options: &ConvOptions<2>,
         output: [usize; 2],
         max_c_in: usize,
-        isa: Isa,
     ) -> Option<Self> {
         let pad = plain_padding(options)?;
         let d = Direct {
@@ -206,7 +213,7 @@ impl Direct {
             kernel: [ws[2], ws[3]],
             offset: pad,
             output,
-            isa,
+            isa: best_isa(),
         };
         (output[1] >= MIN_WIDTH
             && d.c_in <= max_c_in
@@ -404,17 +411,18 @@ fn sample(d: &Direct, xpad: &[f32], packed: &[f32], y: &mut [f32]) {
     // A `Direct` is only made where the CPU has its instructions (checked again: one
     // could be built by hand; the on/off switches are not asked, a run under way
     // finishes).
+    assert!(
+        d.isa.on_this_cpu(),
+        "the direct convolution needs {:?}",
+        d.isa
+    );
     #[cfg(target_arch = "x86_64")]
-    match d.isa {
-        Isa::Avx2 => {
-            assert!(cpu_has_avx2(), "the direct convolution needs AVX2 and FMA");
-            // SAFETY: the CPU has AVX2 and FMA; the kernel checks the buffers' sizes.
-            unsafe { entry::sample_avx2(d, xpad, packed, y) }
-        }
-        Isa::Avx512 => {
-            assert!(cpu_has_avx512(), "this direct convolution needs AVX-512");
-            // SAFETY: the CPU has AVX-512F; the kernel checks the buffers' sizes.
-            unsafe { entry::sample_avx512(d, xpad, packed, y) }
+    // SAFETY: the CPU has the instructions just checked; the kernel checks the
+    // buffers' sizes.
+    unsafe {
+        match d.isa {
+            Isa::Avx2 => entry::sample_avx2(d, xpad, packed, y),
+            Isa::Avx512 => entry::sample_avx512(d, xpad, packed, y),
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -427,17 +435,17 @@ fn sample(d: &Direct, xpad: &[f32], packed: &[f32], y: &mut [f32]) {
 /// Adds one sample's weight gradient, lane by lane, to `lanes_dw [c_out, c_in, kh, kw,
 /// lanes]` through the kernel of `d.isa` ([`kernel::weight_grad`]).
 fn sample_weight_grad(d: &Direct, xpad: &[f32], gpad: &[f32], lanes_dw: &mut [f32]) {
+    assert!(
+        d.isa.on_this_cpu(),
+        "the direct convolution needs {:?}",
+        d.isa
+    );
     #[cfg(target_arch = "x86_64")]
-    match d.isa {
-        Isa::Avx2 => {
-            assert!(cpu_has_avx2(), "the direct convolution needs AVX2 and FMA");
-            // SAFETY: as in `sample`.
-            unsafe { entry::weight_grad_avx2(d, xpad, gpad, lanes_dw) }
-        }
-        Isa::Avx512 => {
-            assert!(cpu_has_avx512(), "this direct convolution needs AVX-512");
-            // SAFETY: as in `sample`.
-            unsafe { entry::weight_grad_avx512(d, xpad, gpad, lanes_dw) }
+    // SAFETY: as in `sample`.
+    unsafe {
+        match d.isa {
+            Isa::Avx2 => entry::weight_grad_avx2(d, xpad, gpad, lanes_dw),
+            Isa::Avx512 => entry::weight_grad_avx512(d, xpad, gpad, lanes_dw),
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -560,7 +568,7 @@ mod kernel {
     /// Output columns a forward step holds at most (two vectors of 16).
     const MAX_COLS: usize = 32;
     /// Taps of a row per block of the weight gradient.
-    pub const GTAPS: usize = 3;
+    const GTAPS: usize = 3;
 
     /// One sample: `xpad [c_in, hp, wp]` (padded as [`Direct::pad_input`] writes it)
     /// through `packed` ([`Direct::pack`], blocks of `CB` channels) into `y [c_out, oh,
