@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use mla::burn::backend::ops::ConvOptions;
 use mla::burn::tensor::{Device, Distribution, Tensor};
-use mla::kernels::{conv2d, direct};
+use mla::kernels::{conv2d, direct, implicit};
 
 /// A layer: (name, count in one step, batch, c_in, c_out, [h, w] input, kernel,
 /// stride, padding). The same list is in `bench/conv_layers.py`.
@@ -57,11 +57,13 @@ const LAYERS: [Layer; 23] = [
     ("av-cnn image 2", 1, 64, 16, 32, [14, 14], 3, 1, 1),
 ];
 
-/// Paths a stride-1 layer is timed on: (name, direct kernel on, AVX-512 allowed).
-const PATHS: [(&str, bool, bool); 3] = [
-    ("default", true, true),
-    ("direct AVX2", true, false),
-    ("im2col + GEMM", false, true),
+/// Paths a layer is timed on: (name, implicit kernel on, direct kernel on, AVX-512
+/// allowed).
+const PATHS: [(&str, bool, bool, bool); 4] = [
+    ("default", true, true, true),
+    ("implicit AVX2", true, true, false),
+    ("direct or im2col", false, true, true),
+    ("im2col + GEMM", false, false, true),
 ];
 
 fn main() {
@@ -74,7 +76,7 @@ fn main() {
         "| layer | count | shape | path | forward ms | input gradient ms | weight gradient ms |"
     );
     println!("|---|---:|---|---|---:|---:|---:|");
-    let mut total = [0.0; 3];
+    let mut total = vec![[0.0; 3]; PATHS.len()];
     for (name, count, b, ci, co, [h, w], k, s, p) in LAYERS {
         let options = ConvOptions::new([s, s], [p, p], [1, 1], 1);
         let stem = name.ends_with("stem");
@@ -102,13 +104,13 @@ fn main() {
             let _ = g.expect("a gradient").into_data();
             t.elapsed().as_secs_f64()
         };
-        // Only stride-1 layers can differ between the paths.
-        let paths = if s == 1 { &PATHS[..] } else { &PATHS[..1] };
+        let paths = &PATHS[..];
         // best[path] = [forward, forward + dx, forward + dw]
         let mut best = vec![[f64::MAX; 3]; paths.len()];
         for _ in 0..rounds {
-            for (path, &(_, on, avx512)) in paths.iter().enumerate() {
-                direct::set_enabled(on);
+            for (path, &(_, implicit_on, direct_on, avx512)) in paths.iter().enumerate() {
+                implicit::set_enabled(implicit_on);
+                direct::set_enabled(direct_on);
                 direct::set_avx512(avx512);
                 let t = Instant::now();
                 let _ = conv2d(x.clone(), wt.clone(), None, options.clone()).into_data();
@@ -120,24 +122,21 @@ fn main() {
                 }
             }
         }
+        implicit::set_enabled(true);
         direct::set_enabled(true);
         direct::set_avx512(true);
-        for (path, &(path_name, _, _)) in paths.iter().enumerate() {
+        for (path, &(path_name, ..)) in paths.iter().enumerate() {
             let [f, fx, fw] = best[path].map(|t| t * 1e3);
             let (dx, dw) = (if stem { 0.0 } else { fx - f }, fw - f);
-            if path == 0 {
-                for (t, v) in total.iter_mut().zip([f, dx, dw]) {
-                    *t += v * count as f64;
-                }
+            for (t, v) in total[path].iter_mut().zip([f, dx, dw]) {
+                *t += v * count as f64;
             }
             println!(
                 "| {name} | {count} | {b} x {ci}->{co}, {h}x{w}, {k}x{k} /{s} | {path_name} | {f:.2} | {dx:.2} | {dw:.2} |"
             );
         }
     }
-    let [f, dx, dw] = total;
-    println!(
-        "| all, times their counts | | | default | {f:.1} | {dx:.1} | {dw:.1} |\n\ntotal {:.1} ms",
-        f + dx + dw
-    );
+    for (&(path_name, ..), [f, dx, dw]) in PATHS.iter().zip(total) {
+        println!("| all, times their counts | | | {path_name} | {f:.1} | {dx:.1} | {dw:.1} |");
+    }
 }

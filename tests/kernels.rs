@@ -383,6 +383,43 @@ fn strided_convolutions_through_their_phases_match_burns() {
     }
 }
 
+/// Every convolution of one group through the implicit kernel (vectors across
+/// channels, `mla::kernels::implicit`; on CPUs with AVX2 + FMA, each case through AVX2
+/// and, where the CPU has it, AVX-512): output, input gradient (one product per stride
+/// phase) and weight gradient, with strides 1-3, dilation 1-2, padding before and
+/// after, kernels up to 5x5 not square, channels from 1 to 70 (blocks of 1, 2 and 4
+/// vectors, several panels, the last one partly filled), planes down to one pixel,
+/// batch 1 too.
+#[test]
+fn implicit_convolution_and_its_gradients_match_burns() {
+    mla::kernels::implicit::set_forced(true);
+    let mut rng = Rng::derive(23, 6);
+    for i in 0..24 {
+        let kernel = [1 + rng.below(5), 1 + rng.below(5)];
+        let dilation = [1 + rng.below(2), 1 + rng.below(2)];
+        let span = |a: usize| dilation[a] * (kernel[a] - 1) + 1;
+        let padding = [
+            (rng.below(kernel[0]), rng.below(kernel[0])),
+            (rng.below(kernel[1]), rng.below(kernel[1])),
+        ];
+        let channels = [1, 3, 8, 16, 17, 33, 64, 70];
+        let case = Case {
+            batch: 1 + rng.below(3),
+            c_in: channels[rng.below(channels.len())],
+            c_out: channels[rng.below(channels.len())],
+            size: [span(0) + rng.below(9), span(1) + rng.below(9)],
+            kernel,
+            stride: [1 + rng.below(3), 1 + rng.below(3)],
+            padding,
+            dilation,
+            groups: 1,
+            bias: rng.below(2) == 0,
+        };
+        assert_matches_burn_on_each_isa(&case, 300 + i);
+    }
+    mla::kernels::implicit::set_forced(false);
+}
+
 #[test]
 fn a_conv2d_module_forwards_the_same_through_ours() {
     let device = cpu();

@@ -37,6 +37,7 @@ use super::depthwise;
 use super::direct::{Direct, flipped_transposed};
 use super::gemm::{matmul, matmul_serial};
 use super::geometry::Geometry;
+use super::implicit::{Implicit, Pass};
 use super::phases::Phases;
 use super::{dims4, math, ours, output_len, padding_pairs, scratch};
 
@@ -111,6 +112,8 @@ impl ConvKernels for Flex {
         let y = if depthwise {
             let geometry = Geometry::new([xs[2], xs[3]], [oh, ow], [ws[2], ws[3]], &options);
             depthwise::forward(&geometry, xv, [xs[0], xs[1]], wv, ws[0])
+        } else if let Some(conv) = Implicit::of(Pass::Forward, xs, ws, &options, [oh, ow]) {
+            conv.forward(xv, wv)
         } else if let Some(direct) = Direct::forward(xs, ws, &options, [oh, ow]) {
             direct.run(xv, wv)
         } else if let Some((phases, direct)) = phased(xs, ws, &options, [oh, ow], Direct::forward) {
@@ -137,7 +140,11 @@ impl ConvKernels for Flex {
         let (weight, grad) = (weight.to_contiguous(), grad.to_contiguous());
         let output = [gs[2], gs[3]];
         let direct = Direct::input_grad(xs, ws, &options, output);
+        let implicit = Implicit::of(Pass::InputGrad, xs, ws, &options, output);
         let dx = match (weight.as_slice::<f32>(), grad.as_slice::<f32>()) {
+            (Some(wv), Some(gv)) if implicit.is_some() => {
+                implicit.expect("checked").input_grad(wv, gv)
+            }
             (Some(wv), Some(gv)) => match direct {
                 Some(d) => d.run(gv, &flipped_transposed(wv, ws)),
                 None => match phased(xs, ws, &options, output, Direct::input_grad) {
@@ -167,7 +174,11 @@ impl ConvKernels for Flex {
         let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
         let output = [gs[2], gs[3]];
         let direct = Direct::for_weight_grad(xs, ws, &options, output);
+        let implicit = Implicit::of(Pass::WeightGrad, xs, ws, &options, output);
         let w = match (x.as_slice::<f32>(), grad.as_slice::<f32>()) {
+            (Some(xv), Some(gv)) if implicit.is_some() => {
+                implicit.expect("checked").weight_grad(xv, gv)
+            }
             (Some(xv), Some(gv)) => match direct {
                 Some(d) => d.weight_grad(xv, gv),
                 None => match phased(xs, ws, &options, output, Direct::for_weight_grad) {

@@ -18,27 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use burn::backend::ops::ConvOptions;
 use rayon::prelude::*;
 
+pub use super::simd::{Isa, set_avx512};
 use super::{math, scratch};
 
-/// The vector instructions a [`Direct`] runs on: the widest the CPU has (unless
-/// [`set_avx512`] turned AVX-512 off).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    /// 16 registers of 8 lanes.
-    Avx2,
-    /// 32 registers of 16 lanes: twice the columns per step.
-    Avx512,
-}
-
+/// The direct kernel's register blocks on each instruction set.
 impl Isa {
-    /// Values per vector.
-    const fn lanes(self) -> usize {
-        match self {
-            Isa::Avx2 => 8,
-            Isa::Avx512 => 16,
-        }
-    }
-
     /// Output channels per forward register block, x 2 vectors of accumulators: 12 of
     /// AVX2's 16 registers (the rest hold the input vectors and the broadcast weight);
     /// 16 of AVX-512's 32, as 12 channels measured no faster and waste a third of a
@@ -57,14 +41,6 @@ impl Isa {
         match self {
             Isa::Avx2 => 4,
             Isa::Avx512 => 8,
-        }
-    }
-
-    /// Whether this CPU has the instructions.
-    fn on_this_cpu(self) -> bool {
-        match self {
-            Isa::Avx2 => cpu_has_avx2(),
-            Isa::Avx512 => cpu_has_avx512(),
         }
     }
 
@@ -114,15 +90,6 @@ pub fn set_enabled(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
 }
 
-/// Whether AVX-512 may be used where the CPU has it (see [`set_avx512`]).
-static AVX512: AtomicBool = AtomicBool::new(true);
-
-/// Lets the direct kernel use AVX-512 where the CPU has it (the default) or not, so
-/// that tests and benchmarks reach the AVX2 kernel on such a CPU too.
-pub fn set_avx512(on: bool) {
-    AVX512.store(on, Ordering::Relaxed);
-}
-
 /// Whether a kernel is 1x1: im2col + GEMM reads such a layer's input in place already
 /// (no patches), and the GEMM packs better than this block does.
 fn pointwise(kernel: [usize; 2]) -> bool {
@@ -131,40 +98,7 @@ fn pointwise(kernel: [usize; 2]) -> bool {
 
 /// Whether this kernel runs: enabled ([`set_enabled`]) on a CPU that has it.
 pub fn available() -> bool {
-    ENABLED.load(Ordering::Relaxed) && cpu_has_avx2()
-}
-
-/// Whether the CPU has AVX2 and FMA (detected once by the standard library).
-fn cpu_has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// Whether the CPU has AVX-512F (and so AVX2 and FMA).
-fn cpu_has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        cpu_has_avx2() && std::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// The instruction set a new [`Direct`] runs on.
-fn best_isa() -> Isa {
-    if AVX512.load(Ordering::Relaxed) && cpu_has_avx512() {
-        Isa::Avx512
-    } else {
-        Isa::Avx2
-    }
+    ENABLED.load(Ordering::Relaxed) && Isa::best().is_some()
 }
 
 /// The padding before the rows and before the columns of a convolution with stride 1,
@@ -213,7 +147,7 @@ impl Direct {
             kernel: [ws[2], ws[3]],
             offset: pad,
             output,
-            isa: best_isa(),
+            isa: Isa::best()?,
         };
         (output[1] >= MIN_WIDTH
             && d.c_in <= max_c_in
@@ -243,7 +177,7 @@ impl Direct {
             kernel: [kh, kw],
             offset: [(kh - 1).checked_sub(pad[0])?, (kw - 1).checked_sub(pad[1])?],
             output: [xs[2], xs[3]],
-            isa: best_isa(),
+            isa: Isa::best()?,
         };
         (xs[3] >= MIN_WIDTH && d.c_out >= MIN_CHANNELS && !pointwise(d.kernel) && available())
             .then_some(d)
@@ -472,98 +406,12 @@ pub fn flipped_transposed(wt: &[f32], [c_out, c_in, kh, kw]: [usize; 4]) -> Vec<
     out
 }
 
-/// The vector instructions the kernels are written in, one implementation per
-/// instruction set: the kernels are generic over them and instantiated inside a
-/// function compiled for that set ([`entry`]), where these calls inline.
-#[cfg(target_arch = "x86_64")]
-mod simd {
-    use std::arch::x86_64::*;
-
-    /// A vector of `LANES` f32s and the operations the kernels use.
-    ///
-    /// # Safety
-    /// Each method needs the CPU to have the instruction set, and the pointers to hold
-    /// `LANES` values.
-    pub trait Simd {
-        const LANES: usize;
-        type V: Copy;
-        unsafe fn zero() -> Self::V;
-        unsafe fn load(p: *const f32) -> Self::V;
-        unsafe fn store(p: *mut f32, v: Self::V);
-        unsafe fn splat(p: *const f32) -> Self::V;
-        unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
-        /// `a * b + c`.
-        unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
-    }
-
-    pub struct Avx2;
-    pub struct Avx512;
-
-    impl Simd for Avx2 {
-        const LANES: usize = 8;
-        type V = __m256;
-        #[inline(always)]
-        unsafe fn zero() -> __m256 {
-            unsafe { _mm256_setzero_ps() }
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> __m256 {
-            unsafe { _mm256_loadu_ps(p) }
-        }
-        #[inline(always)]
-        unsafe fn store(p: *mut f32, v: __m256) {
-            unsafe { _mm256_storeu_ps(p, v) }
-        }
-        #[inline(always)]
-        unsafe fn splat(p: *const f32) -> __m256 {
-            unsafe { _mm256_broadcast_ss(&*p) }
-        }
-        #[inline(always)]
-        unsafe fn add(a: __m256, b: __m256) -> __m256 {
-            unsafe { _mm256_add_ps(a, b) }
-        }
-        #[inline(always)]
-        unsafe fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
-            unsafe { _mm256_fmadd_ps(a, b, c) }
-        }
-    }
-
-    impl Simd for Avx512 {
-        const LANES: usize = 16;
-        type V = __m512;
-        #[inline(always)]
-        unsafe fn zero() -> __m512 {
-            unsafe { _mm512_setzero_ps() }
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> __m512 {
-            unsafe { _mm512_loadu_ps(p) }
-        }
-        #[inline(always)]
-        unsafe fn store(p: *mut f32, v: __m512) {
-            unsafe { _mm512_storeu_ps(p, v) }
-        }
-        #[inline(always)]
-        unsafe fn splat(p: *const f32) -> __m512 {
-            unsafe { _mm512_set1_ps(*p) }
-        }
-        #[inline(always)]
-        unsafe fn add(a: __m512, b: __m512) -> __m512 {
-            unsafe { _mm512_add_ps(a, b) }
-        }
-        #[inline(always)]
-        unsafe fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
-            unsafe { _mm512_fmadd_ps(a, b, c) }
-        }
-    }
-}
-
 /// The kernels, once for both instruction sets ([`Isa::block`] and [`Isa::grad_block`]
 /// give their register blocks).
 #[cfg(target_arch = "x86_64")]
 mod kernel {
+    use super::super::simd::Simd;
     use super::Direct;
-    use super::simd::Simd;
 
     /// Output columns a forward step holds at most (two vectors of 16).
     const MAX_COLS: usize = 32;
@@ -767,7 +615,7 @@ mod kernel {
 /// inlined into a function that has the instructions.
 #[cfg(target_arch = "x86_64")]
 mod entry {
-    use super::simd::{Avx2, Avx512};
+    use super::super::simd::{Avx2, Avx512};
     use super::{Direct, Isa, kernel};
 
     /// # Safety

@@ -11,6 +11,7 @@ mod elementwise;
 pub mod gelu;
 mod gemm;
 mod geometry;
+pub mod implicit;
 pub mod layer_norm;
 pub mod linear;
 pub mod math;
@@ -18,6 +19,7 @@ pub mod max_pool;
 mod phases;
 pub mod relu;
 mod scratch;
+mod simd;
 pub mod softmax;
 
 pub use adaptive_pool::adaptive_avg_pool2d;

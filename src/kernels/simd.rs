@@ -1,0 +1,163 @@
+//! The x86-64 vector instruction sets our kernels run on, picked once per layer at run
+//! time (the widest the CPU has), and the small vector trait the kernels are written
+//! over: each kernel is generic over [`Simd`] and instantiated inside a function
+//! compiled for that set (`#[target_feature]`), where the trait's calls inline.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The vector instructions a kernel runs on: the widest the CPU has (unless
+/// [`set_avx512`] turned AVX-512 off).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// 16 registers of 8 lanes.
+    Avx2,
+    /// 32 registers of 16 lanes.
+    Avx512,
+}
+
+impl Isa {
+    /// Values per vector.
+    pub const fn lanes(self) -> usize {
+        match self {
+            Isa::Avx2 => 8,
+            Isa::Avx512 => 16,
+        }
+    }
+
+    /// Whether this CPU has the instructions.
+    pub fn on_this_cpu(self) -> bool {
+        match self {
+            Isa::Avx2 => cpu_has_avx2(),
+            Isa::Avx512 => cpu_has_avx512(),
+        }
+    }
+
+    /// The instruction set a new kernel runs on, `None` without AVX2 + FMA (other
+    /// architectures, wasm32, old CPUs).
+    pub fn best() -> Option<Isa> {
+        if AVX512.load(Ordering::Relaxed) && cpu_has_avx512() {
+            Some(Isa::Avx512)
+        } else {
+            cpu_has_avx2().then_some(Isa::Avx2)
+        }
+    }
+}
+
+/// Whether AVX-512 may be used where the CPU has it (see [`set_avx512`]).
+static AVX512: AtomicBool = AtomicBool::new(true);
+
+/// Lets the kernels use AVX-512 where the CPU has it (the default) or not, so that
+/// tests and benchmarks reach the AVX2 kernels on such a CPU too.
+pub fn set_avx512(on: bool) {
+    AVX512.store(on, Ordering::Relaxed);
+}
+
+/// Whether the CPU has AVX2 and FMA (detected once by the standard library).
+fn cpu_has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether the CPU has AVX-512F (and so AVX2 and FMA).
+fn cpu_has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        cpu_has_avx2() && std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub use vector::{Avx2, Avx512, Simd};
+
+#[cfg(target_arch = "x86_64")]
+mod vector {
+    use std::arch::x86_64::*;
+
+    /// A vector of `LANES` f32s and the operations the kernels use.
+    ///
+    /// # Safety
+    /// Each method needs the CPU to have the instruction set, and the pointers to hold
+    /// `LANES` values.
+    pub trait Simd {
+        const LANES: usize;
+        type V: Copy;
+        unsafe fn zero() -> Self::V;
+        unsafe fn load(p: *const f32) -> Self::V;
+        unsafe fn store(p: *mut f32, v: Self::V);
+        unsafe fn splat(p: *const f32) -> Self::V;
+        unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+        /// `a * b + c`.
+        unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    }
+
+    pub struct Avx2;
+    pub struct Avx512;
+
+    impl Simd for Avx2 {
+        const LANES: usize = 8;
+        type V = __m256;
+        #[inline(always)]
+        unsafe fn zero() -> __m256 {
+            unsafe { _mm256_setzero_ps() }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> __m256 {
+            unsafe { _mm256_loadu_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn store(p: *mut f32, v: __m256) {
+            unsafe { _mm256_storeu_ps(p, v) }
+        }
+        #[inline(always)]
+        unsafe fn splat(p: *const f32) -> __m256 {
+            unsafe { _mm256_broadcast_ss(&*p) }
+        }
+        #[inline(always)]
+        unsafe fn add(a: __m256, b: __m256) -> __m256 {
+            unsafe { _mm256_add_ps(a, b) }
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
+            unsafe { _mm256_fmadd_ps(a, b, c) }
+        }
+    }
+
+    impl Simd for Avx512 {
+        const LANES: usize = 16;
+        type V = __m512;
+        #[inline(always)]
+        unsafe fn zero() -> __m512 {
+            unsafe { _mm512_setzero_ps() }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> __m512 {
+            unsafe { _mm512_loadu_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn store(p: *mut f32, v: __m512) {
+            unsafe { _mm512_storeu_ps(p, v) }
+        }
+        #[inline(always)]
+        unsafe fn splat(p: *const f32) -> __m512 {
+            unsafe { _mm512_set1_ps(*p) }
+        }
+        #[inline(always)]
+        unsafe fn add(a: __m512, b: __m512) -> __m512 {
+            unsafe { _mm512_add_ps(a, b) }
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
+            unsafe { _mm512_fmadd_ps(a, b, c) }
+        }
+    }
+}
