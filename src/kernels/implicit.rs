@@ -23,6 +23,7 @@
 //! no scatter. Dilation changes only the offsets. One group only (grouped and depthwise
 //! layers run elsewhere).
 
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::backend::ops::ConvOptions;
@@ -36,9 +37,9 @@ use super::{math, scratch};
 /// the task reads it (64 to 2000 measured within noise of each other).
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const KC: usize = 128;
-/// Row blocks per parallel task at most: the task's partial sums (`MR` x this rows x
-/// the padded `N`) stay in cache across the passes over `K`.
-const TASK_BLOCKS: usize = 16;
+/// Partial sums a parallel task holds at most (128 KiB): its rows x the padded `N` stay
+/// in the second-level cache across the passes over `K`.
+const TILE_VALUES: usize = 32 << 10;
 
 /// Fewest channels across which the vectors run (the output channels of a forward
 /// pass or weight gradient, the input channels of an input gradient): 64 fill AVX-512's
@@ -49,6 +50,16 @@ const MIN_CHANNELS: usize = 64;
 /// packing the weights costs more than the product gains (ResNet-18's last audio
 /// layers, 16 x 4 x 2 pixels).
 const MIN_PIXELS: usize = 256;
+/// Fewest output channels of a weight gradient: at 32 (an 8 x 2-vector block on
+/// AVX-512) it beat the direct kernel and the stride phases on ResNet-18's stem and
+/// first stage (`examples/conv_layers.rs`), given enough rows (below).
+const MIN_GRAD_CHANNELS: usize = 32;
+/// Fewest rows (input channels x taps) of a weight gradient of fewer than
+/// [`MIN_CHANNELS`] output channels with stride 1: with fewer, packing the output
+/// gradient (its channels for every pixel) cost as much as the rows' products, and
+/// the direct kernel, which reads it in place, was faster (16 -> 32 channels of 3x3 on
+/// 50 x 32 planes: 16.6 against 24 ms).
+const MIN_GRAD_ROWS: usize = 256;
 
 thread_local! {
     /// Whether every layer it can run goes through this kernel (see [`set_forced`]).
@@ -93,7 +104,7 @@ impl Block {
         let vectors = n.div_ceil(isa.lanes());
         let (mr, nv) = match isa {
             Isa::Avx512 if vectors > 2 => (6, 4),
-            Isa::Avx512 if vectors == 2 => (12, 2),
+            Isa::Avx512 if vectors == 2 => (8, 2),
             Isa::Avx512 => (12, 1),
             Isa::Avx2 if vectors > 1 => (6, 2),
             Isa::Avx2 => (12, 1),
@@ -149,6 +160,21 @@ fn pack(src: &[f32], offsets: &[usize], stride: usize, n: usize, width: usize, b
             p.par_chunks_mut(ROWS * width)
                 .zip(offsets.par_chunks(ROWS))
                 .for_each(|(chunk, ks)| {
+                    let contiguous = ks.windows(2).all(|w| w[1] == w[0] + 1);
+                    if contiguous {
+                        // A run of `src` per column (weights, output gradients): read
+                        // in order, written a column of the slice at a time.
+                        for j in 0..columns {
+                            let run = &src[ks[0] + first + j * stride..][..ks.len()];
+                            for (row, &v) in chunk.chunks_exact_mut(width).zip(run) {
+                                row[j] = v;
+                            }
+                        }
+                        for row in chunk.chunks_exact_mut(width) {
+                            row[columns..].fill(0.0);
+                        }
+                        return;
+                    }
                     for (row, &off) in chunk.chunks_exact_mut(width).zip(ks) {
                         let values = src[off + first..].iter().step_by(stride);
                         for (d, &v) in row[..columns].iter_mut().zip(values) {
@@ -163,7 +189,7 @@ fn pack(src: &[f32], offsets: &[usize], stride: usize, n: usize, width: usize, b
 impl Gathered<'_> {
     /// Writes `C` into `out` (every `out[out_rows[i] + j * out_stride]`, `j < n`; other
     /// values untouched).
-    fn run_into(&self, out: &mut [f32]) {
+    fn run_into(&self, out: &mut [MaybeUninit<f32>]) {
         let (m, k) = (self.rows.len(), self.cols.len());
         assert_eq!(m, self.out_rows.len(), "implicit conv: rows");
         if m == 0 || self.n == 0 {
@@ -191,39 +217,80 @@ impl Gathered<'_> {
         let rows: Vec<usize> = (0..blocks * mr)
             .map(|i| self.rows.get(i).copied().unwrap_or(self.rows[0]))
             .collect();
-        let per_task = blocks
-            .div_ceil(4 * rayon::current_num_threads())
-            .clamp(1, TASK_BLOCKS);
+        let ldc = panels * width;
+        let threads = rayon::current_num_threads();
+        // Row blocks per task: as many as keep the task's partial sums in cache.
+        let mut per_task = (TILE_VALUES / (mr * ldc)).clamp(1, blocks);
+        let row_tasks = blocks.div_ceil(per_task);
+        let mut k_parts = 1;
+        if row_tasks < 2 * threads {
+            if k >= m {
+                // Few rows and long sums (weight gradients): split `K` and add the
+                // parts, so that `B` is read once, not once per task of rows.
+                k_parts = (2 * threads).div_ceil(row_tasks).min(k.div_ceil(KC)).max(1);
+            } else {
+                per_task = blocks.div_ceil(2 * threads).max(1);
+            }
+        }
+        let k_step = k.div_ceil(k_parts).max(1);
         let out = Shared(out.as_mut_ptr());
-        (0..blocks)
-            .step_by(per_task)
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .for_each(|first| {
-                let last = (first + per_task).min(blocks);
-                let task_rows = &rows[first * mr..last * mr];
-                scratch::with_two(task_rows.len() * panels * width, 0, |c, _| {
-                    self.task(task_rows, c);
-                    let n_rows = (m - first * mr).min(task_rows.len());
-                    let ldc = panels * width;
-                    let out_rows = &self.out_rows[first * mr..][..n_rows];
-                    // Column by column: consecutive rows are mostly adjacent outputs.
-                    for j in 0..self.n {
-                        let column = j * self.out_stride;
-                        for (i, &at) in out_rows.iter().enumerate() {
-                            // SAFETY: inside `out` (checked above); the output positions of
-                            // distinct (row, column) pairs differ, and each task writes its
-                            // own rows.
-                            unsafe { *out.at(at + column) = c[i * ldc + j] };
-                        }
+        // `c` (the rows of the task from `first`) into `out`, column by column:
+        // consecutive rows are mostly adjacent outputs.
+        let scatter = |first: usize, c: &[f32]| {
+            let n_rows = (m - first * mr).min(per_task * mr);
+            let out_rows = &self.out_rows[first * mr..][..n_rows];
+            // 16 rows at a time, column by column: the rows' values stay in the first
+            // cache, and consecutive rows are mostly adjacent outputs.
+            for (r0, rows16) in out_rows.chunks(16).enumerate() {
+                let c16 = &c[r0 * 16 * ldc..];
+                for j in 0..self.n {
+                    let column = j * self.out_stride;
+                    for (i, &at) in rows16.iter().enumerate() {
+                        // SAFETY: inside `out` (checked above); the output positions of
+                        // distinct (row, column) pairs differ, and each task writes its
+                        // own rows.
+                        unsafe { (*out.at(at + column)).write(c16[i * ldc + j]) };
                     }
-                });
+                }
+            }
+        };
+        let task_rows = |first: usize| &rows[first * mr..(first + per_task).min(blocks) * mr];
+        let firsts: Vec<usize> = (0..blocks).step_by(per_task).collect();
+        if k_parts == 1 {
+            firsts.into_par_iter().for_each(|first| {
+                let rows = task_rows(first);
+                scratch::with_two(rows.len() * ldc, 0, |c, _| {
+                    self.task(rows, 0..k, c);
+                    scatter(first, c);
+                })
             });
+        } else {
+            for first in firsts {
+                let rows = task_rows(first);
+                let parts: Vec<Vec<f32>> = (0..k_parts)
+                    .into_par_iter()
+                    .map(|part| {
+                        let mut c = vec![0.0; rows.len() * ldc];
+                        let range = part * k_step..((part + 1) * k_step).min(k);
+                        self.task(rows, range, &mut c);
+                        c
+                    })
+                    .collect();
+                let mut parts = parts.into_iter();
+                let mut sum = parts.next().expect("one part at least");
+                for part in parts {
+                    for (s, v) in sum.iter_mut().zip(&part) {
+                        *s += v;
+                    }
+                }
+                scatter(first, &sum);
+            }
+        }
     }
 
     /// `c [rows, panels * width] = A[rows] x B`, through the kernel of the block's
     /// instruction set.
-    fn task(&self, rows: &[usize], c: &mut [f32]) {
+    fn task(&self, rows: &[usize], range: std::ops::Range<usize>, c: &mut [f32]) {
         assert!(
             self.block.isa.on_this_cpu(),
             "the implicit convolution needs {:?}",
@@ -234,19 +301,25 @@ impl Gathered<'_> {
         // read against `src`, `rows` is a whole number of blocks, `c` and `b` hold
         // their blocks.
         unsafe {
-            entry::task(self.block, self.src, rows, &self.cols, self.b, c)
+            entry::task(self.block, self.src, rows, &self.cols, range, self.b, c)
         }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!(
             "an implicit convolution without x86-64 ({})",
-            rows.len() + c.len()
+            rows.len() + c.len() + range.len()
         );
     }
 }
 
+/// `values` as memory to write (which it is already, initialised).
+fn as_uninit(values: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: `MaybeUninit<f32>` has `f32`'s layout, and only `f32`s are written.
+    unsafe { &mut *(values as *mut [f32] as *mut [MaybeUninit<f32>]) }
+}
+
 /// A pointer to the output that parallel tasks write disjoint values through.
 #[derive(Clone, Copy)]
-struct Shared(*mut f32);
+struct Shared(*mut MaybeUninit<f32>);
 
 // SAFETY: tasks write disjoint positions (see `Gathered::run_into`).
 unsafe impl Send for Shared {}
@@ -255,7 +328,7 @@ unsafe impl Sync for Shared {}
 impl Shared {
     /// # Safety
     /// `i` lies inside the buffer and no other task writes it.
-    unsafe fn at(self, i: usize) -> *mut f32 {
+    unsafe fn at(self, i: usize) -> *mut MaybeUninit<f32> {
         unsafe { self.0.add(i) }
     }
 }
@@ -339,10 +412,11 @@ impl Implicit {
     /// `pass` of the convolution of `options` (input dims `xs`, weight dims `ws`,
     /// output plane `output`), when this kernel runs it. A forward pass needs at least
     /// [`MIN_CHANNELS`] output channels and [`MIN_PIXELS`] output pixels; a weight
-    /// gradient the channels only (its `K` is every output pixel, so packing is
-    /// cheap); an input gradient stride 1 and that many input channels and pixels
+    /// gradient the channels only (its `K` is every output pixel, so packing the
+    /// weights is cheap), or [`MIN_GRAD_CHANNELS`] with a stride or
+    /// [`MIN_GRAD_ROWS`] rows; an input gradient stride 1 and that many input channels and pixels
     /// (strided layers' phases made products too small: im2col + GEMM and col2im
-    /// measured faster).
+    /// measured faster). Never a 1x1 layer of stride 1 without padding, unless forced.
     pub fn of(
         pass: Pass,
         xs: [usize; 4],
@@ -352,18 +426,31 @@ impl Implicit {
     ) -> Option<Implicit> {
         let conv = Self::new(xs, ws, options, output)?;
         let [ay, ax] = conv.axes;
-        let fits = match pass {
-            Pass::Forward => {
-                conv.c_out >= MIN_CHANNELS && conv.batch * conv.out_plane() >= MIN_PIXELS
-            }
-            Pass::WeightGrad => conv.c_out >= MIN_CHANNELS,
-            Pass::InputGrad => {
-                ay.stride == 1
-                    && ax.stride == 1
-                    && conv.c_in >= MIN_CHANNELS
-                    && conv.batch * ay.len * ax.len >= MIN_PIXELS
-            }
-        };
+        // A 1x1 layer of stride 1 without padding is a plain product already, which the
+        // GEMM reads in place and packs better (MobileNetV2's pointwise layers ran 5-10%
+        // slower here).
+        let plain = conv
+            .axes
+            .iter()
+            .all(|a| a.kernel == 1 && a.stride == 1 && a.pad == (0, 0));
+        let fits = !plain
+            && match pass {
+                Pass::Forward => {
+                    conv.c_out >= MIN_CHANNELS && conv.batch * conv.out_plane() >= MIN_PIXELS
+                }
+                Pass::WeightGrad => {
+                    let strided = ay.stride > 1 || ax.stride > 1;
+                    conv.c_out >= MIN_CHANNELS
+                        || (conv.c_out >= MIN_GRAD_CHANNELS
+                            && (strided || conv.c_in * conv.taps() >= MIN_GRAD_ROWS))
+                }
+                Pass::InputGrad => {
+                    ay.stride == 1
+                        && ax.stride == 1
+                        && conv.c_in >= MIN_CHANNELS
+                        && conv.batch * ay.len * ax.len >= MIN_PIXELS
+                }
+            };
         (fits || forced()).then_some(conv)
     }
 
@@ -456,7 +543,8 @@ impl Implicit {
         assert_eq!(wt.len(), self.c_out * k, "implicit conv: weight size");
         let block = Block::for_columns(self.isa, self.c_out);
         let p = self.out_plane();
-        let mut y = math::zeros::<f32>(self.batch * self.c_out * p);
+        let len = self.batch * self.c_out * p;
+        let mut y = Vec::with_capacity(len);
         let b_len = packed_len(k, self.c_out, block.width());
         self.with_padded(x, b_len, |xpad, plane, b| {
             let (pixels, taps) = self.window_offsets(plane);
@@ -475,8 +563,11 @@ impl Implicit {
                 out_stride: p,
                 block,
             }
-            .run_into(&mut y)
+            .run_into(&mut y.spare_capacity_mut()[..len])
         });
+        // SAFETY: every value was written: each output pixel (a row) times each output
+        // channel (a column) is one value of `y`, and `run_into` writes every pair.
+        unsafe { y.set_len(len) };
         y
     }
 
@@ -492,7 +583,8 @@ impl Implicit {
             "implicit conv: gradient size"
         );
         let block = Block::for_columns(self.isa, self.c_out);
-        let mut dw = math::zeros::<f32>(self.c_out * k);
+        let len = self.c_out * k;
+        let mut dw = Vec::with_capacity(len);
         let b_len = packed_len(self.batch * p, self.c_out, block.width());
         self.with_padded(x, b_len, |xpad, plane, b| {
             let (pixels, taps) = self.window_offsets(plane);
@@ -510,8 +602,11 @@ impl Implicit {
                 out_stride: k,
                 block,
             }
-            .run_into(&mut dw)
+            .run_into(&mut dw.spare_capacity_mut()[..len])
         });
+        // SAFETY: every value was written: each tap (a row) times each output channel
+        // (a column) is one value of `dw`, and `run_into` writes every pair.
+        unsafe { dw.set_len(len) };
         dw
     }
 
@@ -578,7 +673,7 @@ impl Implicit {
                         out_stride: h * w,
                         block,
                     }
-                    .run_into(&mut dx);
+                    .run_into(as_uninit(&mut dx));
                 }
             }
         });
@@ -623,10 +718,13 @@ fn pad_planes(
 #[cfg(target_arch = "x86_64")]
 mod kernel {
     use super::super::simd::Simd;
+    use std::ops::Range;
+
     use super::KC;
 
-    /// `c [rows, panels * NV * LANES] = A[rows] x B` over `K` in passes of [`KC`]: per
-    /// pass and panel, each block of `MR` rows accumulates into its block of `c`.
+    /// `c [rows, panels * NV * LANES] = A[rows] x B` over the values `range` of `K`, in
+    /// passes of [`KC`]: per pass and panel, each block of `MR` rows accumulates into
+    /// its block of `c`.
     ///
     /// # Safety
     /// `S`'s instructions; `src[rows[i] + cols[k]]` inside `src` for every `i`, `k`;
@@ -636,6 +734,7 @@ mod kernel {
         src: &[f32],
         rows: &[usize],
         cols: &[usize],
+        range: Range<usize>,
         b: &[f32],
         c: &mut [f32],
     ) {
@@ -644,13 +743,12 @@ mod kernel {
         let panels = b.len() / (k_len * width).max(1);
         let ldc = panels * width;
         debug_assert!(rows.len().is_multiple_of(MR) && c.len() == rows.len() * ldc);
-        if k_len == 0 {
+        if range.is_empty() {
             c.fill(0.0);
             return;
         }
-
-        for k0 in (0..k_len).step_by(KC) {
-            let ks = &cols[k0..(k0 + KC).min(k_len)];
+        for k0 in range.clone().step_by(KC) {
+            let ks = &cols[k0..(k0 + KC).min(range.end)];
             for panel in 0..panels {
                 let bp = &b[(panel * k_len + k0) * width..][..ks.len() * width];
                 for (block, block_rows) in rows.chunks_exact(MR).enumerate() {
@@ -663,7 +761,7 @@ mod kernel {
                             bp.as_ptr(),
                             c.as_mut_ptr().add(block * MR * ldc + panel * width),
                             ldc,
-                            k0 > 0,
+                            k0 > range.start,
                         )
                     }
                 }
@@ -719,6 +817,8 @@ mod kernel {
 /// The kernel compiled for each instruction set and block.
 #[cfg(target_arch = "x86_64")]
 mod entry {
+    use std::ops::Range;
+
     use super::super::simd::{Avx2, Avx512};
     use super::{Block, Isa, kernel};
 
@@ -729,16 +829,17 @@ mod entry {
         src: &[f32],
         rows: &[usize],
         cols: &[usize],
+        range: Range<usize>,
         b: &[f32],
         c: &mut [f32],
     ) {
         unsafe {
             match (block.isa, block.mr, block.nv) {
-                (Isa::Avx512, 6, 4) => avx512_6x4(src, rows, cols, b, c),
-                (Isa::Avx512, 12, 2) => avx512_12x2(src, rows, cols, b, c),
-                (Isa::Avx512, 12, 1) => avx512_12x1(src, rows, cols, b, c),
-                (Isa::Avx2, 6, 2) => avx2_6x2(src, rows, cols, b, c),
-                (Isa::Avx2, 12, 1) => avx2_12x1(src, rows, cols, b, c),
+                (Isa::Avx512, 6, 4) => avx512_6x4(src, rows, cols, range, b, c),
+                (Isa::Avx512, 8, 2) => avx512_8x2(src, rows, cols, range, b, c),
+                (Isa::Avx512, 12, 1) => avx512_12x1(src, rows, cols, range, b, c),
+                (Isa::Avx2, 6, 2) => avx2_6x2(src, rows, cols, range, b, c),
+                (Isa::Avx2, 12, 1) => avx2_12x1(src, rows, cols, range, b, c),
                 _ => unreachable!("no kernel for {block:?}"),
             }
         }
@@ -747,14 +848,21 @@ mod entry {
     macro_rules! instance {
         ($name:ident, $simd:ty, $features:literal, $mr:literal, $nv:literal) => {
             #[target_feature(enable = $features)]
-            unsafe fn $name(src: &[f32], rows: &[usize], cols: &[usize], b: &[f32], c: &mut [f32]) {
-                unsafe { kernel::task::<$simd, $mr, $nv>(src, rows, cols, b, c) }
+            unsafe fn $name(
+                src: &[f32],
+                rows: &[usize],
+                cols: &[usize],
+                range: Range<usize>,
+                b: &[f32],
+                c: &mut [f32],
+            ) {
+                unsafe { kernel::task::<$simd, $mr, $nv>(src, rows, cols, range, b, c) }
             }
         };
     }
 
     instance!(avx512_6x4, Avx512, "avx512f,avx2,fma", 6, 4);
-    instance!(avx512_12x2, Avx512, "avx512f,avx2,fma", 12, 2);
+    instance!(avx512_8x2, Avx512, "avx512f,avx2,fma", 8, 2);
     instance!(avx512_12x1, Avx512, "avx512f,avx2,fma", 12, 1);
     instance!(avx2_6x2, Avx2, "avx2,fma", 6, 2);
     instance!(avx2_12x1, Avx2, "avx2,fma", 12, 1);
