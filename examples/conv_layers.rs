@@ -9,7 +9,7 @@
 //! each; the last line sums each layer's default path times its count in the step
 //! (a stem has no input gradient: its input is data).
 //!
-//!   RAYON_NUM_THREADS=1 cargo run --release --example conv_layers [ROUNDS]
+//!   RAYON_NUM_THREADS=1 cargo run --release --example conv_layers [ROUNDS [NAME]]
 
 use std::time::Instant;
 
@@ -77,7 +77,12 @@ fn main() {
     );
     println!("|---|---:|---|---|---:|---:|---:|");
     let mut total = vec![[0.0; 3]; PATHS.len()];
+    // An optional second argument keeps the layers whose name contains it.
+    let only = std::env::args().nth(2).unwrap_or_default();
     for (name, count, b, ci, co, [h, w], k, s, p) in LAYERS {
+        if !name.contains(only.as_str()) {
+            continue;
+        }
         let options = ConvOptions::new([s, s], [p, p], [1, 1], 1);
         let stem = name.ends_with("stem");
         let dist = Distribution::Normal(0.0, 1.0);

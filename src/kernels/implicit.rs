@@ -50,6 +50,11 @@ const MIN_CHANNELS: usize = 64;
 /// packing the weights costs more than the product gains (ResNet-18's last audio
 /// layers, 16 x 4 x 2 pixels).
 const MIN_PIXELS: usize = 256;
+/// Fewest terms per output (input channels x taps) of a strided layer of fewer than
+/// [`MIN_CHANNELS`] output channels: ResNet-18's stem on images (3 x 49) ran faster
+/// here, on spectrograms (1 x 49) through its stride phases, where each product is too
+/// short to pay for moving its outputs.
+const MIN_DEPTH: usize = 96;
 /// Fewest output channels of a weight gradient: at 32 (an 8 x 2-vector block on
 /// AVX-512) it beat the direct kernel and the stride phases on ResNet-18's stem and
 /// first stage (`examples/conv_layers.rs`), given enough rows (below).
@@ -410,13 +415,18 @@ pub struct Implicit {
 
 impl Implicit {
     /// `pass` of the convolution of `options` (input dims `xs`, weight dims `ws`,
-    /// output plane `output`), when this kernel runs it. A forward pass needs at least
-    /// [`MIN_CHANNELS`] output channels and [`MIN_PIXELS`] output pixels; a weight
-    /// gradient the channels only (its `K` is every output pixel, so packing the
-    /// weights is cheap), or [`MIN_GRAD_CHANNELS`] with a stride or
-    /// [`MIN_GRAD_ROWS`] rows; an input gradient stride 1 and that many input channels and pixels
-    /// (strided layers' phases made products too small: im2col + GEMM and col2im
-    /// measured faster). Never a 1x1 layer of stride 1 without padding, unless forced.
+    /// output plane `output`), when this kernel runs it (unless [`set_forced`]):
+    /// - a forward pass: [`MIN_CHANNELS`] output channels, or [`MIN_GRAD_CHANNELS`]
+    ///   with a stride and [`MIN_DEPTH`] terms (ResNet-18's stem: 17.7 against 21.2 ms
+    ///   through its phases), and [`MIN_PIXELS`] output pixels;
+    /// - a weight gradient: [`MIN_CHANNELS`] output channels (its `K` is every output
+    ///   pixel, so packing is cheap), or [`MIN_GRAD_CHANNELS`] with a stride and
+    ///   [`MIN_DEPTH`] terms or with [`MIN_GRAD_ROWS`] rows;
+    /// - an input gradient: stride 1, [`MIN_CHANNELS`] input channels and
+    ///   [`MIN_PIXELS`] input pixels (strided layers' phases made products too small:
+    ///   im2col + GEMM and col2im measured faster);
+    ///
+    /// never a 1x1 layer of stride 1 without padding.
     pub fn of(
         pass: Pass,
         xs: [usize; 4],
@@ -426,6 +436,9 @@ impl Implicit {
     ) -> Option<Implicit> {
         let conv = Self::new(xs, ws, options, output)?;
         let [ay, ax] = conv.axes;
+        let strided = ay.stride > 1 || ax.stride > 1;
+        let depth = conv.c_in * conv.taps();
+        let narrow_ok = conv.c_out >= MIN_GRAD_CHANNELS && strided && depth >= MIN_DEPTH;
         // A 1x1 layer of stride 1 without padding is a plain product already, which the
         // GEMM reads in place and packs better (MobileNetV2's pointwise layers ran 5-10%
         // slower here).
@@ -436,17 +449,16 @@ impl Implicit {
         let fits = !plain
             && match pass {
                 Pass::Forward => {
-                    conv.c_out >= MIN_CHANNELS && conv.batch * conv.out_plane() >= MIN_PIXELS
+                    (conv.c_out >= MIN_CHANNELS || narrow_ok)
+                        && conv.batch * conv.out_plane() >= MIN_PIXELS
                 }
                 Pass::WeightGrad => {
-                    let strided = ay.stride > 1 || ax.stride > 1;
                     conv.c_out >= MIN_CHANNELS
-                        || (conv.c_out >= MIN_GRAD_CHANNELS
-                            && (strided || conv.c_in * conv.taps() >= MIN_GRAD_ROWS))
+                        || narrow_ok
+                        || (conv.c_out >= MIN_GRAD_CHANNELS && depth >= MIN_GRAD_ROWS)
                 }
                 Pass::InputGrad => {
-                    ay.stride == 1
-                        && ax.stride == 1
+                    !strided
                         && conv.c_in >= MIN_CHANNELS
                         && conv.batch * ay.len * ax.len >= MIN_PIXELS
                 }
