@@ -4,10 +4,11 @@
 //! resnet18-w32`: 48 frames of 112 px, 16 spectrograms of 100 x 64) and of the av-cnn
 //! step (BENCHMARKS, issue 26). `bench/conv_layers.py` times PyTorch on the same list.
 //!
-//! Stride-1 layers that the direct kernel takes run through it (AVX-512 where the CPU
-//! has it, and AVX2) and through im2col + GEMM in turn, rounds interleaved, best of
-//! each; the last line sums each layer's default path times its count in the step
-//! (a stem has no input gradient: its input is data).
+//! Each layer runs through every path of [`PATHS`] in turn (the default; the same in
+//! AVX2 on a CPU with AVX-512; without the implicit kernel, as before issue 26's sixth
+//! step), rounds interleaved, best of each; the last lines sum each path's times, each
+//! layer times its count in the step (a stem has no input gradient: its input is
+//! data).
 //!
 //!   RAYON_NUM_THREADS=1 cargo run --release --example conv_layers [ROUNDS [NAME]]
 
@@ -59,11 +60,10 @@ const LAYERS: [Layer; 23] = [
 
 /// Paths a layer is timed on: (name, implicit kernel on, direct kernel on, AVX-512
 /// allowed).
-const PATHS: [(&str, bool, bool, bool); 4] = [
+const PATHS: [(&str, bool, bool, bool); 3] = [
     ("default", true, true, true),
-    ("implicit AVX2", true, true, false),
+    ("default in AVX2", true, true, false),
     ("direct or im2col", false, true, true),
-    ("im2col + GEMM", false, false, true),
 ];
 
 fn main() {
