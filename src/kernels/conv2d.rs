@@ -16,7 +16,12 @@
 //! strided layers read them from the input's stride phases, `geometry.rs`;
 //! built a chunk of samples at a time, so memory stays bounded). Depthwise layers (one
 //! input channel per group) run over whole planes (`depthwise.rs`) and their gradients
-//! directly per channel. The operation is a backend extension
+//! directly per channel. On x86-64 with AVX2 + FMA two kernels without patches take
+//! most layers first: the implicit product (`implicit.rs`: vectors across channels,
+//! for 64+ channels and ResNet's stem) and the direct convolution (`direct.rs`: vectors
+//! across output columns, for stride-1 layers of wide planes and few channels, and a
+//! 7x7 stride-2 stem's other passes through its stride phases, `phases.rs`); each
+//! decides from the layer's shape whether it runs. The operation is a backend extension
 //! ([`burn::backend::backend_extension`]) with its own backward for `Autodiff`, used only
 //! on the CPU backend; other devices run Burn's `conv2d`.
 

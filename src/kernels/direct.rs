@@ -9,9 +9,10 @@
 //! The same kernel computes a stride-1 layer's input gradient: the output gradient,
 //! zero-padded by `K - 1 - pad`, through the weights flipped and transposed. The weight
 //! gradient reads the same padded input against the output gradient, a block of output
-//! channels x 3 taps of a row at a time, summed over each sample's positions. Elsewhere
-//! (strides, dilation, groups, narrow planes, wasm32, CPUs without AVX2) the im2col +
-//! GEMM path runs.
+//! channels x 3 taps of a row at a time, summed over each sample's positions. Layers of
+//! many channels go to the implicit product first (`implicit.rs`); elsewhere (strides,
+//! dilation, groups, narrow planes, wasm32, CPUs without AVX2) the im2col + GEMM path
+//! runs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
