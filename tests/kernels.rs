@@ -389,7 +389,7 @@ fn strided_convolutions_through_their_phases_match_burns() {
 /// phase) and weight gradient, with strides 1-3, dilation 1-2, padding before and
 /// after, kernels up to 5x5 not square, channels from 1 to 70 (blocks of 1, 2 and 4
 /// vectors, several panels, the last one partly filled), planes down to one pixel,
-/// batch 1 too.
+/// batch 1 too, and a batch whose weight gradient is split into several products.
 #[test]
 fn implicit_convolution_and_its_gradients_match_burns() {
     mla::kernels::implicit::set_forced(true);
@@ -417,6 +417,21 @@ fn implicit_convolution_and_its_gradients_match_burns() {
         };
         assert_matches_burn_on_each_isa(&case, 300 + i);
     }
+    // A batch whose weight gradient runs as several products (its packed output
+    // gradient past 32 MiB: two samples of 256 x 256 pixels, then one), their sums added.
+    let large = Case {
+        batch: 3,
+        c_in: 2,
+        c_out: 33,
+        size: [256, 256],
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [(1, 1), (1, 1)],
+        dilation: [1, 1],
+        groups: 1,
+        bias: false,
+    };
+    assert_matches_burn_on_each_isa(&large, 399);
     mla::kernels::implicit::set_forced(false);
 }
 

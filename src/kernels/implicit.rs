@@ -37,6 +37,9 @@ use super::{math, scratch};
 /// the task reads it (64 to 2000 measured within noise of each other).
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const KC: usize = 128;
+/// Values of a weight gradient's packed output gradient at most (32 MiB, as the im2col
+/// path's patches): larger batches run as several products whose sums are added.
+const PACKED_VALUES: usize = 8 << 20;
 /// Partial sums a parallel task holds at most (128 KiB): its rows x the padded `N` stay
 /// in the second-level cache across the passes over `K`.
 const TILE_VALUES: usize = 32 << 10;
@@ -595,30 +598,45 @@ impl Implicit {
             "implicit conv: gradient size"
         );
         let block = Block::for_columns(self.isa, self.c_out);
+        let width = block.width();
         let len = self.c_out * k;
-        let mut dw = Vec::with_capacity(len);
-        let b_len = packed_len(self.batch * p, self.c_out, block.width());
-        self.with_padded(x, b_len, |xpad, plane, b| {
+        // Samples per product: the packed output gradient (as large as the gradient
+        // itself) stays within `PACKED_VALUES`, each product's sums added to `dw`.
+        let per_sample = packed_len(p, self.c_out, width);
+        let per = (PACKED_VALUES / per_sample.max(1)).clamp(1, self.batch);
+        let mut dw = vec![0.0; len];
+        self.with_padded(x, per * per_sample, |xpad, plane, b_all| {
             let (pixels, taps) = self.window_offsets(plane);
-            let offsets: Vec<usize> = (0..pixels.len())
-                .map(|i| (i / p) * self.c_out * p + i % p)
-                .collect();
-            pack(g, &offsets, p, self.c_out, block.width(), b);
-            Gathered {
-                src: xpad,
-                rows: taps,
-                cols: pixels,
-                b,
-                n: self.c_out,
-                out_rows: (0..k).collect(),
-                out_stride: k,
-                block,
+            let mut part = Vec::new();
+            for first in (0..self.batch).step_by(per) {
+                let n = per.min(self.batch - first);
+                let cols = &pixels[first * p..(first + n) * p];
+                let offsets: Vec<usize> = (first * p..(first + n) * p)
+                    .map(|i| (i / p) * self.c_out * p + i % p)
+                    .collect();
+                let b = &mut b_all[..packed_len(cols.len(), self.c_out, width)];
+                pack(g, &offsets, p, self.c_out, width, b);
+                let product = Gathered {
+                    src: xpad,
+                    rows: taps.clone(),
+                    cols: cols.to_vec(),
+                    b,
+                    n: self.c_out,
+                    out_rows: (0..k).collect(),
+                    out_stride: k,
+                    block,
+                };
+                if first == 0 {
+                    product.run_into(as_uninit(&mut dw));
+                } else {
+                    part.resize(len, 0.0);
+                    product.run_into(as_uninit(&mut part));
+                    for (d, v) in dw.iter_mut().zip(&part) {
+                        *d += v;
+                    }
+                }
             }
-            .run_into(&mut dw.spare_capacity_mut()[..len])
         });
-        // SAFETY: every value was written: each tap (a row) times each output channel
-        // (a column) is one value of `dw`, and `run_into` writes every pair.
-        unsafe { dw.set_len(len) };
         dw
     }
 
