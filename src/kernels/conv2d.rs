@@ -147,12 +147,10 @@ impl ConvKernels for Flex {
         let direct = Direct::input_grad(xs, ws, &options, output);
         let implicit = Implicit::of(Pass::InputGrad, xs, ws, &options, output);
         let dx = match (weight.as_slice::<f32>(), grad.as_slice::<f32>()) {
-            (Some(wv), Some(gv)) if implicit.is_some() => {
-                implicit.expect("checked").input_grad(wv, gv)
-            }
-            (Some(wv), Some(gv)) => match direct {
-                Some(d) => d.run(gv, &flipped_transposed(wv, ws)),
-                None => match phased(xs, ws, &options, output, Direct::input_grad) {
+            (Some(wv), Some(gv)) => match (implicit, direct) {
+                (Some(conv), _) => conv.input_grad(wv, gv),
+                (None, Some(d)) => d.run(gv, &flipped_transposed(wv, ws)),
+                (None, None) => match phased(xs, ws, &options, output, Direct::input_grad) {
                     Some((p, d)) => {
                         let w = flipped_transposed(&p.weight(wv), p.weight_dims());
                         p.input_grad(&d.run(gv, &w), xs[0])
@@ -181,12 +179,10 @@ impl ConvKernels for Flex {
         let direct = Direct::for_weight_grad(xs, ws, &options, output);
         let implicit = Implicit::of(Pass::WeightGrad, xs, ws, &options, output);
         let w = match (x.as_slice::<f32>(), grad.as_slice::<f32>()) {
-            (Some(xv), Some(gv)) if implicit.is_some() => {
-                implicit.expect("checked").weight_grad(xv, gv)
-            }
-            (Some(xv), Some(gv)) => match direct {
-                Some(d) => d.weight_grad(xv, gv),
-                None => match phased(xs, ws, &options, output, Direct::for_weight_grad) {
+            (Some(xv), Some(gv)) => match (implicit, direct) {
+                (Some(conv), _) => conv.weight_grad(xv, gv),
+                (None, Some(d)) => d.weight_grad(xv, gv),
+                (None, None) => match phased(xs, ws, &options, output, Direct::for_weight_grad) {
                     Some((p, d)) => p.weight_grad(&d.weight_grad(&p.input(xv, xs[0]), gv)),
                     None => weight_grad(xv, xs, gv, gs, ws, &options),
                 },

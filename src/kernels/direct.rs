@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use burn::backend::ops::ConvOptions;
 use rayon::prelude::*;
 
+use super::geometry::pad_plane;
 pub use super::simd::{Isa, set_avx512};
 use super::{math, scratch};
 
@@ -304,19 +305,8 @@ impl Direct {
                 .min(wp)
                 .saturating_sub(ox),
         );
-        let rows = h.min(hp.saturating_sub(oy));
         for (plane, out) in x_n.chunks_exact(h * w).zip(xpad.chunks_exact_mut(hp * wp)) {
-            // Zeros where no input lands, written once (the copied values are not).
-            let (top, rest) = out.split_at_mut((oy * wp).min(hp * wp));
-            top.fill(0.0);
-            let (middle, bottom) = rest.split_at_mut(rows * wp);
-            bottom.fill(0.0);
-            for (src, dst) in plane.chunks_exact(w).zip(middle.chunks_exact_mut(wp)) {
-                let (left, right) = dst.split_at_mut(ox.min(wp));
-                left.fill(0.0);
-                right[..cols].copy_from_slice(&src[..cols]);
-                right[cols..].fill(0.0);
-            }
+            pad_plane(plane, [h, w], out, [hp, wp], [oy, ox], cols);
         }
     }
 

@@ -201,3 +201,28 @@ impl Geometry {
         phase * hq * wq + (dy / sy) * wq + dx / sx
     }
 }
+
+/// `src [h, w]` at `(top, left)` of `dst [hp, wp]`, zeros everywhere else: the rows
+/// that fit and the first `cols` columns (`cols <= w`, and `left + cols <= wp`); the
+/// rest of the plane falls outside or is left out on purpose (see the callers).
+pub fn pad_plane(
+    src: &[f32],
+    [h, w]: [usize; 2],
+    dst: &mut [f32],
+    [hp, wp]: [usize; 2],
+    [top, left]: [usize; 2],
+    cols: usize,
+) {
+    let rows = h.min(hp.saturating_sub(top));
+    // Zeros where no input lands, written once (the copied values are not).
+    let (above, rest) = dst[..hp * wp].split_at_mut(top.min(hp) * wp);
+    above.fill(0.0);
+    let (middle, below) = rest.split_at_mut(rows * wp);
+    below.fill(0.0);
+    for (d, s) in middle.chunks_exact_mut(wp).zip(src.chunks_exact(w)) {
+        let (l, r) = d.split_at_mut(left.min(wp));
+        l.fill(0.0);
+        r[..cols].copy_from_slice(&s[..cols]);
+        r[cols..].fill(0.0);
+    }
+}

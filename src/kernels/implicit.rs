@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use burn::backend::ops::ConvOptions;
 use rayon::prelude::*;
 
+use super::geometry::pad_plane;
 use super::simd::Isa;
 use super::{math, scratch};
 
@@ -130,13 +131,13 @@ impl Block {
 /// `out[out_rows[i] + j * out_stride]` (`j < n`).
 struct Gathered<'a> {
     src: &'a [f32],
-    rows: Vec<usize>,
-    cols: Vec<usize>,
+    rows: &'a [usize],
+    cols: &'a [usize],
     /// `B [K, n]` in panels of [`Block::width`] columns, `[panel][K][width]`, zeros past
     /// `n`.
     b: &'a [f32],
     n: usize,
-    out_rows: Vec<usize>,
+    out_rows: &'a [usize],
     out_stride: usize,
     block: Block,
 }
@@ -309,7 +310,7 @@ impl Gathered<'_> {
         // read against `src`, `rows` is a whole number of blocks, `c` and `b` hold
         // their blocks.
         unsafe {
-            entry::task(self.block, self.src, rows, &self.cols, range, self.b, c)
+            entry::task(self.block, self.src, rows, self.cols, range, self.b, c)
         }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!(
@@ -508,6 +509,13 @@ impl Implicit {
         self.axes[0].out * self.axes[1].out
     }
 
+    /// Where output pixels `pixels` (counted across the batch: sample `i / P`, pixel
+    /// `i % P` of its plane) start in `y [B, c_out, P]`.
+    fn output_offsets(&self, pixels: std::ops::Range<usize>) -> Vec<usize> {
+        let p = self.out_plane();
+        pixels.map(|i| (i / p) * self.c_out * p + i % p).collect()
+    }
+
     /// Runs `f` with the input zero-padded (or itself where nothing is padded), its
     /// plane's rows and columns, and a buffer of `b_len` values for `B`.
     fn with_padded<R>(
@@ -565,16 +573,14 @@ impl Implicit {
             let (pixels, taps) = self.window_offsets(plane);
             let offsets: Vec<usize> = (0..k).collect();
             pack(wt, &offsets, k, self.c_out, block.width(), b);
-            let out_rows = (0..pixels.len())
-                .map(|i| (i / p) * self.c_out * p + i % p)
-                .collect();
+            let out_rows = self.output_offsets(0..pixels.len());
             Gathered {
                 src: xpad,
-                rows: pixels,
-                cols: taps,
+                rows: &pixels,
+                cols: &taps,
                 b,
                 n: self.c_out,
-                out_rows,
+                out_rows: &out_rows,
                 out_stride: p,
                 block,
             }
@@ -607,22 +613,20 @@ impl Implicit {
         let mut dw = vec![0.0; len];
         self.with_padded(x, per * per_sample, |xpad, plane, b_all| {
             let (pixels, taps) = self.window_offsets(plane);
+            let out_rows: Vec<usize> = (0..k).collect();
             let mut part = Vec::new();
             for first in (0..self.batch).step_by(per) {
-                let n = per.min(self.batch - first);
-                let cols = &pixels[first * p..(first + n) * p];
-                let offsets: Vec<usize> = (first * p..(first + n) * p)
-                    .map(|i| (i / p) * self.c_out * p + i % p)
-                    .collect();
-                let b = &mut b_all[..packed_len(cols.len(), self.c_out, width)];
+                let chunk = first * p..(first + per.min(self.batch - first)) * p;
+                let offsets = self.output_offsets(chunk.clone());
+                let b = &mut b_all[..packed_len(chunk.len(), self.c_out, width)];
                 pack(g, &offsets, p, self.c_out, width, b);
                 let product = Gathered {
                     src: xpad,
-                    rows: taps.clone(),
-                    cols: cols.to_vec(),
+                    rows: &taps,
+                    cols: &pixels[chunk],
                     b,
                     n: self.c_out,
-                    out_rows: (0..k).collect(),
+                    out_rows: &out_rows,
                     out_stride: k,
                     block,
                 };
@@ -695,11 +699,11 @@ impl Implicit {
                     pack(wt, &offsets, t, self.c_in, block.width(), b);
                     Gathered {
                         src: gpad,
-                        rows,
-                        cols,
+                        rows: &rows,
+                        cols: &cols,
                         b,
                         n: self.c_in,
-                        out_rows,
+                        out_rows: &out_rows,
                         out_stride: h * w,
                         block,
                     }
@@ -726,22 +730,10 @@ fn pad_planes(
         out.len() / (hp * wp).max(1),
         "implicit conv: padded planes"
     );
-    let rows = h.min(hp.saturating_sub(top));
     let cols = w.min(wp.saturating_sub(left));
     out.par_chunks_mut(hp * wp)
         .zip(x.par_chunks(h * w))
-        .for_each(|(dst, src)| {
-            let (above, rest) = dst.split_at_mut(top.min(hp) * wp);
-            above.fill(0.0);
-            let (middle, below) = rest.split_at_mut(rows * wp);
-            below.fill(0.0);
-            for (d, s) in middle.chunks_exact_mut(wp).zip(src.chunks_exact(w)) {
-                let (l, r) = d.split_at_mut(left.min(wp));
-                l.fill(0.0);
-                r[..cols].copy_from_slice(&s[..cols]);
-                r[cols..].fill(0.0);
-            }
-        });
+        .for_each(|(dst, src)| pad_plane(src, [h, w], dst, [hp, wp], [top, left], cols));
 }
 
 /// The register-block kernel, once for both instruction sets.
