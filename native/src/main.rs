@@ -90,9 +90,12 @@ enum EncodersCommand {
         /// WordPiece ids per text ([CLS] and [SEP] included).
         #[arg(long, default_value_t = 16)]
         tokens: usize,
-        /// Samples to time, after one warm-up batch.
+        /// Samples to time per round, after one warm-up batch.
         #[arg(long, default_value_t = 256)]
         samples: usize,
+        /// Rounds; the fastest is reported (as `bench/pytorch_extraction.py` does).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
 }
 
@@ -382,7 +385,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = match cli.command {
+    let run = move || match cli.command {
         Command::Train(args) => commands::train(*args),
         Command::Eval(args) => commands::eval(args),
         Command::Predict(args) => commands::predict(args),
@@ -391,6 +394,7 @@ fn main() -> ExitCode {
         Command::Encoders(args) => encoders::run(args),
         Command::Speed(args) => speed::run(&args, threads),
     };
+    let result = cpu::on_a_worker(run);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

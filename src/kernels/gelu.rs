@@ -33,7 +33,7 @@ pub trait GeluKernels: Backend {
 
 impl GeluKernels for Flex {
     fn gelu_ours(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        elementwise::unary(x, |x| x * math::normal_cdf(x)).unwrap_or_else(Self::gelu)
+        elementwise::unary(x, value).unwrap_or_else(Self::gelu)
     }
 
     fn gelu_grad(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -42,6 +42,12 @@ impl GeluKernels for Flex {
         })
         .unwrap_or_else(|| Self::gelu_backward(x, grad))
     }
+}
+
+/// `GELU(x) = x Φ(x)`.
+#[inline(always)]
+pub(super) fn value(x: f32) -> f32 {
+    x * math::normal_cdf(x)
 }
 
 impl<B: Backend + GeluKernels, C: CheckpointStrategy> GeluKernels for Autodiff<B, C> {

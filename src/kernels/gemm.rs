@@ -2,57 +2,101 @@
 //! for kernels whose operands are not tensors of their own: patches, gradients, a
 //! product written into a buffer prefilled with a bias.
 
+/// A product's output: the slice, its rows and columns, and their strides.
+type Dst<'a> = (&'a mut [f32], usize, usize, [usize; 2]);
+
 /// `dst [m, n] = (dst if accumulate) + lhs [m, k] x rhs [k, n]`, each matrix given with
 /// its `[row, column]` strides; the slices are exactly the elements those strides reach.
 /// Over all threads.
 pub fn matmul(
-    dst: (&mut [f32], usize, usize, [usize; 2]),
+    dst: Dst,
     accumulate: bool,
     lhs: (&[f32], [usize; 2]),
     rhs: (&[f32], [usize; 2]),
     k: usize,
 ) {
-    product(dst, accumulate, lhs, rhs, k, gemm::Parallelism::Rayon(0));
+    into_slice(dst, accumulate, [lhs, rhs], k, gemm::Parallelism::Rayon(0));
 }
 
 /// [`matmul`] on the calling thread only (for products that are themselves one of
 /// many parallel tasks).
 pub fn matmul_serial(
-    dst: (&mut [f32], usize, usize, [usize; 2]),
+    dst: Dst,
     accumulate: bool,
     lhs: (&[f32], [usize; 2]),
     rhs: (&[f32], [usize; 2]),
     k: usize,
 ) {
-    product(dst, accumulate, lhs, rhs, k, gemm::Parallelism::None);
+    into_slice(dst, accumulate, [lhs, rhs], k, gemm::Parallelism::None);
 }
 
+fn into_slice(
+    (out, m, n, strides): Dst,
+    accumulate: bool,
+    [lhs, rhs]: [(&[f32], [usize; 2]); 2],
+    k: usize,
+    parallelism: gemm::Parallelism,
+) {
+    let dst = (out.as_mut_ptr(), out.len());
+    product(dst, (m, n, strides), accumulate, lhs, rhs, k, parallelism);
+}
+
+/// `lhs [m, k] x rhs [k, n]` as a new row-major `[m, n]` vector, over all threads,
+/// written once by the product (no zeros or bias written first: at a transformer's
+/// sizes that pass cost as much memory traffic as the product's own).
+pub fn matmul_new(
+    m: usize,
+    n: usize,
+    lhs: (&[f32], [usize; 2]),
+    rhs: (&[f32], [usize; 2]),
+    k: usize,
+) -> Vec<f32> {
+    let mut out = Vec::<f32>::with_capacity(m * n);
+    let spare = &mut out.spare_capacity_mut()[..m * n];
+    let dst = (spare.as_mut_ptr().cast::<f32>(), spare.len());
+    product(
+        dst,
+        (m, n, [n, 1]),
+        false,
+        lhs,
+        rhs,
+        k,
+        gemm::Parallelism::Rayon(0),
+    );
+    // SAFETY: `gemm` without `accumulate` wrote every one of the `m x n` values at
+    // strides `[n, 1]` (all `m * n` of them) and read none.
+    unsafe { out.set_len(m * n) };
+    out
+}
+
+/// The product into `dst`, `len` values from a pointer the caller holds exclusively
+/// (initialised where `accumulate` reads them).
 fn product(
-    dst: (&mut [f32], usize, usize, [usize; 2]),
+    (out, len): (*mut f32, usize),
+    (m, n, [drs, dcs]): (usize, usize, [usize; 2]),
     accumulate: bool,
     lhs: (&[f32], [usize; 2]),
     rhs: (&[f32], [usize; 2]),
     k: usize,
     parallelism: gemm::Parallelism,
 ) {
-    let (out, m, n, [drs, dcs]) = dst;
     let reach = |rows: usize, cols: usize, [rs, cs]: [usize; 2]| {
         (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs + 1
     };
     assert!(
-        out.len() >= reach(m, n, [drs, dcs])
+        len >= reach(m, n, [drs, dcs])
             && lhs.0.len() >= reach(m, k, lhs.1)
             && rhs.0.len() >= reach(k, n, rhs.1),
         "matmul: a matrix's strides reach past its slice"
     );
     // SAFETY: checked above: every element the strides address lies inside its slice;
-    // `dst` is borrowed mutably, so it aliases neither operand.
+    // `dst` is held exclusively, so it aliases neither operand.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            out.as_mut_ptr(),
+            out,
             dcs as isize,
             drs as isize,
             accumulate,

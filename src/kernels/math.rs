@@ -10,6 +10,11 @@ use rayon::prelude::*;
 /// Elements per parallel task of an element-wise kernel.
 const TASK: usize = 1 << 14;
 
+/// Values per straight-line block of a map: several vectors whose long dependency
+/// chains (a polynomial, a division, an exponential) the CPU overlaps, where one vector
+/// per loop turn waited on its own chain.
+const BLOCK: usize = 64;
+
 /// `e^x` to about 2 ulp; inputs above 88 give `e^88` (no infinity), below -87.3 give
 /// `e^-87.3` (no subnormals).
 #[inline(always)]
@@ -23,16 +28,23 @@ pub fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.3, 88.0);
     // `rounded`'s low mantissa bits hold n = round(x / ln 2) (offset by ROUND's bits):
     // integer arithmetic on them vectorises, where `as i32` (saturating) does not.
-    let rounded = x * LOG2E + ROUND;
+    let rounded = fma(x, LOG2E, ROUND);
     let n = rounded - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO; // |r| <= ln 2 / 2
+    let r = fma(-n, LN2_LO, fma(-n, LN2_HI, x)); // |r| <= ln 2 / 2
     // Taylor series to r^7: truncation below 5e-9 relative on |r| <= 0.347.
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0
-                    + r * (1.0 / 24.0
-                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    let p = horner(
+        r,
+        &[
+            1.0,
+            1.0,
+            0.5,
+            1.0 / 6.0,
+            1.0 / 24.0,
+            1.0 / 120.0,
+            1.0 / 720.0,
+            1.0 / 5040.0,
+        ],
+    );
     // 2^n: the biased exponent n + 127 in the exponent field.
     p * f32::from_bits(rounded.to_bits().wrapping_sub(ROUND.to_bits() - 127) << 23)
 }
@@ -45,17 +57,31 @@ pub fn exp(x: f32) -> f32 {
 pub fn normal_cdf(x: f32) -> f32 {
     let z = x.abs() * std::f32::consts::FRAC_1_SQRT_2;
     let t = 1.0 / (1.0 + 0.5 * z);
-    let poly = -1.265_512_2
-        + t * (1.000_023_7
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_204
-                                + t * (1.488_515_9 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let poly = horner(
+        t,
+        &[
+            -1.265_512_2,
+            1.000_023_7,
+            0.374_091_96,
+            0.096_784_18,
+            -0.186_288_06,
+            0.278_868_07,
+            -1.135_204,
+            1.488_515_9,
+            -0.822_152_23,
+            0.170_872_77,
+        ],
+    );
     // erfc(z) for z >= 0; the upper tail of the normal is half of it.
-    let tail = 0.5 * t * exp(poly - z * z);
+    let tail = 0.5 * t * exp(fma(-z, z, poly));
     if x >= 0.0 { 1.0 - tail } else { tail }
+}
+
+/// `c[0] + x (c[1] + x (c[2] + ...))`, one fused multiply-add per coefficient.
+#[inline(always)]
+fn horner<const N: usize>(x: f32, c: &[f32; N]) -> f32 {
+    let (&last, rest) = c.split_last().expect("at least one coefficient");
+    rest.iter().rev().fold(last, |acc, &c| fma(acc, x, c))
 }
 
 /// `Σ a[i] b[i]` over the shorter of the two, in eight lanes so that the loop
@@ -109,23 +135,45 @@ pub fn max(a: &[f32]) -> f32 {
     lanes.iter().fold(tail, |m, &v| if v > m { v } else { m })
 }
 
-/// Runs `body`, compiled for AVX2 + FMA where the CPU has them (the loops inside it are
-/// inlined into that copy); as it is elsewhere (wasm32 builds enable SIMD for the whole
-/// crate).
+/// Runs `body`, compiled for AVX-512 or for AVX2 + FMA, the widest the CPU has (and
+/// [`super::simd::set_avx512`] allows), the loops inside it inlined into that copy; as
+/// it is elsewhere (wasm32 builds enable SIMD for the whole crate).
 #[inline(always)]
 pub fn vectorized<R>(body: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
+        use super::simd::Isa;
         #[target_feature(enable = "avx2,fma")]
         fn avx2<R>(body: impl FnOnce() -> R) -> R {
             body()
         }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has the features just checked.
-            return unsafe { avx2(body) };
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        fn avx512<R>(body: impl FnOnce() -> R) -> R {
+            body()
+        }
+        match Isa::best() {
+            // SAFETY: `Isa::best` names only instruction sets this CPU has.
+            Some(Isa::Avx512) => return unsafe { avx512(body) },
+            Some(Isa::Avx2) => return unsafe { avx2(body) },
+            None => {}
         }
     }
     body()
+}
+
+/// `a * b + c`, fused into one rounding on x86-64 (inside [`vectorized`] one instruction;
+/// the compiler never fuses `a * b + c` by itself), two roundings elsewhere (wasm32 has
+/// no fused multiply-add: `mul_add` would be a call into libm).
+#[inline(always)]
+pub fn fma(a: f32, b: f32, c: f32) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        a.mul_add(b, c)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        a * b + c
+    }
 }
 
 /// `f(i, plane_i)` for each `plane`-long run of `values` (the last may be shorter),
@@ -192,16 +240,48 @@ pub fn map(a: &[f32], f: impl Fn(f32) -> f32 + Sync + Send + Copy) -> Vec<f32> {
     })
 }
 
+/// `a[i] = f(a[i], b[i])` (`b` at least as long as `a`; `b[i] = 0` without `b`), in
+/// straight-line blocks of [`BLOCK`] values; to be inlined into a [`vectorized`] loop.
+#[inline(always)]
+pub fn blocked(a: &mut [f32], b: Option<&[f32]>, f: impl Fn(f32, f32) -> f32) {
+    let whole = a.len() / BLOCK * BLOCK;
+    let (head, tail) = a.split_at_mut(whole);
+    match b {
+        Some(b) => {
+            let (b_head, b_tail) = b[..whole + tail.len()].split_at(whole);
+            for (a, b) in head.chunks_exact_mut(BLOCK).zip(b_head.chunks_exact(BLOCK)) {
+                let (a, b): (&mut [f32; BLOCK], &[f32; BLOCK]) = (
+                    a.try_into().expect("a block"),
+                    b.try_into().expect("a block"),
+                );
+                for (a, &b) in a.iter_mut().zip(b) {
+                    *a = f(*a, b);
+                }
+            }
+            for (a, &b) in tail.iter_mut().zip(b_tail) {
+                *a = f(*a, b);
+            }
+        }
+        None => {
+            for a in head.chunks_exact_mut(BLOCK) {
+                let a: &mut [f32; BLOCK] = a.try_into().expect("a block");
+                for a in a.iter_mut() {
+                    *a = f(*a, 0.0);
+                }
+            }
+            for a in tail {
+                *a = f(*a, 0.0);
+            }
+        }
+    }
+}
+
 /// `a[i] = f(a[i])` in place, in parallel tasks, each loop vectorised.
 pub fn map_in_place(a: &mut [f32], f: impl Fn(f32) -> f32 + Sync + Send + Copy) {
     a.par_chunks_mut(TASK).for_each(|a| {
         vectorized(
             #[inline(always)]
-            || {
-                for a in a.iter_mut() {
-                    *a = f(*a);
-                }
-            },
+            || blocked(a, None, |a, _| f(a)),
         )
     });
 }

@@ -2,6 +2,7 @@
 //! where a Burn operation is slow there; other backends run Burn's operations.
 
 pub mod adaptive_pool;
+pub mod attention;
 pub mod batch_norm;
 pub mod channel_bias;
 pub mod conv2d;
@@ -20,18 +21,17 @@ mod phases;
 pub mod relu;
 mod scratch;
 mod simd;
-pub mod softmax;
 
 pub use adaptive_pool::adaptive_avg_pool2d;
+pub use attention::attention;
 pub use batch_norm::{Activation, batch_norm};
 pub use channel_bias::add_channel_bias;
 pub use conv2d::{conv2d, forward as conv2d_forward};
 pub use gelu::gelu;
 pub use layer_norm::add_layer_norm;
-pub use linear::linear;
+pub use linear::{linear, linear_gelu};
 pub use max_pool::max_pool2d;
 pub use relu::relu;
-pub use softmax::attention_softmax;
 
 use burn::backend::{DispatchDevice, TensorMetadata};
 use burn::nn::PaddingConfig2d;

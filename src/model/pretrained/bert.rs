@@ -7,7 +7,7 @@ use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, L
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::{add_layer_norm, attention_softmax, gelu, linear};
+use crate::kernels::{add_layer_norm, attention, linear, linear_gelu};
 
 /// BERT's layer-norm epsilon (Hugging Face's `layer_norm_eps`).
 const LAYER_NORM_EPSILON: f64 = 1e-12;
@@ -88,23 +88,20 @@ impl BertLayer {
     /// `[B, L]` (0 for real tokens, a large negative number for padding) `-> [B * L,
     /// H]`. Rows, not `[B, L, H]`: each linear layer is one product over all tokens.
     fn forward(&self, x: Tensor<2>, mask_bias: Tensor<2>, heads: usize) -> Tensor<2> {
-        let [b, l] = mask_bias.dims();
-        let h = x.dims()[1];
-        let d = h / heads;
-        let split = |t: Tensor<2>| t.reshape([b, l, heads, d]).swap_dims(1, 2); // [B, heads, L, d]
-        let q = split(linear(&self.query, x.clone()));
-        let k = split(linear(&self.key, x.clone()));
-        let v = split(linear(&self.value, x.clone()));
-        let scale = 1.0 / (d as f32).sqrt();
-        let weights = attention_softmax(q.matmul(k.swap_dims(2, 3)), scale, mask_bias);
-        let context = weights.matmul(v).swap_dims(1, 2).reshape([b * l, h]);
+        let context = attention(
+            linear(&self.query, x.clone()),
+            linear(&self.key, x.clone()),
+            linear(&self.value, x.clone()),
+            mask_bias,
+            heads,
+        );
         let attended = add_layer_norm(
             &self.attention_norm,
             LAYER_NORM_EPSILON,
             linear(&self.attention_out, context),
             x,
         );
-        let inner = gelu(linear(&self.intermediate, attended.clone()));
+        let inner = linear_gelu(&self.intermediate, attended.clone());
         add_layer_norm(
             &self.output_norm,
             LAYER_NORM_EPSILON,
