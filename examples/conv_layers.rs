@@ -67,6 +67,12 @@ const PATHS: [(&str, bool, bool, bool); 3] = [
 ];
 
 fn main() {
+    // On a thread of the CPU backend's pool, as `mla-native` runs its commands: from the
+    // main thread, the products ran there and the element-wise kernels on a pool thread.
+    rayon::scope(|_| run());
+}
+
+fn run() {
     let rounds: usize = std::env::args()
         .nth(1)
         .map_or(5, |r| r.parse().expect("ROUNDS"));

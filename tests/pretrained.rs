@@ -338,6 +338,12 @@ fn frozen_encoders_learn_the_emoji_and_predict_from_raw_inputs() {
         images
     );
     assert!(streamed_progress.contains(&("image".into(), images, images)));
+    // Each stretch of work is reported where it starts (a front end times it from
+    // there), the first at 0.
+    for (name, ..) in &streamed_progress {
+        let first = streamed_progress.iter().find(|p| &p.0 == name).unwrap();
+        assert_eq!(first.1, 0, "{streamed_progress:?}");
+    }
 
     let (trainer, test) = train_and_test(&model, &config, splits.clone(), &files);
     println!("emoji, frozen MobileNetV2 + MiniLM, MLA: {test:?}");

@@ -207,6 +207,9 @@ pub async fn extract_features(
                         backbone = Some(file.backbone(device)?);
                     }
                     let net = backbone.as_ref().expect("loaded above");
+                    // Where this stretch of work starts, so that a front end times it
+                    // from here (a chunk can hold all of a small modality).
+                    progress(&report(before, false));
                     let out = extract_modality(data, net, dim, device, &mut |done| {
                         progress(&report(before + done, false))
                     })
@@ -346,6 +349,8 @@ impl StreamFeatures for Stream<'_, '_> {
                 backbone: None,
             },
         );
+        // Where the column's work starts (see `extract_features`).
+        (self.extraction.progress)(&self.columns[&column].progress);
         Some(dim)
     }
 

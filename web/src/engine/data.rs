@@ -180,19 +180,22 @@ pub(super) async fn pretrained_data(
             Ok(())
         }
     };
-    let mut last = (String::new(), 0.0);
+    // The rate of the current stretch of one modality's work: from its first report
+    // (the core reports where each stretch starts), the samples done since over the
+    // time since.
+    let mut stretch = (String::new(), 0.0, 0);
     let mut report = |p: &ExtractProgress| {
-        if last.0 != p.modality {
-            last = (p.modality.clone(), browser::now_ms());
+        if stretch.0 != p.modality || p.done < stretch.2 {
+            stretch = (p.modality.clone(), browser::now_ms(), p.done);
         }
-        let seconds = ((browser::now_ms() - last.1) / 1000.0).max(1e-3);
+        let seconds = ((browser::now_ms() - stretch.1) / 1000.0).max(1e-3);
         reply(
             id,
             Reply::Extracting {
                 modality: p.modality.clone(),
                 done: p.done,
                 total: p.total,
-                per_second: p.done as f64 / seconds,
+                per_second: (p.done - stretch.2) as f64 / seconds,
             },
         );
     };
