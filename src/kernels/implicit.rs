@@ -240,6 +240,10 @@ impl Gathered<'_> {
             } else {
                 per_task = blocks.div_ceil(2 * threads).max(1);
             }
+        } else {
+            // A whole number of tasks per thread: 7 tasks on 2 threads kept one thread
+            // idle for the last.
+            per_task = blocks.div_ceil(row_tasks.next_multiple_of(threads)).max(1);
         }
         let k_step = k.div_ceil(k_parts).max(1);
         let out = Shared(out.as_mut_ptr());

@@ -55,8 +55,7 @@ impl LinearKernels for Flex {
             return Self::linear(x, weight, Some(bias));
         };
         // The bias row after row (no zeros written first); the product adds `x W`.
-        let mut out = Vec::with_capacity(rows * d_out);
-        (0..rows).for_each(|_| out.extend_from_slice(b));
+        let mut out = math::repeated(b, rows);
         matmul(
             (&mut out, rows, d_out, [d_out, 1]),
             true,

@@ -217,6 +217,27 @@ fn filled<T: Send + Sync>(
     out
 }
 
+/// `times` copies of `row`, one after the other, written in parallel tasks (a linear
+/// layer's bias under each of its rows, before the product adds to them).
+pub fn repeated(row: &[f32], times: usize) -> Vec<f32> {
+    let n = row.len().max(1);
+    let per_task = (TASK / n).max(1);
+    let mut out = Vec::with_capacity(row.len() * times);
+    out.spare_capacity_mut()[..row.len() * times]
+        .par_chunks_mut(per_task * n)
+        .for_each(|chunk| {
+            for copy in chunk.chunks_mut(n) {
+                for (o, &v) in copy.iter_mut().zip(row) {
+                    o.write(v);
+                }
+            }
+        });
+    // SAFETY: the tasks' chunks are whole copies of `row` (their lengths are multiples
+    // of its length, as is the total), each written in full above.
+    unsafe { out.set_len(row.len() * times) };
+    out
+}
+
 /// `n` zeros (or `T::default()`), written in parallel.
 pub fn zeros<T: Default + Copy + Send + Sync>(n: usize) -> Vec<T> {
     filled(n, |_, chunk| {
@@ -381,6 +402,12 @@ mod tests {
                 .all(|(o, (a, b))| *o == a * b)
         );
         assert!(zeros::<f32>(50_000).iter().all(|v| *v == 0.0));
+        for (n, times) in [(384, 100), (7, 5_000), (0, 10), (5, 0)] {
+            let row: Vec<f32> = a[..n].to_vec();
+            let out = repeated(&row, times);
+            assert_eq!(out.len(), n * times);
+            assert!(out.chunks(n.max(1)).all(|c| c == row.as_slice()));
+        }
         assert_eq!(zeros::<i64>(3), vec![0, 0, 0]);
         for n in [0, 1, 7, 8, 9, 100, 50_000] {
             let exact: f64 = a[..n].iter().map(|x| *x as f64).sum();

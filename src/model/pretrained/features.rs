@@ -97,6 +97,15 @@ async fn features_of(
     read_floats(backbone.features(&input)?).await
 }
 
+/// The items `rows` one after the other, copied once into a vector of their size.
+fn gather<'a>(rows: &[usize], item: impl Fn(usize) -> &'a [f32]) -> Vec<f32> {
+    let mut flat = Vec::with_capacity(rows.first().map_or(0, |&i| item(i).len()) * rows.len());
+    for &i in rows {
+        flat.extend_from_slice(item(i));
+    }
+    flat
+}
+
 /// Runs `backbone` over the present samples of `data` (`CHUNK` at a time, one
 /// asynchronous read each): a modality of kind `Features { dim }`, zeros where absent.
 /// `progress(done)` after each chunk.
@@ -127,16 +136,12 @@ pub async fn extract_modality(
                     })
                     .max()
                     .unwrap_or(1);
-                let flat = chunk
-                    .iter()
-                    .flat_map(|&i| data.item(i)[..len].to_vec())
-                    .collect();
-                (InputKind::Tokens { len, vocab }, flat)
+                (
+                    InputKind::Tokens { len, vocab },
+                    gather(chunk, |i| &data.item(i)[..len]),
+                )
             }
-            ref kind => (
-                kind.clone(),
-                chunk.iter().flat_map(|&i| data.item(i).to_vec()).collect(),
-            ),
+            ref kind => (kind.clone(), gather(chunk, |i| data.item(i))),
         };
         let features = features_of(backbone, &kind, flat, chunk.len(), device).await?;
         for (k, &i) in chunk.iter().enumerate() {
