@@ -40,7 +40,7 @@ use rayon::prelude::*;
 use super::channel_bias::add_channel_bias;
 use super::depthwise;
 use super::direct::{Direct, flipped_transposed};
-use super::gemm::{matmul, matmul_serial};
+use super::gemm::{matmul, matmul_uninit};
 use super::geometry::Geometry;
 use super::implicit::{Implicit, Pass};
 use super::phases::Phases;
@@ -355,7 +355,9 @@ fn forward_gemm(
     if chunk == 1 {
         return forward_per_sample(x, wt, &sizes, pointwise);
     }
-    let mut y = math::zeros::<f32>(batch * c_out * plane);
+    // Every value is written below: by a product (a chunk of one sample) or copied out
+    // of the chunk's product, for each group's channels of each chunk of samples.
+    let mut y = Vec::with_capacity(batch * c_out * plane);
     let (cols_values, yg_values) = (k * chunk * plane, cout_g * chunk * plane);
     scratch::with_two(cols_values, yg_values, |cols, yg| {
         for group in 0..groups {
@@ -369,14 +371,15 @@ fn forward_gemm(
                     im2col(x, &sizes, group, [n, nb], &mut cols[..k * cols_len]);
                     &cols[..k * cols_len]
                 };
+                let y = &mut y.spare_capacity_mut()[..batch * c_out * plane];
                 if nb == 1 {
                     let dst = &mut y[(n * c_out + group * cout_g) * plane..][..cout_g * plane];
-                    matmul(
+                    matmul_uninit(
                         (dst, cout_g, plane, [plane, 1]),
-                        false,
                         (w_g, [k, 1]),
                         (patches, [plane, 1]),
                         k,
+                        false,
                     );
                     continue;
                 }
@@ -396,11 +399,16 @@ fn forward_gemm(
                     .filter(|(i, _)| (i % c_out) / cout_g == group)
                     .for_each(|(i, out)| {
                         let (s, c) = (i / c_out, i % c_out - first);
-                        out.copy_from_slice(&yg[c * cols_len + s * plane..][..plane]);
+                        let src = &yg[c * cols_len + s * plane..][..plane];
+                        for (o, &v) in out.iter_mut().zip(src) {
+                            o.write(v);
+                        }
                     });
             }
         }
     });
+    // SAFETY: every chunk of samples wrote every group's channels above.
+    unsafe { y.set_len(batch * c_out * plane) };
     y
 }
 
@@ -418,11 +426,13 @@ fn forward_per_sample(x: &[f32], wt: &[f32], sizes: &Sizes, pointwise: bool) -> 
         plane,
         ..
     } = *sizes;
-    let mut y = math::zeros::<f32>(sizes.batch * c_out * plane);
     let cols_values = if pointwise { 0 } else { k * plane };
-    y.par_chunks_mut((c_out * plane).max(1))
-        .enumerate()
-        .for_each(|(n, y_n)| {
+    // Each sample's output is written in full by its groups' products.
+    math::written(
+        sizes.batch,
+        c_out * plane,
+        || (),
+        |_, n, y_n| {
             scratch::with_two(cols_values, 0, |cols, _| {
                 for group in 0..groups {
                     let w_g = &wt[group * cout_g * k..][..cout_g * k];
@@ -432,22 +442,18 @@ fn forward_per_sample(x: &[f32], wt: &[f32], sizes: &Sizes, pointwise: bool) -> 
                         im2col(x, sizes, group, [n, 1], &mut cols[..k * plane]);
                         &cols[..k * plane]
                     };
-                    matmul_serial(
-                        (
-                            &mut y_n[group * cout_g * plane..][..cout_g * plane],
-                            cout_g,
-                            plane,
-                            [plane, 1],
-                        ),
-                        false,
+                    let dst = &mut y_n[group * cout_g * plane..][..cout_g * plane];
+                    matmul_uninit(
+                        (dst, cout_g, plane, [plane, 1]),
                         (w_g, [k, 1]),
                         (patches, [plane, 1]),
                         k,
+                        true,
                     );
                 }
             })
-        });
-    y
+        },
+    )
 }
 
 /// The im2col patches of group `group` for samples `n..n + nb` of `x`: `cols [k,

@@ -15,7 +15,7 @@
 //! columns are copied out. A tap that reads padding adds `w * 0` (so a non-finite
 //! weight gives NaN there, as a direct convolution over zero padding does).
 
-use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 use super::geometry::Geometry;
 use super::math;
@@ -35,23 +35,21 @@ pub fn forward(
     let multiplier = c_out / c_in.max(1);
     let [hq, wq] = g.phase_dims(1);
     let [sy, sx] = g.stride;
-    let mut out = math::zeros::<f32>(batch * c_out * oh * ow);
-    out.par_chunks_mut((oh * ow).max(1))
-        .enumerate()
-        .for_each_init(
-            || (vec![0.0f32; sy * sx * hq * wq], vec![0.0f32; oh * wq]),
-            |(phases, acc), (plane, out)| {
-                let (b, co) = (plane / c_out, plane % c_out);
-                let ci = co / multiplier;
-                let xp = &x[(b * c_in + ci) * h * w..][..h * w];
-                let wp = &weight[co * taps..][..taps];
-                math::vectorized(
-                    #[inline(always)]
-                    || output_plane(g, xp, wp, phases, acc, out),
-                );
-            },
-        );
-    out
+    math::written(
+        batch * c_out,
+        oh * ow,
+        || (vec![0.0f32; sy * sx * hq * wq], vec![0.0f32; oh * wq]),
+        |(phases, acc), plane, out| {
+            let (b, co) = (plane / c_out, plane % c_out);
+            let ci = co / multiplier;
+            let xp = &x[(b * c_in + ci) * h * w..][..h * w];
+            let wp = &weight[co * taps..][..taps];
+            math::vectorized(
+                #[inline(always)]
+                || output_plane(g, xp, wp, phases, acc, out),
+            );
+        },
+    )
 }
 
 /// One output plane `out [OH, OW]` from its input plane `xp [H, W]` and taps `wp`.
@@ -62,7 +60,7 @@ fn output_plane(
     wp: &[f32],
     phases: &mut [f32],
     acc: &mut [f32],
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
     let dims = g.phase_dims(1);
     g.fill_phases(xp, dims, phases);
@@ -77,7 +75,10 @@ fn output_plane(
             }
         }
     }
+    // Every value of `out` (`OH` rows of `OW`).
     for (row, wide) in out.chunks_mut(g.ow.max(1)).zip(acc.chunks(dims[1])) {
-        row.copy_from_slice(&wide[..g.ow]);
+        for (o, &v) in row.iter_mut().zip(&wide[..g.ow]) {
+            o.write(v);
+        }
     }
 }

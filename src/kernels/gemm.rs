@@ -2,6 +2,8 @@
 //! for kernels whose operands are not tensors of their own: patches, gradients, a
 //! product written into a buffer prefilled with a bias.
 
+use std::mem::MaybeUninit;
+
 /// A product's output: the slice, its rows and columns, and their strides.
 type Dst<'a> = (&'a mut [f32], usize, usize, [usize; 2]);
 
@@ -18,18 +20,6 @@ pub fn matmul(
     into_slice(dst, accumulate, [lhs, rhs], k, gemm::Parallelism::Rayon(0));
 }
 
-/// [`matmul`] on the calling thread only (for products that are themselves one of
-/// many parallel tasks).
-pub fn matmul_serial(
-    dst: Dst,
-    accumulate: bool,
-    lhs: (&[f32], [usize; 2]),
-    rhs: (&[f32], [usize; 2]),
-    k: usize,
-) {
-    into_slice(dst, accumulate, [lhs, rhs], k, gemm::Parallelism::None);
-}
-
 fn into_slice(
     (out, m, n, strides): Dst,
     accumulate: bool,
@@ -39,6 +29,26 @@ fn into_slice(
 ) {
     let dst = (out.as_mut_ptr(), out.len());
     product(dst, (m, n, strides), accumulate, lhs, rhs, k, parallelism);
+}
+
+/// `dst [m, n] = lhs [m, k] x rhs [k, n]` into memory not yet written (a new output's
+/// spare capacity: no zeros written first), every value of `dst` that the strides reach
+/// written; over all threads, or on the calling thread only when `serial`.
+pub fn matmul_uninit(
+    (out, m, n, strides): (&mut [MaybeUninit<f32>], usize, usize, [usize; 2]),
+    lhs: (&[f32], [usize; 2]),
+    rhs: (&[f32], [usize; 2]),
+    k: usize,
+    serial: bool,
+) {
+    let parallelism = if serial {
+        gemm::Parallelism::None
+    } else {
+        gemm::Parallelism::Rayon(0)
+    };
+    let dst = (out.as_mut_ptr().cast::<f32>(), out.len());
+    // Without `accumulate`, `gemm` reads none of `dst`.
+    product(dst, (m, n, strides), false, lhs, rhs, k, parallelism);
 }
 
 /// `lhs [m, k] x rhs [k, n]` as a new row-major `[m, n]` vector, over all threads,
@@ -52,17 +62,8 @@ pub fn matmul_new(
     k: usize,
 ) -> Vec<f32> {
     let mut out = Vec::<f32>::with_capacity(m * n);
-    let spare = &mut out.spare_capacity_mut()[..m * n];
-    let dst = (spare.as_mut_ptr().cast::<f32>(), spare.len());
-    product(
-        dst,
-        (m, n, [n, 1]),
-        false,
-        lhs,
-        rhs,
-        k,
-        gemm::Parallelism::Rayon(0),
-    );
+    let dst = &mut out.spare_capacity_mut()[..m * n];
+    matmul_uninit((dst, m, n, [n, 1]), lhs, rhs, k, false);
     // SAFETY: `gemm` without `accumulate` wrote every one of the `m x n` values at
     // strides `[n, 1]` (all `m * n` of them) and read none.
     unsafe { out.set_len(m * n) };

@@ -217,6 +217,26 @@ fn filled<T: Send + Sync>(
     out
 }
 
+/// A new vector of `chunks` runs of `len` values, run `i` written by `write(state, i,
+/// run)` in parallel tasks (`state` from `init`, one per task), which must write every
+/// value of its run: outputs that a kernel writes in full, without zeros written first.
+pub fn written<S>(
+    chunks: usize,
+    len: usize,
+    init: impl Fn() -> S + Sync + Send,
+    write: impl Fn(&mut S, usize, &mut [MaybeUninit<f32>]) + Sync + Send,
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(chunks * len);
+    out.spare_capacity_mut()[..chunks * len]
+        .par_chunks_mut(len.max(1))
+        .enumerate()
+        .for_each_init(init, |state, (i, run)| write(state, i, run));
+    // SAFETY: every run of the first `chunks * len` values was written in full above
+    // (`write`'s contract).
+    unsafe { out.set_len(chunks * len) };
+    out
+}
+
 /// `times` copies of `row`, one after the other, written in parallel tasks (a linear
 /// layer's bias under each of its rows, before the product adds to them).
 pub fn repeated(row: &[f32], times: usize) -> Vec<f32> {
