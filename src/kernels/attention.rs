@@ -11,11 +11,12 @@
 //! `q`, `k` and `v` through their strides. Training (autodiff) and other devices run
 //! Burn's operations.
 
+use std::mem::MaybeUninit;
+
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Tensor, TensorData};
-use rayon::prelude::*;
 
 use super::{math, ours};
 
@@ -79,15 +80,25 @@ impl AttentionKernels for Flex {
         let (Some(m), true) = (values(&mask), fits) else {
             return reference::<Self>(q, k, v, mask, heads);
         };
-        let mut out = math::zeros::<f32>(rows * h);
-        out.par_chunks_mut(l * h).enumerate().for_each(|(s, out)| {
-            let at = s * l * h;
-            let sample = [&qv[at..][..l * h], &kv[at..][..l * h], &vv[at..][..l * h]];
-            math::vectorized(
-                #[inline(always)]
-                || one_sample(sample, &m[s * l..][..l], out, heads),
-            )
-        });
+        let d = h / heads;
+        let (lp, dp) = (l.next_multiple_of(COLUMNS), d.next_multiple_of(COLUMNS));
+        let out = math::written(
+            b,
+            l * h,
+            // A task's buffers, reused across its samples (see `one_sample`).
+            || {
+                let zeros = |n: usize| vec![0.0f32; n];
+                [zeros(d * lp), zeros(l * dp), zeros(l * lp), zeros(l * dp)]
+            },
+            |buffers, s, out| {
+                let at = s * l * h;
+                let sample = [&qv[at..][..l * h], &kv[at..][..l * h], &vv[at..][..l * h]];
+                math::vectorized(
+                    #[inline(always)]
+                    || one_sample(sample, &m[s * l..][..l], heads, buffers, out),
+                )
+            },
+        );
         Flex::float_from_data(TensorData::new(out, [rows, h]), &Default::default())
     }
 }
@@ -99,20 +110,25 @@ const COLUMNS: usize = 16;
 /// AVX2's 16).
 const ROWS: usize = 6;
 
-/// One sample's attention, every head: `q, k, v [L, H]` -> `out [L, H]`, `keys [L]` the
-/// mask. Each head's `k_hᵀ` and `v_h` are copied into buffers padded to whole blocks of
-/// columns (zeros), so both products run on whole register blocks.
+/// One sample's attention, every head: `q, k, v [L, H]` -> every value of `out [L, H]`,
+/// `keys [L]` the mask. `buffers` are `k_hᵀ [d, Lp]`, `v_h [L, dp]`, the scores (then
+/// weights) `[L, Lp]` and the context `[L, dp]`, zeros at first, with `Lp` and `dp` the
+/// whole blocks of columns that `L` and `d` round up to. Each head's `k_hᵀ` and `v_h`
+/// are copied into the same positions of their buffers, so the padding stays zero
+/// across heads and samples, and both products run on whole register blocks.
 #[inline(always)]
-fn one_sample([q, k, v]: [&[f32]; 3], keys: &[f32], out: &mut [f32], heads: usize) {
+fn one_sample(
+    [q, k, v]: [&[f32]; 3],
+    keys: &[f32],
+    heads: usize,
+    [kt, vp, p, context]: &mut [Vec<f32>; 4],
+    out: &mut [MaybeUninit<f32>],
+) {
     let l = keys.len();
     let h = q.len() / l;
     let d = h / heads;
     let scale = 1.0 / (d as f32).sqrt();
     let (lp, dp) = (l.next_multiple_of(COLUMNS), d.next_multiple_of(COLUMNS));
-    let mut kt = vec![0.0f32; d * lp]; // k_hᵀ [d, Lp]
-    let mut vp = vec![0.0f32; l * dp]; // v_h [L, dp]
-    let mut p = vec![0.0f32; l * lp]; // scores, then weights [L, Lp]
-    let mut context = vec![0.0f32; l * dp]; // [L, dp]
     for head in 0..heads {
         let col = head * d;
         for j in 0..l {
@@ -122,14 +138,16 @@ fn one_sample([q, k, v]: [&[f32]; 3], keys: &[f32], out: &mut [f32], heads: usiz
             vp[j * dp..][..d].copy_from_slice(&v[j * h + col..][..d]);
         }
         // Scores [L, Lp] = q_h [L, d] x k_hᵀ [d, Lp] (the padded columns stay 0).
-        product((&q[col..], h, d), &kt, lp, &mut p);
+        product((&q[col..], h, d), kt, lp, p);
         for row in p.chunks_exact_mut(lp) {
             softmax_row(&mut row[..l], scale, keys);
         }
-        // Context [L, dp] = p [L, L] x v_h [L, dp].
-        product((&p, lp, l), &vp, dp, &mut context);
+        // Context [L, dp] = p [L, L] x v_h [L, dp], into the head's columns.
+        product((p, lp, l), vp, dp, context);
         for (i, row) in context.chunks_exact(dp).enumerate() {
-            out[i * h + col..][..d].copy_from_slice(&row[..d]);
+            for (o, &x) in out[i * h + col..][..d].iter_mut().zip(&row[..d]) {
+                o.write(x);
+            }
         }
     }
 }

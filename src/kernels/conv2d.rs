@@ -358,6 +358,7 @@ fn forward_gemm(
     // Every value is written below: by a product (a chunk of one sample) or copied out
     // of the chunk's product, for each group's channels of each chunk of samples.
     let mut y = Vec::with_capacity(batch * c_out * plane);
+    let spare = &mut y.spare_capacity_mut()[..batch * c_out * plane];
     let (cols_values, yg_values) = (k * chunk * plane, cout_g * chunk * plane);
     scratch::with_two(cols_values, yg_values, |cols, yg| {
         for group in 0..groups {
@@ -371,9 +372,8 @@ fn forward_gemm(
                     im2col(x, &sizes, group, [n, nb], &mut cols[..k * cols_len]);
                     &cols[..k * cols_len]
                 };
-                let y = &mut y.spare_capacity_mut()[..batch * c_out * plane];
                 if nb == 1 {
-                    let dst = &mut y[(n * c_out + group * cout_g) * plane..][..cout_g * plane];
+                    let dst = &mut spare[(n * c_out + group * cout_g) * plane..][..cout_g * plane];
                     matmul_uninit(
                         (dst, cout_g, plane, [plane, 1]),
                         (w_g, [k, 1]),
@@ -393,7 +393,7 @@ fn forward_gemm(
                 );
                 // Row c of `yg` holds channel `group * cout_g + c` of samples n..n + nb.
                 let first = group * cout_g;
-                y[n * c_out * plane..(n + nb) * c_out * plane]
+                spare[n * c_out * plane..(n + nb) * c_out * plane]
                     .par_chunks_mut(plane)
                     .enumerate()
                     .filter(|(i, _)| (i % c_out) / cout_g == group)

@@ -1,33 +1,22 @@
 //! Matrix products on slices through the `gemm` crate (what Burn's CPU backend uses),
 //! for kernels whose operands are not tensors of their own: patches, gradients, a
-//! product written into a buffer prefilled with a bias.
+//! product written into a buffer prefilled with a bias or into a new output not yet
+//! written.
 
 use std::mem::MaybeUninit;
-
-/// A product's output: the slice, its rows and columns, and their strides.
-type Dst<'a> = (&'a mut [f32], usize, usize, [usize; 2]);
 
 /// `dst [m, n] = (dst if accumulate) + lhs [m, k] x rhs [k, n]`, each matrix given with
 /// its `[row, column]` strides; the slices are exactly the elements those strides reach.
 /// Over all threads.
 pub fn matmul(
-    dst: Dst,
+    (out, m, n, strides): (&mut [f32], usize, usize, [usize; 2]),
     accumulate: bool,
     lhs: (&[f32], [usize; 2]),
     rhs: (&[f32], [usize; 2]),
     k: usize,
 ) {
-    into_slice(dst, accumulate, [lhs, rhs], k, gemm::Parallelism::Rayon(0));
-}
-
-fn into_slice(
-    (out, m, n, strides): Dst,
-    accumulate: bool,
-    [lhs, rhs]: [(&[f32], [usize; 2]); 2],
-    k: usize,
-    parallelism: gemm::Parallelism,
-) {
     let dst = (out.as_mut_ptr(), out.len());
+    let parallelism = gemm::Parallelism::Rayon(0);
     product(dst, (m, n, strides), accumulate, lhs, rhs, k, parallelism);
 }
 

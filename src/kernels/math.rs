@@ -240,22 +240,16 @@ pub fn written<S>(
 /// `times` copies of `row`, one after the other, written in parallel tasks (a linear
 /// layer's bias under each of its rows, before the product adds to them).
 pub fn repeated(row: &[f32], times: usize) -> Vec<f32> {
-    let n = row.len().max(1);
-    let per_task = (TASK / n).max(1);
-    let mut out = Vec::with_capacity(row.len() * times);
-    out.spare_capacity_mut()[..row.len() * times]
-        .par_chunks_mut(per_task * n)
-        .for_each(|chunk| {
-            for copy in chunk.chunks_mut(n) {
-                for (o, &v) in copy.iter_mut().zip(row) {
-                    o.write(v);
-                }
+    written(
+        times,
+        row.len(),
+        || (),
+        |_, _, copy| {
+            for (o, &v) in copy.iter_mut().zip(row) {
+                o.write(v);
             }
-        });
-    // SAFETY: the tasks' chunks are whole copies of `row` (their lengths are multiples
-    // of its length, as is the total), each written in full above.
-    unsafe { out.set_len(row.len() * times) };
-    out
+        },
+    )
 }
 
 /// `n` zeros (or `T::default()`), written in parallel.
