@@ -10,7 +10,7 @@
 //! layer times its count in the step (a stem has no input gradient: its input is
 //! data).
 //!
-//!   RAYON_NUM_THREADS=1 cargo run --release --example conv_layers [ROUNDS [NAME]]
+//!   RAYON_NUM_THREADS=1 cargo run --release --example conv_layers [ROUNDS [NAME [PATHS]]]
 
 use std::time::Instant;
 
@@ -67,6 +67,9 @@ const PATHS: [(&str, bool, bool, bool); 3] = [
 ];
 
 fn main() {
+    // Freed buffers kept, as `mla-native` keeps them: else the timings of a layer
+    // depended on the layers before it (whose buffers raised glibc's thresholds).
+    mla::device::keep_freed_memory();
     // On a thread of the CPU backend's pool, as `mla-native` runs its commands: from the
     // main thread, the products ran there and the element-wise kernels on a pool thread.
     rayon::scope(|_| run());
@@ -83,8 +86,13 @@ fn run() {
     );
     println!("|---|---:|---|---|---:|---:|---:|");
     let mut total = vec![[0.0; 3]; PATHS.len()];
-    // An optional second argument keeps the layers whose name contains it.
+    // An optional second argument keeps the layers whose name contains it, a third
+    // the first so many paths (1: the default only).
     let only = std::env::args().nth(2).unwrap_or_default();
+    let paths: usize = std::env::args()
+        .nth(3)
+        .map_or(PATHS.len(), |n| n.parse().expect("PATHS"))
+        .clamp(1, PATHS.len());
     for (name, count, b, ci, co, [h, w], k, s, p) in LAYERS {
         if !name.contains(only.as_str()) {
             continue;
@@ -115,7 +123,7 @@ fn run() {
             let _ = g.expect("a gradient").into_data();
             t.elapsed().as_secs_f64()
         };
-        let paths = &PATHS[..];
+        let paths = &PATHS[..paths];
         // best[path] = [forward, forward + dx, forward + dw]
         let mut best = vec![[f64::MAX; 3]; paths.len()];
         for _ in 0..rounds {

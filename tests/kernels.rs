@@ -389,7 +389,8 @@ fn strided_convolutions_through_their_phases_match_burns() {
 /// phase) and weight gradient, with strides 1-3, dilation 1-2, padding before and
 /// after, kernels up to 5x5 not square, channels from 1 to 70 (blocks of 1, 2 and 4
 /// vectors, several panels, the last one partly filled), planes down to one pixel,
-/// batch 1 too, and a batch whose weight gradient is split into several products.
+/// batch 1 too, a batch whose weight gradient is split into several products, and
+/// padding wider than the kernel.
 #[test]
 fn implicit_convolution_and_its_gradients_match_burns() {
     mla::kernels::implicit::set_forced(true);
@@ -432,6 +433,21 @@ fn implicit_convolution_and_its_gradients_match_burns() {
         bias: false,
     };
     assert_matches_burn_on_each_isa(&large, 399);
+    // Padding wider than the kernel's span: the border outputs read only zeros (a
+    // class of pixels without a tap inside the input), the small plane's classes split.
+    let wide = Case {
+        batch: 2,
+        c_in: 64,
+        c_out: 70,
+        size: [3, 4],
+        kernel: [2, 3],
+        stride: [1, 1],
+        padding: [(3, 2), (4, 1)],
+        dilation: [1, 1],
+        groups: 1,
+        bias: true,
+    };
+    assert_matches_burn_on_each_isa(&wide, 398);
     mla::kernels::implicit::set_forced(false);
 }
 

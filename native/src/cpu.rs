@@ -3,14 +3,10 @@
 use anyhow::{Context, Result};
 
 /// Runs the CPU backend's kernels on `threads` threads (Burn's `flex` uses rayon's
-/// global pool) and keeps freed memory in the process.
-///
-/// A training step allocates and frees the same large buffers over and over. glibc's
-/// defaults give buffers above 128 KiB back to the kernel on every free (`munmap`, heap
-/// trimming), so each step faults its memory in afresh: a third of the time of an
-/// AV-digits epoch went to the kernel that way (BENCHMARKS.md, "Speed").
+/// global pool) and keeps freed memory in the process
+/// ([`mla::device::keep_freed_memory`]).
 pub fn configure(threads: usize) -> Result<()> {
-    keep_freed_memory();
+    mla::device::keep_freed_memory();
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         // The main thread's size: whole commands run on these threads (`on_a_worker`).
@@ -46,28 +42,3 @@ pub fn threads(flag: Option<usize>) -> Result<usize> {
         _ => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
     }
 }
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn keep_freed_memory() {
-    // From glibc's malloc.h.
-    const M_TRIM_THRESHOLD: i32 = -1;
-    const M_MMAP_MAX: i32 = -4;
-    const M_ARENA_MAX: i32 = -8;
-    unsafe extern "C" {
-        fn mallopt(param: i32, value: i32) -> i32;
-    }
-    // SAFETY: mallopt only changes allocator tunables; called before any other thread
-    // exists.
-    unsafe {
-        // Large buffers come from the heap too, and its free top is kept (up to 2 GiB).
-        mallopt(M_MMAP_MAX, 0);
-        mallopt(M_TRIM_THRESHOLD, i32::MAX);
-        // One heap for every thread: the pool's threads allocate most buffers (the
-        // commands run on them), and a thread's own arena is a heap of its own that
-        // gives memory back and faults it in again.
-        mallopt(M_ARENA_MAX, 1);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn keep_freed_memory() {}

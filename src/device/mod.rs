@@ -11,8 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{MlaError, Result};
 
+mod allocator;
 mod browser;
 mod readback;
+
+pub use allocator::keep_freed_memory;
 
 #[cfg(target_arch = "wasm32")]
 pub use browser::fetch_bytes;

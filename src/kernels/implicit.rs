@@ -22,8 +22,15 @@
 //! layer's input gradient is a few such products over the zero-padded output gradient,
 //! no scatter. Dilation changes only the offsets. One group only (grouped and depthwise
 //! layers run elsewhere).
+//!
+//! On small planes many taps of the border pixels read padding (a 4 x 4 plane with
+//! 3 x 3 taps: 44 of 144 per channel pair). There the rows fall into classes of pixels
+//! whose taps all read inside the data ([`Classes`]); `K` runs tap-major and the input
+//! is copied channels-last, so that a class's taps are a few runs of `K` and a run
+//! reads along memory, and each block of rows sums only over its class's runs.
 
 use std::mem::MaybeUninit;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::backend::ops::ConvOptions;
@@ -69,6 +76,10 @@ const MIN_GRAD_CHANNELS: usize = 32;
 /// the direct kernel, which reads it in place, was faster (16 -> 32 channels of 3x3 on
 /// 50 x 32 planes: 16.6 against 24 ms).
 const MIN_GRAD_ROWS: usize = 256;
+/// Least share of a product's reads that land on padding for its pixels to be split
+/// into classes that skip them (see [`Classes`]): below it, the weights' own order packs
+/// faster than the tap-major order saves.
+const MIN_SKIPPED: f64 = 0.15;
 
 thread_local! {
     /// Whether every layer it can run goes through this kernel (see [`set_forced`]).
@@ -136,6 +147,9 @@ struct Gathered<'a> {
     /// `B [K, n]` in panels of [`Block::width`] columns, `[panel][K][width]`, zeros past
     /// `n`.
     b: &'a [f32],
+    /// Consecutive classes of `rows`: each one's number of rows and the runs of `K`
+    /// its rows sum over (the others' `A` values are padding zeros).
+    classes: &'a [(usize, Vec<Range<usize>>)],
     n: usize,
     out_rows: &'a [usize],
     out_stride: usize,
@@ -198,21 +212,41 @@ fn pack(src: &[f32], offsets: &[usize], stride: usize, n: usize, width: usize, b
 impl Gathered<'_> {
     /// Writes `C` into `out` (every `out[out_rows[i] + j * out_stride]`, `j < n`; other
     /// values untouched).
+    // Without x86-64 this kernel never runs (`Implicit::new`), its loops end at the first
+    // `unreachable!`.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(clippy::never_loop))]
     fn run_into(&self, out: &mut [MaybeUninit<f32>]) {
-        let (m, k) = (self.rows.len(), self.cols.len());
+        let m = self.rows.len();
         assert_eq!(m, self.out_rows.len(), "implicit conv: rows");
+        assert_eq!(
+            self.classes.iter().map(|(count, _)| count).sum::<usize>(),
+            m,
+            "implicit conv: classes"
+        );
         if m == 0 || self.n == 0 {
             return;
         }
         let width = self.block.width();
         let panels = self.n.div_ceil(width);
-        assert_eq!(self.b.len(), panels * k * width, "implicit conv: B size");
+        let k_len = self.cols.len();
+        assert_eq!(
+            self.b.len(),
+            panels * k_len * width,
+            "implicit conv: B size"
+        );
+        assert!(
+            self.classes
+                .iter()
+                .flat_map(|(_, runs)| runs)
+                .all(|r| r.start <= r.end && r.end <= k_len),
+            "implicit conv: K runs"
+        );
         // Every read and write lies inside its buffer: checked once here, so that the
         // kernel's unchecked reads cannot stray.
         let max_col = self.cols.iter().copied().max().unwrap_or(0);
         let max_row = self.rows.iter().copied().max().unwrap_or(0);
         assert!(
-            k == 0 || max_row + max_col < self.src.len(),
+            k_len == 0 || max_row + max_col < self.src.len(),
             "implicit conv: reads past the input"
         );
         let max_out = self.out_rows.iter().copied().max().unwrap_or(0);
@@ -221,89 +255,123 @@ impl Gathered<'_> {
             "implicit conv: writes past the output"
         );
         let mr = self.block.mr;
-        let blocks = m.div_ceil(mr);
-        // The last block's missing rows repeat row 0: read, never written.
-        let rows: Vec<usize> = (0..blocks * mr)
-            .map(|i| self.rows.get(i).copied().unwrap_or(self.rows[0]))
-            .collect();
+        // Each class's rows in whole blocks: its last block's missing rows repeat its
+        // last row, whose value the same task writes again to the same place.
+        let (mut rows, mut out_rows, mut block_runs) = (Vec::new(), Vec::new(), Vec::new());
+        let mut from = 0;
+        for (count, runs) in self.classes {
+            if *count == 0 {
+                continue;
+            }
+            let blocks = count.div_ceil(mr);
+            for i in 0..blocks * mr {
+                let row = from + i.min(count - 1);
+                rows.push(self.rows[row]);
+                out_rows.push(self.out_rows[row]);
+            }
+            block_runs.extend(std::iter::repeat_n(runs.as_slice(), blocks));
+            from += count;
+        }
+        let blocks = block_runs.len();
         let ldc = panels * width;
         let threads = rayon::current_num_threads();
         // Row blocks per task: as many as keep the task's partial sums in cache.
         let mut per_task = (TILE_VALUES / (mr * ldc)).clamp(1, blocks);
         let row_tasks = blocks.div_ceil(per_task);
+        // One class of one run (every weight gradient): its `K` may be split.
+        let whole = match self.classes {
+            [(_, runs)] if runs.len() == 1 => Some(runs[0].clone()),
+            _ => None,
+        };
         let mut k_parts = 1;
         if row_tasks < 2 * threads {
-            if k >= m {
-                // Few rows and long sums (weight gradients): split `K` and add the
-                // parts, so that `B` is read once, not once per task of rows.
-                k_parts = (2 * threads).div_ceil(row_tasks).min(k.div_ceil(KC)).max(1);
-            } else {
-                per_task = blocks.div_ceil(2 * threads).max(1);
+            match whole.clone() {
+                Some(whole) if whole.len() >= m => {
+                    // Few rows and long sums (weight gradients): split `K` and add the
+                    // parts, so that `B` is read once, not once per task of rows.
+                    k_parts = (2 * threads)
+                        .div_ceil(row_tasks)
+                        .min(whole.len().div_ceil(KC))
+                        .max(1);
+                }
+                _ => per_task = blocks.div_ceil(2 * threads).max(1),
             }
         } else {
             // A whole number of tasks per thread: 7 tasks on 2 threads kept one thread
             // idle for the last.
             per_task = blocks.div_ceil(row_tasks.next_multiple_of(threads)).max(1);
         }
-        let k_step = k.div_ceil(k_parts).max(1);
         let out = Shared(out.as_mut_ptr());
-        // `c` (the rows of the task from `first`) into `out`, column by column:
-        // consecutive rows are mostly adjacent outputs.
+        // `c` (the rows of the task from block `first`) into `out`.
         let scatter = |first: usize, c: &[f32]| {
-            let n_rows = (m - first * mr).min(per_task * mr);
-            let out_rows = &self.out_rows[first * mr..][..n_rows];
-            // 16 rows at a time, column by column: the rows' values stay in the first
-            // cache, and consecutive rows are mostly adjacent outputs.
-            for (r0, rows16) in out_rows.chunks(16).enumerate() {
-                let c16 = &c[r0 * 16 * ldc..];
-                for j in 0..self.n {
-                    let column = j * self.out_stride;
-                    for (i, &at) in rows16.iter().enumerate() {
-                        // SAFETY: inside `out` (checked above); the output positions of
-                        // distinct (row, column) pairs differ, and each task writes its
-                        // own rows.
-                        unsafe { (*out.at(at + column)).write(c16[i * ldc + j]) };
+            let out_rows = &out_rows[first * mr..(first + per_task).min(blocks) * mr];
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the block's instruction set was checked by `task`, which ran
+            // first; every write lies inside `out` (checked above); the output
+            // positions of distinct (row, column) pairs differ, but for a repeated
+            // row, which this task writes with the same value, and each task writes
+            // its own rows.
+            unsafe {
+                entry::scatter(
+                    self.block,
+                    c,
+                    ldc,
+                    self.n,
+                    out_rows,
+                    self.out_stride,
+                    out.values(),
+                )
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            unreachable!(
+                "an implicit convolution without x86-64 ({:?}, {})",
+                out.values(),
+                c.len() + out_rows.len()
+            );
+        };
+        let task_blocks = |first: usize| first..(first + per_task).min(blocks);
+        let firsts: Vec<usize> = (0..blocks).step_by(per_task).collect();
+        match (k_parts, whole) {
+            (2.., Some(whole)) => {
+                let k_step = whole.len().div_ceil(k_parts);
+                for first in firsts {
+                    let task = task_blocks(first);
+                    let rows = &rows[task.start * mr..task.end * mr];
+                    let parts: Vec<Vec<f32>> = (0..k_parts)
+                        .into_par_iter()
+                        .map(|part| {
+                            let mut c = vec![0.0; rows.len() * ldc];
+                            let from = whole.start + part * k_step;
+                            let range = from..(from + k_step).min(whole.end);
+                            let range = std::slice::from_ref(&range);
+                            self.task(rows, &vec![range; task.len()], &mut c);
+                            c
+                        })
+                        .collect();
+                    let mut parts = parts.into_iter();
+                    let mut sum = parts.next().expect("one part at least");
+                    for part in parts {
+                        for (s, v) in sum.iter_mut().zip(&part) {
+                            *s += v;
+                        }
                     }
+                    scatter(first, &sum);
                 }
             }
-        };
-        let task_rows = |first: usize| &rows[first * mr..(first + per_task).min(blocks) * mr];
-        let firsts: Vec<usize> = (0..blocks).step_by(per_task).collect();
-        if k_parts == 1 {
-            firsts.into_par_iter().for_each(|first| {
-                let rows = task_rows(first);
+            _ => firsts.into_par_iter().for_each(|first| {
+                let task = task_blocks(first);
+                let rows = &rows[task.start * mr..task.end * mr];
                 scratch::with_two(rows.len() * ldc, 0, |c, _| {
-                    self.task(rows, 0..k, c);
+                    self.task(rows, &block_runs[task], c);
                     scatter(first, c);
                 })
-            });
-        } else {
-            for first in firsts {
-                let rows = task_rows(first);
-                let parts: Vec<Vec<f32>> = (0..k_parts)
-                    .into_par_iter()
-                    .map(|part| {
-                        let mut c = vec![0.0; rows.len() * ldc];
-                        let range = part * k_step..((part + 1) * k_step).min(k);
-                        self.task(rows, range, &mut c);
-                        c
-                    })
-                    .collect();
-                let mut parts = parts.into_iter();
-                let mut sum = parts.next().expect("one part at least");
-                for part in parts {
-                    for (s, v) in sum.iter_mut().zip(&part) {
-                        *s += v;
-                    }
-                }
-                scatter(first, &sum);
-            }
+            }),
         }
     }
 
     /// `c [rows, panels * width] = A[rows] x B`, through the kernel of the block's
     /// instruction set.
-    fn task(&self, rows: &[usize], range: std::ops::Range<usize>, c: &mut [f32]) {
+    fn task(&self, rows: &[usize], runs: &[&[Range<usize>]], c: &mut [f32]) {
         assert!(
             self.block.isa.on_this_cpu(),
             "the implicit convolution needs {:?}",
@@ -314,12 +382,12 @@ impl Gathered<'_> {
         // read against `src`, `rows` is a whole number of blocks, `c` and `b` hold
         // their blocks.
         unsafe {
-            entry::task(self.block, self.src, rows, self.cols, range, self.b, c)
+            entry::task(self.block, self.src, rows, self.cols, runs, self.b, c)
         }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!(
             "an implicit convolution without x86-64 ({})",
-            rows.len() + c.len() + range.len()
+            rows.len() + c.len() + runs.len()
         );
     }
 }
@@ -339,10 +407,9 @@ unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
 impl Shared {
-    /// # Safety
-    /// `i` lies inside the buffer and no other task writes it.
-    unsafe fn at(self, i: usize) -> *mut MaybeUninit<f32> {
-        unsafe { self.0.add(i) }
+    /// The buffer's values, to write as `f32`s.
+    fn values(self) -> *mut f32 {
+        self.0.cast()
     }
 }
 
@@ -540,8 +607,8 @@ impl Implicit {
         })
     }
 
-    /// Offsets in the padded input of output pixel `(n, oy, ox)`'s window, and of tap
-    /// `(ci, ky, kx)` from there.
+    /// Offsets in the padded input `[hp, wp]` of output pixel `(n, oy, ox)`'s window, in
+    /// that order, and of tap `(ci, ky, kx)` from there, in channel-major order.
     fn window_offsets(&self, [hp, wp]: [usize; 2]) -> (Vec<usize>, Vec<usize>) {
         let [ay, ax] = self.axes;
         let sample = self.c_in * hp * wp;
@@ -564,8 +631,10 @@ impl Implicit {
         (pixels, taps)
     }
 
-    /// `y [B, c_out, oh, ow]` of `x [B, c_in, h, w]` through `wt [c_out, c_in, kh, kw]`.
+    /// `y [B, c_out, oh, ow]` of `x [B, c_in, h, w]` through `wt [c_out, c_in, kh, kw]`:
+    /// one product per class of output pixels (see [`Classes`]).
     pub fn forward(&self, x: &[f32], wt: &[f32]) -> Vec<f32> {
+        let [ay, ax] = self.axes;
         let k = self.c_in * self.taps();
         assert_eq!(wt.len(), self.c_out * k, "implicit conv: weight size");
         let block = Block::for_columns(self.isa, self.c_out);
@@ -573,25 +642,69 @@ impl Implicit {
         let len = self.batch * self.c_out * p;
         let mut y = Vec::with_capacity(len);
         let b_len = packed_len(k, self.c_out, block.width());
-        self.with_padded(x, b_len, |xpad, plane, b| {
-            let (pixels, taps) = self.window_offsets(plane);
-            let offsets: Vec<usize> = (0..k).collect();
+        let out = &mut y.spare_capacity_mut()[..len];
+        let inside = |a: Axis| {
+            let bases: Vec<usize> = (0..a.out).map(|o| o * a.stride).collect();
+            let taps: Vec<usize> = (0..a.kernel).map(|t| t * a.dilation).collect();
+            Classes::of(&bases, &taps, a.pad.0..a.pad.0 + a.len)
+        };
+        let classes = Classes::pick(inside(ay), inside(ax), self.c_in);
+        let layout = Layout {
+            channels: self.c_in,
+            plane: [ay.padded(), ax.padded()],
+            channels_last: classes.tap_major,
+        };
+        let padded = [ay.pad.0, ax.pad.0] != [0, 0] || layout.plane != [ay.len, ax.len];
+        let copied = padded || layout.channels_last;
+        let xpad_len = if copied { layout.len(self.batch) } else { 0 };
+        scratch::with_two(xpad_len, b_len, |xpad, b| {
+            let xpad = if copied {
+                layout.fill(x, [ay.len, ax.len], [ay.pad.0, ax.pad.0], xpad);
+                &*xpad
+            } else {
+                x
+            };
+            let mut cols = vec![0; k];
+            let mut offsets = vec![0; k];
+            for ci in 0..self.c_in {
+                for ky in 0..ay.kernel {
+                    for kx in 0..ax.kernel {
+                        let at = classes.k_index(ci, ky, kx);
+                        cols[at] = layout.at(0, ci, ky * ay.dilation, kx * ax.dilation);
+                        offsets[at] = (ci * ay.kernel + ky) * ax.kernel + kx;
+                    }
+                }
+            }
             pack(wt, &offsets, k, self.c_out, block.width(), b);
-            let out_rows = self.output_offsets(0..pixels.len());
+            let (mut rows, mut out_rows, mut runs) = (Vec::new(), Vec::new(), Vec::new());
+            for (oys, oxs, class_runs) in classes.iter() {
+                let before = rows.len();
+                for n in 0..self.batch {
+                    for &oy in oys {
+                        for &ox in oxs {
+                            rows.push(layout.at(n, 0, oy * ay.stride, ox * ax.stride));
+                            out_rows.push(n * self.c_out * p + oy * ax.out + ox);
+                        }
+                    }
+                }
+                runs.push((rows.len() - before, class_runs));
+            }
             Gathered {
                 src: xpad,
-                rows: &pixels,
-                cols: &taps,
+                rows: &rows,
+                cols: &cols,
                 b,
+                classes: &runs,
                 n: self.c_out,
                 out_rows: &out_rows,
                 out_stride: p,
                 block,
             }
-            .run_into(&mut y.spare_capacity_mut()[..len])
+            .run_into(out);
         });
-        // SAFETY: every value was written: each output pixel (a row) times each output
-        // channel (a column) is one value of `y`, and `run_into` writes every pair.
+        // SAFETY: every value was written: the classes cover every output pixel once (a
+        // row of a product), and `run_into` writes each row's value of every output
+        // channel (a column).
         unsafe { y.set_len(len) };
         y
     }
@@ -624,11 +737,13 @@ impl Implicit {
                 let offsets = self.output_offsets(chunk.clone());
                 let b = &mut b_all[..packed_len(chunk.len(), self.c_out, width)];
                 pack(g, &offsets, p, self.c_out, width, b);
+                let whole = [(k, std::iter::once(0..chunk.len()).collect())];
                 let product = Gathered {
                     src: xpad,
                     rows: &taps,
                     cols: &pixels[chunk],
                     b,
+                    classes: &whole,
                     n: self.c_out,
                     out_rows: &out_rows,
                     out_stride: k,
@@ -649,8 +764,9 @@ impl Implicit {
     }
 
     /// `dx [B, c_in, h, w]` given `wt` and the output gradient `g [B, c_out, oh, ow]`:
-    /// one product per stride phase of the input pixels, over `g` zero-padded so that
-    /// every tap of a phase reads it at a fixed offset.
+    /// per stride phase of the input pixels, one product per class of its pixels (see
+    /// [`Classes`]), over `g` zero-padded so that every tap of a phase reads it at a
+    /// fixed offset.
     pub fn input_grad(&self, wt: &[f32], g: &[f32]) -> Vec<f32> {
         let [ay, ax] = self.axes;
         let (t, p) = (self.taps(), self.out_plane());
@@ -666,13 +782,35 @@ impl Implicit {
         );
         let (hq, wq) = (ay.grad_padded(), ax.grad_padded());
         let (h, w) = (ay.len, ax.len);
-        let mut dx = math::zeros::<f32>(self.batch * self.c_in * h * w);
+        let len = self.batch * self.c_in * h * w;
+        // Every input pixel lies in one phase; where each phase meets a tap, its
+        // products write all of them, and `dx` needs no zeros first.
+        let covered = [ay, ax]
+            .iter()
+            .all(|a| (0..a.stride).all(|r| !a.phase(r).1.is_empty()));
+        let mut dx = if covered {
+            Vec::with_capacity(len)
+        } else {
+            math::zeros::<f32>(len)
+        };
+        let out = if covered {
+            &mut dx.spare_capacity_mut()[..len]
+        } else {
+            as_uninit(&mut dx)
+        };
         let block = Block::for_columns(self.isa, self.c_in);
         // The largest phase's B: every tap.
         let b_len = packed_len(self.c_out * t, self.c_in, block.width());
         scratch::with_two(self.batch * self.c_out * hq * wq, b_len, |gpad, b_all| {
             let before = [ay.grad_before(), ax.grad_before()];
-            pad_planes(g, [ay.out, ax.out], [hq, wq], before, gpad);
+            let mut filled = None;
+            // A phase's positions `(i, q)` read `g` at `q + d` for its taps `(kk, d)`.
+            let inside = |a: Axis, positions: &[Pair], taps: &[Pair]| {
+                let bases: Vec<usize> = positions.iter().map(|&(_, q)| q).collect();
+                let offsets: Vec<usize> = taps.iter().map(|&(_, d)| d).collect();
+                let from = a.grad_before();
+                Classes::of(&bases, &offsets, from..from + a.out)
+            };
             for ry in 0..ay.stride {
                 let (ys, kys) = ay.phase(ry);
                 for rx in 0..ax.stride {
@@ -681,41 +819,243 @@ impl Implicit {
                         // No tap reaches these input pixels: their gradient stays zero.
                         continue;
                     }
-                    let (mut rows, mut out_rows) = (Vec::new(), Vec::new());
-                    for n in 0..self.batch {
-                        for &(iy, qy) in &ys {
-                            for &(ix, qx) in &xs {
-                                rows.push(n * self.c_out * hq * wq + qy * wq + qx);
-                                out_rows.push(n * self.c_in * h * w + iy * w + ix);
-                            }
-                        }
+                    let classes =
+                        Classes::pick(inside(ay, &ys, &kys), inside(ax, &xs, &kxs), self.c_out);
+                    let layout = Layout {
+                        channels: self.c_out,
+                        plane: [hq, wq],
+                        channels_last: classes.tap_major,
+                    };
+                    // Padded once, again only where a phase reads the other layout.
+                    if filled != Some(layout.channels_last) {
+                        layout.fill(g, [ay.out, ax.out], before, gpad);
+                        filled = Some(layout.channels_last);
                     }
-                    let (mut cols, mut offsets) = (Vec::new(), Vec::new());
+                    let k = self.c_out * kys.len() * kxs.len();
+                    let (mut cols, mut offsets) = (vec![0; k], vec![0; k]);
                     for co in 0..self.c_out {
-                        for &(ky, dy) in &kys {
-                            for &(kx, dxo) in &kxs {
-                                cols.push(co * hq * wq + dy * wq + dxo);
-                                offsets.push(co * self.c_in * t + ky * ax.kernel + kx);
+                        for (ty, &(ky, dy)) in kys.iter().enumerate() {
+                            for (tx, &(kx, dxo)) in kxs.iter().enumerate() {
+                                let at = classes.k_index(co, ty, tx);
+                                cols[at] = layout.at(0, co, dy, dxo);
+                                offsets[at] = co * self.c_in * t + ky * ax.kernel + kx;
                             }
                         }
                     }
-                    let b = &mut b_all[..packed_len(offsets.len(), self.c_in, block.width())];
+                    let b = &mut b_all[..packed_len(k, self.c_in, block.width())];
                     pack(wt, &offsets, t, self.c_in, block.width(), b);
+                    let (mut rows, mut out_rows, mut runs) = (Vec::new(), Vec::new(), Vec::new());
+                    for (iys, ixs, class_runs) in classes.iter() {
+                        let before = rows.len();
+                        for n in 0..self.batch {
+                            for &(iy, qy) in iys.iter().map(|&i| &ys[i]) {
+                                for &(ix, qx) in ixs.iter().map(|&i| &xs[i]) {
+                                    rows.push(layout.at(n, 0, qy, qx));
+                                    out_rows.push(n * self.c_in * h * w + iy * w + ix);
+                                }
+                            }
+                        }
+                        runs.push((rows.len() - before, class_runs));
+                    }
                     Gathered {
-                        src: gpad,
+                        src: &*gpad,
                         rows: &rows,
                         cols: &cols,
                         b,
+                        classes: &runs,
                         n: self.c_in,
                         out_rows: &out_rows,
                         out_stride: h * w,
                         block,
                     }
-                    .run_into(as_uninit(&mut dx));
+                    .run_into(out);
                 }
             }
         });
+        if covered {
+            // SAFETY: every value was written: each input pixel lies in one phase,
+            // which meets a tap (`covered`), whose classes cover its pixels once (a row
+            // of a product), and `run_into` writes each row's value of every input
+            // channel (a column).
+            unsafe { dx.set_len(len) };
+        }
         dx
+    }
+}
+
+/// Where a zero-padded copy of `[B, channels, h, w]` values keeps each value: planes
+/// of `plane` per channel (`[B, channels, hp, wp]`), or each pixel's channels in a row
+/// (`[B, hp, wp, channels]`), where a run of a tap-major `K` (one tap's channels) reads
+/// along memory.
+struct Layout {
+    channels: usize,
+    plane: [usize; 2],
+    channels_last: bool,
+}
+
+impl Layout {
+    /// Values of `batch` samples.
+    fn len(&self, batch: usize) -> usize {
+        batch * self.channels * self.plane[0] * self.plane[1]
+    }
+
+    /// The offset of channel `c` of sample `n` at `(y, x)` of the padded plane; linear,
+    /// so that offsets add.
+    fn at(&self, n: usize, c: usize, y: usize, x: usize) -> usize {
+        let [hp, wp] = self.plane;
+        if self.channels_last {
+            ((n * hp + y) * wp + x) * self.channels + c
+        } else {
+            ((n * self.channels + c) * hp + y) * wp + x
+        }
+    }
+
+    /// `x [B, channels, h, w]` into `out` (every value written) at `(top, left)` of each
+    /// padded plane, zeros around it (values that fall outside are left out).
+    fn fill(&self, x: &[f32], [h, w]: [usize; 2], [top, left]: [usize; 2], out: &mut [f32]) {
+        if !self.channels_last {
+            return pad_planes(x, [h, w], self.plane, [top, left], out);
+        }
+        let [hp, wp] = self.plane;
+        let c = self.channels;
+        let (rows, cols) = (
+            h.min(hp.saturating_sub(top)),
+            w.min(wp.saturating_sub(left)),
+        );
+        out.par_chunks_mut(hp * wp * c)
+            .zip(x.par_chunks(c * h * w))
+            .for_each(|(dst, src)| {
+                dst.fill(0.0);
+                for (ci, plane) in src.chunks_exact(h * w).enumerate() {
+                    for (y, row) in plane.chunks_exact(w).take(rows).enumerate() {
+                        let at = ((y + top) * wp + left) * c + ci;
+                        for (xx, &v) in row[..cols].iter().enumerate() {
+                            dst[at + xx * c] = v;
+                        }
+                    }
+                }
+            });
+    }
+}
+
+/// One axis's positions grouped by the range of taps that read inside the data there
+/// (see [`Classes::of`]).
+struct AxisClasses {
+    /// Each group's positions (indices) and taps (a range of indices).
+    groups: Vec<(Vec<usize>, Range<usize>)>,
+    positions: usize,
+    taps: usize,
+}
+
+impl AxisClasses {
+    /// The share of this axis's reads (positions x taps) that land inside the data.
+    fn share(&self) -> f64 {
+        let inside: usize = self.groups.iter().map(|(p, t)| p.len() * t.len()).sum();
+        inside as f64 / (self.positions * self.taps).max(1) as f64
+    }
+}
+
+/// The output pixels of a forward pass (or the input pixels of an input gradient's
+/// phase) in classes whose taps all read inside the data, and the order of `K` that
+/// makes each class's taps a few runs of it: on small planes the taps that read the
+/// zero padding are many (a 4 x 4 plane with 3 x 3 taps: 144 per channel pair, 44 on
+/// padding), and a product over every tap multiplied them too.
+///
+/// A class is a group of rows times a group of columns of the plane; `K` runs over
+/// `(ty, tx, c)` (tap-major: a class's taps on one row `ty` are one run of it) where
+/// the classes are split, and over `(c, ty, tx)` (the weights' own order, which packs
+/// from runs) where one class of every tap reads little padding (below
+/// [`MIN_SKIPPED`]).
+struct Classes {
+    y: Vec<(Vec<usize>, Range<usize>)>,
+    x: Vec<(Vec<usize>, Range<usize>)>,
+    /// Taps along y and x.
+    taps: [usize; 2],
+    channels: usize,
+    tap_major: bool,
+}
+
+impl Classes {
+    /// Positions `bases` of one axis, read at `bases[i] + taps[t]`, grouped by the taps
+    /// whose reads land in `inside`: a range of them, as reads move monotonically with
+    /// the tap.
+    fn of(bases: &[usize], taps: &[usize], inside: Range<usize>) -> AxisClasses {
+        let mut groups: Vec<(Vec<usize>, Range<usize>)> = Vec::new();
+        for (i, &base) in bases.iter().enumerate() {
+            let valid = |t: &usize| inside.contains(&(base + taps[*t]));
+            let range = match (0..taps.len()).find(valid) {
+                Some(first) => first..(0..taps.len()).rev().find(valid).unwrap_or(first) + 1,
+                None => 0..0,
+            };
+            match groups.iter_mut().find(|(_, r)| *r == range) {
+                Some((positions, _)) => positions.push(i),
+                None => groups.push((vec![i], range)),
+            }
+        }
+        AxisClasses {
+            groups,
+            positions: bases.len(),
+            taps: taps.len(),
+        }
+    }
+
+    /// Split classes where they skip at least [`MIN_SKIPPED`] of the reads, one class
+    /// of every position and tap otherwise.
+    fn pick(y: AxisClasses, x: AxisClasses, channels: usize) -> Classes {
+        let taps = [y.taps, x.taps];
+        if 1.0 - y.share() * x.share() >= MIN_SKIPPED {
+            return Classes {
+                y: y.groups,
+                x: x.groups,
+                taps,
+                channels,
+                tap_major: true,
+            };
+        }
+        let whole = |a: AxisClasses| vec![((0..a.positions).collect(), 0..a.taps)];
+        Classes {
+            y: whole(y),
+            x: whole(x),
+            taps,
+            channels,
+            tap_major: false,
+        }
+    }
+
+    /// Where channel `c` of tap `(ty, tx)` lies in `K`.
+    fn k_index(&self, c: usize, ty: usize, tx: usize) -> usize {
+        let [ny, nx] = self.taps;
+        if self.tap_major {
+            (ty * nx + tx) * self.channels + c
+        } else {
+            (c * ny + ty) * nx + tx
+        }
+    }
+
+    /// Each class: its positions along y and x (indices), and the runs of `K` of its
+    /// taps.
+    fn iter(&self) -> impl Iterator<Item = (&[usize], &[usize], Vec<Range<usize>>)> {
+        self.y.iter().flat_map(move |(ys, ty)| {
+            self.x.iter().map(move |(xs, tx)| {
+                let mut runs: Vec<Range<usize>> = Vec::new();
+                if !tx.is_empty() {
+                    for row in ty.clone() {
+                        let run = self.k_index(0, row, tx.start)..self.k_index(0, row, tx.end);
+                        let run = if self.tap_major {
+                            run
+                        } else {
+                            // One class of every tap: all of `K`.
+                            0..self.channels * self.taps[0] * self.taps[1]
+                        };
+                        match runs.last_mut() {
+                            Some(last) if last.end >= run.start => last.end = last.end.max(run.end),
+                            _ => runs.push(run),
+                        }
+                    }
+                }
+                (ys.as_slice(), xs.as_slice(), runs)
+            })
+        })
     }
 }
 
@@ -748,19 +1088,21 @@ mod kernel {
 
     use super::KC;
 
-    /// `c [rows, panels * NV * LANES] = A[rows] x B` over the values `range` of `K`, in
-    /// passes of [`KC`]: per pass and panel, each block of `MR` rows accumulates into
-    /// its block of `c`.
+    /// `c [rows, panels * NV * LANES] = A[rows] x B`, block `i` of `MR` rows summing over
+    /// the runs `runs[i]` of `K`, in passes of [`KC`] values of `K`: per pass and panel,
+    /// each block accumulates its runs' part of the pass into its block of `c` (zeros
+    /// for a block without any run).
     ///
     /// # Safety
     /// `S`'s instructions; `src[rows[i] + cols[k]]` inside `src` for every `i`, `k`;
-    /// `rows` a whole number of blocks; `b` and `c` of their sizes.
+    /// `rows` a whole number of blocks, one `runs` each, inside `0..cols.len()`; `b` and
+    /// `c` of their sizes.
     #[inline(always)]
     pub unsafe fn task<S: Simd, const MR: usize, const NV: usize>(
         src: &[f32],
         rows: &[usize],
         cols: &[usize],
-        range: Range<usize>,
+        runs: &[&[Range<usize>]],
         b: &[f32],
         c: &mut [f32],
     ) {
@@ -768,29 +1110,96 @@ mod kernel {
         let k_len = cols.len();
         let panels = b.len() / (k_len * width).max(1);
         let ldc = panels * width;
-        debug_assert!(rows.len().is_multiple_of(MR) && c.len() == rows.len() * ldc);
-        if range.is_empty() {
-            c.fill(0.0);
-            return;
-        }
-        for k0 in range.clone().step_by(KC) {
-            let ks = &cols[k0..(k0 + KC).min(range.end)];
+        debug_assert!(rows.len() == runs.len() * MR && c.len() == rows.len() * ldc);
+        // Whether each block's columns of each panel hold partial sums yet.
+        let mut started = vec![false; runs.len() * panels];
+        let from = runs.iter().flat_map(|r| r.iter()).map(|r| r.start).min();
+        let to = runs.iter().flat_map(|r| r.iter()).map(|r| r.end).max();
+        for k0 in (from.unwrap_or(0)..to.unwrap_or(0)).step_by(KC) {
+            let pass = k0..(k0 + KC).min(to.unwrap_or(0));
             for panel in 0..panels {
-                let bp = &b[(panel * k_len + k0) * width..][..ks.len() * width];
+                let bp = &b[panel * k_len * width..][..k_len * width];
                 for (block, block_rows) in rows.chunks_exact(MR).enumerate() {
-                    // SAFETY: as the caller promises; the block of `c` lies inside it.
-                    unsafe {
-                        tile::<S, MR, NV>(
-                            src.as_ptr(),
-                            block_rows,
-                            ks,
-                            bp.as_ptr(),
-                            c.as_mut_ptr().add(block * MR * ldc + panel * width),
-                            ldc,
-                            k0 > range.start,
-                        )
+                    for run in runs[block] {
+                        let ks = run.start.max(pass.start)..run.end.min(pass.end);
+                        if ks.is_empty() {
+                            continue;
+                        }
+                        // SAFETY: as the caller promises; the block of `c` lies inside it.
+                        unsafe {
+                            tile::<S, MR, NV>(
+                                src.as_ptr(),
+                                block_rows,
+                                &cols[ks.clone()],
+                                bp[ks.start * width..].as_ptr(),
+                                c.as_mut_ptr().add(block * MR * ldc + panel * width),
+                                ldc,
+                                started[block * panels + panel],
+                            )
+                        }
+                        started[block * panels + panel] = true;
                     }
                 }
+            }
+        }
+        for (block, started) in started.chunks_exact(panels.max(1)).enumerate() {
+            if !started.iter().all(|&s| s) {
+                c[block * MR * ldc..][..MR * ldc].fill(0.0);
+            }
+        }
+    }
+
+    /// `out[out_rows[i] + j * out_stride] = c[i * ldc + j]` for each row `i` of `c` and
+    /// `j < n`, `LANES` rows at a time: a column's values of those rows are gathered
+    /// into one vector and stored by runs of consecutive outputs (mostly one run: the
+    /// rows are adjacent pixels of a plane), where one store per value took a third of
+    /// ResNet-18's stem.
+    ///
+    /// # Safety
+    /// `S`'s instructions; every `out_rows[i] + j * out_stride` inside `out`'s buffer;
+    /// `c` holds `out_rows.len()` rows of `ldc >= n` values.
+    #[inline(always)]
+    pub unsafe fn scatter<S: Simd>(
+        c: &[f32],
+        ldc: usize,
+        n: usize,
+        out_rows: &[usize],
+        out_stride: usize,
+        out: *mut f32,
+    ) {
+        debug_assert!(c.len() >= out_rows.len() * ldc && n <= ldc);
+        let mut chunks = out_rows.chunks_exact(S::LANES);
+        for (chunk, rows) in chunks.by_ref().enumerate() {
+            // Runs of lanes whose outputs follow each other.
+            let mut runs = [(0, 0); 16];
+            let mut count = 0;
+            let mut start = 0;
+            for i in 1..=S::LANES {
+                if i == S::LANES || rows[i] != rows[i - 1] + 1 {
+                    runs[count] = (start, i);
+                    count += 1;
+                    start = i;
+                }
+            }
+            let block = c[chunk * S::LANES * ldc..].as_ptr();
+            for j in 0..n {
+                // SAFETY: lane `i` reads `c[(chunk * LANES + i) * ldc + j]`, a row of
+                // `c`; each run's lanes write their own outputs, inside `out`.
+                unsafe {
+                    let v = S::gather(block.add(j), ldc);
+                    for &(from, to) in &runs[..count] {
+                        let at = out.wrapping_add(rows[from] + j * out_stride);
+                        S::store_lanes(at.wrapping_sub(from), v, from..to);
+                    }
+                }
+            }
+        }
+        let rest = chunks.remainder();
+        let first = out_rows.len() - rest.len();
+        for j in 0..n {
+            for (i, &at) in rest.iter().enumerate() {
+                // SAFETY: as above.
+                unsafe { *out.add(at + j * out_stride) = c[(first + i) * ldc + j] };
             }
         }
     }
@@ -855,21 +1264,59 @@ mod entry {
         src: &[f32],
         rows: &[usize],
         cols: &[usize],
-        range: Range<usize>,
+        runs: &[&[Range<usize>]],
         b: &[f32],
         c: &mut [f32],
     ) {
         unsafe {
             match (block.isa, block.mr, block.nv) {
-                (Isa::Avx512, 6, 4) => avx512_6x4(src, rows, cols, range, b, c),
-                (Isa::Avx512, 8, 2) => avx512_8x2(src, rows, cols, range, b, c),
-                (Isa::Avx512, 12, 1) => avx512_12x1(src, rows, cols, range, b, c),
-                (Isa::Avx2, 6, 2) => avx2_6x2(src, rows, cols, range, b, c),
-                (Isa::Avx2, 12, 1) => avx2_12x1(src, rows, cols, range, b, c),
+                (Isa::Avx512, 6, 4) => avx512_6x4(src, rows, cols, runs, b, c),
+                (Isa::Avx512, 8, 2) => avx512_8x2(src, rows, cols, runs, b, c),
+                (Isa::Avx512, 12, 1) => avx512_12x1(src, rows, cols, runs, b, c),
+                (Isa::Avx2, 6, 2) => avx2_6x2(src, rows, cols, runs, b, c),
+                (Isa::Avx2, 12, 1) => avx2_12x1(src, rows, cols, runs, b, c),
                 _ => unreachable!("no kernel for {block:?}"),
             }
         }
     }
+
+    /// # Safety
+    /// As `kernel::scatter`; the CPU has the block's instruction set.
+    pub unsafe fn scatter(
+        block: Block,
+        c: &[f32],
+        ldc: usize,
+        n: usize,
+        out_rows: &[usize],
+        out_stride: usize,
+        out: *mut f32,
+    ) {
+        unsafe {
+            match block.isa {
+                Isa::Avx512 => scatter_avx512(c, ldc, n, out_rows, out_stride, out),
+                Isa::Avx2 => scatter_avx2(c, ldc, n, out_rows, out_stride, out),
+            }
+        }
+    }
+
+    macro_rules! scatter_instance {
+        ($name:ident, $simd:ty, $features:literal) => {
+            #[target_feature(enable = $features)]
+            unsafe fn $name(
+                c: &[f32],
+                ldc: usize,
+                n: usize,
+                out_rows: &[usize],
+                out_stride: usize,
+                out: *mut f32,
+            ) {
+                unsafe { kernel::scatter::<$simd>(c, ldc, n, out_rows, out_stride, out) }
+            }
+        };
+    }
+
+    scatter_instance!(scatter_avx512, Avx512, "avx512f,avx2,fma");
+    scatter_instance!(scatter_avx2, Avx2, "avx2,fma");
 
     macro_rules! instance {
         ($name:ident, $simd:ty, $features:literal, $mr:literal, $nv:literal) => {
@@ -878,11 +1325,11 @@ mod entry {
                 src: &[f32],
                 rows: &[usize],
                 cols: &[usize],
-                range: Range<usize>,
+                runs: &[&[Range<usize>]],
                 b: &[f32],
                 c: &mut [f32],
             ) {
-                unsafe { kernel::task::<$simd, $mr, $nv>(src, rows, cols, range, b, c) }
+                unsafe { kernel::task::<$simd, $mr, $nv>(src, rows, cols, runs, b, c) }
             }
         };
     }

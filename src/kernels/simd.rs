@@ -98,6 +98,10 @@ mod vector {
         unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
         /// `a * b + c`.
         unsafe fn fmadd(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+        /// Lane `i` from `p + i * stride` (`stride * LANES` below `2^31`).
+        unsafe fn gather(p: *const f32, stride: usize) -> Self::V;
+        /// Lanes `lanes` of `v` to `p + lane`; other lanes' addresses are not touched.
+        unsafe fn store_lanes(p: *mut f32, v: Self::V, lanes: std::ops::Range<usize>);
     }
 
     pub struct Avx2;
@@ -130,6 +134,23 @@ mod vector {
         unsafe fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
             unsafe { _mm256_fmadd_ps(a, b, c) }
         }
+        #[inline(always)]
+        unsafe fn gather(p: *const f32, stride: usize) -> __m256 {
+            unsafe {
+                let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                let at = _mm256_mullo_epi32(lanes, _mm256_set1_epi32(stride as i32));
+                _mm256_i32gather_ps::<4>(p, at)
+            }
+        }
+        #[inline(always)]
+        unsafe fn store_lanes(p: *mut f32, v: __m256, lanes: std::ops::Range<usize>) {
+            unsafe {
+                let index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                let from = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes.start as i32), index);
+                let to = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes.end as i32), index);
+                _mm256_maskstore_ps(p, _mm256_andnot_si256(from, to), v)
+            }
+        }
     }
 
     impl Simd for Avx512 {
@@ -158,6 +179,19 @@ mod vector {
         #[inline(always)]
         unsafe fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
             unsafe { _mm512_fmadd_ps(a, b, c) }
+        }
+        #[inline(always)]
+        unsafe fn gather(p: *const f32, stride: usize) -> __m512 {
+            unsafe {
+                let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+                let at = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(stride as i32));
+                _mm512_i32gather_ps::<4>(at, p)
+            }
+        }
+        #[inline(always)]
+        unsafe fn store_lanes(p: *mut f32, v: __m512, lanes: std::ops::Range<usize>) {
+            let mask = ((1u32 << lanes.end) - (1u32 << lanes.start)) as u16;
+            unsafe { _mm512_mask_storeu_ps(p, mask, v) }
         }
     }
 }
