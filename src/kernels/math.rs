@@ -321,6 +321,32 @@ pub fn map_in_place(a: &mut [f32], f: impl Fn(f32) -> f32 + Sync + Send + Copy) 
     });
 }
 
+/// `a[i] = f(a[i], b[i], c[i])` in place (`b` and `c` as long as `a`), in parallel
+/// tasks, each loop vectorised.
+pub fn zip_in_place(
+    a: &mut [f32],
+    b: &[f32],
+    c: &[f32],
+    f: impl Fn(f32, f32, f32) -> f32 + Sync + Send + Copy,
+) {
+    assert!(
+        b.len() == a.len() && c.len() == a.len(),
+        "zip_in_place: lengths differ"
+    );
+    a.par_chunks_mut(TASK)
+        .zip(b.par_chunks(TASK).zip(c.par_chunks(TASK)))
+        .for_each(|(a, (b, c))| {
+            vectorized(
+                #[inline(always)]
+                || {
+                    for ((a, &b), &c) in a.iter_mut().zip(b).zip(c) {
+                        *a = f(*a, b, c);
+                    }
+                },
+            )
+        });
+}
+
 /// `f(a[i], b[i])` for each pair (`a` and `b` of one length), a new vector, in
 /// parallel tasks, each loop vectorised.
 pub fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Send + Copy) -> Vec<f32> {

@@ -20,6 +20,7 @@ pub mod max_pool;
 mod phases;
 pub mod relu;
 mod scratch;
+pub mod sgd;
 mod simd;
 
 pub use adaptive_pool::adaptive_avg_pool2d;
@@ -32,6 +33,7 @@ pub use layer_norm::add_layer_norm;
 pub use linear::{linear, linear_gelu};
 pub use max_pool::max_pool2d;
 pub use relu::relu;
+pub use sgd::{sgd_apply, sgd_direction};
 
 use burn::backend::{DispatchDevice, TensorMetadata};
 use burn::nn::PaddingConfig2d;

@@ -11,6 +11,7 @@ mod ogm;
 mod optimizer;
 mod qmf;
 mod settings;
+mod sgd;
 mod strategy;
 mod trainer;
 

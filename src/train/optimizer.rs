@@ -1,11 +1,11 @@
 //! Building the configured optimizer.
 
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
+use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer};
 use serde::{Deserialize, Serialize};
 
 use super::settings::invalid;
+use super::sgd::Sgd;
 use crate::error::Result;
 
 /// Optimizer family.
@@ -85,14 +85,10 @@ pub fn build_optimizer(config: &OptimizerConfig) -> ModuleOptimizer {
     let decay =
         (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32));
     match config.kind {
-        OptimizerKind::Sgd => SgdConfig::new()
-            .with_momentum((config.momentum > 0.0).then_some(MomentumConfig {
-                momentum: config.momentum,
-                dampening: 0.0,
-                nesterov: false,
-            }))
-            .with_weight_decay(decay)
-            .init(),
+        OptimizerKind::Sgd => ModuleOptimizer::from(Sgd {
+            momentum: config.momentum as f32,
+            weight_decay: config.weight_decay as f32,
+        }),
         OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
         OptimizerKind::Adamw => AdamWConfig::new()
             .with_weight_decay(config.weight_decay as f32)
