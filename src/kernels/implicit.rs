@@ -654,8 +654,8 @@ impl Implicit {
             plane: [ay.padded(), ax.padded()],
             channels_last: classes.tap_major,
         };
-        let padded = [ay.pad.0, ax.pad.0] != [0, 0] || layout.plane != [ay.len, ax.len];
-        let copied = padded || layout.channels_last;
+        // The input as it is where nothing is padded and the layout is its own.
+        let copied = layout.channels_last || layout.plane != [ay.len, ax.len];
         let xpad_len = if copied { layout.len(self.batch) } else { 0 };
         scratch::with_two(xpad_len, b_len, |xpad, b| {
             let xpad = if copied {
@@ -1037,22 +1037,23 @@ impl Classes {
     fn iter(&self) -> impl Iterator<Item = (&[usize], &[usize], Vec<Range<usize>>)> {
         self.y.iter().flat_map(move |(ys, ty)| {
             self.x.iter().map(move |(xs, tx)| {
-                let mut runs: Vec<Range<usize>> = Vec::new();
-                if !tx.is_empty() {
+                let runs: Vec<Range<usize>> = if ty.is_empty() || tx.is_empty() {
+                    Vec::new()
+                } else if !self.tap_major {
+                    // One class of every tap: all of `K`.
+                    std::iter::once(0..self.channels * self.taps[0] * self.taps[1]).collect()
+                } else {
+                    // A run per row of taps, adjacent runs joined.
+                    let mut runs: Vec<Range<usize>> = Vec::new();
                     for row in ty.clone() {
                         let run = self.k_index(0, row, tx.start)..self.k_index(0, row, tx.end);
-                        let run = if self.tap_major {
-                            run
-                        } else {
-                            // One class of every tap: all of `K`.
-                            0..self.channels * self.taps[0] * self.taps[1]
-                        };
                         match runs.last_mut() {
-                            Some(last) if last.end >= run.start => last.end = last.end.max(run.end),
+                            Some(last) if last.end == run.start => last.end = run.end,
                             _ => runs.push(run),
                         }
                     }
-                }
+                    runs
+                };
                 (ys.as_slice(), xs.as_slice(), runs)
             })
         })
