@@ -587,48 +587,68 @@ impl Implicit {
         pixels.map(|i| (i / p) * self.c_out * p + i % p).collect()
     }
 
-    /// Runs `f` with the input zero-padded (or itself where nothing is padded), its
-    /// plane's rows and columns, and a buffer of `b_len` values for `B`.
-    fn with_padded<R>(
+    /// The zero-padded input's layout: channel-major planes, or channels last.
+    fn input_layout(&self, channels_last: bool) -> Layout {
+        let [ay, ax] = self.axes;
+        Layout {
+            channels: self.c_in,
+            plane: [ay.padded(), ax.padded()],
+            channels_last,
+        }
+    }
+
+    /// Runs `f` with the input in `layout`, zero-padded (the input itself where nothing
+    /// is padded and the layout is its own), and a buffer of `b_len` values for `B`.
+    fn with_input<R>(
         &self,
         x: &[f32],
+        layout: &Layout,
         b_len: usize,
-        f: impl FnOnce(&[f32], [usize; 2], &mut [f32]) -> R,
+        f: impl FnOnce(&[f32], &mut [f32]) -> R,
     ) -> R {
         let [ay, ax] = self.axes;
-        let plane = [ay.padded(), ax.padded()];
-        if plane == [ay.len, ax.len] {
-            return scratch::with_two(b_len, 0, |b, _| f(x, plane, b));
+        if !layout.channels_last && layout.plane == [ay.len, ax.len] {
+            return scratch::with_two(b_len, 0, |b, _| f(x, b));
         }
-        let planes = self.batch * self.c_in;
-        scratch::with_two(planes * plane[0] * plane[1], b_len, |xpad, b| {
-            pad_planes(x, [ay.len, ax.len], plane, [ay.pad.0, ax.pad.0], xpad);
-            f(xpad, plane, b)
+        scratch::with_two(layout.len(self.batch), b_len, |xpad, b| {
+            layout.fill(x, [ay.len, ax.len], [ay.pad.0, ax.pad.0], xpad);
+            f(xpad, b)
         })
     }
 
-    /// Offsets in the padded input `[hp, wp]` of output pixel `(n, oy, ox)`'s window, in
-    /// that order, and of tap `(ci, ky, kx)` from there, in channel-major order.
-    fn window_offsets(&self, [hp, wp]: [usize; 2]) -> (Vec<usize>, Vec<usize>) {
+    /// Offsets in the input of `layout` of output pixel `(n, oy, ox)`'s window, in that
+    /// order.
+    fn window_offsets(&self, layout: &Layout) -> Vec<usize> {
         let [ay, ax] = self.axes;
-        let sample = self.c_in * hp * wp;
         let mut pixels = Vec::with_capacity(self.batch * self.out_plane());
         for n in 0..self.batch {
             for oy in 0..ay.out {
                 for ox in 0..ax.out {
-                    pixels.push(n * sample + oy * ay.stride * wp + ox * ax.stride);
+                    pixels.push(layout.at(n, 0, oy * ay.stride, ox * ax.stride));
                 }
             }
         }
-        let mut taps = Vec::with_capacity(self.c_in * self.taps());
+        pixels
+    }
+
+    /// Offsets in the input of `layout` of tap `(ci, ky, kx)` from a window's start, at
+    /// `K` index `k_index(ci, ky, kx)`.
+    fn tap_offsets(
+        &self,
+        layout: &Layout,
+        k_index: impl Fn(usize, usize, usize) -> usize,
+    ) -> Vec<usize> {
+        let [ay, ax] = self.axes;
+        let mut taps = vec![0; self.c_in * self.taps()];
         for ci in 0..self.c_in {
             for ky in 0..ay.kernel {
                 for kx in 0..ax.kernel {
-                    taps.push(ci * hp * wp + ky * ay.dilation * wp + kx * ax.dilation);
+                    taps[k_index(ci, ky, kx)] =
+                        layout.at(0, ci, ky * ay.dilation, kx * ax.dilation);
                 }
             }
         }
-        (pixels, taps)
+        taps
     }
 
     /// `y [B, c_out, oh, ow]` of `x [B, c_in, h, w]` through `wt [c_out, c_in, kh, kw]`:
@@ -649,29 +669,15 @@ impl Implicit {
             Classes::of(&bases, &taps, a.pad.0..a.pad.0 + a.len)
         };
         let classes = Classes::pick(inside(ay), inside(ax), self.c_in);
-        let layout = Layout {
-            channels: self.c_in,
-            plane: [ay.padded(), ax.padded()],
-            channels_last: classes.tap_major,
-        };
-        // The input as it is where nothing is padded and the layout is its own.
-        let copied = layout.channels_last || layout.plane != [ay.len, ax.len];
-        let xpad_len = if copied { layout.len(self.batch) } else { 0 };
-        scratch::with_two(xpad_len, b_len, |xpad, b| {
-            let xpad = if copied {
-                layout.fill(x, [ay.len, ax.len], [ay.pad.0, ax.pad.0], xpad);
-                &*xpad
-            } else {
-                x
-            };
-            let mut cols = vec![0; k];
+        let layout = self.input_layout(classes.tap_major);
+        self.with_input(x, &layout, b_len, |xpad, b| {
+            let cols = self.tap_offsets(&layout, |ci, ky, kx| classes.k_index(ci, ky, kx));
             let mut offsets = vec![0; k];
             for ci in 0..self.c_in {
                 for ky in 0..ay.kernel {
                     for kx in 0..ax.kernel {
-                        let at = classes.k_index(ci, ky, kx);
-                        cols[at] = layout.at(0, ci, ky * ay.dilation, kx * ax.dilation);
-                        offsets[at] = (ci * ay.kernel + ky) * ax.kernel + kx;
+                        offsets[classes.k_index(ci, ky, kx)] =
+                            (ci * ay.kernel + ky) * ax.kernel + kx;
                     }
                 }
             }
@@ -728,8 +734,12 @@ impl Implicit {
         let per_sample = packed_len(p, self.c_out, width);
         let per = (PACKED_VALUES / per_sample.max(1)).clamp(1, self.batch);
         let mut dw = vec![0.0; len];
-        self.with_padded(x, per * per_sample, |xpad, plane, b_all| {
-            let (pixels, taps) = self.window_offsets(plane);
+        let layout = self.input_layout(false);
+        self.with_input(x, &layout, per * per_sample, |xpad, b_all| {
+            let pixels = self.window_offsets(&layout);
+            let [ay, ax] = self.axes;
+            let taps =
+                self.tap_offsets(&layout, |ci, ky, kx| (ci * ay.kernel + ky) * ax.kernel + kx);
             let out_rows: Vec<usize> = (0..k).collect();
             let mut part = Vec::new();
             for first in (0..self.batch).step_by(per) {
