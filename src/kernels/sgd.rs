@@ -8,7 +8,7 @@
 //! the same order, no fused multiply-adds. Other devices run Burn's operations.
 
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
+use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Scalar, Tensor};
 
 use super::{elementwise, math, ours};
@@ -143,37 +143,30 @@ pub fn sgd_direction<const D: usize>(
     momentum: f32,
 ) -> Tensor<D> {
     let momentum = if velocity.is_some() { momentum } else { 0.0 };
-    if !ours(&grad.device()) {
-        let mut direction = grad;
-        if weight_decay != 0.0 {
-            direction = param.clone().mul_scalar(weight_decay).add(direction);
-        }
-        if let Some(v) = velocity.filter(|_| momentum != 0.0) {
-            direction = direction.add(v.mul_scalar(momentum));
-        }
-        return direction;
-    }
     // Without a velocity its tensor is not read: the parameter's, so that the gradient
     // stays unshared and is written in place.
     let velocity = velocity.unwrap_or_else(|| param.clone());
-    Tensor::from_dispatch(<burn::backend::Dispatch as SgdKernels>::sgd_direction(
+    let ours = ours(&param.device());
+    let (grad, param, velocity) = (
         grad.into_dispatch(),
         param.clone().into_dispatch(),
         velocity.into_dispatch(),
-        weight_decay,
-        momentum,
-    ))
+    );
+    Tensor::from_dispatch(if ours {
+        <Dispatch as SgdKernels>::sgd_direction(grad, param, velocity, weight_decay, momentum)
+    } else {
+        burns_direction::<Dispatch>(grad, param, velocity, weight_decay, momentum)
+    })
 }
 
 /// `param - direction * lr`: one pass on the CPU backend, in place where `param` is not
 /// shared; Burn's operations elsewhere.
 pub fn sgd_apply<const D: usize>(param: Tensor<D>, direction: Tensor<D>, lr: f32) -> Tensor<D> {
-    if !ours(&param.device()) {
-        return param - direction.mul_scalar(lr);
-    }
-    Tensor::from_dispatch(<burn::backend::Dispatch as SgdKernels>::sgd_apply(
-        param.into_dispatch(),
-        direction.into_dispatch(),
-        lr,
-    ))
+    let ours = ours(&param.device());
+    let (param, direction) = (param.into_dispatch(), direction.into_dispatch());
+    Tensor::from_dispatch(if ours {
+        <Dispatch as SgdKernels>::sgd_apply(param, direction, lr)
+    } else {
+        burns_apply::<Dispatch>(param, direction, lr)
+    })
 }
