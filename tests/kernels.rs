@@ -419,12 +419,14 @@ fn implicit_convolution_and_its_gradients_match_burns() {
         assert_matches_burn_on_each_isa(&case, 300 + i);
     }
     // A batch whose weight gradient runs as several products (its packed output
-    // gradient past 32 MiB: two samples of 256 x 256 pixels, then one), their sums added.
+    // gradient past 32 MiB: two samples of 250 x 254 pixels, then one), their sums
+    // added; each splits its pixels across tasks, which pack them in pieces, some
+    // across two samples.
     let large = Case {
         batch: 3,
         c_in: 2,
         c_out: 33,
-        size: [256, 256],
+        size: [250, 254],
         kernel: [3, 3],
         stride: [1, 1],
         padding: [(1, 1), (1, 1)],
@@ -768,6 +770,131 @@ fn our_max_pool_and_its_gradient_match_burns() {
         assert_eq!(dims, dims_burn, "case {i}: output dims");
         assert_eq!(y, y_burn, "case {i}: output");
         assert!(relative(&dx, &dx_burn) < 1e-6, "case {i}: gradient");
+    }
+}
+
+/// A window's maximum and its gradient, the plain way: every window scanned in
+/// row-major order, the first maximum (a NaN counting as the maximum) taking it.
+fn max_pool_reference(
+    x: &[f32],
+    [planes, h, w]: [usize; 3],
+    [kh, kw]: [usize; 2],
+    [sy, sx]: [usize; 2],
+    [py, px]: [usize; 2],
+    probe: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let (oh, ow) = ((h + 2 * py - kh) / sy + 1, (w + 2 * px - kw) / sx + 1);
+    let (mut y, mut dx) = (Vec::new(), vec![0.0; x.len()]);
+    for p in 0..planes {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut best: Option<(f32, usize)> = None;
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let (r, c) = (
+                            (oy * sy + ky) as isize - py as isize,
+                            (ox * sx + kx) as isize - px as isize,
+                        );
+                        if r < 0 || c < 0 || r >= h as isize || c >= w as isize {
+                            continue;
+                        }
+                        let at = p * h * w + r as usize * w + c as usize;
+                        let v = x[at];
+                        let better = match best {
+                            None => true,
+                            Some((b, _)) => v > b || (v.is_nan() && !b.is_nan()),
+                        };
+                        if better {
+                            best = Some((v, at));
+                        }
+                    }
+                }
+                let (v, at) = best.expect("a window inside the plane");
+                dx[at] += probe[y.len()];
+                y.push(v);
+            }
+        }
+    }
+    (y, dx)
+}
+
+#[test]
+fn our_max_pool_takes_the_first_maximum_of_each_window_with_nan_and_infinities() {
+    use mla::burn::nn::PaddingConfig2d;
+    use mla::burn::nn::pool::MaxPool2dConfig;
+    let device = cpu().autodiff();
+    // Planes wider than a vector (and not a multiple of one) and narrow ones; windows of
+    // 1 to 5 columns and rows (more than three takes the kernel's general path);
+    // values rounded to halves so that windows hold ties, a few NaN and infinities.
+    let cases = [
+        ([3, 3], [2, 2], [1, 1], [2, 3, 56, 56]),
+        ([3, 3], [2, 2], [1, 1], [1, 2, 37, 21]),
+        ([2, 2], [2, 2], [0, 0], [2, 2, 9, 40]),
+        ([5, 4], [1, 3], [2, 2], [1, 3, 11, 35]),
+        ([1, 3], [1, 1], [0, 1], [1, 2, 5, 18]),
+    ];
+    for (i, (kernel, stride, pad, shape)) in cases.into_iter().enumerate() {
+        let pool = MaxPool2dConfig::new(kernel)
+            .with_strides(stride)
+            .with_padding(PaddingConfig2d::Explicit(pad[0], pad[1], pad[0], pad[1]))
+            .init();
+        let n: usize = shape.iter().product();
+        let mut values: Vec<f32> = normals(51 + i as u64, n, 2.0, 0.0)
+            .iter()
+            .map(|v| (v * 2.0).round() / 2.0)
+            .collect();
+        for (j, v) in values.iter_mut().enumerate() {
+            match (j * 7919 + i) % 97 {
+                0 => *v = f32::NAN,
+                1 => *v = f32::INFINITY,
+                2..=4 => *v = f32::NEG_INFINITY,
+                _ => {}
+            }
+        }
+        // One plane all -inf: each window's argmax is its first position inside; one a
+        // third NaN: windows hold several, the first taking the gradient.
+        let plane = shape[2] * shape[3];
+        values[..plane].fill(f32::NEG_INFINITY);
+        for (j, v) in values[plane..2 * plane].iter_mut().enumerate() {
+            if (j * 7 + j / 5) % 3 == 0 {
+                *v = f32::NAN;
+            }
+        }
+        let x = Tensor::<4>::from_data(
+            mla::burn::tensor::TensorData::new(values.clone(), shape),
+            &device,
+        )
+        .require_grad();
+        let y = mla::kernels::max_pool2d(&pool, x.clone());
+        let m: usize = y.dims().iter().product();
+        let probe_values = normals(61, m, 1.0, 0.0);
+        let probe = Tensor::<4>::from_data(
+            mla::burn::tensor::TensorData::new(probe_values.clone(), y.dims()),
+            &device,
+        );
+        let grads = (y.clone() * probe).sum().backward();
+        let (got, dx) = (host(y.inner()), host(x.grad(&grads).unwrap()));
+        let (want, dx_want) = max_pool_reference(
+            &values,
+            [shape[0] * shape[1], shape[2], shape[3]],
+            kernel,
+            stride,
+            pad,
+            &probe_values,
+        );
+        assert_eq!(got.len(), want.len(), "case {i}: outputs");
+        for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                g == w || (g.is_nan() && w.is_nan()),
+                "case {i}, output {j}: {g} against {w}"
+            );
+        }
+        for (j, (g, w)) in dx.iter().zip(&dx_want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-6,
+                "case {i}, gradient {j}: {g} against {w}"
+            );
+        }
     }
 }
 

@@ -144,9 +144,7 @@ struct Gathered<'a> {
     src: &'a [f32],
     rows: &'a [usize],
     cols: &'a [usize],
-    /// `B [K, n]` in panels of [`Block::width`] columns, `[panel][K][width]`, zeros past
-    /// `n`.
-    b: &'a [f32],
+    b: Panels<'a>,
     /// Consecutive classes of `rows`: each one's number of rows and the runs of `K`
     /// its rows sum over (the others' `A` values are padding zeros).
     classes: &'a [(usize, Vec<Range<usize>>)],
@@ -156,6 +154,27 @@ struct Gathered<'a> {
     block: Block,
 }
 
+/// `B [K, n]` of a [`Gathered`] product.
+#[derive(Clone, Copy)]
+enum Panels<'a> {
+    /// Packed in panels of [`Block::width`] columns, `[panel][K][width]`, zeros past
+    /// `n`.
+    Packed(&'a [f32]),
+    /// `B[k][j] = src[offsets[k] + j * stride]`, to pack. Where the product splits `K`
+    /// across tasks, each packs its part a piece of [`PIECE_K`] at a time, just before
+    /// it sums over it: a weight gradient's `B` (the output gradient, as large as `K`)
+    /// stays in cache rather than going through memory twice more, packed whole.
+    Gather {
+        src: &'a [f32],
+        offsets: &'a [usize],
+        stride: usize,
+    },
+}
+
+/// Values of `K` a task packs at once where it packs its own part of `B` (64 KiB at 32
+/// columns: in the second-level cache with the task's other data).
+const PIECE_K: usize = 4 * KC;
+
 /// Values of `B [K, n]` packed in panels of `width` columns ([`Gathered::b`]).
 fn packed_len(k_len: usize, n: usize, width: usize) -> usize {
     n.div_ceil(width) * k_len * width
@@ -163,50 +182,91 @@ fn packed_len(k_len: usize, n: usize, width: usize) -> usize {
 
 /// `B [K, n]` with `B[k][j] = src[offsets[k] + j * stride]` into `b` ([`packed_len`]
 /// values, every one written), packed in panels of `width` columns (see
-/// [`Gathered::b`]), in parallel slices of 64 rows.
+/// [`Gathered::b`]), in parallel slices of [`PACK_ROWS`] rows.
 fn pack(src: &[f32], offsets: &[usize], stride: usize, n: usize, width: usize, b: &mut [f32]) {
-    const ROWS: usize = 64;
-    let k_len = offsets.len();
-    assert_eq!(
-        b.len(),
-        packed_len(k_len, n, width),
-        "implicit conv: B size"
-    );
+    let k_len = check_packed(offsets, n, width, b);
     if k_len == 0 {
         return;
     }
     b.par_chunks_mut(k_len * width)
         .enumerate()
         .for_each(|(panel, p)| {
-            let columns = width.min(n - panel * width);
-            let first = panel * width * stride;
-            p.par_chunks_mut(ROWS * width)
-                .zip(offsets.par_chunks(ROWS))
-                .for_each(|(chunk, ks)| {
-                    let contiguous = ks.windows(2).all(|w| w[1] == w[0] + 1);
-                    if contiguous {
-                        // A run of `src` per column (weights, output gradients): read
-                        // in order, written a column of the slice at a time.
-                        for j in 0..columns {
-                            let run = &src[ks[0] + first + j * stride..][..ks.len()];
-                            for (row, &v) in chunk.chunks_exact_mut(width).zip(run) {
-                                row[j] = v;
-                            }
-                        }
-                        for row in chunk.chunks_exact_mut(width) {
-                            row[columns..].fill(0.0);
-                        }
-                        return;
-                    }
-                    for (row, &off) in chunk.chunks_exact_mut(width).zip(ks) {
-                        let values = src[off + first..].iter().step_by(stride);
-                        for (d, &v) in row[..columns].iter_mut().zip(values) {
-                            *d = v;
-                        }
-                        row[columns..].fill(0.0);
-                    }
-                })
+            p.par_chunks_mut(PACK_ROWS * width)
+                .zip(offsets.par_chunks(PACK_ROWS))
+                .for_each(|(chunk, ks)| pack_rows(src, ks, stride, [panel, n], width, chunk))
         });
+}
+
+/// [`pack`] on the calling thread (a task packing its own part of `K`).
+fn pack_serial(
+    src: &[f32],
+    offsets: &[usize],
+    stride: usize,
+    n: usize,
+    width: usize,
+    b: &mut [f32],
+) {
+    let k_len = check_packed(offsets, n, width, b);
+    if k_len == 0 {
+        return;
+    }
+    for (panel, p) in b.chunks_mut(k_len * width).enumerate() {
+        for (chunk, ks) in p
+            .chunks_mut(PACK_ROWS * width)
+            .zip(offsets.chunks(PACK_ROWS))
+        {
+            pack_rows(src, ks, stride, [panel, n], width, chunk);
+        }
+    }
+}
+
+/// Rows of `B` packed at once by [`pack`].
+const PACK_ROWS: usize = 64;
+
+/// `K`, once `b` is checked to hold `B [K, n]` packed.
+fn check_packed(offsets: &[usize], n: usize, width: usize, b: &[f32]) -> usize {
+    assert_eq!(
+        b.len(),
+        packed_len(offsets.len(), n, width),
+        "implicit conv: B size"
+    );
+    offsets.len()
+}
+
+/// Rows `ks` (their offsets) of panel `panel` of `B [K, n]` into `chunk`, a row of
+/// `width` values each.
+fn pack_rows(
+    src: &[f32],
+    ks: &[usize],
+    stride: usize,
+    [panel, n]: [usize; 2],
+    width: usize,
+    chunk: &mut [f32],
+) {
+    let columns = width.min(n - panel * width);
+    let first = panel * width * stride;
+    let contiguous = ks.windows(2).all(|w| w[1] == w[0] + 1);
+    if contiguous {
+        // A run of `src` per column (weights, output gradients): read in order, written
+        // a column of the slice at a time.
+        for j in 0..columns {
+            let run = &src[ks[0] + first + j * stride..][..ks.len()];
+            for (row, &v) in chunk.chunks_exact_mut(width).zip(run) {
+                row[j] = v;
+            }
+        }
+        for row in chunk.chunks_exact_mut(width) {
+            row[columns..].fill(0.0);
+        }
+        return;
+    }
+    for (row, &off) in chunk.chunks_exact_mut(width).zip(ks) {
+        let values = src[off + first..].iter().step_by(stride);
+        for (d, &v) in row[..columns].iter_mut().zip(values) {
+            *d = v;
+        }
+        row[columns..].fill(0.0);
+    }
 }
 
 impl Gathered<'_> {
@@ -229,11 +289,23 @@ impl Gathered<'_> {
         let width = self.block.width();
         let panels = self.n.div_ceil(width);
         let k_len = self.cols.len();
-        assert_eq!(
-            self.b.len(),
-            panels * k_len * width,
-            "implicit conv: B size"
-        );
+        match self.b {
+            Panels::Packed(b) => {
+                assert_eq!(b.len(), panels * k_len * width, "implicit conv: B size")
+            }
+            Panels::Gather {
+                src,
+                offsets,
+                stride,
+            } => {
+                assert_eq!(offsets.len(), k_len, "implicit conv: B rows");
+                let last = offsets.iter().max().map(|o| o + (self.n - 1) * stride);
+                assert!(
+                    last.is_none_or(|last| last < src.len()),
+                    "implicit conv: B reads past its source"
+                );
+            }
+        }
         assert!(
             self.classes
                 .iter()
@@ -301,6 +373,29 @@ impl Gathered<'_> {
             // idle for the last.
             per_task = blocks.div_ceil(row_tasks.next_multiple_of(threads)).max(1);
         }
+        let b = match (k_parts, whole.as_ref(), self.b) {
+            // One task of rows, its `K` split: each part of `B` read by one task.
+            (2.., Some(_), _) if blocks <= per_task => self.b,
+            (_, _, Panels::Packed(b)) => Panels::Packed(b),
+            (
+                ..,
+                Panels::Gather {
+                    src,
+                    offsets,
+                    stride,
+                },
+            ) => {
+                // Several tasks read each value of `B`: packed once, before them.
+                return scratch::with_two(packed_len(k_len, self.n, width), 0, |b, _| {
+                    pack(src, offsets, stride, self.n, width, b);
+                    Gathered {
+                        b: Panels::Packed(b),
+                        ..*self
+                    }
+                    .run_into(out)
+                });
+            }
+        };
         let out = Shared(out.as_mut_ptr());
         // `c` (the rows of the task from block `first`) into `out`.
         let scatter = |first: usize, c: &[f32]| {
@@ -343,8 +438,7 @@ impl Gathered<'_> {
                             let mut c = vec![0.0; rows.len() * ldc];
                             let from = whole.start + part * k_step;
                             let range = from..(from + k_step).min(whole.end);
-                            let range = std::slice::from_ref(&range);
-                            self.task(rows, &vec![range; task.len()], &mut c);
+                            self.part(rows, task.len(), range, &mut c);
                             c
                         })
                         .collect();
@@ -362,16 +456,58 @@ impl Gathered<'_> {
                 let task = task_blocks(first);
                 let rows = &rows[task.start * mr..task.end * mr];
                 scratch::with_two(rows.len() * ldc, 0, |c, _| {
-                    self.task(rows, &block_runs[task], c);
+                    let Panels::Packed(b) = b else {
+                        unreachable!("B packed before the tasks")
+                    };
+                    self.task(rows, self.cols, b, &block_runs[task], c, false);
                     scatter(first, c);
                 })
             }),
         }
     }
 
-    /// `c [rows, panels * width] = A[rows] x B`, through the kernel of the block's
-    /// instruction set.
-    fn task(&self, rows: &[usize], runs: &[&[Range<usize>]], c: &mut [f32]) {
+    /// `c [rows, panels * width] = A[rows] x B` summed over the `K` values `range` only,
+    /// for `blocks` blocks of rows: `B`'s part packed here a piece at a time where it is
+    /// to pack.
+    fn part(&self, rows: &[usize], blocks: usize, range: Range<usize>, c: &mut [f32]) {
+        match self.b {
+            Panels::Packed(b) => {
+                let range = std::slice::from_ref(&range);
+                self.task(rows, self.cols, b, &vec![range; blocks], c, false)
+            }
+            Panels::Gather {
+                src,
+                offsets,
+                stride,
+            } => {
+                let width = self.block.width();
+                let piece = PIECE_K.min(range.len());
+                scratch::with_two(packed_len(piece, self.n, width), 0, |buffer, _| {
+                    for (i, from) in range.clone().step_by(piece).enumerate() {
+                        let ks = from..(from + piece).min(range.end);
+                        let b = &mut buffer[..packed_len(ks.len(), self.n, width)];
+                        pack_serial(src, &offsets[ks.clone()], stride, self.n, width, b);
+                        let all = 0..ks.len();
+                        let all = std::slice::from_ref(&all);
+                        self.task(rows, &self.cols[ks], b, &vec![all; blocks], c, i > 0);
+                    }
+                })
+            }
+        }
+    }
+
+    /// `c [rows, panels * width] (+)= A[rows] x B` over columns `cols` of `A` and the
+    /// packed `b` of the same rows of `B` (added to `c` where `accumulate`), through the
+    /// kernel of the block's instruction set.
+    fn task(
+        &self,
+        rows: &[usize],
+        cols: &[usize],
+        b: &[f32],
+        runs: &[&[Range<usize>]],
+        c: &mut [f32],
+        accumulate: bool,
+    ) {
         assert!(
             self.block.isa.on_this_cpu(),
             "the implicit convolution needs {:?}",
@@ -382,12 +518,12 @@ impl Gathered<'_> {
         // read against `src`, `rows` is a whole number of blocks, `c` and `b` hold
         // their blocks.
         unsafe {
-            entry::task(self.block, self.src, rows, self.cols, runs, self.b, c)
+            entry::task(self.block, self.src, rows, cols, runs, b, c, accumulate)
         }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!(
-            "an implicit convolution without x86-64 ({})",
-            rows.len() + c.len() + runs.len()
+            "an implicit convolution without x86-64 ({}, {accumulate})",
+            rows.len() + cols.len() + b.len() + c.len() + runs.len()
         );
     }
 }
@@ -699,7 +835,7 @@ impl Implicit {
                 src: xpad,
                 rows: &rows,
                 cols: &cols,
-                b,
+                b: Panels::Packed(b),
                 classes: &runs,
                 n: self.c_out,
                 out_rows: &out_rows,
@@ -729,13 +865,14 @@ impl Implicit {
         let block = Block::for_columns(self.isa, self.c_out);
         let width = block.width();
         let len = self.c_out * k;
-        // Samples per product: the packed output gradient (as large as the gradient
-        // itself) stays within `PACKED_VALUES`, each product's sums added to `dw`.
+        // Samples per product: where the product packs the output gradient whole (as
+        // large as the gradient itself), it stays within `PACKED_VALUES`; each product's
+        // sums are added to `dw`.
         let per_sample = packed_len(p, self.c_out, width);
         let per = (PACKED_VALUES / per_sample.max(1)).clamp(1, self.batch);
         let mut dw = vec![0.0; len];
         let layout = self.input_layout(false);
-        self.with_input(x, &layout, per * per_sample, |xpad, b_all| {
+        self.with_input(x, &layout, 0, |xpad, _| {
             let pixels = self.window_offsets(&layout);
             let [ay, ax] = self.axes;
             let taps =
@@ -745,14 +882,16 @@ impl Implicit {
             for first in (0..self.batch).step_by(per) {
                 let chunk = first * p..(first + per.min(self.batch - first)) * p;
                 let offsets = self.output_offsets(chunk.clone());
-                let b = &mut b_all[..packed_len(chunk.len(), self.c_out, width)];
-                pack(g, &offsets, p, self.c_out, width, b);
                 let whole = [(k, std::iter::once(0..chunk.len()).collect())];
                 let product = Gathered {
                     src: xpad,
                     rows: &taps,
                     cols: &pixels[chunk],
-                    b,
+                    b: Panels::Gather {
+                        src: g,
+                        offsets: &offsets,
+                        stride: p,
+                    },
                     classes: &whole,
                     n: self.c_out,
                     out_rows: &out_rows,
@@ -871,7 +1010,7 @@ impl Implicit {
                         src: &*gpad,
                         rows: &rows,
                         cols: &cols,
-                        b,
+                        b: Panels::Packed(b),
                         classes: &runs,
                         n: self.c_in,
                         out_rows: &out_rows,
@@ -1099,10 +1238,10 @@ mod kernel {
 
     use super::KC;
 
-    /// `c [rows, panels * NV * LANES] = A[rows] x B`, block `i` of `MR` rows summing over
-    /// the runs `runs[i]` of `K`, in passes of [`KC`] values of `K`: per pass and panel,
-    /// each block accumulates its runs' part of the pass into its block of `c` (zeros
-    /// for a block without any run).
+    /// `c [rows, panels * NV * LANES] (+)= A[rows] x B`, block `i` of `MR` rows summing
+    /// over the runs `runs[i]` of `K`, in passes of [`KC`] values of `K`: per pass and
+    /// panel, each block accumulates its runs' part of the pass into its block of `c`
+    /// (zeros for a block without any run), added to `c`'s values where `accumulate`.
     ///
     /// # Safety
     /// `S`'s instructions; `src[rows[i] + cols[k]]` inside `src` for every `i`, `k`;
@@ -1116,6 +1255,7 @@ mod kernel {
         runs: &[&[Range<usize>]],
         b: &[f32],
         c: &mut [f32],
+        accumulate: bool,
     ) {
         let width = NV * S::LANES;
         let k_len = cols.len();
@@ -1123,7 +1263,7 @@ mod kernel {
         let ldc = panels * width;
         debug_assert!(rows.len() == runs.len() * MR && c.len() == rows.len() * ldc);
         // Whether each block's columns of each panel hold partial sums yet.
-        let mut started = vec![false; runs.len() * panels];
+        let mut started = vec![accumulate; runs.len() * panels];
         let from = runs.iter().flat_map(|r| r.iter()).map(|r| r.start).min();
         let to = runs.iter().flat_map(|r| r.iter()).map(|r| r.end).max();
         for k0 in (from.unwrap_or(0)..to.unwrap_or(0)).step_by(KC) {
@@ -1270,6 +1410,8 @@ mod entry {
 
     /// # Safety
     /// As `kernel::task`; the CPU has the block's instruction set.
+    // `kernel::task`'s operands and the block that picks its instance.
+    #[allow(clippy::too_many_arguments)]
     pub unsafe fn task(
         block: Block,
         src: &[f32],
@@ -1278,14 +1420,16 @@ mod entry {
         runs: &[&[Range<usize>]],
         b: &[f32],
         c: &mut [f32],
+        accumulate: bool,
     ) {
+        let acc = accumulate;
         unsafe {
             match (block.isa, block.mr, block.nv) {
-                (Isa::Avx512, 6, 4) => avx512_6x4(src, rows, cols, runs, b, c),
-                (Isa::Avx512, 8, 2) => avx512_8x2(src, rows, cols, runs, b, c),
-                (Isa::Avx512, 12, 1) => avx512_12x1(src, rows, cols, runs, b, c),
-                (Isa::Avx2, 6, 2) => avx2_6x2(src, rows, cols, runs, b, c),
-                (Isa::Avx2, 12, 1) => avx2_12x1(src, rows, cols, runs, b, c),
+                (Isa::Avx512, 6, 4) => avx512_6x4(src, rows, cols, runs, b, c, acc),
+                (Isa::Avx512, 8, 2) => avx512_8x2(src, rows, cols, runs, b, c, acc),
+                (Isa::Avx512, 12, 1) => avx512_12x1(src, rows, cols, runs, b, c, acc),
+                (Isa::Avx2, 6, 2) => avx2_6x2(src, rows, cols, runs, b, c, acc),
+                (Isa::Avx2, 12, 1) => avx2_12x1(src, rows, cols, runs, b, c, acc),
                 _ => unreachable!("no kernel for {block:?}"),
             }
         }
@@ -1339,8 +1483,9 @@ mod entry {
                 runs: &[&[Range<usize>]],
                 b: &[f32],
                 c: &mut [f32],
+                accumulate: bool,
             ) {
-                unsafe { kernel::task::<$simd, $mr, $nv>(src, rows, cols, runs, b, c) }
+                unsafe { kernel::task::<$simd, $mr, $nv>(src, rows, cols, runs, b, c, accumulate) }
             }
         };
     }

@@ -8,25 +8,29 @@
 use std::cell::RefCell;
 
 thread_local! {
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The outermost call's buffer and one nested call's (a weight gradient packs its
+    /// output gradient inside the call that holds its padded input).
+    static SCRATCH: [RefCell<Vec<f32>>; 2] = const { [RefCell::new(Vec::new()), RefCell::new(Vec::new())] };
 }
 
 /// Runs `f` with two buffers of `a` and `b` values, holding stale values of earlier
-/// calls: `f` must write every value before it reads it. The calling thread's buffer,
-/// grown as needed, or (called from inside `f`) a fresh one.
+/// calls: `f` must write every value before it reads it. The calling thread's first
+/// free kept buffer, grown as needed, or (nested deeper) a fresh one.
 pub fn with_two<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut kept) => {
-            if kept.len() < a + b {
-                kept.resize(a + b, 0.0);
+    SCRATCH.with(
+        |cells| match cells.iter().find_map(|cell| cell.try_borrow_mut().ok()) {
+            Some(mut kept) => {
+                if kept.len() < a + b {
+                    kept.resize(a + b, 0.0);
+                }
+                let (x, y) = kept[..a + b].split_at_mut(a);
+                f(x, y)
             }
-            let (x, y) = kept[..a + b].split_at_mut(a);
-            f(x, y)
-        }
-        Err(_) => {
-            let mut fresh = vec![0.0f32; a + b];
-            let (x, y) = fresh.split_at_mut(a);
-            f(x, y)
-        }
-    })
+            None => {
+                let mut fresh = vec![0.0f32; a + b];
+                let (x, y) = fresh.split_at_mut(a);
+                f(x, y)
+            }
+        },
+    )
 }
