@@ -183,7 +183,8 @@ fn packed_len(k_len: usize, n: usize, width: usize) -> usize {
 /// `B [K, n]` with `B[k][j] = src[offsets[k] + j * stride]` into `b` ([`packed_len`]
 /// values, every one written), packed in panels of `width` columns (see
 /// [`Gathered::b`]), in parallel slices of [`PACK_ROWS`] rows.
-fn pack(src: &[f32], offsets: &[usize], stride: usize, n: usize, width: usize, b: &mut [f32]) {
+fn pack(src: &[f32], offsets: &[usize], stride: usize, n: usize, block: Block, b: &mut [f32]) {
+    let width = block.width();
     let k_len = check_packed(offsets, n, width, b);
     if k_len == 0 {
         return;
@@ -193,7 +194,7 @@ fn pack(src: &[f32], offsets: &[usize], stride: usize, n: usize, width: usize, b
         .for_each(|(panel, p)| {
             p.par_chunks_mut(PACK_ROWS * width)
                 .zip(offsets.par_chunks(PACK_ROWS))
-                .for_each(|(chunk, ks)| pack_rows(src, ks, stride, [panel, n], width, chunk))
+                .for_each(|(chunk, ks)| pack_rows(src, ks, stride, [panel, n], block, chunk))
         });
 }
 
@@ -203,9 +204,10 @@ fn pack_serial(
     offsets: &[usize],
     stride: usize,
     n: usize,
-    width: usize,
+    block: Block,
     b: &mut [f32],
 ) {
+    let width = block.width();
     let k_len = check_packed(offsets, n, width, b);
     if k_len == 0 {
         return;
@@ -215,7 +217,7 @@ fn pack_serial(
             .chunks_mut(PACK_ROWS * width)
             .zip(offsets.chunks(PACK_ROWS))
         {
-            pack_rows(src, ks, stride, [panel, n], width, chunk);
+            pack_rows(src, ks, stride, [panel, n], block, chunk);
         }
     }
 }
@@ -234,36 +236,61 @@ fn check_packed(offsets: &[usize], n: usize, width: usize, b: &[f32]) -> usize {
 }
 
 /// Rows `ks` (their offsets) of panel `panel` of `B [K, n]` into `chunk`, a row of
-/// `width` values each.
+/// `block.width()` values each: whole vectors of columns gathered (one load per value,
+/// one store per vector, where a column at a time stored each value apart), the rest
+/// one value at a time, zeros past `n`.
 fn pack_rows(
     src: &[f32],
     ks: &[usize],
     stride: usize,
     [panel, n]: [usize; 2],
-    width: usize,
+    block: Block,
     chunk: &mut [f32],
 ) {
+    let width = block.width();
     let columns = width.min(n - panel * width);
     let first = panel * width * stride;
-    let contiguous = ks.windows(2).all(|w| w[1] == w[0] + 1);
-    if contiguous {
-        // A run of `src` per column (weights, output gradients): read in order, written
-        // a column of the slice at a time.
-        for j in 0..columns {
-            let run = &src[ks[0] + first + j * stride..][..ks.len()];
-            for (row, &v) in chunk.chunks_exact_mut(width).zip(run) {
-                row[j] = v;
-            }
+    let lanes = block.isa.lanes();
+    let mut gathered = 0;
+    let last = ks
+        .iter()
+        .max()
+        .map(|k| k + first + (columns.max(1) - 1) * stride);
+    if columns >= lanes
+        && last.is_some_and(|last| last < src.len())
+        && (lanes * stride) < i32::MAX as usize
+        && chunk.len() >= ks.len() * width
+    {
+        gathered = columns - columns % lanes;
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the block's instruction set is this CPU's (it was built from
+        // `Isa::best`); every read, `src[k + first + j * stride]` for `j < columns`, lies
+        // inside `src` (checked above), whose lanes' offsets fit the gather's 32 bits;
+        // each row's `gathered` values lie inside `chunk`.
+        unsafe {
+            entry::gather_rows(
+                block.isa,
+                src.as_ptr().add(first),
+                ks,
+                stride,
+                gathered / lanes,
+                chunk.as_mut_ptr(),
+                width,
+            )
         }
-        for row in chunk.chunks_exact_mut(width) {
-            row[columns..].fill(0.0);
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            gathered = 0;
         }
-        return;
     }
     for (row, &off) in chunk.chunks_exact_mut(width).zip(ks) {
-        let values = src[off + first..].iter().step_by(stride);
-        for (d, &v) in row[..columns].iter_mut().zip(values) {
-            *d = v;
+        if gathered < columns {
+            let values = src[off + first + gathered * stride..]
+                .iter()
+                .step_by(stride);
+            for (d, &v) in row[gathered..columns].iter_mut().zip(values) {
+                *d = v;
+            }
         }
         row[columns..].fill(0.0);
     }
@@ -387,7 +414,7 @@ impl Gathered<'_> {
             ) => {
                 // Several tasks read each value of `B`: packed once, before them.
                 return scratch::with_two(packed_len(k_len, self.n, width), 0, |b, _| {
-                    pack(src, offsets, stride, self.n, width, b);
+                    pack(src, offsets, stride, self.n, self.block, b);
                     Gathered {
                         b: Panels::Packed(b),
                         ..*self
@@ -486,7 +513,7 @@ impl Gathered<'_> {
                     for (i, from) in range.clone().step_by(piece).enumerate() {
                         let ks = from..(from + piece).min(range.end);
                         let b = &mut buffer[..packed_len(ks.len(), self.n, width)];
-                        pack_serial(src, &offsets[ks.clone()], stride, self.n, width, b);
+                        pack_serial(src, &offsets[ks.clone()], stride, self.n, self.block, b);
                         let all = 0..ks.len();
                         let all = std::slice::from_ref(&all);
                         self.task(rows, &self.cols[ks], b, &vec![all; blocks], c, i > 0);
@@ -817,7 +844,7 @@ impl Implicit {
                     }
                 }
             }
-            pack(wt, &offsets, k, self.c_out, block.width(), b);
+            pack(wt, &offsets, k, self.c_out, block, b);
             let (mut rows, mut out_rows, mut runs) = (Vec::new(), Vec::new(), Vec::new());
             for (oys, oxs, class_runs) in classes.iter() {
                 let before = rows.len();
@@ -992,7 +1019,7 @@ impl Implicit {
                         }
                     }
                     let b = &mut b_all[..packed_len(k, self.c_in, block.width())];
-                    pack(wt, &offsets, t, self.c_in, block.width(), b);
+                    pack(wt, &offsets, t, self.c_in, block, b);
                     let (mut rows, mut out_rows, mut runs) = (Vec::new(), Vec::new(), Vec::new());
                     for (iys, ixs, class_runs) in classes.iter() {
                         let before = rows.len();
@@ -1300,6 +1327,32 @@ mod kernel {
         }
     }
 
+    /// `out[k * width + j] = src[offsets[k] + j * stride]` for every `k` and `j < vectors
+    /// * LANES`, a vector of `j` at a time.
+    ///
+    /// # Safety
+    /// `S`'s instructions; every read inside `src`'s buffer, `(LANES - 1) * stride` in
+    /// 32 bits; `out` holds `offsets.len()` rows of `width >= vectors * LANES`.
+    #[inline(always)]
+    pub unsafe fn gather_rows<S: Simd>(
+        src: *const f32,
+        offsets: &[usize],
+        stride: usize,
+        vectors: usize,
+        out: *mut f32,
+        width: usize,
+    ) {
+        for (k, &off) in offsets.iter().enumerate() {
+            for v in 0..vectors {
+                // SAFETY: as the caller promises.
+                unsafe {
+                    let x = S::gather(src.add(off + v * S::LANES * stride), stride);
+                    S::store(out.add(k * width + v * S::LANES), x);
+                }
+            }
+        }
+    }
+
     /// `out[out_rows[i] + j * out_stride] = c[i * ldc + j]` for each row `i` of `c` and
     /// `j < n`, `LANES` rows at a time: a column's values of those rows are gathered
     /// into one vector and stored by runs of consecutive outputs (mostly one run: the
@@ -1450,6 +1503,47 @@ mod entry {
             match block.isa {
                 Isa::Avx512 => scatter_avx512(c, ldc, n, out_rows, out_stride, out),
                 Isa::Avx2 => scatter_avx2(c, ldc, n, out_rows, out_stride, out),
+            }
+        }
+    }
+
+    /// # Safety
+    /// As `kernel::gather_rows`; the CPU has `isa`.
+    pub unsafe fn gather_rows(
+        isa: Isa,
+        src: *const f32,
+        offsets: &[usize],
+        stride: usize,
+        vectors: usize,
+        out: *mut f32,
+        width: usize,
+    ) {
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        unsafe fn avx512(
+            src: *const f32,
+            offsets: &[usize],
+            stride: usize,
+            vectors: usize,
+            out: *mut f32,
+            width: usize,
+        ) {
+            unsafe { kernel::gather_rows::<Avx512>(src, offsets, stride, vectors, out, width) }
+        }
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(
+            src: *const f32,
+            offsets: &[usize],
+            stride: usize,
+            vectors: usize,
+            out: *mut f32,
+            width: usize,
+        ) {
+            unsafe { kernel::gather_rows::<Avx2>(src, offsets, stride, vectors, out, width) }
+        }
+        unsafe {
+            match isa {
+                Isa::Avx512 => avx512(src, offsets, stride, vectors, out, width),
+                Isa::Avx2 => avx2(src, offsets, stride, vectors, out, width),
             }
         }
     }
