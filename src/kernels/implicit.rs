@@ -250,39 +250,41 @@ fn pack_rows(
     let width = block.width();
     let columns = width.min(n - panel * width);
     let first = panel * width * stride;
-    let lanes = block.isa.lanes();
-    let mut gathered = 0;
-    let last = ks
-        .iter()
-        .max()
-        .map(|k| k + first + (columns.max(1) - 1) * stride);
-    if columns >= lanes
-        && last.is_some_and(|last| last < src.len())
-        && (lanes * stride) < i32::MAX as usize
-        && chunk.len() >= ks.len() * width
-    {
-        gathered = columns - columns % lanes;
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the block's instruction set is this CPU's (it was built from
-        // `Isa::best`); every read, `src[k + first + j * stride]` for `j < columns`, lies
-        // inside `src` (checked above), whose lanes' offsets fit the gather's 32 bits;
-        // each row's `gathered` values lie inside `chunk`.
-        unsafe {
-            entry::gather_rows(
-                block.isa,
-                src.as_ptr().add(first),
-                ks,
-                stride,
-                gathered / lanes,
-                chunk.as_mut_ptr(),
-                width,
-            )
-        }
-        #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "x86_64")]
+    let gathered = {
+        let lanes = block.isa.lanes();
+        let last = ks
+            .iter()
+            .max()
+            .map(|k| k + first + (columns.max(1) - 1) * stride);
+        if columns >= lanes
+            && last.is_some_and(|last| last < src.len())
+            && (lanes * stride) < i32::MAX as usize
+            && chunk.len() >= ks.len() * width
         {
-            gathered = 0;
+            // SAFETY: the block's instruction set is this CPU's (it was built from
+            // `Isa::best`); every read, `src[k + first + j * stride]` for `j < columns`,
+            // lies inside `src` (checked above), whose lanes' offsets fit the gather's 32
+            // bits; each row's gathered values lie inside `chunk`.
+            unsafe {
+                entry::gather_rows(
+                    block.isa,
+                    src.as_ptr().add(first),
+                    ks,
+                    stride,
+                    columns / lanes,
+                    chunk.as_mut_ptr(),
+                    width,
+                )
+            }
+            columns - columns % lanes
+        } else {
+            0
         }
-    }
+    };
+    // Without x86-64 this kernel never runs (`Implicit::new`).
+    #[cfg(not(target_arch = "x86_64"))]
+    let gathered = 0;
     for (row, &off) in chunk.chunks_exact_mut(width).zip(ks) {
         if gathered < columns {
             let values = src[off + first + gathered * stride..]

@@ -128,10 +128,19 @@ impl MaxPoolKernels for Flex {
         ) else {
             return burns_grad::<Self>(input, window, grad, argmax);
         };
-        let mut dx = math::zeros::<f32>(b * c * h * w);
-        dx.par_chunks_mut((h * w).max(1))
-            .enumerate()
-            .for_each(|(p, plane)| {
+        // Each plane zeroed just before its gradients are added (in cache), not all of
+        // them first in a pass of their own.
+        let dx = math::written(
+            b * c,
+            h * w,
+            || (),
+            |_, p, plane| {
+                for v in plane.iter_mut() {
+                    v.write(0.0);
+                }
+                // SAFETY: every value of `plane` was just written; `MaybeUninit<f32>`
+                // has `f32`'s layout.
+                let plane = unsafe { &mut *(plane as *mut [MaybeUninit<f32>] as *mut [f32]) };
                 let (g, a) = (
                     &gv[p * plane_out..][..plane_out],
                     &av[p * plane_out..][..plane_out],
@@ -142,7 +151,8 @@ impl MaxPoolKernels for Flex {
                         *d += g;
                     }
                 }
-            });
+            },
+        );
         Flex::float_from_data(TensorData::new(dx, input), &Default::default())
     }
 }
