@@ -26,7 +26,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::ops::{FloatTensorOps, ModuleOps};
+use burn::backend::ops::{ActivationOps, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend, Backend, Flex, TensorMetadata, backend_extension};
 use burn::nn::BatchNorm;
@@ -34,6 +34,7 @@ use burn::tensor::activation::relu6;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
+use super::relu::ReluKernels;
 use super::{elementwise, math, ours};
 
 /// Inference batch norm and clamp in one pass.
@@ -97,19 +98,23 @@ impl NormKernels for Flex {
 #[backend_extension(Flex, Autodiff)]
 pub trait NormTrainKernels: Backend {
     /// `x [N, C, ...]` normalised per channel with its own mean and biased variance,
-    /// then `gamma [C]`, `beta [C]`: `(output [N, C, ...], mean [C], variance [C])`.
+    /// then `gamma [C]`, `beta [C]`, then a ReLU where `relu`: `(output [N, C, ...],
+    /// mean [C], variance [C])`.
     fn batch_norm_train_ours(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let r = Self::batch_norm_train(x, gamma, beta, epsilon);
-        (r.output, r.mean, r.variance)
+        let output = if relu { Self::relu(r.output) } else { r.output };
+        (output, r.mean, r.variance)
     }
 
-    /// The gradients `(dx, dgamma, dbeta)` of [`Self::batch_norm_train_ours`], given
-    /// its input, `gamma`, the statistics it returned and the output's gradient.
+    /// The gradients `(dx, dgamma, dbeta)` of [`Self::batch_norm_train_ours`] without
+    /// its ReLU, given its input, `gamma`, the statistics it returned and the output's
+    /// gradient.
     fn batch_norm_train_grad(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -214,10 +219,12 @@ impl NormTrainKernels for Flex {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         if x.dtype() != DType::F32 {
             let r = Self::batch_norm_train(x, gamma, beta, epsilon);
-            return (r.output, r.mean, r.variance);
+            let output = if relu { Self::relu(r.output) } else { r.output };
+            return (output, r.mean, r.variance);
         }
         let (x, dims) = planes(x);
         let [_, c, plane] = dims;
@@ -252,7 +259,9 @@ impl NormTrainKernels for Flex {
                 (s as f32, (beta[ch] as f64 - mean[ch] as f64 * s) as f32)
             })
             .unzip();
-        let y = affine_clamp(x, &scale, &shift, [f32::NEG_INFINITY, f32::INFINITY]);
+        // The ReLU as the clamp of the same pass (the same values as `relu` after it).
+        let low = if relu { 0.0 } else { f32::NEG_INFINITY };
+        let y = affine_clamp(x, &scale, &shift, [low, f32::INFINITY]);
         (y, channel_tensor(mean), channel_tensor(variance))
     }
 
@@ -325,25 +334,30 @@ impl NormTrainKernels for Flex {
     }
 }
 
-impl<B: Backend + NormTrainKernels, C: CheckpointStrategy> NormTrainKernels for Autodiff<B, C> {
+impl<B: Backend + NormTrainKernels + ReluKernels, C: CheckpointStrategy> NormTrainKernels
+    for Autodiff<B, C>
+{
     fn batch_norm_train_ours(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         #[derive(Debug)]
         struct Norm;
 
-        impl<B: Backend + NormTrainKernels> Backward<B, 3> for Norm {
+        impl<B: Backend + NormTrainKernels + ReluKernels> Backward<B, 3> for Norm {
             // The input and gamma are checkpointed; the batch statistics come along as
-            // the forward pass computed them.
+            // the forward pass computed them, and so does the output after a ReLU (the
+            // gradient passes where it is positive).
             type State = (
                 NodeId,
                 NodeId,
                 B::FloatTensorPrimitive,
                 B::FloatTensorPrimitive,
                 f64,
+                Option<B::FloatTensorPrimitive>,
             );
 
             fn backward(
@@ -354,7 +368,12 @@ impl<B: Backend + NormTrainKernels, C: CheckpointStrategy> NormTrainKernels for 
             ) {
                 let [node_x, node_gamma, node_beta] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
-                let (x_state, gamma_state, mean, variance, epsilon) = ops.state;
+                let (x_state, gamma_state, mean, variance, epsilon, relu_output) = ops.state;
+                // Through the ReLU first (ours: the same mask as its own backward).
+                let grad = match relu_output {
+                    Some(output) => B::relu_grad(output, grad),
+                    None => grad,
+                };
                 let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
                 let gamma =
                     checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma_state);
@@ -382,6 +401,7 @@ impl<B: Backend + NormTrainKernels, C: CheckpointStrategy> NormTrainKernels for 
                     gamma.into_primitive(),
                     beta.into_primitive(),
                     epsilon,
+                    relu,
                 );
                 let state = (
                     x_state,
@@ -389,6 +409,7 @@ impl<B: Backend + NormTrainKernels, C: CheckpointStrategy> NormTrainKernels for 
                     mean.clone(),
                     variance.clone(),
                     epsilon,
+                    relu.then(|| y.clone()),
                 );
                 (prep.finish(state, y), untracked(mean), untracked(variance))
             }
@@ -398,6 +419,7 @@ impl<B: Backend + NormTrainKernels, C: CheckpointStrategy> NormTrainKernels for 
                     gamma.into_primitive(),
                     beta.into_primitive(),
                     epsilon,
+                    relu,
                 );
                 (prep.finish(y), untracked(mean), untracked(variance))
             }
@@ -484,7 +506,12 @@ pub fn batch_norm<const D: usize>(
         if !bn.training.is_enabled() {
             return activation.apply(bn.forward(x));
         }
-        return activation.apply(batch_norm_train(bn, x));
+        // A ReLU runs inside the batch norm's own pass, not as an operation of its own
+        // (a read and a write of the whole map, and a map kept for its backward).
+        return match activation {
+            Activation::Relu => batch_norm_train(bn, x, true),
+            _ => activation.apply(batch_norm_train(bn, x, false)),
+        };
     }
     Tensor::from_dispatch(<burn::backend::Dispatch as NormKernels>::batch_norm_clamp(
         x.into_dispatch(),
@@ -497,15 +524,17 @@ pub fn batch_norm<const D: usize>(
     ))
 }
 
-/// `bn` in training on the CPU backend with autodiff: ours, and the running statistics
-/// moved toward the batch's by `bn.momentum`, as Burn's `BatchNorm::forward` does.
-fn batch_norm_train<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+/// `bn` in training on the CPU backend with autodiff (then a ReLU where `relu`): ours,
+/// and the running statistics moved toward the batch's by `bn.momentum`, as Burn's
+/// `BatchNorm::forward` does.
+fn batch_norm_train<const D: usize>(bn: &BatchNorm, x: Tensor<D>, relu: bool) -> Tensor<D> {
     let device = x.device();
     let (y, mean, variance) = <burn::backend::Dispatch as NormTrainKernels>::batch_norm_train_ours(
         x.into_dispatch(),
         bn.gamma.val().into_dispatch(),
         bn.beta.val().into_dispatch(),
         bn.epsilon,
+        relu,
     );
     let m = bn.momentum;
     let moved = |running: Tensor<1>, batch| {
