@@ -1128,6 +1128,78 @@ fn our_relu_and_channel_bias_and_their_gradients_match_burns() {
     assert!(y.iter().zip(&before).all(|(y, x)| *y == x.max(0.0)));
 }
 
+/// A residual block's end, `relu(a + b)` in one pass, against Burn's addition and ReLU:
+/// the output and both terms' gradients (a NaN passes as in Burn's, zeros where the sum
+/// is negative); a term still held elsewhere keeps its values.
+#[test]
+fn our_add_relu_and_its_gradients_match_burns() {
+    let device = cpu().autodiff();
+    let shape = [3, 4, 5, 7];
+    let n: usize = shape.iter().product();
+    let mut a_values = normals(71, n, 1.0, 0.0);
+    a_values[17] = f32::NAN;
+    let run = |ours: bool| {
+        let a = Tensor::<4>::from_data(
+            mla::burn::tensor::TensorData::new(a_values.clone(), shape),
+            &device,
+        )
+        .require_grad();
+        let b = Tensor::<4>::from_data(
+            mla::burn::tensor::TensorData::new(normals(72, n, 1.0, 0.2), shape),
+            &device,
+        )
+        .require_grad();
+        // `a` through an operation first, as a batch norm's output reaches it.
+        let a2 = a.clone() * 1.5;
+        let y = if ours {
+            mla::kernels::add_relu(a2, b.clone())
+        } else {
+            mla::burn::tensor::activation::relu(a2 + b.clone())
+        };
+        let probe = Tensor::<4>::from_data(
+            mla::burn::tensor::TensorData::new(normals(73, n, 1.0, 0.0), shape),
+            &device,
+        );
+        let grads = (y.clone() * probe).sum().backward();
+        [
+            host(y.inner()),
+            host(a.grad(&grads).unwrap()),
+            host(b.grad(&grads).unwrap()),
+        ]
+    };
+    let (ours, burns) = (run(true), run(false));
+    for (name, (a, b)) in ["output", "da", "db"].iter().zip(ours.iter().zip(&burns)) {
+        let finite = |v: &[f32]| {
+            v.iter()
+                .map(|x| if x.is_nan() { 0.0 } else { *x })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            a.iter().map(|v| v.is_nan()).collect::<Vec<_>>(),
+            b.iter().map(|v| v.is_nan()).collect::<Vec<_>>(),
+            "{name}: NaNs differ"
+        );
+        assert!(
+            relative(&finite(a), &finite(b)) < 1e-6,
+            "{name}: {}",
+            relative(&finite(a), &finite(b))
+        );
+    }
+    assert!(ours[0].iter().filter(|&&v| v == 0.0).count() > n / 5);
+    // A term held elsewhere is left as it was.
+    let kept = tensor(normals(74, 40, 1.0, 0.0), [2, 4, 5]);
+    let other = tensor(normals(75, 40, 1.0, 0.0), [2, 4, 5]);
+    let before = host(kept.clone());
+    let y = host(mla::kernels::add_relu(kept.clone(), other.clone()));
+    assert_eq!(host(kept), before);
+    let other = host(other);
+    assert!(
+        y.iter()
+            .zip(before.iter().zip(&other))
+            .all(|(y, (a, b))| *y == (a + b).max(0.0))
+    );
+}
+
 /// Our SGD (`mla::train::build_optimizer`, two passes per parameter) against Burn's
 /// `Sgd` of the same configuration, on a linear layer (parameters of rank 2 and 1) and a
 /// convolution (rank 4): the same parameters, bit for bit, after five steps, with and

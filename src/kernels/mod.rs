@@ -32,7 +32,7 @@ pub use gelu::gelu;
 pub use layer_norm::add_layer_norm;
 pub use linear::{linear, linear_gelu};
 pub use max_pool::max_pool2d;
-pub use relu::relu;
+pub use relu::{add_relu, relu};
 pub use sgd::{sgd_apply, sgd_direction};
 
 use burn::backend::{DispatchDevice, TensorMetadata};

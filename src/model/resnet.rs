@@ -134,7 +134,7 @@ impl BasicBlock {
             (Some(c), Some(n)) => batch_norm(n, conv2d_forward(c, x), Activation::None),
             _ => x,
         };
-        kernels::relu(y + skip)
+        kernels::add_relu(y, skip)
     }
 }
 
