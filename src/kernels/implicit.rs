@@ -1520,54 +1520,55 @@ mod entry {
         out: *mut f32,
         width: usize,
     ) {
-        #[target_feature(enable = "avx512f,avx2,fma")]
-        unsafe fn avx512(
-            src: *const f32,
-            offsets: &[usize],
-            stride: usize,
-            vectors: usize,
-            out: *mut f32,
-            width: usize,
-        ) {
-            unsafe { kernel::gather_rows::<Avx512>(src, offsets, stride, vectors, out, width) }
-        }
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2(
-            src: *const f32,
-            offsets: &[usize],
-            stride: usize,
-            vectors: usize,
-            out: *mut f32,
-            width: usize,
-        ) {
-            unsafe { kernel::gather_rows::<Avx2>(src, offsets, stride, vectors, out, width) }
-        }
         unsafe {
             match isa {
-                Isa::Avx512 => avx512(src, offsets, stride, vectors, out, width),
-                Isa::Avx2 => avx2(src, offsets, stride, vectors, out, width),
+                Isa::Avx512 => gather_rows_avx512(src, offsets, stride, vectors, out, width),
+                Isa::Avx2 => gather_rows_avx2(src, offsets, stride, vectors, out, width),
             }
         }
     }
 
-    macro_rules! scatter_instance {
-        ($name:ident, $simd:ty, $features:literal) => {
-            #[target_feature(enable = $features)]
-            unsafe fn $name(
-                c: &[f32],
-                ldc: usize,
-                n: usize,
-                out_rows: &[usize],
-                out_stride: usize,
-                out: *mut f32,
-            ) {
-                unsafe { kernel::scatter::<$simd>(c, ldc, n, out_rows, out_stride, out) }
+    /// `kernel::$kernel` compiled for AVX-512 (as `$avx512`) and for AVX2 + FMA (as
+    /// `$avx2`), with the parameters listed.
+    macro_rules! per_isa {
+        ($kernel:ident, $avx512:ident, $avx2:ident, ($($arg:ident: $ty:ty),*)) => {
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            unsafe fn $avx512($($arg: $ty),*) {
+                unsafe { kernel::$kernel::<Avx512>($($arg),*) }
+            }
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn $avx2($($arg: $ty),*) {
+                unsafe { kernel::$kernel::<Avx2>($($arg),*) }
             }
         };
     }
 
-    scatter_instance!(scatter_avx512, Avx512, "avx512f,avx2,fma");
-    scatter_instance!(scatter_avx2, Avx2, "avx2,fma");
+    per_isa!(
+        scatter,
+        scatter_avx512,
+        scatter_avx2,
+        (
+            c: &[f32],
+            ldc: usize,
+            n: usize,
+            out_rows: &[usize],
+            out_stride: usize,
+            out: *mut f32
+        )
+    );
+    per_isa!(
+        gather_rows,
+        gather_rows_avx512,
+        gather_rows_avx2,
+        (
+            src: *const f32,
+            offsets: &[usize],
+            stride: usize,
+            vectors: usize,
+            out: *mut f32,
+            width: usize
+        )
+    );
 
     macro_rules! instance {
         ($name:ident, $simd:ty, $features:literal, $mr:literal, $nv:literal) => {

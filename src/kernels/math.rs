@@ -8,7 +8,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 /// Elements per parallel task of an element-wise kernel.
-const TASK: usize = 1 << 14;
+pub(super) const TASK: usize = 1 << 14;
 
 /// Values per straight-line block of a map: several vectors whose long dependency
 /// chains (a polynomial, a division, an exponential) the CPU overlaps, where one vector

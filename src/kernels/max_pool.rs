@@ -6,10 +6,10 @@
 //! a sixth of the time. A scalar scan of each window (as PyTorch's pool with indices
 //! runs) still took 18 ms of ResNet-18's step on two threads, at the stem's 48 x 32
 //! planes of 56 x 56. Here a window's maximum is taken in two passes, each vectorised
-//! across output columns: along each input row over the window's columns (the row
-//! split once into its stride phases, so that each column of the window is a
-//! contiguous run), then over the window's rows. The argmax is the first maximum in the
-//! window's row-major order (a NaN counts as the maximum, as in PyTorch).
+//! across columns: over the window's rows for every input column, then over the
+//! window's columns from every column (each stride-th of which is an output). Ties go
+//! to the smaller position, so the argmax is the first maximum in the window's
+//! row-major order (a NaN counts as the maximum, as in PyTorch).
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -178,8 +178,8 @@ impl Window {
             Vec::with_capacity(planes * out),
             Vec::with_capacity(planes * out),
         );
-        // Planes per task: about 16K input values, as other element-wise kernels.
-        let per = ((1 << 14) / (h * w).max(1)).max(1);
+        // Planes per task: as many input values as other element-wise kernels' tasks.
+        let per = (math::TASK / (h * w).max(1)).max(1);
         let chunk = (per * out).max(1);
         y.spare_capacity_mut()[..planes * out]
             .par_chunks_mut(chunk)

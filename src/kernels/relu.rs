@@ -16,7 +16,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ops::{ActivationOps, FloatTensorOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
 
 use super::{elementwise, math, ours};
 
@@ -61,27 +61,23 @@ impl ReluKernels for Flex {
     }
 
     fn add_relu_ours(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
-        let f32s = a.dtype() == DType::F32 && b.dtype() == DType::F32;
-        if !f32s || a.shape() != b.shape() {
-            return Self::relu(Self::float_add(a, b));
+        let f = |a: f32, b: f32| relu_value(a + b);
+        if b.dtype() == DType::F32 && a.shape() == b.shape() {
+            let b = b.to_contiguous();
+            let bv = b
+                .as_slice::<f32>()
+                .expect("contiguous f32 reads as a slice");
+            // Into `a`'s values where it is unshared (a batch norm's output), else a new
+            // tensor.
+            match elementwise::in_place(a, |av| math::zip_in_place(av, bv, bv, |a, b, _| f(a, b))) {
+                Ok(y) => return y,
+                Err(a) => {
+                    return elementwise::binary(&a, &b, f)
+                        .unwrap_or_else(|| Self::relu(Self::float_add(a, b)));
+                }
+            }
         }
-        let b = b.to_contiguous();
-        let bv = b
-            .as_slice::<f32>()
-            .expect("contiguous f32 reads as a slice");
-        // Into `a`'s values where it is unshared (a batch norm's output), else a new
-        // tensor.
-        let a = match elementwise::in_place(a, |av| {
-            math::zip_in_place(av, bv, bv, |a, b, _| relu_value(a + b))
-        }) {
-            Ok(y) => return y,
-            Err(a) => a.to_contiguous(),
-        };
-        let av = a
-            .as_slice::<f32>()
-            .expect("contiguous f32 reads as a slice");
-        let y = math::zip_map(av, bv, |a, b| relu_value(a + b));
-        Flex::float_from_data(TensorData::new(y, a.shape()), &Default::default())
+        Self::relu(Self::float_add(a, b))
     }
 }
 
