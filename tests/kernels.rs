@@ -303,6 +303,43 @@ fn assert_matches_burn(case: &Case, seed: u64) {
     }
 }
 
+/// Depthwise layers (one output channel per input channel): stride-1 planes up to 12 x
+/// 12 and every strided layer interleave blocks of 16 channels into lanes, larger
+/// stride-1 planes run whole-plane runs. Channel counts that fill no block, one, or
+/// several and part of one (blocks never cross samples), tiny and large planes,
+/// strides 1 to 3, dilation, asymmetric padding, kernels 1x1 to 5x5, batch 1 to 3;
+/// each case in AVX2, then AVX-512 where the CPU has it.
+#[test]
+fn depthwise_convolution_and_its_gradients_match_burns() {
+    let mut rng = Rng::derive(29, 6);
+    let channels = [1, 3, 16, 20, 33, 48];
+    for i in 0..18 {
+        let c = channels[i % channels.len()];
+        let kernel = [1 + rng.below(5), 1 + rng.below(5)];
+        let dilation = [1 + rng.below(2), 1 + rng.below(2)];
+        let reach = |a: usize| (kernel[a] - 1) * dilation[a] + 1;
+        // Mostly MobileNetV2's 3 x 3 to 14 x 14 planes, sometimes 20 to 30.
+        let extra = if rng.below(4) == 0 { 20 } else { 1 };
+        let size = [
+            reach(0) + rng.below(12) + extra,
+            reach(1) + rng.below(12) + extra,
+        ];
+        let case = Case {
+            batch: 1 + rng.below(3),
+            c_in: c,
+            c_out: c,
+            size,
+            kernel,
+            stride: [[1, 1, 2, 3][rng.below(4)], [1, 1, 2, 3][rng.below(4)]],
+            padding: [(rng.below(3), rng.below(3)), (rng.below(3), rng.below(3))],
+            dilation,
+            groups: c,
+            bias: rng.below(2) == 0,
+        };
+        assert_matches_burn_on_each_isa(&case, 100 + i as u64);
+    }
+}
+
 /// [`assert_matches_burn`] with the direct kernel in AVX2, then in AVX-512 where the CPU
 /// has it.
 fn assert_matches_burn_on_each_isa(case: &Case, seed: u64) {

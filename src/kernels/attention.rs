@@ -85,6 +85,7 @@ impl AttentionKernels for Flex {
         let out = math::written(
             b,
             l * h,
+            1,
             // A task's buffers, reused across its samples (see `one_sample`).
             || {
                 let zeros = |n: usize| vec![0.0f32; n];

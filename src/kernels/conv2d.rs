@@ -431,6 +431,7 @@ fn forward_per_sample(x: &[f32], wt: &[f32], sizes: &Sizes, pointwise: bool) -> 
     math::written(
         sizes.batch,
         c_out * plane,
+        1,
         || (),
         |_, n, y_n| {
             scratch::with_two(cols_values, 0, |cols, _| {

@@ -177,16 +177,25 @@ impl Geometry {
         let [py, px] = self.pad;
         for (phase, q) in phases.chunks_mut(hq * wq).enumerate() {
             let (a, b) = (phase / sx, phase % sx);
+            // Columns `j` that read the input: `0 <= j * sx + b - px < w`.
+            let first = px.saturating_sub(b).div_ceil(sx).min(wq);
+            let end = (self.w + px)
+                .saturating_sub(b)
+                .div_ceil(sx)
+                .clamp(first, wq);
             for (i, row) in q.chunks_mut(wq).enumerate() {
                 let y = (i * sy + a).wrapping_sub(py);
                 if y >= self.h {
                     row.fill(0.0);
                     continue;
                 }
-                let line = &xp[y * self.w..][..self.w];
-                for (j, v) in row.iter_mut().enumerate() {
-                    let x = (j * sx + b).wrapping_sub(px);
-                    *v = if x < self.w { line[x] } else { 0.0 };
+                let (left, rest) = row.split_at_mut(first);
+                let (inside, right) = rest.split_at_mut(end - first);
+                left.fill(0.0);
+                right.fill(0.0);
+                if !inside.is_empty() {
+                    let line = &xp[y * self.w + first * sx + b - px..(y + 1) * self.w];
+                    every_nth(line, sx, inside);
                 }
             }
         }
@@ -199,6 +208,28 @@ impl Geometry {
         let (dy, dx) = (ky * self.dilation[0], kx * self.dilation[1]);
         let phase = (dy % sy) * sx + dx % sx;
         phase * hq * wq + (dy / sy) * wq + dx / sx
+    }
+}
+
+/// `dst[j] = src[j * step]` for every `j` of `dst` (`src` long enough): a copy for step
+/// 1, pairs of values for 2 (stride-2 layers), one value at a time beyond.
+#[inline(always)]
+fn every_nth(src: &[f32], step: usize, dst: &mut [f32]) {
+    let n = dst.len();
+    match step {
+        1 => dst.copy_from_slice(&src[..n]),
+        2 if n > 0 => {
+            // The last value may have no partner in `src`.
+            for (d, pair) in dst[..n - 1].iter_mut().zip(src.chunks_exact(2)) {
+                *d = pair[0];
+            }
+            dst[n - 1] = src[2 * (n - 1)];
+        }
+        _ => {
+            for (d, &v) in dst.iter_mut().zip(src.iter().step_by(step.max(1))) {
+                *d = v;
+            }
+        }
     }
 }
 

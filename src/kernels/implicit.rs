@@ -236,9 +236,7 @@ fn check_packed(offsets: &[usize], n: usize, width: usize, b: &[f32]) -> usize {
 }
 
 /// Rows `ks` (their offsets) of panel `panel` of `B [K, n]` into `chunk`, a row of
-/// `block.width()` values each: whole vectors of columns gathered (one load per value,
-/// one store per vector, where a column at a time stored each value apart), the rest
-/// one value at a time, zeros past `n`.
+/// `block.width()` values each, zeros past `n`.
 fn pack_rows(
     src: &[f32],
     ks: &[usize],
@@ -250,51 +248,77 @@ fn pack_rows(
     let width = block.width();
     let columns = width.min(n - panel * width);
     let first = panel * width * stride;
-    #[cfg(target_arch = "x86_64")]
-    let gathered = {
-        let lanes = block.isa.lanes();
-        let last = ks
-            .iter()
-            .max()
-            .map(|k| k + first + (columns.max(1) - 1) * stride);
-        if columns >= lanes
-            && last.is_some_and(|last| last < src.len())
-            && (lanes * stride) < i32::MAX as usize
-            && chunk.len() >= ks.len() * width
-        {
-            // SAFETY: the block's instruction set is this CPU's (it was built from
-            // `Isa::best`); every read, `src[k + first + j * stride]` for `j < columns`,
-            // lies inside `src` (checked above), whose lanes' offsets fit the gather's 32
-            // bits; each row's gathered values lie inside `chunk`.
-            unsafe {
-                entry::gather_rows(
-                    block.isa,
-                    src.as_ptr().add(first),
-                    ks,
-                    stride,
-                    columns / lanes,
-                    chunk.as_mut_ptr(),
-                    width,
-                )
-            }
-            columns - columns % lanes
-        } else {
-            0
-        }
-    };
-    // Without x86-64 this kernel never runs (`Implicit::new`).
-    #[cfg(not(target_arch = "x86_64"))]
-    let gathered = 0;
-    for (row, &off) in chunk.chunks_exact_mut(width).zip(ks) {
-        if gathered < columns {
-            let values = src[off + first + gathered * stride..]
-                .iter()
-                .step_by(stride);
-            for (d, &v) in row[gathered..columns].iter_mut().zip(values) {
-                *d = v;
-            }
-        }
+    // SAFETY: `gather_strided` writes only values; `MaybeUninit<f32>` has `f32`'s
+    // layout.
+    let out = unsafe { &mut *(chunk as *mut [f32] as *mut [MaybeUninit<f32>]) };
+    gather_strided(
+        Some(block.isa),
+        &src[first..],
+        ks,
+        stride,
+        columns,
+        out,
+        width,
+    );
+    for row in chunk.chunks_exact_mut(width).take(ks.len()) {
         row[columns..].fill(0.0);
+    }
+}
+
+/// `out[r * width + j] = src[rows[r] + j * stride]` for every row `r` and `j < columns`
+/// (`columns <= width`): whole vectors of `j` gathered on `isa` (one load per value, one
+/// store per vector, where a value at a time stored each apart), the rest one value at
+/// a time. A transpose when `stride` is a plane's size (channels into lanes).
+pub(super) fn gather_strided(
+    isa: Option<Isa>,
+    src: &[f32],
+    rows: &[usize],
+    stride: usize,
+    columns: usize,
+    out: &mut [MaybeUninit<f32>],
+    width: usize,
+) {
+    let gathered = match isa {
+        #[cfg(target_arch = "x86_64")]
+        Some(isa) => {
+            let lanes = isa.lanes();
+            let last = rows.iter().max().map(|k| k + (columns.max(1) - 1) * stride);
+            if columns >= lanes
+                && columns <= width
+                && last.is_some_and(|last| last < src.len())
+                && (lanes * stride) < i32::MAX as usize
+                && out.len() >= rows.len() * width
+            {
+                // SAFETY: `isa` is this CPU's (callers take it from `Isa::best`); every
+                // read, `src[k + j * stride]` for `j < columns`, lies inside `src`
+                // (checked above), whose lanes' offsets fit the gather's 32 bits; each
+                // row's gathered values lie inside `out`.
+                unsafe {
+                    entry::gather_rows(
+                        isa,
+                        src.as_ptr(),
+                        rows,
+                        stride,
+                        columns / lanes,
+                        out.as_mut_ptr().cast(),
+                        width,
+                    )
+                }
+                columns - columns % lanes
+            } else {
+                0
+            }
+        }
+        // Without x86-64 no instruction set is named (`Isa::best`).
+        _ => 0,
+    };
+    if gathered < columns {
+        for (row, &off) in out.chunks_exact_mut(width).zip(rows) {
+            let values = src[off + gathered * stride..].iter().step_by(stride);
+            for (d, &v) in row[gathered..columns].iter_mut().zip(values) {
+                d.write(v);
+            }
+        }
     }
 }
 

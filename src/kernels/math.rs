@@ -217,20 +217,24 @@ fn filled<T: Send + Sync>(
     out
 }
 
-/// A new vector of `chunks` runs of `len` values, run `i` written by `write(state, i,
-/// run)` in parallel tasks (`state` from `init`, one per task), which must write every
-/// value of its run: outputs that a kernel writes in full, without zeros written first.
+/// A new vector of `chunks` runs of `len` values, written in parallel tasks of
+/// `per_task` runs (the last task may have fewer): `write(state, i, runs)` writes runs
+/// `i, i + 1, ...` (`state` from `init`, one per task), and must write every value of
+/// them: outputs that a kernel writes in full, without zeros written first. Several
+/// small runs per task keep rayon's and a kernel's per-task costs off each run.
 pub fn written<S>(
     chunks: usize,
     len: usize,
+    per_task: usize,
     init: impl Fn() -> S + Sync + Send,
     write: impl Fn(&mut S, usize, &mut [MaybeUninit<f32>]) + Sync + Send,
 ) -> Vec<f32> {
     let mut out = Vec::with_capacity(chunks * len);
+    let per_task = per_task.max(1);
     out.spare_capacity_mut()[..chunks * len]
-        .par_chunks_mut(len.max(1))
+        .par_chunks_mut((per_task * len).max(1))
         .enumerate()
-        .for_each_init(init, |state, (i, run)| write(state, i, run));
+        .for_each_init(init, |state, (t, runs)| write(state, t * per_task, runs));
     // SAFETY: every run of the first `chunks * len` values was written in full above
     // (`write`'s contract).
     unsafe { out.set_len(chunks * len) };
@@ -243,10 +247,13 @@ pub fn repeated(row: &[f32], times: usize) -> Vec<f32> {
     written(
         times,
         row.len(),
+        TASK / row.len().max(1),
         || (),
-        |_, _, copy| {
-            for (o, &v) in copy.iter_mut().zip(row) {
-                o.write(v);
+        |_, _, copies| {
+            for copy in copies.chunks_mut(row.len().max(1)) {
+                for (o, &v) in copy.iter_mut().zip(row) {
+                    o.write(v);
+                }
             }
         },
     )

@@ -133,6 +133,7 @@ impl MaxPoolKernels for Flex {
         let dx = math::written(
             b * c,
             h * w,
+            1,
             || (),
             |_, p, plane| {
                 for v in plane.iter_mut() {
