@@ -163,54 +163,30 @@ pub(super) fn channel_sums(
             math::vectorized(
                 #[inline(always)]
                 || {
-                    (0..n).fold([0.0; 2], |acc, b| {
+                    // A plain loop: `Iterator::fold` was left out of line, compiled
+                    // without the instruction set (SSE, a third of a batch norm).
+                    let mut acc = [0.0; 2];
+                    for b in 0..n {
                         let [s, t] = f(ch, (b * c + ch) * plane);
-                        [acc[0] + s, acc[1] + t]
-                    })
+                        acc = [acc[0] + s, acc[1] + t];
+                    }
+                    acc
                 },
             )
         })
         .collect()
 }
 
-/// `Σ a[i]` and `Σ a[i] b[i]` of two equal-length runs, eight lanes at a time so that
-/// the loop vectorises.
+/// `Σ a[i]` and `Σ a[i] b[i]` of two equal-length runs.
 #[inline(always)]
 fn sum_and_dot(a: &[f32], b: &[f32]) -> [f64; 2] {
-    let (mut s, mut d) = ([0.0f32; 8], [0.0f32; 8]);
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (at, bt) = (ac.remainder(), bc.remainder());
-    for (x, y) in ac.zip(bc) {
-        for l in 0..8 {
-            s[l] += x[l];
-            d[l] += x[l] * y[l];
-        }
-    }
-    let mut s: f64 = s.iter().map(|&v| v as f64).sum();
-    let mut d: f64 = d.iter().map(|&v| v as f64).sum();
-    for (x, y) in at.iter().zip(bt) {
-        s += *x as f64;
-        d += (*x * *y) as f64;
-    }
-    [s, d]
+    math::lane_sums(a, b, |x, y| [x, x * y]).map(f64::from)
 }
 
-/// `Σ (a[i] - m)²`, eight lanes at a time.
+/// `Σ (a[i] - m)²`.
 #[inline(always)]
 fn squares_about(a: &[f32], m: f32) -> f64 {
-    let mut acc = [0.0f32; 8];
-    let chunks = a.chunks_exact(8);
-    let tail: f64 = chunks
-        .remainder()
-        .iter()
-        .map(|v| ((v - m) * (v - m)) as f64)
-        .sum();
-    for x in chunks {
-        for l in 0..8 {
-            acc[l] += (x[l] - m) * (x[l] - m);
-        }
-    }
-    acc.iter().map(|&v| v as f64).sum::<f64>() + tail
+    math::lane_sums(a, a, |x, _| [(x - m) * (x - m)])[0] as f64
 }
 
 impl NormTrainKernels for Flex {
@@ -237,10 +213,7 @@ impl NormTrainKernels for Flex {
         let mean: Vec<f32> = channel_sums(
             dims,
             #[inline(always)]
-            |_, at| {
-                let p = &xv[at..][..plane];
-                sum_and_dot(p, p)
-            },
+            |_, at| [math::sum(&xv[at..][..plane]) as f64, 0.0],
         )
         .iter()
         .map(|[s, _]| (s / count) as f32)

@@ -1,8 +1,10 @@
 //! The forward pass of a depthwise 2-D convolution (one input channel per group) on
-//! the CPU backend, vectorised along whole planes rather than rows.
+//! the CPU backend, vectorised along whole planes rather than rows, or across channels.
 //!
 //! Burn's CPU kernel runs each tap over each output row; in MobileNetV2's late layers
-//! the rows are 3 to 12 values long, too short for SIMD. Here each input plane is split
+//! the rows are 3 to 12 values long, too short for SIMD. Strided layers and small planes
+//! (one output channel per input channel) interleave 16 channels into vector lanes
+//! ([`interleaved`]). Otherwise each input plane is split
 //! once into its `stride²` phases, zero-padded (`Q_ab[i][j] = X[i s + a - pad][j s + b -
 //! pad]`), so that every tap reads one contiguous run of a phase:
 //!
@@ -18,15 +20,14 @@
 use std::mem::MaybeUninit;
 
 use super::geometry::Geometry;
-use super::implicit::gather_strided;
+use super::implicit::{as_uninit, gather_strided};
 use super::math;
 
 /// Outputs held in registers across every tap: 4 AVX-512 vectors (8 AVX2, 16 WebAssembly
 /// SIMD), each tap then one load and one fused multiply-add per vector, not a pass over
 /// an accumulator in memory.
 const RUN: usize = 64;
-/// The run of the plane's last values when fewer than [`RUN`] are left (MobileNetV2's
-/// late planes are 15 to 84 values long).
+/// The run of the plane's last values when fewer than [`RUN`] are left.
 const TAIL: usize = 16;
 
 /// `x [B, C_in, H, W]` through `weight [C_out, 1, KH, KW]` (`C_out` a multiple of
@@ -192,10 +193,9 @@ fn interleaved(g: &Geometry, x: &[f32], [batch, c]: [usize; 2], weight: &[f32]) 
                         let k = LANES.min(count - p).min(c - c0);
                         let block = &x[(b * c + c0) * h * w..];
                         for y in 0..rows {
-                            let dst = &mut padded[((y + py) * wp + px) * LANES..][..cols * LANES];
-                            // SAFETY: `gather_strided` writes only values.
-                            let dst =
-                                unsafe { &mut *(dst as *mut [f32] as *mut [MaybeUninit<f32>]) };
+                            let dst = as_uninit(
+                                &mut padded[((y + py) * wp + px) * LANES..][..cols * LANES],
+                            );
                             gather_strided(
                                 isa,
                                 &block[y * w..],

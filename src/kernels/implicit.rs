@@ -248,9 +248,7 @@ fn pack_rows(
     let width = block.width();
     let columns = width.min(n - panel * width);
     let first = panel * width * stride;
-    // SAFETY: `gather_strided` writes only values; `MaybeUninit<f32>` has `f32`'s
-    // layout.
-    let out = unsafe { &mut *(chunk as *mut [f32] as *mut [MaybeUninit<f32>]) };
+    let out = as_uninit(chunk);
     gather_strided(
         Some(block.isa),
         &src[first..],
@@ -382,7 +380,13 @@ impl Gathered<'_> {
         let mr = self.block.mr;
         // Each class's rows in whole blocks: its last block's missing rows repeat its
         // last row, whose value the same task writes again to the same place.
-        let (mut rows, mut out_rows, mut block_runs) = (Vec::new(), Vec::new(), Vec::new());
+        let padded: usize = self
+            .classes
+            .iter()
+            .map(|(count, _)| count.next_multiple_of(mr))
+            .sum();
+        let (mut rows, mut out_rows) = (Vec::with_capacity(padded), Vec::with_capacity(padded));
+        let mut block_runs = Vec::new();
         let mut from = 0;
         for (count, runs) in self.classes {
             if *count == 0 {
@@ -581,8 +585,9 @@ impl Gathered<'_> {
     }
 }
 
-/// `values` as memory to write (which it is already, initialised).
-fn as_uninit(values: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+/// `values` as memory to write (which it is already, initialised), for a kernel that
+/// writes only `f32`s.
+pub(super) fn as_uninit(values: &mut [f32]) -> &mut [MaybeUninit<f32>] {
     // SAFETY: `MaybeUninit<f32>` has `f32`'s layout, and only `f32`s are written.
     unsafe { &mut *(values as *mut [f32] as *mut [MaybeUninit<f32>]) }
 }
@@ -871,7 +876,9 @@ impl Implicit {
                 }
             }
             pack(wt, &offsets, k, self.c_out, block, b);
-            let (mut rows, mut out_rows, mut runs) = (Vec::new(), Vec::new(), Vec::new());
+            let pixels = self.batch * p;
+            let (mut rows, mut out_rows) = (Vec::with_capacity(pixels), Vec::with_capacity(pixels));
+            let mut runs = Vec::new();
             for (oys, oxs, class_runs) in classes.iter() {
                 let before = rows.len();
                 for n in 0..self.batch {
@@ -923,7 +930,9 @@ impl Implicit {
         // sums are added to `dw`.
         let per_sample = packed_len(p, self.c_out, width);
         let per = (PACKED_VALUES / per_sample.max(1)).clamp(1, self.batch);
-        let mut dw = vec![0.0; len];
+        // Written in full by the first product (every row of `K`, every column), without
+        // a serial pass of zeros first.
+        let mut dw = Vec::with_capacity(len);
         let layout = self.input_layout(false);
         self.with_input(x, &layout, 0, |xpad, _| {
             let pixels = self.window_offsets(&layout);
@@ -952,7 +961,9 @@ impl Implicit {
                     block,
                 };
                 if first == 0 {
-                    product.run_into(as_uninit(&mut dw));
+                    product.run_into(&mut dw.spare_capacity_mut()[..len]);
+                    // SAFETY: the product wrote all `len` values (above).
+                    unsafe { dw.set_len(len) };
                 } else {
                     part.resize(len, 0.0);
                     product.run_into(as_uninit(&mut part));
@@ -962,6 +973,8 @@ impl Implicit {
                 }
             }
         });
+        // No samples: no product ran, and the gradient is zero.
+        dw.resize(len, 0.0);
         dw
     }
 

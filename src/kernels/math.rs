@@ -84,38 +84,70 @@ fn horner<const N: usize>(x: f32, c: &[f32; N]) -> f32 {
     rest.iter().rev().fold(last, |acc, &c| fma(acc, x, c))
 }
 
-/// `Σ a[i] b[i]` over the shorter of the two, in eight lanes so that the loop
-/// vectorises (an in-order f32 sum does not).
+/// `K` sums over `i` of `f(a[i], b[i])` (the shorter of the two), in 64 lanes while
+/// they last (independent sums: four AVX-512 vectors, eight AVX2 ones; one vector of
+/// eight lanes was a chain of dependent additions, a value per cycle at best), then
+/// eight, then one value at a time; each lane's partial sum is of fewer values, so the
+/// result is if anything more accurate than one running sum.
 #[inline(always)]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ac.zip(bc) {
-        for l in 0..8 {
-            lanes[l] += x[l] * y[l];
+pub fn lane_sums<const K: usize>(
+    a: &[f32],
+    b: &[f32],
+    f: impl Fn(f32, f32) -> [f32; K],
+) -> [f32; K] {
+    const WIDE: usize = 64;
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut wide = [[0.0f32; WIDE]; K];
+    let (aw, bw) = (a.chunks_exact(WIDE), b.chunks_exact(WIDE));
+    let (ar, br) = (aw.remainder(), bw.remainder());
+    for (x, y) in aw.zip(bw) {
+        for l in 0..WIDE {
+            let v = f(x[l], y[l]);
+            for k in 0..K {
+                wide[k][l] += v[k];
+            }
         }
     }
-    lanes.iter().sum::<f32>() + tail
+    let mut narrow = [[0.0f32; 8]; K];
+    for k in 0..K {
+        for l in 0..WIDE {
+            narrow[k][l % 8] += wide[k][l];
+        }
+    }
+    let (an, bn) = (ar.chunks_exact(8), br.chunks_exact(8));
+    let (at, bt) = (an.remainder(), bn.remainder());
+    for (x, y) in an.zip(bn) {
+        for l in 0..8 {
+            let v = f(x[l], y[l]);
+            for k in 0..K {
+                narrow[k][l] += v[k];
+            }
+        }
+    }
+    let mut out = [0.0f32; K];
+    for (x, y) in at.iter().zip(bt) {
+        let v = f(*x, *y);
+        for k in 0..K {
+            out[k] += v[k];
+        }
+    }
+    for k in 0..K {
+        out[k] += narrow[k].iter().sum::<f32>();
+    }
+    out
 }
 
-/// `Σ a[i]` in eight lanes, so that the loop vectorises.
+/// `Σ a[i] b[i]` over the shorter of the two (see [`lane_sums`]).
+#[inline(always)]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    lane_sums(a, b, |x, y| [x * y])[0]
+}
+
+/// `Σ a[i]` (see [`lane_sums`]).
 #[inline(always)]
 pub fn sum(a: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let chunks = a.chunks_exact(8);
-    let tail: f32 = chunks.remainder().iter().sum();
-    for x in chunks {
-        for l in 0..8 {
-            lanes[l] += x[l];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
+    lane_sums(a, a, |x, _| [x])[0]
 }
 
 /// The largest of `a` (`-inf` when empty; NaNs are passed over), in eight lanes.
