@@ -98,21 +98,24 @@ pub fn lane_sums<const K: usize>(
     const WIDE: usize = 64;
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
-    let mut wide = [[0.0f32; WIDE]; K];
     let (aw, bw) = (a.chunks_exact(WIDE), b.chunks_exact(WIDE));
     let (ar, br) = (aw.remainder(), bw.remainder());
-    for (x, y) in aw.zip(bw) {
-        for l in 0..WIDE {
-            let v = f(x[l], y[l]);
-            for k in 0..K {
-                wide[k][l] += v[k];
+    let mut narrow = [[0.0f32; 8]; K];
+    // Short runs (a row of a small plane) skip the wide lanes and their fold.
+    if n >= WIDE {
+        let mut wide = [[0.0f32; WIDE]; K];
+        for (x, y) in aw.zip(bw) {
+            for l in 0..WIDE {
+                let v = f(x[l], y[l]);
+                for k in 0..K {
+                    wide[k][l] += v[k];
+                }
             }
         }
-    }
-    let mut narrow = [[0.0f32; 8]; K];
-    for k in 0..K {
-        for l in 0..WIDE {
-            narrow[k][l % 8] += wide[k][l];
+        for k in 0..K {
+            for l in 0..WIDE {
+                narrow[k][l % 8] += wide[k][l];
+            }
         }
     }
     let (an, bn) = (ar.chunks_exact(8), br.chunks_exact(8));
