@@ -10,18 +10,7 @@ use std::time::Instant;
 
 use mla::burn::backend::ops::ConvOptions;
 use mla::burn::tensor::{Device, Distribution, Tensor};
-
-/// MobileNetV2's inverted-residual stages (expansion, output channels, repeats, first
-/// stride), as `src/model/pretrained/mobilenet_v2.rs` and torchvision build them.
-const STAGES: [(usize, usize, usize, usize); 7] = [
-    (1, 16, 1, 1),
-    (6, 24, 2, 2),
-    (6, 32, 3, 2),
-    (6, 64, 4, 2),
-    (6, 96, 3, 1),
-    (6, 160, 3, 2),
-    (6, 320, 1, 1),
-];
+use mla::model::pretrained::MOBILENET_V2_STAGES;
 
 /// Each distinct depthwise layer: (channels, input side, stride, count in the network).
 /// The same walk is in `bench/depthwise.py`.
@@ -29,7 +18,7 @@ fn layers(size: usize) -> Vec<(usize, usize, usize, usize)> {
     let mut side = size.div_ceil(2); // after the stride-2 stem
     let mut c_in = 32;
     let mut out: Vec<(usize, usize, usize, usize)> = Vec::new();
-    for (t, c, n, s) in STAGES {
+    for (t, c, n, s) in MOBILENET_V2_STAGES {
         for k in 0..n {
             let stride = if k == 0 { s } else { 1 };
             let hidden = c_in * t;

@@ -13,7 +13,7 @@ pub const MOBILENET_V2_FEATURES: usize = 1280;
 
 /// The inverted-residual stages: expansion `t`, output channels `c`, repeats `n`,
 /// first stride `s` (the paper's Table 2).
-const STAGES: [(usize, usize, usize, usize); 7] = [
+pub const MOBILENET_V2_STAGES: [(usize, usize, usize, usize); 7] = [
     (1, 16, 1, 1),
     (6, 24, 2, 2),
     (6, 32, 3, 2),
@@ -113,7 +113,7 @@ impl MobileNetV2 {
     pub fn new(device: &Device) -> Self {
         let mut blocks = Vec::with_capacity(17);
         let mut c_in = 32;
-        for (t, c, n, s) in STAGES {
+        for (t, c, n, s) in MOBILENET_V2_STAGES {
             for k in 0..n {
                 blocks.push(InvertedResidual::new(
                     c_in,

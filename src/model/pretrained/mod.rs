@@ -27,5 +27,6 @@ pub use features::{
 };
 pub use file::{EncoderFile, EncoderFileHeader, EncoderFiles, sha256_hex};
 pub use mobilenet_v2::{
-    ConvBn, InvertedResidual, MOBILENET_V2_FEATURES, MobileNetV2, from_torchvision,
+    ConvBn, InvertedResidual, MOBILENET_V2_FEATURES, MOBILENET_V2_STAGES, MobileNetV2,
+    from_torchvision,
 };
