@@ -172,7 +172,8 @@ fn interleaved(g: &Geometry, x: &[f32], [batch, c]: [usize; 2], weight: &[f32]) 
     math::written(
         batch * c,
         plane,
-        (math::TASK / plane).next_multiple_of(LANES),
+        // Whole blocks of lanes per task, however large the planes.
+        (math::TASK / plane).max(1).next_multiple_of(LANES),
         // The padding stays zero: only the `rows x cols` inside are ever written.
         || {
             (
