@@ -162,7 +162,13 @@ fn interleaved(g: &Geometry, x: &[f32], [batch, c]: [usize; 2], weight: &[f32]) 
     // Only what some tap reads: rows and columns past these are never used.
     let hp = (oh - 1) * sy + (g.kh.max(1) - 1) * dy + 1;
     let wp = (ow - 1) * sx + (g.kw.max(1) - 1) * dx + 1;
-    let (rows, cols) = (h.min(hp.saturating_sub(py)), w.min(wp.saturating_sub(px)));
+    let cols = w.min(wp.saturating_sub(px));
+    // No input rows where no input column is read (padding past every tap's column).
+    let rows = if cols == 0 {
+        0
+    } else {
+        h.min(hp.saturating_sub(py))
+    };
     // Where each tap reads, relative to its output's first tap, in values.
     let offsets: Vec<usize> = (0..taps)
         .map(|t| ((t / g.kw) * dy * wp + (t % g.kw) * dx) * LANES)
