@@ -5,7 +5,10 @@ ResNet-18-w32 step at the CREMA-D shapes, and of the av-cnn step), as a Markdown
 with the sum of each layer times its count in the step.
 
     python3 bench/conv_layers.py [ROUNDS] [THREADS]      (pip install torch)
+
+WIDTH=64 in the environment scales the ResNet layers' channels to ResNet-18-w64 (default 32).
 """
+import os
 import sys
 import time
 
@@ -46,7 +49,10 @@ def main():
     print("| layer | count | shape | forward ms | input gradient ms | weight gradient ms |")
     print("|---|---:|---|---:|---:|---:|")
     total = [0.0, 0.0, 0.0]
+    width = int(os.environ.get("WIDTH", "32"))
     for name, count, b, ci, co, (h, w), k, s, p in LAYERS:
+        if not name.startswith("av-cnn"):
+            ci, co = (ci if name.endswith("stem") else ci * width // 32), co * width // 32
         stem = name.endswith("stem")
         conv = torch.nn.Conv2d(ci, co, k, stride=s, padding=p, bias=False)
         x = torch.randn(b, ci, h, w)

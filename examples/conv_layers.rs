@@ -10,6 +10,9 @@
 //! layer times its count in the step (a stem has no input gradient: its input is
 //! data).
 //!
+//! `WIDTH=64` in the environment scales the ResNet layers' channels to ResNet-18-w64
+//! (`--model resnet18-w64`; default 32).
+//!
 //!   RAYON_NUM_THREADS=1 cargo run --release --example conv_layers [ROUNDS [NAME [PATHS]]]
 
 use std::time::Instant;
@@ -66,6 +69,20 @@ const PATHS: [(&str, bool, bool, bool); 3] = [
     ("direct or im2col", false, true, true),
 ];
 
+/// A ResNet layer's channels at `width` (the list is at 32); a stem keeps its input's
+/// channels, the av-cnn layers their own.
+fn scaled(name: &str, ci: usize, co: usize, width: usize) -> (usize, usize) {
+    if name.starts_with("av-cnn") {
+        return (ci, co);
+    }
+    let ci = if name.ends_with("stem") {
+        ci
+    } else {
+        ci * width / 32
+    };
+    (ci, co * width / 32)
+}
+
 fn main() {
     // Freed buffers kept, as `mla-native` keeps them: else the timings of a layer
     // depended on the layers before it (whose buffers raised glibc's thresholds).
@@ -93,10 +110,12 @@ fn run() {
         .nth(3)
         .map_or(PATHS.len(), |n| n.parse().expect("PATHS"))
         .clamp(1, PATHS.len());
+    let width: usize = std::env::var("WIDTH").map_or(32, |w| w.parse().expect("WIDTH"));
     for (name, count, b, ci, co, [h, w], k, s, p) in LAYERS {
         if !name.contains(only.as_str()) {
             continue;
         }
+        let (ci, co) = scaled(name, ci, co, width);
         let options = ConvOptions::new([s, s], [p, p], [1, 1], 1);
         let stem = name.ends_with("stem");
         let dist = Distribution::Normal(0.0, 1.0);

@@ -178,6 +178,41 @@ pub(super) fn channel_sums(
         .collect()
 }
 
+/// Per channel of a `[N, C, plane]` tensor's values, the mean and the biased variance
+/// over its planes: each plane's mean, then its squares about that mean (the plane
+/// still in cache: one pass over memory, where the mean then the variance over the
+/// whole channel took two), merged across planes (Chan et al.'s pairwise update, in
+/// f64); in parallel over channels. Zeros for a channel without values.
+fn channel_moments([n, c, plane]: [usize; 3], x: &[f32]) -> Vec<[f64; 2]> {
+    if plane == 0 {
+        return vec![[0.0; 2]; c];
+    }
+    (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            math::vectorized(
+                #[inline(always)]
+                || {
+                    // (values so far, their mean, their sum of squares about it)
+                    let (mut count, mut mean, mut m2) = (0.0f64, 0.0f64, 0.0f64);
+                    for b in 0..n {
+                        let values = &x[(b * c + ch) * plane..][..plane];
+                        let k = plane as f64;
+                        let m = math::sum(values) as f64 / k;
+                        let squares = squares_about(values, m as f32);
+                        let total = count + k;
+                        let delta = m - mean;
+                        mean += delta * k / total;
+                        m2 += squares + delta * delta * count * k / total;
+                        count = total;
+                    }
+                    [mean, if count > 0.0 { m2 / count } else { 0.0 }]
+                },
+            )
+        })
+        .collect()
+}
+
 /// `Σ a[i]` and `Σ a[i] b[i]` of two equal-length runs.
 #[inline(always)]
 fn sum_and_dot(a: &[f32], b: &[f32]) -> [f64; 2] {
@@ -204,29 +239,15 @@ impl NormTrainKernels for Flex {
             return (output, r.mean, r.variance);
         }
         let (x, dims) = planes(x);
-        let [_, c, plane] = dims;
-        let count = (dims[0] * plane).max(1) as f64;
+        let c = dims[1];
         let xv = x
             .as_slice::<f32>()
             .expect("contiguous f32 reads as a slice");
         let (gamma, beta) = (channel_values(gamma), channel_values(beta));
-        // The mean, then the variance about it (two passes, as Burn computes them).
-        let mean: Vec<f32> = channel_sums(
-            dims,
-            #[inline(always)]
-            |_, at| [math::sum(&xv[at..][..plane]) as f64, 0.0],
-        )
-        .iter()
-        .map(|[s, _]| (s / count) as f32)
-        .collect();
-        let variance: Vec<f32> = channel_sums(
-            dims,
-            #[inline(always)]
-            |ch, at| [squares_about(&xv[at..][..plane], mean[ch]), 0.0],
-        )
-        .iter()
-        .map(|[s, _]| (s / count) as f32)
-        .collect();
+        let (mean, variance): (Vec<f32>, Vec<f32>) = channel_moments(dims, xv)
+            .into_iter()
+            .map(|[m, v]| (m as f32, v as f32))
+            .unzip();
         let (scale, shift): (Vec<f32>, Vec<f32>) = (0..c)
             .map(|ch| {
                 let s = gamma[ch] as f64 / (variance[ch] as f64 + epsilon).sqrt();
@@ -402,7 +423,8 @@ impl<B: Backend + NormTrainKernels + ReluKernels, C: CheckpointStrategy> NormTra
 }
 
 /// `x [N, C, ...]`: each element `(x * scale[c] + shift[c]).clamp(low, high)`, in place
-/// when `x` is contiguous `f32` owned by no one else.
+/// when `x` is contiguous `f32` owned by no one else, else into a new tensor in the
+/// same pass.
 pub(super) fn affine_clamp(
     x: FloatTensor<Flex>,
     scale: &[f32],
@@ -411,28 +433,26 @@ pub(super) fn affine_clamp(
 ) -> FloatTensor<Flex> {
     let channels = scale.len();
     let plane: usize = x.shape().iter().skip(2).product();
-    let apply = |values: &mut [f32]| {
-        math::for_planes(
-            values,
-            plane,
-            #[inline(always)]
-            |i, p| {
-                let (s, t) = (scale[i % channels], shift[i % channels]);
-                for v in p.iter_mut() {
-                    // Compares, not f32::max/min: a NaN stays NaN.
-                    let y = *v * s + t;
-                    let y = if y < low { low } else { y };
-                    *v = if y > high { high } else { y };
-                }
-            },
-        )
-    };
     // Other element types are computed in f32 (callers pass f32; Burn's ops otherwise).
     let x = match x.dtype() {
         DType::F32 => x,
         _ => Flex::float_cast(x, burn::tensor::FloatDType::F32),
     };
-    elementwise::in_place_or_copy(x, apply).expect("an f32 tensor")
+    elementwise::in_place_or_copy(
+        x,
+        plane,
+        #[inline(always)]
+        |i, p| {
+            let (s, t) = (scale[i % channels], shift[i % channels]);
+            for v in p.iter_mut() {
+                // Compares, not f32::max/min: a NaN stays NaN.
+                let y = *v * s + t;
+                let y = if y < low { low } else { y };
+                *v = if y > high { high } else { y };
+            }
+        },
+    )
+    .expect("an f32 tensor")
 }
 
 /// What follows a batch norm.

@@ -19,41 +19,67 @@ pub fn in_place(
     mut x: FloatTensor<Flex>,
     apply: impl FnOnce(&mut [f32]),
 ) -> Result<FloatTensor<Flex>, FloatTensor<Flex>> {
-    if x.dtype() == DType::F32
-        && let Some((start, end)) = x.layout().contiguous_offsets()
-        && let Some(values) = x.try_storage_mut::<f32>()
-    {
-        apply(&mut values[start..end]);
+    if let Some(values) = values_mut(&mut x) {
+        apply(values);
         return Ok(x);
     }
     Err(x)
 }
 
-/// `apply` on `x`'s values: in place when `x` is contiguous `f32` owned by no one else,
-/// else on a contiguous copy of its own (a shared input is left as it was); `Err(x)` for
-/// other element types.
+/// The values of `x`, contiguous `f32` owned by no one else, to write; `None` otherwise.
+pub fn values_mut(x: &mut FloatTensor<Flex>) -> Option<&mut [f32]> {
+    let (start, end) = x.layout().contiguous_offsets()?;
+    if x.dtype() != DType::F32 {
+        return None;
+    }
+    x.try_storage_mut::<f32>()
+        .map(|values| &mut values[start..end])
+}
+
+/// `x` as a contiguous `f32` tensor owned by no one else: itself, or a copy made in
+/// parallel tasks; `Err(x)` for other element types.
+pub fn unshared(mut x: FloatTensor<Flex>) -> Result<FloatTensor<Flex>, FloatTensor<Flex>> {
+    if values_mut(&mut x).is_some() {
+        return Ok(x);
+    }
+    let x = x.to_contiguous();
+    let Some(values) = x.as_slice::<f32>() else {
+        return Err(x);
+    };
+    let copy = math::map(values, |v| v);
+    Ok(Flex::float_from_data(
+        TensorData::new(copy, x.shape()),
+        &Default::default(),
+    ))
+}
+
+/// `f(i, plane_i)` on each `plane`-long run of `x`'s values (the last may be shorter),
+/// as [`math::for_planes`]: in place when `x` is contiguous `f32` owned by no one else,
+/// else on a copy of its own made a task at a time (a shared input is left as it was);
+/// `Err(x)` for other element types.
 pub fn in_place_or_copy(
-    mut x: FloatTensor<Flex>,
-    apply: impl FnOnce(&mut [f32]),
+    x: FloatTensor<Flex>,
+    plane: usize,
+    f: impl Fn(usize, &mut [f32]) + Sync + Send,
 ) -> Result<FloatTensor<Flex>, FloatTensor<Flex>> {
     if x.dtype() != DType::F32 {
         return Err(x);
     }
-    let own = x.layout().contiguous_offsets().is_some() && x.try_storage_mut::<f32>().is_some();
-    let x = if own {
-        x
-    } else {
-        // A copy in parallel tasks: `into_data` copied the values twice on one thread
-        // (its bytes, then again to align them), a serial tenth of a ResNet-18 step on
-        // two threads (after each batch norm in training, whose input autodiff keeps).
-        let x = x.to_contiguous();
-        let Some(values) = x.as_slice::<f32>() else {
-            return Err(x);
-        };
-        let copy = math::map(values, |v| v);
-        Flex::float_from_data(TensorData::new(copy, x.shape()), &Default::default())
+    let x = match in_place(x, |values| math::for_planes(values, plane, &f)) {
+        Ok(y) => return Ok(y),
+        // Shared: a copy, made in the same pass as `f` (a training batch norm's input,
+        // which autodiff keeps; a parameter that the trainer's copy of the model
+        // holds while the optimizer steps).
+        Err(x) => x.to_contiguous(),
     };
-    in_place(x, apply)
+    let Some(values) = x.as_slice::<f32>() else {
+        return Err(x);
+    };
+    let out = math::copied_planes(values, plane, f);
+    Ok(Flex::float_from_data(
+        TensorData::new(out, x.shape()),
+        &Default::default(),
+    ))
 }
 
 /// `f` applied to every element of `x`: in place when `x` is contiguous `f32` owned by

@@ -67,16 +67,13 @@ impl LayerNormKernels for Flex {
         let r = residual.as_slice::<f32>().expect("checked");
         let g = gamma.as_slice::<f32>().expect("checked");
         let b = beta.as_slice::<f32>().expect("checked");
-        let apply = |values: &mut [f32]| {
-            math::for_planes(
-                values,
-                d,
-                #[inline(always)]
-                |row, v| norm_row(v, &r[row * d..][..d], g, b, epsilon as f32),
-            )
-        };
-        elementwise::in_place_or_copy(x, apply)
-            .unwrap_or_else(|x| burns::<Self>(x, residual.clone(), gamma, Some(beta), epsilon))
+        elementwise::in_place_or_copy(
+            x,
+            d,
+            #[inline(always)]
+            |row, v| norm_row(v, &r[row * d..][..d], g, b, epsilon as f32),
+        )
+        .unwrap_or_else(|x| burns::<Self>(x, residual.clone(), gamma, Some(beta), epsilon))
     }
 }
 

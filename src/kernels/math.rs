@@ -233,6 +233,45 @@ pub fn for_planes(values: &mut [f32], plane: usize, f: impl Fn(usize, &mut [f32]
         });
 }
 
+/// `f(i, plane_i)` as [`for_planes`] does, on a new vector of `values`' values: each
+/// task copies its own planes just before `f` runs on them, in cache, so that the pass
+/// reads and writes memory once each (a whole copy first, then `f` in place, did twice).
+pub fn copied_planes(
+    values: &[f32],
+    plane: usize,
+    f: impl Fn(usize, &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    let plane = plane.max(1);
+    let per_task = (TASK / plane).max(1);
+    let mut out = Vec::with_capacity(values.len());
+    out.spare_capacity_mut()[..values.len()]
+        .par_chunks_mut(per_task * plane)
+        .zip(values.par_chunks(per_task * plane))
+        .enumerate()
+        .for_each(|(t, (chunk, src))| {
+            let chunk = copy_into(chunk, src);
+            vectorized(
+                #[inline(always)]
+                || {
+                    for (k, p) in chunk.chunks_mut(plane).enumerate() {
+                        f(t * per_task + k, p);
+                    }
+                },
+            )
+        });
+    // SAFETY: every task copied its chunk of the first `values.len()` values in full.
+    unsafe { out.set_len(values.len()) };
+    out
+}
+
+/// `src` written into `out` (of its length), which is then initialised.
+fn copy_into<'a>(out: &'a mut [MaybeUninit<f32>], src: &[f32]) -> &'a mut [f32] {
+    assert_eq!(out.len(), src.len(), "copy_into: lengths differ");
+    out.write_copy_of_slice(src);
+    // SAFETY: every value was just written; `MaybeUninit<f32>` has `f32`'s layout.
+    unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) }
+}
+
 /// A new vector of `n` values, each task of [`TASK`] values written by `fill(first
 /// index, values)`, which must write every one of its values; in parallel, without the
 /// single-threaded memset (or page faults on one thread) of `vec![0.0; n]`, which on

@@ -33,7 +33,7 @@ pub use layer_norm::add_layer_norm;
 pub use linear::{linear, linear_gelu};
 pub use max_pool::max_pool2d;
 pub use relu::{add_relu, relu};
-pub use sgd::{sgd_apply, sgd_direction};
+pub use sgd::sgd_step;
 
 use burn::backend::{DispatchDevice, TensorMetadata};
 use burn::nn::PaddingConfig2d;

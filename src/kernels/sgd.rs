@@ -1,19 +1,22 @@
 //! SGD's update of one parameter on the CPU backend: the step's direction (gradient,
-//! weight decay and momentum) in one parallel pass, written over the velocity, and the
-//! parameter moved along it in another, each in place where its tensor is not shared.
+//! weight decay and momentum), written over the velocity, and the parameter moved along
+//! it, in one parallel pass (two on the first step, without a velocity), each in place
+//! where its tensor is not shared.
 //!
 //! Burn's `Sgd` runs seven element-wise operations per parameter, each a new tensor
 //! written on one thread: a ResNet-18-w32 step spent ~17 ms in them (perf, two
 //! threads), all on the first thread. The values are the same: the same operations in
 //! the same order, no fused multiply-adds. Other devices run Burn's operations.
 
+use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, Scalar, Tensor};
+use burn::tensor::{DType, Scalar, Tensor, TensorData};
+use rayon::prelude::*;
 
 use super::{elementwise, math, ours};
 
-/// The two passes of an SGD step.
+/// The passes of an SGD step.
 #[backend_extension(Flex)]
 pub trait SgdKernels: Backend {
     /// `(param * weight_decay + grad) + velocity * momentum` (Burn's `Sgd`'s order of
@@ -36,6 +39,24 @@ pub trait SgdKernels: Backend {
         lr: f32,
     ) -> FloatTensor<Self> {
         burns_apply::<Self>(param, direction, lr)
+    }
+
+    /// Both passes with a velocity: `(param - d * lr, d)` for `d =
+    /// sgd_direction(grad, param, velocity, weight_decay, momentum)`.
+    fn sgd_momentum_step(
+        grad: FloatTensor<Self>,
+        param: FloatTensor<Self>,
+        velocity: FloatTensor<Self>,
+        weight_decay: f32,
+        momentum: f32,
+        lr: f32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let step = Step {
+            weight_decay,
+            momentum,
+            lr,
+        };
+        burns_step::<Self>(grad, param, velocity, step)
     }
 }
 
@@ -69,18 +90,39 @@ impl SgdKernels for Flex {
             let (Some(g), Some(p)) = (grad.as_slice::<f32>(), param.as_slice::<f32>()) else {
                 return burns_direction::<Self>(grad, param, velocity, weight_decay, momentum);
             };
-            elementwise::in_place_or_copy(velocity, |v| {
-                math::zip_in_place(v, g, p, |v, g, p| decay(g, p) + v * momentum)
+            elementwise::in_place_or_copy(velocity, math::TASK, |i, v| {
+                let at = i * math::TASK;
+                for ((v, &g), &p) in v.iter_mut().zip(&g[at..]).zip(&p[at..]) {
+                    *v = decay(g, p) + *v * momentum;
+                }
             })
         } else {
             let Some(p) = param.as_slice::<f32>() else {
                 return burns_direction::<Self>(grad, param, velocity, weight_decay, momentum);
             };
-            elementwise::in_place_or_copy(grad, |g| {
-                math::zip_in_place(g, p, p, |g, p, _| decay(g, p))
+            elementwise::in_place_or_copy(grad, math::TASK, |i, g| {
+                for (g, &p) in g.iter_mut().zip(&p[i * math::TASK..]) {
+                    *g = decay(*g, p);
+                }
             })
         };
         written.unwrap_or_else(|t| t)
+    }
+
+    fn sgd_momentum_step(
+        grad: FloatTensor<Self>,
+        param: FloatTensor<Self>,
+        velocity: FloatTensor<Self>,
+        weight_decay: f32,
+        momentum: f32,
+        lr: f32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let step = Step {
+            weight_decay,
+            momentum,
+            lr,
+        };
+        momentum_step(grad, param, velocity, step)
     }
 
     fn sgd_apply(
@@ -95,8 +137,101 @@ impl SgdKernels for Flex {
         else {
             return burns_apply::<Self>(param, direction, lr);
         };
-        elementwise::in_place_or_copy(param, |p| math::zip_in_place(p, d, d, |p, d, _| p - d * lr))
-            .unwrap_or_else(|t| t)
+        elementwise::in_place_or_copy(param, math::TASK, |i, p| {
+            for (p, &d) in p.iter_mut().zip(&d[i * math::TASK..]) {
+                *p -= d * lr;
+            }
+        })
+        .unwrap_or_else(|t| t)
+    }
+}
+
+/// [`SgdKernels::sgd_momentum_step`] in one pass: each value of the gradient, the
+/// parameter and the velocity read once, the velocity written in place (a copy of
+/// its own where it is shared), the parameter in place where it is not shared, else
+/// into a new tensor in the same pass (the trainer holds the model while the
+/// optimizer steps). Two passes (direction, then the move) read and wrote the
+/// direction twice more.
+fn momentum_step(
+    grad: FloatTensor<Flex>,
+    param: FloatTensor<Flex>,
+    velocity: FloatTensor<Flex>,
+    step: Step,
+) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
+    if !usable(&[&grad, &param, &velocity]) {
+        return burns_step::<Flex>(grad, param, velocity, step);
+    }
+    let (grad, param) = (grad.to_contiguous(), param.to_contiguous());
+    let mut velocity = elementwise::unshared(velocity).expect("an f32 tensor");
+    let (Some(g), Some(v)) = (
+        grad.as_slice::<f32>(),
+        elementwise::values_mut(&mut velocity),
+    ) else {
+        unreachable!("contiguous f32 tensors, the velocity unshared")
+    };
+    let param = elementwise::in_place(param, |p| {
+        p.par_chunks_mut(math::TASK)
+            .zip(v.par_chunks_mut(math::TASK))
+            .zip(g.par_chunks(math::TASK))
+            .for_each(|((p, v), g)| {
+                math::vectorized(
+                    #[inline(always)]
+                    || {
+                        for ((p, v), &g) in p.iter_mut().zip(v).zip(g) {
+                            *p = step.apply(g, *p, v);
+                        }
+                    },
+                )
+            })
+    });
+    let param = match param {
+        Ok(p) => p,
+        Err(param) => {
+            let p = param.as_slice::<f32>().expect("contiguous f32");
+            let mut out = Vec::with_capacity(p.len());
+            out.spare_capacity_mut()[..p.len()]
+                .par_chunks_mut(math::TASK)
+                .zip(p.par_chunks(math::TASK))
+                .zip(v.par_chunks_mut(math::TASK))
+                .zip(g.par_chunks(math::TASK))
+                .for_each(|(((o, p), v), g)| {
+                    math::vectorized(
+                        #[inline(always)]
+                        || {
+                            for (((o, &p), v), &g) in o.iter_mut().zip(p).zip(v).zip(g) {
+                                o.write(step.apply(g, p, v));
+                            }
+                        },
+                    )
+                });
+            // SAFETY: every one of the first `p.len()` values was written above.
+            unsafe { out.set_len(p.len()) };
+            Flex::float_from_data(TensorData::new(out, param.shape()), &Default::default())
+        }
+    };
+    (param, velocity)
+}
+
+/// One value's SGD step with a velocity.
+#[derive(Clone, Copy)]
+struct Step {
+    weight_decay: f32,
+    momentum: f32,
+    lr: f32,
+}
+
+impl Step {
+    /// The velocity `v` becomes the direction; the moved parameter is returned. Burn's
+    /// order of operations, as `sgd_direction` then `sgd_apply`.
+    #[inline(always)]
+    fn apply(self, g: f32, p: f32, v: &mut f32) -> f32 {
+        let g = if self.weight_decay != 0.0 {
+            p * self.weight_decay + g
+        } else {
+            g
+        };
+        *v = g + *v * self.momentum;
+        p - *v * self.lr
     }
 }
 
@@ -120,6 +255,23 @@ fn burns_direction<B: Backend>(
     direction
 }
 
+/// Burn's operations for [`SgdKernels::sgd_momentum_step`].
+fn burns_step<B: Backend>(
+    grad: FloatTensor<B>,
+    param: FloatTensor<B>,
+    velocity: FloatTensor<B>,
+    step: Step,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let d = burns_direction::<B>(
+        grad,
+        param.clone(),
+        velocity,
+        step.weight_decay,
+        step.momentum,
+    );
+    (burns_apply::<B>(param, d.clone(), step.lr), d)
+}
+
 /// Burn's operations for [`SgdKernels::sgd_apply`].
 fn burns_apply<B: Backend>(
     param: FloatTensor<B>,
@@ -132,10 +284,46 @@ fn burns_apply<B: Backend>(
     )
 }
 
+/// One SGD step of a parameter: the direction `d = (param * weight_decay + grad) +
+/// velocity * momentum` (a factor of 0, or no velocity yet, leaves its term out), then
+/// `(param - d * lr, d as the next velocity where momentum is on)`. On the CPU backend
+/// one pass with a velocity (two on the first step), Burn's operations elsewhere; the
+/// same values.
+pub fn sgd_step<const D: usize>(
+    grad: Tensor<D>,
+    param: Tensor<D>,
+    velocity: Option<Tensor<D>>,
+    weight_decay: f32,
+    momentum: f32,
+    lr: f32,
+) -> (Tensor<D>, Option<Tensor<D>>) {
+    match velocity {
+        Some(velocity) if momentum != 0.0 && ours(&param.device()) => {
+            let (param, velocity) = <Dispatch as SgdKernels>::sgd_momentum_step(
+                grad.into_dispatch(),
+                param.into_dispatch(),
+                velocity.into_dispatch(),
+                weight_decay,
+                momentum,
+                lr,
+            );
+            (
+                Tensor::from_dispatch(param),
+                Some(Tensor::from_dispatch(velocity)),
+            )
+        }
+        velocity => {
+            let direction = sgd_direction(grad, &param, velocity, weight_decay, momentum);
+            let velocity = (momentum != 0.0).then(|| direction.clone());
+            (sgd_apply(param, direction, lr), velocity)
+        }
+    }
+}
+
 /// The direction of an SGD step, `(param * weight_decay + grad) + velocity * momentum`
 /// (a factor of 0 leaves its term out; `velocity` is not read then): one pass on the
 /// CPU backend, Burn's operations elsewhere; the same values.
-pub fn sgd_direction<const D: usize>(
+fn sgd_direction<const D: usize>(
     grad: Tensor<D>,
     param: &Tensor<D>,
     velocity: Option<Tensor<D>>,
@@ -161,7 +349,7 @@ pub fn sgd_direction<const D: usize>(
 
 /// `param - direction * lr`: one pass on the CPU backend, in place where `param` is not
 /// shared; Burn's operations elsewhere.
-pub fn sgd_apply<const D: usize>(param: Tensor<D>, direction: Tensor<D>, lr: f32) -> Tensor<D> {
+fn sgd_apply<const D: usize>(param: Tensor<D>, direction: Tensor<D>, lr: f32) -> Tensor<D> {
     let ours = ours(&param.device());
     let (param, direction) = (param.into_dispatch(), direction.into_dispatch());
     Tensor::from_dispatch(if ours {

@@ -1,11 +1,11 @@
 //! SGD with momentum and L2 weight decay, the paper's optimizer, Burn's `Sgd` step for
-//! step (no dampening, no Nesterov) on our two passes per parameter
+//! step (no dampening, no Nesterov) on our one pass per parameter
 //! ([`crate::kernels::sgd`]).
 
 use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource, join_path};
 use burn::tensor::{Device, Tensor};
 
-use crate::kernels::{sgd_apply, sgd_direction};
+use crate::kernels::sgd_step;
 
 /// SGD: `d = (p * weight_decay + g) + v * momentum` (the first step without `v`), `v =
 /// d`, `p = p - lr * d`.
@@ -55,9 +55,14 @@ impl Optimizer for Sgd {
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let velocity = state.and_then(|s| s.velocity);
-        let direction = sgd_direction(grad, &tensor, velocity, self.weight_decay, self.momentum);
-        let velocity = (self.momentum != 0.0).then(|| direction.clone());
-        let tensor = sgd_apply(tensor, direction, lr as f32);
+        let (tensor, velocity) = sgd_step(
+            grad,
+            tensor,
+            velocity,
+            self.weight_decay,
+            self.momentum,
+            lr as f32,
+        );
         (tensor, Some(SgdState { velocity }))
     }
 
