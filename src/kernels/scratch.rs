@@ -13,24 +13,31 @@ thread_local! {
     static SCRATCH: [RefCell<Vec<f32>>; 2] = const { [RefCell::new(Vec::new()), RefCell::new(Vec::new())] };
 }
 
+/// `f32` values per 64 bytes, a cache line and an AVX-512 vector.
+const LINE: usize = 16;
+
 /// Runs `f` with two buffers of `a` and `b` values, holding stale values of earlier
 /// calls: `f` must write every value before it reads it. The calling thread's first
-/// free kept buffer, grown as needed, or (nested deeper) a fresh one.
+/// free kept buffer, grown as needed, or (nested deeper) a fresh one. Both start on a
+/// 64-byte boundary: a kernel's vectors of packed panels then never straddle two cache
+/// lines (the allocator's 16-byte alignment split every other AVX-512 load).
 pub fn with_two<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+    let gap = a.next_multiple_of(LINE);
+    let len = gap + b + LINE;
+    let split = |values: &mut [f32]| {
+        let start = values.as_ptr().align_offset(64).min(LINE);
+        let (x, y) = values[start..start + gap + b].split_at_mut(gap);
+        f(&mut x[..a], y)
+    };
     SCRATCH.with(
         |cells| match cells.iter().find_map(|cell| cell.try_borrow_mut().ok()) {
             Some(mut kept) => {
-                if kept.len() < a + b {
-                    kept.resize(a + b, 0.0);
+                if kept.len() < len {
+                    kept.resize(len, 0.0);
                 }
-                let (x, y) = kept[..a + b].split_at_mut(a);
-                f(x, y)
+                split(&mut kept)
             }
-            None => {
-                let mut fresh = vec![0.0f32; a + b];
-                let (x, y) = fresh.split_at_mut(a);
-                f(x, y)
-            }
+            None => split(&mut vec![0.0f32; len]),
         },
     )
 }

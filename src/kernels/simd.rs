@@ -102,6 +102,10 @@ mod vector {
         unsafe fn gather(p: *const f32, stride: usize) -> Self::V;
         /// Lanes `lanes` of `v` to `p + lane`; other lanes' addresses are not touched.
         unsafe fn store_lanes(p: *mut f32, v: Self::V, lanes: std::ops::Range<usize>);
+        /// A `LANES x LANES` block transposed: row `j` read at `src + j * stride` (its
+        /// `LANES` values along memory), column `i` written as a vector at `dst +
+        /// rows[i]` (`rows` of `LANES` positions), in registers.
+        unsafe fn transpose(src: *const f32, stride: usize, dst: *mut f32, rows: &[usize]);
     }
 
     pub struct Avx2;
@@ -151,6 +155,38 @@ mod vector {
                 _mm256_maskstore_ps(p, _mm256_andnot_si256(from, to), v)
             }
         }
+        #[inline(always)]
+        unsafe fn transpose(src: *const f32, stride: usize, dst: *mut f32, rows: &[usize]) {
+            debug_assert_eq!(rows.len(), 8);
+            // Plain loops, not closures (`array::from_fn`): a closure left out of line
+            // is compiled without the instruction set, each intrinsic then a call.
+            unsafe {
+                let mut r = [_mm256_setzero_ps(); 8];
+                for (j, r) in r.iter_mut().enumerate() {
+                    *r = _mm256_loadu_ps(src.add(j * stride));
+                }
+                // Pairs of rows interleaved, then each 128-bit lane's four columns of
+                // four rows, then the lanes of rows 0-3 and 4-7 joined.
+                let mut a = r;
+                for i in 0..4 {
+                    a[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+                    a[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+                }
+                let mut b = a;
+                for g in [0, 4] {
+                    b[g] = _mm256_shuffle_ps::<0x44>(a[g], a[g + 2]);
+                    b[g + 1] = _mm256_shuffle_ps::<0xEE>(a[g], a[g + 2]);
+                    b[g + 2] = _mm256_shuffle_ps::<0x44>(a[g + 1], a[g + 3]);
+                    b[g + 3] = _mm256_shuffle_ps::<0xEE>(a[g + 1], a[g + 3]);
+                }
+                for c in 0..4 {
+                    let low = _mm256_permute2f128_ps::<0x20>(b[c], b[4 + c]);
+                    let high = _mm256_permute2f128_ps::<0x31>(b[c], b[4 + c]);
+                    _mm256_storeu_ps(dst.add(rows[c]), low);
+                    _mm256_storeu_ps(dst.add(rows[4 + c]), high);
+                }
+            }
+        }
     }
 
     impl Simd for Avx512 {
@@ -192,6 +228,42 @@ mod vector {
         unsafe fn store_lanes(p: *mut f32, v: __m512, lanes: std::ops::Range<usize>) {
             let mask = ((1u32 << lanes.end) - (1u32 << lanes.start)) as u16;
             unsafe { _mm512_mask_storeu_ps(p, mask, v) }
+        }
+        #[inline(always)]
+        unsafe fn transpose(src: *const f32, stride: usize, dst: *mut f32, rows: &[usize]) {
+            debug_assert_eq!(rows.len(), 16);
+            // Plain loops, as AVX2's.
+            unsafe {
+                let mut r = [_mm512_setzero_ps(); 16];
+                for (j, r) in r.iter_mut().enumerate() {
+                    *r = _mm512_loadu_ps(src.add(j * stride));
+                }
+                // As AVX2's within each 128-bit lane (four columns of each group of four
+                // rows), then the four groups' lanes transposed as 4 x 4 blocks.
+                let mut a = r;
+                for i in 0..8 {
+                    a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+                    a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+                }
+                let mut b = a;
+                for g in [0, 4, 8, 12] {
+                    b[g] = _mm512_shuffle_ps::<0x44>(a[g], a[g + 2]);
+                    b[g + 1] = _mm512_shuffle_ps::<0xEE>(a[g], a[g + 2]);
+                    b[g + 2] = _mm512_shuffle_ps::<0x44>(a[g + 1], a[g + 3]);
+                    b[g + 3] = _mm512_shuffle_ps::<0xEE>(a[g + 1], a[g + 3]);
+                }
+                // b[4g + c], lane L: column 4L + c of rows 4g..4g + 4.
+                for c in 0..4 {
+                    let x0 = _mm512_shuffle_f32x4::<0x88>(b[c], b[4 + c]);
+                    let x1 = _mm512_shuffle_f32x4::<0xDD>(b[c], b[4 + c]);
+                    let x2 = _mm512_shuffle_f32x4::<0x88>(b[8 + c], b[12 + c]);
+                    let x3 = _mm512_shuffle_f32x4::<0xDD>(b[8 + c], b[12 + c]);
+                    _mm512_storeu_ps(dst.add(rows[c]), _mm512_shuffle_f32x4::<0x88>(x0, x2));
+                    _mm512_storeu_ps(dst.add(rows[4 + c]), _mm512_shuffle_f32x4::<0x88>(x1, x3));
+                    _mm512_storeu_ps(dst.add(rows[8 + c]), _mm512_shuffle_f32x4::<0xDD>(x0, x2));
+                    _mm512_storeu_ps(dst.add(rows[12 + c]), _mm512_shuffle_f32x4::<0xDD>(x1, x3));
+                }
+            }
         }
     }
 }
