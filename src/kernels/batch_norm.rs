@@ -19,7 +19,10 @@
 //! dx = γ / σ (g - dβ / n - x̂ dγ / n),     n = N * H * W
 //! ```
 //!
-//! one pass each way after the sums. Other devices run Burn's operations.
+//! one pass each way after the sums: forward, one pass over memory for the statistics
+//! (each plane's moments while it is in cache, merged) and one for the output, with
+//! the ReLU; backward, one for the sums and one for `dx`, both through the ReLU's mask
+//! (no masked gradient written in between). Other devices run Burn's operations.
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -126,6 +129,23 @@ pub trait NormTrainKernels: Backend {
         let r = Self::batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
         (r.x_grad, r.gamma_grad, r.beta_grad)
     }
+
+    /// [`Self::batch_norm_train_grad`] of [`Self::batch_norm_train_ours`] with its ReLU,
+    /// given the ReLU's `output` too: the gradient passes where the output is positive
+    /// (or NaN).
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_relu_train_grad(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        output: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let grad = Self::relu_backward(output, grad);
+        Self::batch_norm_train_grad(x, gamma, mean, variance, epsilon, grad)
+    }
 }
 
 /// A `[N, C, ...]` `f32` tensor, contiguous, and its `[N, C, plane]`.
@@ -150,31 +170,35 @@ pub(super) fn channel_tensor(values: Vec<f32>) -> FloatTensor<Flex> {
     Flex::float_from_data(TensorData::new(values, [c]), &Default::default())
 }
 
-/// Per channel, `f(channel, offset of a plane)` summed (in f64) over the channel's
-/// planes of a `[N, C, plane]` tensor, two sums at a time; in parallel over channels,
-/// each channel's loop vectorised (`f` inlined into it).
+/// Per channel, `f(buffer, channel, offset of a plane)` summed (in f64) over the
+/// channel's planes of a `[N, C, plane]` tensor, two sums at a time (`buffer`, a plane's
+/// worth of values of the task's own, for values `f` makes on the way); in parallel over
+/// channels, each channel's loop vectorised (`f` inlined into it).
 pub(super) fn channel_sums(
     [n, c, plane]: [usize; 3],
-    f: impl Fn(usize, usize) -> [f64; 2] + Sync + Send,
+    f: impl Fn(&mut [f32], usize, usize) -> [f64; 2] + Sync + Send,
 ) -> Vec<[f64; 2]> {
     (0..c)
         .into_par_iter()
-        .map(|ch| {
-            math::vectorized(
-                #[inline(always)]
-                || {
-                    // A plain loop: `Iterator::fold` was left out of line, compiled
-                    // without the instruction set (SSE, half a training batch norm's
-                    // forward in a perf profile).
-                    let mut acc = [0.0; 2];
-                    for b in 0..n {
-                        let [s, t] = f(ch, (b * c + ch) * plane);
-                        acc = [acc[0] + s, acc[1] + t];
-                    }
-                    acc
-                },
-            )
-        })
+        .map_init(
+            || vec![0.0; plane],
+            |buffer, ch| {
+                math::vectorized(
+                    #[inline(always)]
+                    || {
+                        // A plain loop: `Iterator::fold` was left out of line, compiled
+                        // without the instruction set (SSE, half a training batch norm's
+                        // forward in a perf profile).
+                        let mut acc = [0.0; 2];
+                        for b in 0..n {
+                            let [s, t] = f(buffer, ch, (b * c + ch) * plane);
+                            acc = [acc[0] + s, acc[1] + t];
+                        }
+                        acc
+                    },
+                )
+            },
+        )
         .collect()
 }
 
@@ -268,65 +292,126 @@ impl NormTrainKernels for Flex {
         epsilon: f64,
         grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        if x.dtype() != DType::F32 || grad.dtype() != DType::F32 {
-            let r = Self::batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
-            return (r.x_grad, r.gamma_grad, r.beta_grad);
-        }
-        let ((x, dims), (grad, _)) = (planes(x), planes(grad));
-        let [_, c, plane] = dims;
-        let count = (dims[0] * plane).max(1) as f64;
-        let xv = x
-            .as_slice::<f32>()
-            .expect("contiguous f32 reads as a slice");
-        let gv = grad
-            .as_slice::<f32>()
-            .expect("contiguous f32 reads as a slice");
-        let (gamma, mean) = (channel_values(gamma), channel_values(mean));
-        let inv_std: Vec<f64> = channel_values(variance)
-            .iter()
-            .map(|&v| 1.0 / (v as f64 + epsilon).sqrt())
-            .collect();
-        // Σ g and Σ g (x - μ) = Σ g x - μ Σ g per channel; Σ g x̂ = Σ g (x - μ) / σ.
-        let sums = channel_sums(
-            dims,
-            #[inline(always)]
-            |ch, at| {
-                let [s, gx] = sum_and_dot(&gv[at..][..plane], &xv[at..][..plane]);
-                [s, gx - mean[ch] as f64 * s]
-            },
-        );
-        let d_beta: Vec<f32> = sums.iter().map(|[s, _]| *s as f32).collect();
-        let d_gamma: Vec<f32> = sums
-            .iter()
-            .zip(&inv_std)
-            .map(|([_, centred], is)| (centred * is) as f32)
-            .collect();
-        // dx = k (g - dβ/n - x̂ dγ/n) = k g + a x + b per channel, with k = γ/σ,
-        // a = -k dγ / (n σ), b = -k dβ / n - a μ.
-        let coefficients: Vec<[f32; 3]> = (0..c)
-            .map(|ch| {
-                let k = gamma[ch] as f64 * inv_std[ch];
-                let a = -k * d_gamma[ch] as f64 * inv_std[ch] / count;
-                let b = -k * d_beta[ch] as f64 / count - a * mean[ch] as f64;
-                [k as f32, a as f32, b as f32]
-            })
-            .collect();
-        let mut dx = math::zeros::<f32>(xv.len());
-        math::for_planes(
-            &mut dx,
-            plane,
-            #[inline(always)]
-            |i, out| {
-                let [k, a, b] = coefficients[i % c];
-                let (xp, gp) = (&xv[i * plane..][..plane], &gv[i * plane..][..plane]);
-                for ((o, &x), &g) in out.iter_mut().zip(xp).zip(gp) {
-                    *o = k * g + a * x + b;
-                }
-            },
-        );
-        let dx = Flex::float_from_data(TensorData::new(dx, x.shape()), &Default::default());
-        (dx, channel_tensor(d_gamma), channel_tensor(d_beta))
+        train_grad(x, gamma, [mean, variance], epsilon, None, grad)
     }
+
+    fn batch_norm_relu_train_grad(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        output: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        train_grad(x, gamma, [mean, variance], epsilon, Some(output), grad)
+    }
+}
+
+/// Whether the ReLU after a batch norm passed the gradient at its `output`: positive,
+/// or NaN (as [`ReluKernels::relu_grad`]).
+#[inline(always)]
+fn passes(output: f32) -> bool {
+    output > 0.0 || output.is_nan()
+}
+
+/// The training batch norm's gradients `(dx, dgamma, dbeta)` on the CPU backend, after
+/// its ReLU where the ReLU's `output` is given: the ReLU's mask taken in both passes,
+/// where its own backward read and wrote a whole masked gradient first. `dx` is written
+/// over the gradient where it is unshared.
+fn train_grad(
+    x: FloatTensor<Flex>,
+    gamma: FloatTensor<Flex>,
+    [mean, variance]: [FloatTensor<Flex>; 2],
+    epsilon: f64,
+    output: Option<FloatTensor<Flex>>,
+    grad: FloatTensor<Flex>,
+) -> (FloatTensor<Flex>, FloatTensor<Flex>, FloatTensor<Flex>) {
+    let f32s = [Some(&x), Some(&grad), output.as_ref()]
+        .iter()
+        .flatten()
+        .all(|t| t.dtype() == DType::F32);
+    if !f32s || output.as_ref().is_some_and(|y| y.shape() != x.shape()) {
+        let grad = match output {
+            Some(y) => Flex::relu_grad(y, grad),
+            None => grad,
+        };
+        let r = Flex::batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
+        return (r.x_grad, r.gamma_grad, r.beta_grad);
+    }
+    let ((x, dims), (grad, _)) = (planes(x), planes(grad));
+    let output = output.map(|y| planes(y).0);
+    let [_, c, plane] = dims;
+    let count = (dims[0] * plane).max(1) as f64;
+    fn values(t: &FloatTensor<Flex>) -> &[f32] {
+        t.as_slice::<f32>()
+            .expect("contiguous f32 reads as a slice")
+    }
+    let (xv, gv, yv) = (values(&x), values(&grad), output.as_ref().map(values));
+    let (gamma, mean) = (channel_values(gamma), channel_values(mean));
+    let inv_std: Vec<f64> = channel_values(variance)
+        .iter()
+        .map(|&v| 1.0 / (v as f64 + epsilon).sqrt())
+        .collect();
+    // Σ g and Σ g (x - μ) = Σ g x - μ Σ g per channel; Σ g x̂ = Σ g (x - μ) / σ; `g`
+    // masked by the ReLU (a plane of it in the task's buffer, in cache).
+    let sums = channel_sums(
+        dims,
+        #[inline(always)]
+        |buffer, ch, at| {
+            let (g, x) = (&gv[at..][..plane], &xv[at..][..plane]);
+            let [s, gx] = match yv {
+                Some(yv) => {
+                    for ((b, &y), &g) in buffer.iter_mut().zip(&yv[at..][..plane]).zip(g) {
+                        *b = if passes(y) { g } else { 0.0 };
+                    }
+                    sum_and_dot(buffer, x)
+                }
+                None => sum_and_dot(g, x),
+            };
+            [s, gx - mean[ch] as f64 * s]
+        },
+    );
+    let d_beta: Vec<f32> = sums.iter().map(|[s, _]| *s as f32).collect();
+    let d_gamma: Vec<f32> = sums
+        .iter()
+        .zip(&inv_std)
+        .map(|([_, centred], is)| (centred * is) as f32)
+        .collect();
+    // dx = k (g - dβ/n - x̂ dγ/n) = k g + a x + b per channel, with k = γ/σ,
+    // a = -k dγ / (n σ), b = -k dβ / n - a μ.
+    let coefficients: Vec<[f32; 3]> = (0..c)
+        .map(|ch| {
+            let k = gamma[ch] as f64 * inv_std[ch];
+            let a = -k * d_gamma[ch] as f64 * inv_std[ch] / count;
+            let b = -k * d_beta[ch] as f64 / count - a * mean[ch] as f64;
+            [k as f32, a as f32, b as f32]
+        })
+        .collect();
+    let dx = elementwise::in_place_or_copy(
+        grad,
+        plane,
+        #[inline(always)]
+        |i, g| {
+            let [k, a, b] = coefficients[i % c];
+            let xp = &xv[i * plane..][..plane];
+            match yv {
+                Some(yv) => {
+                    for ((g, &x), &y) in g.iter_mut().zip(xp).zip(&yv[i * plane..][..plane]) {
+                        let g_in = if passes(y) { *g } else { 0.0 };
+                        *g = k * g_in + a * x + b;
+                    }
+                }
+                None => {
+                    for (g, &x) in g.iter_mut().zip(xp) {
+                        *g = k * *g + a * x + b;
+                    }
+                }
+            }
+        },
+    )
+    .expect("an f32 tensor");
+    (dx, channel_tensor(d_gamma), channel_tensor(d_beta))
 }
 
 impl<B: Backend + NormTrainKernels + ReluKernels, C: CheckpointStrategy> NormTrainKernels
@@ -364,16 +449,16 @@ impl<B: Backend + NormTrainKernels + ReluKernels, C: CheckpointStrategy> NormTra
                 let [node_x, node_gamma, node_beta] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
                 let (x_state, gamma_state, mean, variance, epsilon, relu_output) = ops.state;
-                // Through the ReLU first (ours: the same mask as its own backward).
-                let grad = match relu_output {
-                    Some(output) => B::relu_grad(output, grad),
-                    None => grad,
-                };
                 let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
                 let gamma =
                     checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma_state);
-                let (dx, d_gamma, d_beta) =
-                    B::batch_norm_train_grad(x, gamma, mean, variance, epsilon, grad);
+                // Through the ReLU too (its mask, as its own backward's).
+                let (dx, d_gamma, d_beta) = match relu_output {
+                    Some(output) => B::batch_norm_relu_train_grad(
+                        x, gamma, mean, variance, epsilon, output, grad,
+                    ),
+                    None => B::batch_norm_train_grad(x, gamma, mean, variance, epsilon, grad),
+                };
                 for (node, g) in [(node_x, dx), (node_gamma, d_gamma), (node_beta, d_beta)] {
                     if let Some(node) = node {
                         grads.register::<B>(node.id, g);

@@ -75,7 +75,7 @@ impl BiasKernels for Flex {
         else {
             return burns_grad::<Self>(grad);
         };
-        let sums = channel_sums([n, c, plane], |_, at| {
+        let sums = channel_sums([n, c, plane], |_, _, at| {
             [math::sum(&g[at..][..plane]) as f64, 0.0]
         });
         channel_tensor(sums.iter().map(|[s, _]| *s as f32).collect())
