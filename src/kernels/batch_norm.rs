@@ -222,8 +222,11 @@ fn channel_moments([n, c, plane]: [usize; 3], x: &[f32]) -> Vec<[f64; 2]> {
                     for b in 0..n {
                         let values = &x[(b * c + ch) * plane..][..plane];
                         let k = plane as f64;
-                        let m = math::sum(values) as f64 / k;
-                        let squares = squares_about(values, m as f32);
+                        // The plane's squares about its mean as an f32, the mean
+                        // merged below.
+                        let m = (math::sum(values) as f64 / k) as f32;
+                        let squares = squares_about(values, m);
+                        let m = m as f64;
                         let total = count + k;
                         let delta = m - mean;
                         mean += delta * k / total;

@@ -20,7 +20,7 @@ const LINE: usize = 16;
 /// calls: `f` must write every value before it reads it. The calling thread's first
 /// free kept buffer, grown as needed, or (nested deeper) a fresh one. Both start on a
 /// 64-byte boundary: a kernel's vectors of packed panels then never straddle two cache
-/// lines (the allocator's 16-byte alignment split every other AVX-512 load).
+/// lines (at the allocator's 16-byte alignment most AVX-512 loads of them did).
 pub fn with_two<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
     let gap = a.next_multiple_of(LINE);
     let len = gap + b + LINE;
