@@ -37,7 +37,7 @@ use burn::tensor::activation::relu6;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::relu::ReluKernels;
+use super::relu::{self, ReluKernels};
 use super::{elementwise, math, ours};
 
 /// Inference batch norm and clamp in one pass.
@@ -171,34 +171,31 @@ pub(super) fn channel_tensor(values: Vec<f32>) -> FloatTensor<Flex> {
 }
 
 /// Per channel, `f(buffer, channel, offset of a plane)` summed (in f64) over the
-/// channel's planes of a `[N, C, plane]` tensor, two sums at a time (`buffer`, a plane's
-/// worth of values of the task's own, for values `f` makes on the way); in parallel over
-/// channels, each channel's loop vectorised (`f` inlined into it).
+/// channel's planes of a `[N, C, plane]` tensor, two sums at a time (`buffer`, empty
+/// until `f` grows it, the task's own, for values `f` makes on the way); in parallel
+/// over channels, each channel's loop vectorised (`f` inlined into it).
 pub(super) fn channel_sums(
     [n, c, plane]: [usize; 3],
-    f: impl Fn(&mut [f32], usize, usize) -> [f64; 2] + Sync + Send,
+    f: impl Fn(&mut Vec<f32>, usize, usize) -> [f64; 2] + Sync + Send,
 ) -> Vec<[f64; 2]> {
     (0..c)
         .into_par_iter()
-        .map_init(
-            || vec![0.0; plane],
-            |buffer, ch| {
-                math::vectorized(
-                    #[inline(always)]
-                    || {
-                        // A plain loop: `Iterator::fold` was left out of line, compiled
-                        // without the instruction set (SSE, half a training batch norm's
-                        // forward in a perf profile).
-                        let mut acc = [0.0; 2];
-                        for b in 0..n {
-                            let [s, t] = f(buffer, ch, (b * c + ch) * plane);
-                            acc = [acc[0] + s, acc[1] + t];
-                        }
-                        acc
-                    },
-                )
-            },
-        )
+        .map_init(Vec::new, |buffer, ch| {
+            math::vectorized(
+                #[inline(always)]
+                || {
+                    // A plain loop: `Iterator::fold` was left out of line, compiled
+                    // without the instruction set (SSE, half a training batch norm's
+                    // forward in a perf profile).
+                    let mut acc = [0.0; 2];
+                    for b in 0..n {
+                        let [s, t] = f(buffer, ch, (b * c + ch) * plane);
+                        acc = [acc[0] + s, acc[1] + t];
+                    }
+                    acc
+                },
+            )
+        })
         .collect()
 }
 
@@ -311,13 +308,6 @@ impl NormTrainKernels for Flex {
     }
 }
 
-/// Whether the ReLU after a batch norm passed the gradient at its `output`: positive,
-/// or NaN (as [`ReluKernels::relu_grad`]).
-#[inline(always)]
-fn passes(output: f32) -> bool {
-    output > 0.0 || output.is_nan()
-}
-
 /// The training batch norm's gradients `(dx, dgamma, dbeta)` on the CPU backend, after
 /// its ReLU where the ReLU's `output` is given: the ReLU's mask taken in both passes,
 /// where its own backward read and wrote a whole masked gradient first. `dx` is written
@@ -365,8 +355,9 @@ fn train_grad(
             let (g, x) = (&gv[at..][..plane], &xv[at..][..plane]);
             let [s, gx] = match yv {
                 Some(yv) => {
+                    buffer.resize(plane, 0.0);
                     for ((b, &y), &g) in buffer.iter_mut().zip(&yv[at..][..plane]).zip(g) {
-                        *b = if passes(y) { g } else { 0.0 };
+                        *b = if relu::passes(y) { g } else { 0.0 };
                     }
                     sum_and_dot(buffer, x)
                 }
@@ -401,7 +392,7 @@ fn train_grad(
             match yv {
                 Some(yv) => {
                     for ((g, &x), &y) in g.iter_mut().zip(xp).zip(&yv[i * plane..][..plane]) {
-                        let g_in = if passes(y) { *g } else { 0.0 };
+                        let g_in = if relu::passes(y) { *g } else { 0.0 };
                         *g = k * g_in + a * x + b;
                     }
                 }

@@ -46,18 +46,21 @@ fn relu_value(x: f32) -> f32 {
     if x < 0.0 { 0.0 } else { x }
 }
 
+/// Whether a ReLU passes the gradient where its input (or output) is `x`: positive, or
+/// NaN, as Burn's `relu_backward`.
+#[inline(always)]
+pub(super) fn passes(x: f32) -> bool {
+    x > 0.0 || x.is_nan()
+}
+
 impl ReluKernels for Flex {
     fn relu_ours(x: FloatTensor<Self>) -> FloatTensor<Self> {
         elementwise::unary(x, relu_value).unwrap_or_else(Self::relu)
     }
 
     fn relu_grad(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        elementwise::binary(
-            &x,
-            &grad,
-            |x, g| if x > 0.0 || x.is_nan() { g } else { 0.0 },
-        )
-        .unwrap_or_else(|| Self::relu_backward(x, grad))
+        elementwise::binary(&x, &grad, |x, g| if passes(x) { g } else { 0.0 })
+            .unwrap_or_else(|| Self::relu_backward(x, grad))
     }
 
     fn add_relu_ours(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {

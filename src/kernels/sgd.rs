@@ -8,11 +8,11 @@
 //! threads), all on the first thread. The values are the same: the same operations in
 //! the same order, no fused multiply-adds. Other devices run Burn's operations.
 
-use burn::backend::ops::FloatTensorOps;
+use std::sync::{Mutex, PoisonError};
+
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, Scalar, Tensor, TensorData};
-use rayon::prelude::*;
+use burn::tensor::{DType, Scalar, Tensor};
 
 use super::{elementwise, math, ours};
 
@@ -149,8 +149,8 @@ impl SgdKernels for Flex {
 /// [`SgdKernels::sgd_momentum_step`] in one pass: each value of the gradient, the
 /// parameter and the velocity read once, the velocity written in place (a copy of
 /// its own where it is shared), the parameter in place where it is not shared, else
-/// into a new tensor in the same pass (the trainer holds the model while the
-/// optimizer steps). Two passes (direction, then the move) read and wrote the
+/// on a copy made a task at a time in the same pass (the trainer holds the model while
+/// the optimizer steps; [`elementwise::in_place_or_copy`]). Two passes (direction, then the move) read and wrote the
 /// direction twice more.
 fn momentum_step(
     grad: FloatTensor<Flex>,
@@ -161,7 +161,7 @@ fn momentum_step(
     if !usable(&[&grad, &param, &velocity]) {
         return burns_step::<Flex>(grad, param, velocity, step);
     }
-    let (grad, param) = (grad.to_contiguous(), param.to_contiguous());
+    let grad = grad.to_contiguous();
     let mut velocity = elementwise::unshared(velocity).expect("an f32 tensor");
     let (Some(g), Some(v)) = (
         grad.as_slice::<f32>(),
@@ -169,46 +169,16 @@ fn momentum_step(
     ) else {
         unreachable!("contiguous f32 tensors, the velocity unshared")
     };
-    let param = elementwise::in_place(param, |p| {
-        p.par_chunks_mut(math::TASK)
-            .zip(v.par_chunks_mut(math::TASK))
-            .zip(g.par_chunks(math::TASK))
-            .for_each(|((p, v), g)| {
-                math::vectorized(
-                    #[inline(always)]
-                    || {
-                        for ((p, v), &g) in p.iter_mut().zip(v).zip(g) {
-                            *p = step.apply(g, *p, v);
-                        }
-                    },
-                )
-            })
-    });
-    let param = match param {
-        Ok(p) => p,
-        Err(param) => {
-            let p = param.as_slice::<f32>().expect("contiguous f32");
-            let mut out = Vec::with_capacity(p.len());
-            out.spare_capacity_mut()[..p.len()]
-                .par_chunks_mut(math::TASK)
-                .zip(p.par_chunks(math::TASK))
-                .zip(v.par_chunks_mut(math::TASK))
-                .zip(g.par_chunks(math::TASK))
-                .for_each(|(((o, p), v), g)| {
-                    math::vectorized(
-                        #[inline(always)]
-                        || {
-                            for (((o, &p), v), &g) in o.iter_mut().zip(p).zip(v).zip(g) {
-                                o.write(step.apply(g, p, v));
-                            }
-                        },
-                    )
-                });
-            // SAFETY: every one of the first `p.len()` values was written above.
-            unsafe { out.set_len(p.len()) };
-            Flex::float_from_data(TensorData::new(out, param.shape()), &Default::default())
+    // The parameter's pass writes each task's run of the velocity too: one lock per
+    // run, each taken by its own task only.
+    let v: Vec<Mutex<&mut [f32]>> = v.chunks_mut(math::TASK).map(Mutex::new).collect();
+    let param = elementwise::in_place_or_copy(param, math::TASK, |i, p| {
+        let mut v = v[i].lock().unwrap_or_else(PoisonError::into_inner);
+        for ((p, v), &g) in p.iter_mut().zip(v.iter_mut()).zip(&g[i * math::TASK..]) {
+            *p = step.apply(g, *p, v);
         }
-    };
+    })
+    .expect("an f32 tensor");
     (param, velocity)
 }
 
