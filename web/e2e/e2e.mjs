@@ -397,9 +397,11 @@ if (!served && !process.env.MLA_REQUIRE_PRETRAINED) {
   while (Date.now() < deadline) {
     const s = await status();
     const m = s.match(/pretrained features of `(\w+)`: (\d+)\/(\d+) \(([\d.]+) per second\)/);
-    if (m) rates[m[1]] = Number(m[4]);
+    // The page's rate is the stretch's so far (0 at its first report): keep the highest
+    // seen, which a fast modality's last poll may have missed.
+    if (m) rates[m[1]] = Math.max(rates[m[1]] ?? 0, Number(m[4]));
     if (s.startsWith('finished 3 epochs') || (await page.getByTestId('train-error').count())) break;
-    await page.waitForTimeout(200);
+    await page.waitForTimeout(50);
   }
   const trainError = (await page.getByTestId('train-error').count()) ? await page.getByTestId('train-error').textContent() : '';
   check(trainError === '' && (await status()).startsWith('finished 3 epochs'), `the fixture trains with pretrained encoders (${trainError || await status()})`);
