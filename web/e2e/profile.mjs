@@ -5,6 +5,8 @@
 //
 //   CARGO_PROFILE_WASM_RELEASE_STRIP=false trunk build --release --dist dist-profile
 //   MLA_DIST=dist-profile node web/e2e/profile.mjs [epochs] [backend]
+//   MLA_PRETRAINED=1 MLA_DIST=dist-profile node web/e2e/profile.mjs 1   (with the
+//     pretrained encoders: mostly their feature extraction at 64 px)
 //
 // The wasm keeps its function names only when it is not stripped (the first line);
 // the profile is also written to $MLA_PROFILE_OUT (default worker.cpuprofile), which
@@ -20,6 +22,7 @@ const dist = process.env.MLA_DIST ?? path.join(root, 'dist');
 const out = process.env.MLA_PROFILE_OUT ?? 'worker.cpuprofile';
 const epochs = Number(process.argv[2] ?? 5);
 const backend = process.argv[3] ?? 'cpu';
+const pretrained = Boolean(process.env.MLA_PRETRAINED);
 const server = await serve(dist);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mla-profile-'));
 const { context, page } = await launch(path.join(work, 'profile'));
@@ -52,9 +55,18 @@ await page.goto(`${server.url}/?backend=${backend}`);
 await page.waitForFunction(() => document.querySelector('[data-testid=backend]')?.dataset.readyMs !== undefined, null, { timeout: 120_000 });
 await page.getByTestId('use-sample').click();
 await page.getByTestId('split-counts').waitFor();
-const epochsInput = page.locator('input[name=epochs]');
-await epochsInput.fill(String(epochs));
-await epochsInput.dispatchEvent('change');
+const setField = async (name, value) => {
+  const input = page.locator(`input[name=${name}]`);
+  await input.fill(String(value));
+  await input.dispatchEvent('change');
+};
+await setField('epochs', epochs);
+if (pretrained) {
+  // The frozen encoders' feature extraction before the epochs, at 64 px (the dist's
+  // encoders/ must hold their files: web/encoders.sh).
+  await page.locator('input[name=pretrained]').check();
+  await setField('image_size', 64);
+}
 await send('Profiler.enable');
 await send('Profiler.setSamplingInterval', { interval: 200 });
 await send('Profiler.start');
