@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { launch, serve } from './harness.mjs';
+import { launch, serve, setField } from './harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dist = process.env.MLA_DIST ?? path.join(root, 'dist');
@@ -36,9 +36,7 @@ for (const backend of (process.env.MLA_BACKENDS ?? 'webgpu,cpu').split(',')) {
   const ready = Number(await page.getByTestId('backend').getAttribute('data-ready-ms'));
   await page.getByTestId('use-sample').click();
   await page.getByTestId('split-counts').waitFor();
-  const epochsInput = page.locator('input[name=epochs]');
-  await epochsInput.fill(String(epochs));
-  await epochsInput.dispatchEvent('change');
+  await setField(page, 'epochs', epochs);
   const t = Date.now();
   await page.getByTestId('start').click();
   await page.waitForFunction((n) => document.querySelector('[data-testid=status]')?.textContent.startsWith(`finished ${n} epochs`), epochs, { timeout: 1_800_000 });

@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { NATIVE as native, OUT as out, ROOT, launch, reporter, serve, toneWav } from './harness.mjs';
+import { NATIVE as native, OUT as out, ROOT, launch, reporter, serve, setField, toneWav } from './harness.mjs';
 
 const dist = process.env.MLA_DIST ?? path.join(ROOT, 'dist');
 const query = process.env.MLA_BACKEND === 'cpu' ? '?backend=cpu' : '?backend=webgpu';
@@ -112,9 +112,7 @@ for (let k = 0; k < 3; k++) {
     check(back.every(([f, c]) => f >= PER_CLASS - 1 && c >= PER_CLASS), `browser ${k}: the saved captures load back (frames, clips per class: ${JSON.stringify(back)})`);
   }
   await startDevices(page);
-  const clipLength = page.locator('input[name=clip_seconds]');
-  await clipLength.fill('0.3');
-  await clipLength.dispatchEvent('change');
+  await setField(page, 'clip_seconds', 0.3);
   await page.getByTestId('class-name').fill(`c${k}`);
   await page.getByTestId('add-class').click();
   // The page's thread while capturing: how late a 50 ms timer fires at worst.
@@ -169,10 +167,8 @@ async function waitSamples(page, n) {
 
 // The last browser trains on the three classes, predicts live, exports.
 const { page, context, errors } = last;
-await page.locator('input[name=epochs]').fill('6');
-await page.locator('input[name=epochs]').dispatchEvent('change');
-await page.locator('input[name=batch_size]').fill('8');
-await page.locator('input[name=batch_size]').dispatchEvent('change');
+await setField(page, 'epochs', 6);
+await setField(page, 'batch_size', 8);
 await page.getByTestId('start').click();
 await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.textContent.startsWith('finished 6 epochs'), null, { timeout: 600_000 });
 const fused = parseFloat(await page.getByTestId('test-fused').textContent());
@@ -229,8 +225,7 @@ for (const k of [0, 1]) {
   // last clip (1 s) may still be recording when it is stopped: its prediction lands first.
   await p.waitForTimeout(1500);
   // Clips as long as the training ones (the capture's setting, 0.3 s).
-  await p.locator('input[name=clip_seconds]').fill('0.3');
-  await p.locator('input[name=clip_seconds]').dispatchEvent('change');
+  await setField(p, 'clip_seconds', 0.3);
   const runs = Number(await p.getByTestId('prediction').getAttribute('data-run'));
   await p.getByTestId('record-audio').click();
   await p.waitForFunction(() => document.querySelector('[data-testid=audio-name]')?.textContent === 'recorded clip.wav', null, { timeout: 30_000 });

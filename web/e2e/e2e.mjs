@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { NATIVE as native, OUT as out, ROOT, damagedModel, launch, oversizedModel, reporter, serve, toneManifest, worstDiff } from './harness.mjs';
+import { NATIVE as native, OUT as out, ROOT, damagedModel, launch, oversizedModel, reporter, serve, setField, toneManifest, worstDiff } from './harness.mjs';
 
 const dist = process.env.MLA_DIST ?? path.join(ROOT, 'dist');
 const query = process.env.MLA_BACKEND === 'cpu' ? '?backend=cpu' : '?backend=webgpu';
@@ -77,13 +77,8 @@ if (backendName !== 'WebGPU') {
   check(notice.includes('CPU'), `the CPU fallback is explained: ${notice}`);
 }
 
-async function setField(name, value) {
-  const input = page.locator(`input[name=${name}]`);
-  await input.fill(String(value));
-  await input.dispatchEvent('change');
-}
 async function train(epochs, timeout) {
-  await setField('epochs', epochs);
+  await setField(page, 'epochs', epochs);
   await page.getByTestId('start').click();
   await page.waitForFunction(
     (n) => document.querySelector('[data-testid=status]')?.textContent.startsWith(`finished ${n} epochs`),
@@ -99,7 +94,7 @@ await page.getByTestId('use-sample').click();
 await page.getByTestId('split-counts').waitFor();
 const counts = await page.getByTestId('split-counts').locator('tbody tr').count();
 check(counts === 6, `split counts shown for 6 classes (${counts} rows)`);
-await setField('epochs', 3);
+await setField(page, 'epochs', 3);
 // Responsiveness: how late a 50 ms timer fires at worst while training (main thread
 // blocked). Animation frames are no measure here: with SwiftShader the GPU process that
 // paints is the one computing.
@@ -223,7 +218,7 @@ check(true, `dropped files load (${dropFiles.length} files; image paths matched 
 await page.getByTestId('pick-folder').setInputFiles(fixture);
 await page.waitForFunction(() => document.querySelector('[data-testid=data-name]')?.textContent.includes('fixture/shapes.csv'), null, { timeout: 60_000 });
 check(true, 'fixture folder uploaded (paths under the picked folder)');
-await setField('batch_size', 16);
+await setField(page, 'batch_size', 16);
 await train(2, 600_000);
 check((await points()) === 3 * 2, 'the uploaded data trains 2 epochs');
 
@@ -345,7 +340,7 @@ async function exportedSite(name, inputs, expected, encoders, keys) {
   const { manifest: tonesManifest, rows: tones } = toneManifest(dir);
   await page.getByTestId('pick-folder').setInputFiles(dir);
   await page.waitForFunction(() => document.querySelector('[data-testid=data-name]')?.textContent.includes('tones/tones.csv'), null, { timeout: 60_000 });
-  await setField('batch_size', 8);
+  await setField(page, 'batch_size', 8);
   await train(4, 600_000);
   const audioPick = await page.getByTestId('predict-audio').count();
   check(audioPick === 1, 'a model with an audio modality offers an audio clip for prediction');
@@ -388,9 +383,9 @@ if (!served && !process.env.MLA_REQUIRE_PRETRAINED) {
   await page.getByTestId('pick-folder').setInputFiles(fixture);
   await page.waitForFunction(() => document.querySelector('[data-testid=data-name]')?.textContent.includes('fixture/shapes.csv'), null, { timeout: 60_000 });
   await page.locator('input[name=pretrained]').check();
-  await setField('image_size', 64);
-  await setField('epochs', 3);
-  await setField('batch_size', 16);
+  await setField(page, 'image_size', 64);
+  await setField(page, 'epochs', 3);
+  await setField(page, 'batch_size', 16);
   await page.getByTestId('start').click();
   const rates = {};
   const deadline = Date.now() + 900_000;
@@ -454,8 +449,8 @@ if (!served && !process.env.MLA_REQUIRE_PRETRAINED) {
 const stopBatch = query === '?backend=cpu' ? 2 : 16;
 await page.getByTestId('use-sample').click();
 await page.waitForFunction(() => document.querySelector('[data-testid=data-name]')?.textContent.startsWith('built-in'), null, { timeout: 30_000 });
-await setField('epochs', 50);
-await setField('batch_size', stopBatch);
+await setField(page, 'epochs', 50);
+await setField(page, 'batch_size', stopBatch);
 await page.getByTestId('start').click();
 await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.textContent.startsWith('epoch 2/'), null, { timeout: 120_000, polling: 10 });
 await page.getByTestId('stop').click();
@@ -463,22 +458,22 @@ await page.waitForFunction(() => document.querySelector('[data-testid=status]')?
 const stoppedAfter = Number((await status()).match(/stopped after (\d+)/)[1]);
 check(stoppedAfter <= 2, `Stop during epoch 2 ends training promptly (stopped after ${stoppedAfter} epochs)`);
 check(await page.getByTestId('start').isEnabled(), `Stop ends training: "${await status()}", Start is enabled again`);
-await setField('batch_size', 16);
+await setField(page, 'batch_size', 16);
 
 // A missing rate masks modalities in every split before training and says how many;
 // a rate outside [0, 1] is refused, naming the setting.
-await setField('missing', 1.5);
+await setField(page, 'missing', 1.5);
 await page.getByTestId('start').click();
 await page.getByTestId('train-error').waitFor({ timeout: 10_000 });
 const rateError = await page.getByTestId('train-error').textContent();
 check(rateError.includes('missing rate'), `a missing rate of 1.5 is refused: "${rateError}"`);
-await setField('missing', 0.4);
+await setField(page, 'missing', 0.4);
 await train(2, 300_000);
 const masked = await page.getByTestId('masked').textContent();
 const trainShare = Number((masked.match(/train: \w+ ([\d.]+)%/) ?? [])[1]);
 check(trainShare > 20 && trainShare < 40, `a missing rate of 0.4 masks modalities and says so: "${masked}"`);
 check(/%$/.test(await page.getByTestId('test-fused').textContent()), 'the masked run trains and tests');
-await setField('missing', 0);
+await setField(page, 'missing', 0);
 
 const panics = errors.filter((e) => /panicked|RuntimeError|unreachable/.test(e));
 check(panics.length === 0, `no panics or runtime errors in the page or its engine (${panics.join(' | ')})`);

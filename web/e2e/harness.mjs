@@ -101,6 +101,14 @@ export async function launch(profile, extraArgs = []) {
  * modality's probabilities, fusion weight and entropy), as the page, the widget and
  * `mla-native predict` write them.
  */
+// Sets the page's `input[name=NAME]` to `value` as a user would (the page reads it on
+// `change`).
+export async function setField(page, name, value) {
+  const input = page.locator(`input[name=${name}]`);
+  await input.fill(String(value));
+  await input.dispatchEvent('change');
+}
+
 export function worstDiff(a, b) {
   let worst = 0;
   const diff = (x, y) => x.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - y[i])); });

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launch, serve } from './harness.mjs';
+import { launch, serve, setField } from './harness.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const dist = process.env.MLA_DIST ?? path.join(root, 'dist');
@@ -55,17 +55,12 @@ await page.goto(`${server.url}/?backend=${backend}`);
 await page.waitForFunction(() => document.querySelector('[data-testid=backend]')?.dataset.readyMs !== undefined, null, { timeout: 120_000 });
 await page.getByTestId('use-sample').click();
 await page.getByTestId('split-counts').waitFor();
-const setField = async (name, value) => {
-  const input = page.locator(`input[name=${name}]`);
-  await input.fill(String(value));
-  await input.dispatchEvent('change');
-};
-await setField('epochs', epochs);
+await setField(page, 'epochs', epochs);
 if (pretrained) {
   // The frozen encoders' feature extraction before the epochs, at 64 px (the dist's
   // encoders/ must hold their files: web/encoders.sh).
   await page.locator('input[name=pretrained]').check();
-  await setField('image_size', 64);
+  await setField(page, 'image_size', 64);
 }
 await send('Profiler.enable');
 await send('Profiler.setSamplingInterval', { interval: 200 });

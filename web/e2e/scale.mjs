@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { NATIVE as native, OUT as out, ROOT, launch, reporter, serve } from './harness.mjs';
+import { NATIVE as native, OUT as out, ROOT, launch, reporter, serve, setField } from './harness.mjs';
 
 const dist = process.env.MLA_DIST ?? path.join(ROOT, 'dist');
 const photos = Number(process.env.MLA_SCALE_PHOTOS ?? 3000);
@@ -41,11 +41,6 @@ await page.waitForFunction(() => document.querySelector('[data-testid=backend]')
 const backendName = (await page.getByTestId('backend').textContent()).trim();
 log(`backend: ${backendName}`);
 
-async function setField(name, value) {
-  const input = page.locator(`input[name=${name}]`);
-  await input.fill(String(value));
-  await input.dispatchEvent('change');
-}
 const status = () => page.getByTestId('status').textContent();
 
 const loadStart = Date.now();
@@ -56,9 +51,9 @@ check(loadError === '', `the folder of ${images} photos loads (${((Date.now() - 
 
 const results = { backend: backendName, photos: images, runs: [] };
 await page.locator('input[name=pretrained]').check();
-await setField('epochs', 2);
+await setField(page, 'epochs', 2);
 for (const side of sides) {
-  await setField('image_size', side);
+  await setField(page, 'image_size', side);
   const started = Date.now();
   await page.getByTestId('start').click();
   let rate = null;
