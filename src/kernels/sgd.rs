@@ -150,8 +150,8 @@ impl SgdKernels for Flex {
 /// parameter and the velocity read once, the velocity written in place (a copy of
 /// its own where it is shared), the parameter in place where it is not shared, else
 /// on a copy made a task at a time in the same pass (the trainer holds the model while
-/// the optimizer steps; [`elementwise::in_place_or_copy`]). Two passes (direction, then the move) read and wrote the
-/// direction twice more.
+/// the optimizer steps; [`elementwise::in_place_or_copy`]). Two passes (direction, then
+/// the move) read and wrote the direction twice more.
 fn momentum_step(
     grad: FloatTensor<Flex>,
     param: FloatTensor<Flex>,
